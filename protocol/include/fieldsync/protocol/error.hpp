@@ -1,0 +1,96 @@
+#pragma once
+// Stable error codes shared by the server, the client library and the wire protocol.
+// protocol/SPEC.md ("Errors") lists every code with its HTTP status and meaning; the string
+// form (errc_name) is what travels on the wire and must never change once released.
+
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <variant>
+
+namespace fieldsync::protocol {
+
+enum class errc {
+    ok = 0,
+    // request-level input errors (HTTP 400 unless noted)
+    bad_json = 1,          // body is not valid JSON
+    bad_utf8,              // body holds ill-formed UTF-8
+    too_deep,              // JSON nested deeper than tuning::max_json_depth
+    bad_request,           // well-formed JSON of the wrong shape (names the field)
+    duplicate_change_id,   // the same change_id twice in one batch
+    too_many_changes,      // more changes than tuning::max_changes_per_batch
+    bad_cursor,            // cursor is not one this server issued
+    body_too_large,        // 413
+    header_too_large,      // 431
+    unsupported_media_type,// 415
+    not_found,             // 404: unknown path, record or conflict
+    method_not_allowed,    // 405
+    unauthorized,          // 401: missing, unknown or revoked token
+    forbidden,             // 403
+    timeout,               // 408: the client sent too slowly
+    // per-change rejections (inside a 200 response)
+    bad_field,             // a field of the change or its data is missing or mistyped
+    bad_version,           // base_version negative, fractional or beyond int64
+    unknown_collection,
+    base_ahead,            // base_version > the head version
+    unknown_base,          // base_version not in history (needed to merge or patch)
+    schema_violation,      // data does not satisfy the collection's schema
+    out_of_scope,          // the device may not write this unit
+    // server-side failures
+    unavailable,           // 503: overloaded, shutting down, store busy
+    storage_error,         // 500/507: the store failed; nothing was applied
+    internal,              // 500
+};
+
+/// How a caller should react to an error; the replica's retry loop reads this and nothing else.
+enum class retry_class {
+    none,       // not an error
+    transient,  // network, busy, 5xx: retry the same request later with backoff
+    again,      // stale or conflicting: fetch fresh state, then try again
+    permanent,  // bad input, forbidden: retrying the same request cannot help
+};
+
+const std::error_category& protocol_category() noexcept;
+inline std::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), protocol_category()}; }
+
+/// The stable wire name of a code, e.g. "bad_json".
+std::string_view errc_name(errc e) noexcept;
+/// Inverse of errc_name; unknown names map to errc::internal.
+errc errc_from_name(std::string_view name) noexcept;
+/// The HTTP status a request-level error answers with.
+int http_status(errc e) noexcept;
+retry_class classify(errc e) noexcept;
+
+/// An error with a human message; what travels as {"error": {"code", "message"}}.
+struct error {
+    errc code = errc::internal;
+    std::string message;
+};
+
+/// A value or an error (std::expected arrives with C++23; this is the small part we need).
+template <class T>
+class expected {
+public:
+    expected(T value) : v_(std::move(value)) {}
+    expected(error e) : v_(std::move(e)) {}
+    bool has_value() const noexcept { return v_.index() == 0; }
+    explicit operator bool() const noexcept { return has_value(); }
+    T& value() & { return std::get<0>(v_); }
+    const T& value() const& { return std::get<0>(v_); }
+    T&& value() && { return std::get<0>(std::move(v_)); }
+    T* operator->() { return &std::get<0>(v_); }
+    const T* operator->() const { return &std::get<0>(v_); }
+    T& operator*() & { return std::get<0>(v_); }
+    const T& operator*() const& { return std::get<0>(v_); }
+    const error& err() const& { return std::get<1>(v_); }
+    error&& err() && { return std::get<1>(std::move(v_)); }
+
+private:
+    std::variant<T, error> v_;
+};
+
+}  // namespace fieldsync::protocol
+
+template <>
+struct std::is_error_code_enum<fieldsync::protocol::errc> : std::true_type {};

@@ -1,0 +1,106 @@
+#pragma once
+// The messages of POST /v1/sync and their JSON codecs. SPEC.md, "POST /v1/sync", is the
+// contract; this header follows it field by field.
+//
+// Decoding never throws: a malformed envelope is an `error` for the whole request (HTTP 400),
+// while a malformed change is kept as a `change_entry` with `rejected` set, so one bad record
+// never blocks the rest of its batch.
+
+#include <fieldsync/protocol/error.hpp>
+#include <fieldsync/protocol/hlc.hpp>
+#include <fieldsync/protocol/json_input.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace fieldsync::protocol {
+
+enum class op_kind {
+    put,    // data is the whole record
+    patch,  // data is a JSON merge patch (RFC 7396) against the record at base_version
+    del,    // "delete" on the wire; data absent
+};
+std::string_view op_name(op_kind op) noexcept;
+
+struct change {
+    std::string change_id;
+    std::string collection;
+    std::string id;
+    std::string unit_id;
+    op_kind op = op_kind::put;
+    std::int64_t base_version = 0;
+    json data;                  // object for put/patch, null for delete
+    std::optional<hlc> stamp;   // "hlc" on the wire; absent = the server stamps its own
+};
+
+/// One change of a decoded change-set: either a change to apply, or a change that failed
+/// validation and is answered `rejected` with `rejected->code` (change_id is always set).
+struct change_entry {
+    change c;
+    std::optional<error> rejected;
+};
+
+struct change_set {
+    std::string batch_id;
+    std::vector<change_entry> changes;
+    std::string cursor;                 // "" = from the beginning
+    std::int64_t limit = 0;             // 0 = the server's default page size
+};
+
+enum class change_status { applied, merged, conflict, rejected };
+std::string_view status_name(change_status s) noexcept;
+
+struct change_result {
+    std::string change_id;
+    change_status status = change_status::rejected;
+    std::int64_t version = 0;             // the record's head version after this change
+    std::optional<std::string> conflict_id;
+    std::optional<error> err;             // set when status == rejected
+};
+
+struct pulled_change {
+    std::string collection;
+    std::string id;
+    std::string unit_id;
+    std::int64_t version = 0;
+    bool deleted = false;
+    json data;                            // null when deleted
+};
+
+struct sync_response {
+    std::vector<change_result> results;
+    std::vector<pulled_change> changes;
+    std::string cursor;
+    bool more = false;
+    std::optional<hlc> server_hlc;        // the server's clock, for clients to observe
+};
+
+/// Decodes the body of POST /v1/sync (already parsed by parse_json).
+expected<change_set> decode_change_set(const json& body);
+/// Decodes one change object; used by decode_change_set and by tests.
+change_entry decode_change(const json& item);
+
+json encode(const change& c);
+json encode(const change_set& cs);      // entries with `rejected` are encoded as their change
+json encode(const change_result& r);
+json encode(const pulled_change& p);
+json encode(const sync_response& r);
+json encode(const error& e);            // {"error": {"code", "message"}}
+
+expected<change_result> decode_change_result(const json& j);
+expected<pulled_change> decode_pulled_change(const json& j);
+expected<sync_response> decode_sync_response(const json& j);
+/// Reads {"error": {"code", "message"}}; nullopt if `j` is not of that shape.
+std::optional<error> decode_error(const json& j);
+
+/// Accepts only JSON integers in [min, INT64_MAX]; fractional, string, or out-of-range
+/// numbers are refused (nlohmann keeps 2^63 and above as unsigned, fractions as double).
+std::optional<std::int64_t> as_int64(const json& j, std::int64_t min = 0);
+
+/// Ids: non-empty, at most tuning::max_id_bytes, printable ASCII without '/' (they appear in
+/// URL paths) or whitespace.
+bool valid_id(std::string_view id) noexcept;
+
+}  // namespace fieldsync::protocol

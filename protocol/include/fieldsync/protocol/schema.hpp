@@ -1,0 +1,61 @@
+#pragma once
+// The schema of collections (SPEC.md, "Schema"): per collection its fields, their types,
+// which are required, and the merge policy used when concurrent edits collide. Loaded from a
+// JSON file; the default schema (protocol/schema/default.json, the collections of domain.md)
+// is compiled in. Fields not named in the schema are kept as they are, so that an older
+// server or client never drops data written by a newer one. Immutable after loading and safe
+// to share between threads.
+
+#include <fieldsync/protocol/error.hpp>
+#include <fieldsync/protocol/json_input.hpp>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace fieldsync::protocol {
+
+enum class field_type { string, integer, number, boolean, object, array, date, any };
+enum class merge_policy { review, lww };
+
+std::string_view merge_policy_name(merge_policy p) noexcept;
+
+struct field_spec {
+    field_type type = field_type::any;
+    bool required = false;
+    std::optional<std::size_t> max_length;    // strings: bytes of UTF-8
+    std::vector<std::string> one_of;          // strings: allowed values when not empty
+    std::optional<field_type> items;          // arrays: type of every element
+};
+
+struct collection_schema {
+    std::string name;
+    merge_policy policy = merge_policy::review;
+    std::map<std::string, field_spec, std::less<>> fields;
+};
+
+class schema {
+public:
+    /// Parses a schema document (format in SPEC.md); a bad document is an error naming where.
+    static expected<schema> from_json(const json& doc);
+    /// The compiled-in default schema.
+    static const schema& default_schema();
+    /// The default schema's source text, as shipped in protocol/schema/default.json.
+    static std::string_view default_schema_text() noexcept;
+
+    const collection_schema* find(std::string_view collection) const;
+    std::int64_t version() const noexcept { return version_; }
+    const std::map<std::string, collection_schema, std::less<>>& collections() const { return collections_; }
+
+    /// Checks a whole record against its collection: nullopt if it conforms, else a
+    /// schema_violation error whose message names the field.
+    std::optional<error> validate(const collection_schema& c, const json& record) const;
+
+private:
+    std::int64_t version_ = 1;
+    std::map<std::string, collection_schema, std::less<>> collections_;
+};
+
+}  // namespace fieldsync::protocol

@@ -1,0 +1,311 @@
+#include <fieldsync/protocol/messages.hpp>
+#include <fieldsync/protocol/tuning.hpp>
+
+#include <limits>
+#include <unordered_set>
+
+namespace fieldsync::protocol {
+
+std::string_view op_name(op_kind op) noexcept {
+    switch (op) {
+        case op_kind::put: return "put";
+        case op_kind::patch: return "patch";
+        case op_kind::del: return "delete";
+    }
+    return "put";
+}
+
+std::string_view status_name(change_status s) noexcept {
+    switch (s) {
+        case change_status::applied: return "applied";
+        case change_status::merged: return "merged";
+        case change_status::conflict: return "conflict";
+        case change_status::rejected: return "rejected";
+    }
+    return "rejected";
+}
+
+std::optional<std::int64_t> as_int64(const json& j, std::int64_t min) {
+    if (j.is_number_integer() && !j.is_number_unsigned()) {
+        const auto v = j.get<std::int64_t>();
+        if (v >= min) return v;
+        return std::nullopt;
+    }
+    if (j.is_number_unsigned()) {
+        const auto v = j.get<std::uint64_t>();
+        if (v <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) &&
+            static_cast<std::int64_t>(v) >= min)
+            return static_cast<std::int64_t>(v);
+    }
+    return std::nullopt;
+}
+
+bool valid_id(std::string_view id) noexcept {
+    if (id.empty() || id.size() > tuning::max_id_bytes) return false;
+    for (const char ch : id) {
+        if (ch <= 0x20 || ch >= 0x7F || ch == '/' || ch == '?' || ch == '#' || ch == '%') return false;
+    }
+    return true;
+}
+
+namespace {
+
+error bad(errc code, std::string message) { return error{code, std::move(message)}; }
+
+// Reads a required id-like string member; returns an error naming the field.
+std::optional<error> read_id(const json& obj, const char* field, std::string& out) {
+    const auto it = obj.find(field);
+    if (it == obj.end()) return bad(errc::bad_field, std::string("missing field '") + field + "'");
+    if (!it->is_string()) return bad(errc::bad_field, std::string("field '") + field + "' must be a string");
+    const auto& s = it->get_ref<const std::string&>();
+    if (!valid_id(s))
+        return bad(errc::bad_field, std::string("field '") + field +
+                                        "' must be 1 to 128 printable ASCII characters without / ? # % or spaces");
+    out = s;
+    return std::nullopt;
+}
+
+}  // namespace
+
+change_entry decode_change(const json& item) {
+    change_entry e;
+    auto reject = [&](error err) {
+        e.rejected = std::move(err);
+        return e;
+    };
+    if (!item.is_object()) return reject(bad(errc::bad_field, "a change must be a JSON object"));
+    // change_id is read by decode_change_set first; here it may still be missing (tests).
+    if (auto err = read_id(item, "change_id", e.c.change_id)) return reject(*err);
+
+    if (const auto it = item.find("collection"); it == item.end() || !it->is_string())
+        return reject(bad(errc::bad_field, "field 'collection' must be a string"));
+    else {
+        const auto& name = it->get_ref<const std::string&>();
+        if (name.empty() || name.size() > tuning::max_collection_bytes)
+            return reject(bad(errc::bad_field, "field 'collection' must be 1 to 64 bytes"));
+        e.c.collection = name;
+    }
+    if (auto err = read_id(item, "id", e.c.id)) return reject(*err);
+
+    const auto op = item.find("op");
+    if (op == item.end() || !op->is_string())
+        return reject(bad(errc::bad_field, "field 'op' must be \"put\", \"patch\" or \"delete\""));
+    const auto& op_s = op->get_ref<const std::string&>();
+    if (op_s == "put")
+        e.c.op = op_kind::put;
+    else if (op_s == "patch")
+        e.c.op = op_kind::patch;
+    else if (op_s == "delete")
+        e.c.op = op_kind::del;
+    else
+        return reject(bad(errc::bad_field, "field 'op' must be \"put\", \"patch\" or \"delete\""));
+
+    if (auto err = read_id(item, "unit_id", e.c.unit_id)) return reject(*err);
+
+    const auto bv = item.find("base_version");
+    if (bv == item.end()) return reject(bad(errc::bad_version, "missing field 'base_version'"));
+    const auto v = as_int64(*bv, 0);
+    if (!v) return reject(bad(errc::bad_version, "field 'base_version' must be an integer from 0 to 2^63-1"));
+    e.c.base_version = *v;
+
+    const auto data = item.find("data");
+    if (e.c.op == op_kind::del) {
+        if (data != item.end() && !data->is_null())
+            return reject(bad(errc::bad_field, "a delete carries no 'data'"));
+        e.c.data = nullptr;
+    } else {
+        if (data == item.end() || !data->is_object())
+            return reject(bad(errc::bad_field, "field 'data' must be a JSON object"));
+        e.c.data = *data;
+    }
+    if (e.c.op == op_kind::patch && e.c.base_version == 0)
+        return reject(bad(errc::bad_version, "a patch needs the base_version it was edited from (> 0)"));
+
+    if (const auto h = item.find("hlc"); h != item.end() && !h->is_null()) {
+        if (!h->is_string()) return reject(bad(errc::bad_field, "field 'hlc' must be a string \"<wall_ms>-<counter>\""));
+        auto parsed = hlc::parse(h->get_ref<const std::string&>());
+        if (!parsed) return reject(bad(errc::bad_field, "field 'hlc' must be \"<wall_ms>-<counter>\""));
+        e.c.stamp = *parsed;
+    }
+    return e;
+}
+
+expected<change_set> decode_change_set(const json& body) {
+    if (!body.is_object()) return bad(errc::bad_request, "the body must be a JSON object");
+    change_set cs;
+
+    if (const auto it = body.find("batch_id"); it != body.end() && !it->is_null()) {
+        if (!it->is_string() || !valid_id(it->get_ref<const std::string&>()))
+            return bad(errc::bad_request, "field 'batch_id' must be an id string");
+        cs.batch_id = it->get_ref<const std::string&>();
+    }
+    if (const auto it = body.find("cursor"); it != body.end() && !it->is_null()) {
+        if (!it->is_string()) return bad(errc::bad_cursor, "field 'cursor' must be a string");
+        cs.cursor = it->get_ref<const std::string&>();
+    }
+    if (const auto it = body.find("limit"); it != body.end() && !it->is_null()) {
+        const auto v = as_int64(*it, 1);
+        if (!v) return bad(errc::bad_request, "field 'limit' must be a positive integer");
+        cs.limit = std::min<std::int64_t>(*v, tuning::max_pull_limit);
+    }
+
+    const auto changes = body.find("changes");
+    if (changes == body.end() || changes->is_null()) return cs;
+    if (!changes->is_array()) return bad(errc::bad_request, "field 'changes' must be an array");
+    if (changes->size() > tuning::max_changes_per_batch)
+        return bad(errc::too_many_changes, "a change-set holds at most " +
+                                               std::to_string(tuning::max_changes_per_batch) + " changes");
+    if (!changes->empty() && cs.batch_id.empty())
+        return bad(errc::bad_request, "a change-set with changes needs a 'batch_id'");
+
+    std::unordered_set<std::string_view> seen;
+    cs.changes.reserve(changes->size());
+    std::size_t index = 0;
+    for (const auto& item : *changes) {
+        // Without a valid change_id a change cannot be answered or made idempotent, so the
+        // whole request is refused rather than guessing which retry it belongs to.
+        std::string id;
+        if (!item.is_object())
+            return bad(errc::bad_request, "changes[" + std::to_string(index) + "] must be a JSON object");
+        if (auto err = read_id(item, "change_id", id))
+            return bad(errc::bad_request, "changes[" + std::to_string(index) + "]: " + err->message);
+        const auto& stored = item.find("change_id")->get_ref<const std::string&>();
+        if (!seen.insert(stored).second)
+            return bad(errc::duplicate_change_id, "change_id '" + id + "' appears twice in the change-set");
+        cs.changes.push_back(decode_change(item));
+        ++index;
+    }
+    return cs;
+}
+
+json encode(const change& c) {
+    json j = {{"change_id", c.change_id}, {"collection", c.collection}, {"id", c.id},
+              {"unit_id", c.unit_id},     {"op", op_name(c.op)},        {"base_version", c.base_version}};
+    if (c.op != op_kind::del) j["data"] = c.data;
+    if (c.stamp) j["hlc"] = c.stamp->to_string();
+    return j;
+}
+
+json encode(const change_set& cs) {
+    json changes = json::array();
+    for (const auto& e : cs.changes) changes.push_back(encode(e.c));
+    json j = {{"batch_id", cs.batch_id}, {"changes", std::move(changes)}, {"cursor", cs.cursor}};
+    if (cs.limit > 0) j["limit"] = cs.limit;
+    return j;
+}
+
+json encode(const error& e) {
+    return {{"error", {{"code", errc_name(e.code)}, {"message", e.message}}}};
+}
+
+json encode(const change_result& r) {
+    json j = {{"change_id", r.change_id}, {"status", status_name(r.status)}, {"version", r.version}};
+    if (r.conflict_id) j["conflict_id"] = *r.conflict_id;
+    if (r.err) j["error"] = {{"code", errc_name(r.err->code)}, {"message", r.err->message}};
+    return j;
+}
+
+json encode(const pulled_change& p) {
+    return {{"collection", p.collection}, {"id", p.id},          {"unit_id", p.unit_id},
+            {"version", p.version},       {"deleted", p.deleted}, {"data", p.deleted ? json(nullptr) : p.data}};
+}
+
+json encode(const sync_response& r) {
+    json results = json::array();
+    for (const auto& x : r.results) results.push_back(encode(x));
+    json changes = json::array();
+    for (const auto& x : r.changes) changes.push_back(encode(x));
+    json j = {{"results", std::move(results)}, {"changes", std::move(changes)}, {"cursor", r.cursor}, {"more", r.more}};
+    if (r.server_hlc) j["server_hlc"] = r.server_hlc->to_string();
+    return j;
+}
+
+std::optional<error> decode_error(const json& j) {
+    if (!j.is_object()) return std::nullopt;
+    const auto e = j.find("error");
+    if (e == j.end() || !e->is_object()) return std::nullopt;
+    const auto code = e->find("code");
+    const auto msg = e->find("message");
+    if (code == e->end() || !code->is_string()) return std::nullopt;
+    return error{errc_from_name(code->get<std::string>()),
+                 msg != e->end() && msg->is_string() ? msg->get<std::string>() : std::string()};
+}
+
+namespace {
+
+std::optional<std::string> str(const json& j, const char* field) {
+    const auto it = j.find(field);
+    if (it == j.end() || !it->is_string()) return std::nullopt;
+    return it->get<std::string>();
+}
+
+}  // namespace
+
+expected<change_result> decode_change_result(const json& j) {
+    if (!j.is_object()) return bad(errc::bad_request, "a result must be an object");
+    change_result r;
+    auto id = str(j, "change_id");
+    auto status = str(j, "status");
+    if (!id || !status) return bad(errc::bad_request, "a result needs 'change_id' and 'status'");
+    r.change_id = *id;
+    if (*status == "applied")
+        r.status = change_status::applied;
+    else if (*status == "merged")
+        r.status = change_status::merged;
+    else if (*status == "conflict")
+        r.status = change_status::conflict;
+    else if (*status == "rejected")
+        r.status = change_status::rejected;
+    else
+        return bad(errc::bad_request, "unknown status '" + *status + "'");
+    if (const auto v = j.find("version"); v != j.end()) r.version = as_int64(*v, 0).value_or(0);
+    if (auto c = str(j, "conflict_id")) r.conflict_id = *c;
+    if (const auto e = j.find("error"); e != j.end() && e->is_object())
+        r.err = decode_error(json{{"error", *e}});
+    return r;
+}
+
+expected<pulled_change> decode_pulled_change(const json& j) {
+    if (!j.is_object()) return bad(errc::bad_request, "a pulled change must be an object");
+    pulled_change p;
+    auto coll = str(j, "collection");
+    auto id = str(j, "id");
+    auto unit = str(j, "unit_id");
+    const auto v = j.find("version");
+    if (!coll || !id || !unit || v == j.end() || !as_int64(*v, 1))
+        return bad(errc::bad_request, "a pulled change needs collection, id, unit_id and version");
+    p.collection = *coll;
+    p.id = *id;
+    p.unit_id = *unit;
+    p.version = *as_int64(*v, 1);
+    if (const auto d = j.find("deleted"); d != j.end() && d->is_boolean()) p.deleted = d->get<bool>();
+    if (const auto d = j.find("data"); d != j.end()) p.data = *d;
+    return p;
+}
+
+expected<sync_response> decode_sync_response(const json& j) {
+    if (!j.is_object()) return bad(errc::bad_request, "a sync response must be an object");
+    sync_response r;
+    if (const auto res = j.find("results"); res != j.end() && res->is_array()) {
+        for (const auto& x : *res) {
+            auto d = decode_change_result(x);
+            if (!d) return std::move(d).err();
+            r.results.push_back(std::move(*d));
+        }
+    }
+    if (const auto ch = j.find("changes"); ch != j.end() && ch->is_array()) {
+        for (const auto& x : *ch) {
+            auto d = decode_pulled_change(x);
+            if (!d) return std::move(d).err();
+            r.changes.push_back(std::move(*d));
+        }
+    }
+    r.cursor = str(j, "cursor").value_or("");
+    if (const auto m = j.find("more"); m != j.end() && m->is_boolean()) r.more = m->get<bool>();
+    if (auto h = str(j, "server_hlc")) {
+        if (auto parsed = hlc::parse(*h)) r.server_hlc = *parsed;
+    }
+    return r;
+}
+
+}  // namespace fieldsync::protocol

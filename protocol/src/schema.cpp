@@ -1,0 +1,194 @@
+#include <fieldsync/protocol/schema.hpp>
+#include <fieldsync/protocol/messages.hpp>
+#include <fieldsync/protocol/tuning.hpp>
+
+#include <algorithm>
+#include <cstdlib>
+
+namespace fieldsync::protocol {
+namespace detail {
+extern const std::string_view k_default_schema_text;
+}
+
+std::string_view merge_policy_name(merge_policy p) noexcept { return p == merge_policy::lww ? "lww" : "review"; }
+
+namespace {
+
+std::optional<field_type> parse_type(std::string_view s) {
+    if (s == "string") return field_type::string;
+    if (s == "integer") return field_type::integer;
+    if (s == "number") return field_type::number;
+    if (s == "boolean") return field_type::boolean;
+    if (s == "object") return field_type::object;
+    if (s == "array") return field_type::array;
+    if (s == "date") return field_type::date;
+    if (s == "any") return field_type::any;
+    return std::nullopt;
+}
+
+std::string_view type_name(field_type t) {
+    switch (t) {
+        case field_type::string: return "a string";
+        case field_type::integer: return "an integer";
+        case field_type::number: return "a number";
+        case field_type::boolean: return "true or false";
+        case field_type::object: return "an object";
+        case field_type::array: return "an array";
+        case field_type::date: return "a date \"YYYY-MM-DD\"";
+        case field_type::any: return "any value";
+    }
+    return "any value";
+}
+
+bool is_date(const std::string& s) {
+    // YYYY-MM-DD with a real month and a day that month can have.
+    if (s.size() != 10 || s[4] != '-' || s[7] != '-') return false;
+    for (std::size_t i : {0, 1, 2, 3, 5, 6, 8, 9})
+        if (s[i] < '0' || s[i] > '9') return false;
+    const int y = std::atoi(s.substr(0, 4).c_str());
+    const int m = std::atoi(s.substr(5, 2).c_str());
+    const int d = std::atoi(s.substr(8, 2).c_str());
+    if (m < 1 || m > 12 || d < 1) return false;
+    static constexpr int k_days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return d <= k_days[m - 1] + (m == 2 && leap ? 1 : 0);
+}
+
+bool has_type(const json& v, field_type t) {
+    switch (t) {
+        case field_type::string: return v.is_string();
+        case field_type::integer: return v.is_number_integer();
+        case field_type::number: return v.is_number();
+        case field_type::boolean: return v.is_boolean();
+        case field_type::object: return v.is_object();
+        case field_type::array: return v.is_array();
+        case field_type::date: return v.is_string() && is_date(v.get_ref<const std::string&>());
+        case field_type::any: return true;
+    }
+    return false;
+}
+
+error bad_schema(std::string where, std::string what) {
+    return error{errc::bad_request, "schema: " + where + ": " + what};
+}
+
+}  // namespace
+
+expected<schema> schema::from_json(const json& doc) {
+    if (!doc.is_object()) return bad_schema("document", "must be a JSON object");
+    schema s;
+    if (const auto v = doc.find("version"); v != doc.end()) {
+        const auto n = as_int64(*v, 1);
+        if (!n) return bad_schema("version", "must be a positive integer");
+        s.version_ = *n;
+    }
+    const auto colls = doc.find("collections");
+    if (colls == doc.end() || !colls->is_object() || colls->empty())
+        return bad_schema("collections", "must be a non-empty object");
+    for (const auto& [name, def] : colls->items()) {
+        const std::string where = "collections." + name;
+        if (name.empty() || name.size() > tuning::max_collection_bytes)
+            return bad_schema(where, "a collection name must be 1 to 64 bytes");
+        if (!def.is_object()) return bad_schema(where, "must be an object");
+        collection_schema c;
+        c.name = name;
+        if (const auto p = def.find("policy"); p != def.end()) {
+            if (*p == "review")
+                c.policy = merge_policy::review;
+            else if (*p == "lww")
+                c.policy = merge_policy::lww;
+            else
+                return bad_schema(where + ".policy", "must be \"review\" or \"lww\"");
+        }
+        const auto fields = def.find("fields");
+        if (fields != def.end()) {
+            if (!fields->is_object()) return bad_schema(where + ".fields", "must be an object");
+            for (const auto& [fname, fdef] : fields->items()) {
+                const std::string fwhere = where + ".fields." + fname;
+                if (!fdef.is_object()) return bad_schema(fwhere, "must be an object");
+                field_spec f;
+                const auto t = fdef.find("type");
+                if (t == fdef.end() || !t->is_string() || !parse_type(t->get<std::string>()))
+                    return bad_schema(fwhere + ".type",
+                                      "must be one of string, integer, number, boolean, object, array, date, any");
+                f.type = *parse_type(t->get<std::string>());
+                if (const auto r = fdef.find("required"); r != fdef.end()) {
+                    if (!r->is_boolean()) return bad_schema(fwhere + ".required", "must be true or false");
+                    f.required = r->get<bool>();
+                }
+                if (const auto m = fdef.find("max_length"); m != fdef.end()) {
+                    const auto n = as_int64(*m, 1);
+                    if (!n) return bad_schema(fwhere + ".max_length", "must be a positive integer");
+                    f.max_length = static_cast<std::size_t>(*n);
+                }
+                if (const auto o = fdef.find("one_of"); o != fdef.end()) {
+                    if (!o->is_array()) return bad_schema(fwhere + ".one_of", "must be an array of strings");
+                    for (const auto& x : *o) {
+                        if (!x.is_string()) return bad_schema(fwhere + ".one_of", "must be an array of strings");
+                        f.one_of.push_back(x.get<std::string>());
+                    }
+                }
+                if (const auto it = fdef.find("items"); it != fdef.end()) {
+                    if (!it->is_string() || !parse_type(it->get<std::string>()))
+                        return bad_schema(fwhere + ".items", "must name a type");
+                    f.items = parse_type(it->get<std::string>());
+                }
+                c.fields.emplace(fname, std::move(f));
+            }
+        }
+        s.collections_.emplace(name, std::move(c));
+    }
+    return s;
+}
+
+const schema& schema::default_schema() {
+    static const schema s = [] {
+        auto doc = json::parse(detail::k_default_schema_text);
+        auto parsed = from_json(doc);
+        if (!parsed) std::abort();  // the shipped file is checked by the tests; cannot happen
+        return std::move(parsed).value();
+    }();
+    return s;
+}
+
+std::string_view schema::default_schema_text() noexcept { return detail::k_default_schema_text; }
+
+const collection_schema* schema::find(std::string_view collection) const {
+    const auto it = collections_.find(collection);
+    return it == collections_.end() ? nullptr : &it->second;
+}
+
+std::optional<error> schema::validate(const collection_schema& c, const json& record) const {
+    if (!record.is_object()) return error{errc::schema_violation, "a record must be a JSON object"};
+    for (const auto& [name, f] : c.fields) {
+        const auto it = record.find(name);
+        if (it == record.end() || it->is_null()) {
+            if (f.required)
+                return error{errc::schema_violation, c.name + ": field '" + name + "' is required"};
+            continue;
+        }
+        if (!has_type(*it, f.type))
+            return error{errc::schema_violation,
+                         c.name + ": field '" + name + "' must be " + std::string(type_name(f.type))};
+        if (it->is_string()) {
+            const auto& s = it->get_ref<const std::string&>();
+            if (f.max_length && s.size() > *f.max_length)
+                return error{errc::schema_violation, c.name + ": field '" + name + "' is longer than " +
+                                                         std::to_string(*f.max_length) + " bytes"};
+            if (!f.one_of.empty() && std::find(f.one_of.begin(), f.one_of.end(), s) == f.one_of.end())
+                return error{errc::schema_violation, c.name + ": field '" + name + "' has a value not allowed"};
+        }
+        if (f.items && it->is_array()) {
+            std::size_t i = 0;
+            for (const auto& x : *it) {
+                if (!has_type(x, *f.items))
+                    return error{errc::schema_violation, c.name + ": field '" + name + "[" + std::to_string(i) +
+                                                             "]' must be " + std::string(type_name(*f.items))};
+                ++i;
+            }
+        }
+    }
+    return std::nullopt;
+}
+
+}  // namespace fieldsync::protocol
