@@ -146,7 +146,8 @@ merge_outcome decide(const std::optional<head_state>& head, const std::optional<
             o.lost = json::object();
             o.lost[""] = incoming_wins ? (h.deleted ? json("(deleted)") : h.data)
                                        : (i.deleted ? json("(deleted)") : i.data);
-            o.kind = (incoming_wins ? merge_kind::merged : merge_kind::unchanged);
+            // A new version even when the head wins, so the losing side stays in history.
+            o.kind = merge_kind::merged;
         } else {
             o.kind = merge_kind::conflict;
             o.result = h;
@@ -195,7 +196,8 @@ merge_outcome decide(const std::optional<head_state>& head, const std::optional<
             o.lost[p] = loser.contains(ptr) ? loser.at(ptr) : json("(absent)");
         }
     }
-    o.kind = o.result.data == h.data ? merge_kind::unchanged : merge_kind::merged;
+    // lww: a collision always writes a version, so that history keeps the values that lost.
+    o.kind = o.result.data == h.data && o.lost.empty() ? merge_kind::unchanged : merge_kind::merged;
     return o;
 }
 
