@@ -1,0 +1,74 @@
+#pragma once
+// The HTTP server: Asio/Beast sessions in front of a `store` (ARCHITECTURE.md, "Server
+// internals"; the endpoints are those of protocol/SPEC.md).
+//
+//   GET  /v1/health                               liveness, no token needed
+//   POST /v1/sync                                 push a change-set, pull a page
+//   GET  /v1/records/{collection}/{id}            a record's head
+//   GET  /v1/records/{collection}/{id}/history    every version, with who, when and how
+//   GET  /v1/conflicts?status=&limit=&offset=     conflicts, newest first
+//   GET  /v1/conflicts/{id}                       one conflict
+//
+// Every non-2xx answer has the body {"error": {"code", "message"}} and the HTTP status of its
+// code (protocol::http_status). No input makes a handler throw out of a session: anything
+// unexpected is answered 500 `internal` and the server goes on serving.
+//
+// Ownership: the server keeps a reference to the store, which must outlive it. The owner
+// closes the store after stop() (stop() waits for every change-set in flight to be answered,
+// so nothing is lost by closing then).
+//
+// Thread safety: start() and stop() must be called from the owner's thread, not from a
+// handler thread of this server (stop() joins those threads). port() may be called from any
+// thread. The destructor calls stop().
+
+#include <fieldsync/protocol/error.hpp>
+#include <fieldsync/server/store.hpp>
+#include <fieldsync/server/tuning.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace fieldsync::server {
+
+struct server_options {
+    std::string host = "127.0.0.1";     // an IP address to bind (v4 or v6)
+    std::uint16_t port = 0;             // 0 = an ephemeral port, see start()
+    int threads = tuning::default_threads;
+    std::chrono::milliseconds read_timeout = tuning::read_timeout;
+    std::chrono::milliseconds body_idle_timeout = tuning::body_idle_timeout;
+    std::chrono::milliseconds write_timeout = tuning::write_timeout;
+    std::chrono::milliseconds linger_timeout = tuning::linger_timeout;
+    std::size_t body_limit = tuning::body_limit;
+    std::size_t header_limit = tuning::header_limit;
+    std::size_t max_connections = tuning::max_connections;
+};
+
+class server {
+public:
+    server(server_options options, store& st);
+    ~server();
+    server(const server&) = delete;
+    server& operator=(const server&) = delete;
+
+    /// Binds, listens and starts the I/O threads. Returns the bound port (the ephemeral one
+    /// when options.port is 0). Errors: bad_request for an unparsable host, unavailable when
+    /// the address cannot be bound (in use, not local), internal if already started.
+    protocol::expected<std::uint16_t> start();
+
+    /// Stops accepting, closes idle connections, lets requests in flight finish and be
+    /// answered (with "Connection: close"), then joins the I/O threads. Idempotent. Waits at
+    /// most about write_timeout for a client that does not read its answer.
+    void stop();
+
+    /// The bound port, 0 before start().
+    std::uint16_t port() const noexcept;
+
+private:
+    struct impl;
+    std::unique_ptr<impl> impl_;
+};
+
+}  // namespace fieldsync::server

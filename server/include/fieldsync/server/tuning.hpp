@@ -1,0 +1,50 @@
+#pragma once
+// Server-only tunables, each with the reason for its value. Limits that both sides of the wire
+// must agree on live in protocol/include/fieldsync/protocol/tuning.hpp.
+
+#include <chrono>
+#include <cstddef>
+
+namespace fieldsync::server::tuning {
+
+/// Largest request body. A full change-set of protocol::tuning::max_changes_per_batch records
+/// of a few KiB each fits well below it; anything larger is refused from its Content-Length,
+/// before the body is read, so one client cannot make the server buffer an unbounded upload.
+inline constexpr std::size_t body_limit = 8 * 1024 * 1024;
+
+/// Largest request header block (request line plus fields). Our clients send a handful of
+/// short fields; 16 KiB leaves room for proxies' additions and bounds what a client can make
+/// the server hold before any routing happens.
+inline constexpr std::size_t header_limit = 16 * 1024;
+
+/// How long a connection may take to deliver a request's header block, counted from when the
+/// server starts waiting for it, which also makes it the idle timeout of a kept-alive
+/// connection. 30 s lets a phone on a 2G link send its headers, yet a client that sends slowly
+/// or not at all (slowloris) frees its connection after at most this long.
+inline constexpr std::chrono::milliseconds read_timeout{30'000};
+
+/// How long the body may go without any bytes arriving. An inactivity bound rather than a
+/// deadline, so a large change-set over a slow link still completes while it makes progress.
+inline constexpr std::chrono::milliseconds body_idle_timeout{30'000};
+
+/// How long writing one response may take. A client that stops reading is cut off so its
+/// connection and response buffer are freed.
+inline constexpr std::chrono::milliseconds write_timeout{30'000};
+
+/// After refusing a request and closing our side (413, 431, 400 on a malformed request), how
+/// long the server keeps reading and discarding what the client still sends. Closing with
+/// unread data makes the kernel send a reset that can destroy the error response before the
+/// client reads it; a short linger lets the client see why it was refused.
+inline constexpr std::chrono::milliseconds linger_timeout{2'000};
+
+/// Open connections at most. Each costs a file descriptor and up to body_limit of buffered
+/// request; 1024 stays under the default `ulimit -n` with room for SQLite's files and bounds
+/// memory to what a small district server has. Connections past the cap get 503 unavailable.
+inline constexpr std::size_t max_connections = 1024;
+
+/// I/O threads when the caller names none. Request handling is short (parsing, a read
+/// transaction, handing change-sets to the store's single writer), so a few threads keep the
+/// cores busy without contending for the read connections.
+inline constexpr int default_threads = 4;
+
+}  // namespace fieldsync::server::tuning

@@ -1,0 +1,376 @@
+#include "http/router.hpp"
+
+#include <fieldsync/protocol/json_input.hpp>
+#include <fieldsync/protocol/messages.hpp>
+#include <fieldsync/protocol/tuning.hpp>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/version.hpp>
+
+#include <charconv>
+#include <limits>
+#include <memory>
+
+namespace fieldsync::server::detail {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace proto = fieldsync::protocol;
+using proto::errc;
+
+namespace {
+
+constexpr std::string_view k_server_name = "fieldsync/0.1";
+constexpr std::int64_t k_default_conflict_page = 100;
+constexpr std::int64_t k_max_conflict_page = 1000;
+
+proto::error err(errc code, std::string message) { return proto::error{code, std::move(message)}; }
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+}
+
+// Decimal int64 without sign, spaces or leading '+': the only form our cursors and query
+// numbers take, so anything else is refused rather than half-parsed.
+std::optional<std::int64_t> parse_decimal(std::string_view s) {
+    if (s.empty() || s.size() > 19) return std::nullopt;
+    for (const char c : s)
+        if (c < '0' || c > '9') return std::nullopt;
+    std::int64_t v = 0;
+    const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+    return v;
+}
+
+std::optional<std::string> query_value(const admitted& a, std::string_view key) {
+    for (const auto& [k, v] : a.query)
+        if (k == key) return v;
+    return std::nullopt;
+}
+
+// The JSON views of the read endpoints (SPEC.md, "Records" and "Conflicts").
+json to_json(const record_view& r) {
+    return {{"collection", r.collection}, {"id", r.id},     {"unit_id", r.unit_id},
+            {"version", r.version},       {"deleted", r.deleted},
+            {"data", r.deleted ? json(nullptr) : r.data},
+            {"seq", r.seq},               {"hlc", r.hlc},   {"updated_ms", r.updated_ms}};
+}
+
+json to_json(const history_entry& h) {
+    return {{"version", h.version},     {"seq", h.seq},
+            {"deleted", h.deleted},     {"data", h.deleted ? json(nullptr) : h.data},
+            {"unit_id", h.unit_id},     {"device_id", h.device_id},
+            {"change_id", h.change_id}, {"hlc", h.hlc},
+            {"server_ms", h.server_ms}, {"how", h.how},
+            {"lost", h.lost.is_null() ? json::object() : h.lost}};
+}
+
+json to_json(const conflict_view& c) {
+    return {{"id", c.id},
+            {"collection", c.collection},
+            {"record_id", c.record_id},
+            {"unit_id", c.unit_id},
+            {"status", c.status},
+            {"base_version", c.base_version},
+            {"head_version", c.head_version},
+            {"base", c.base},
+            {"head", c.head},
+            {"head_deleted", c.head_deleted},
+            {"incoming", c.incoming},
+            {"incoming_deleted", c.incoming_deleted},
+            {"fields", c.fields},
+            {"device_id", c.device_id},
+            {"change_id", c.change_id},
+            {"hlc", c.hlc},
+            {"created_ms", c.created_ms}};
+}
+
+response answer(const request& req, const json& body) {
+    return json_response(req.version(), req.keep_alive(), http::status::ok, body);
+}
+
+response answer(const request& req, const proto::error& e) {
+    return error_response(req.version(), req.keep_alive(), e);
+}
+
+// Splits the path into decoded segments; the leading '/' is required.
+std::optional<std::vector<std::string>> split_path(std::string_view path) {
+    if (path.empty() || path.front() != '/') return std::nullopt;
+    path.remove_prefix(1);
+    std::vector<std::string> out;
+    // Decoding after splitting keeps an encoded '/' (%2F) inside its segment.
+    while (true) {
+        const auto slash = path.find('/');
+        auto seg = percent_decode(path.substr(0, slash), false);
+        if (!seg) return std::nullopt;
+        out.push_back(std::move(*seg));
+        if (slash == std::string_view::npos) break;
+        path.remove_prefix(slash + 1);
+    }
+    return out;
+}
+
+std::optional<std::vector<std::pair<std::string, std::string>>> split_query(std::string_view q) {
+    std::vector<std::pair<std::string, std::string>> out;
+    while (!q.empty()) {
+        const auto amp = q.find('&');
+        const auto part = q.substr(0, amp);
+        if (!part.empty()) {
+            const auto eq = part.find('=');
+            auto k = percent_decode(part.substr(0, eq), true);
+            auto v = percent_decode(eq == std::string_view::npos ? std::string_view() : part.substr(eq + 1), true);
+            if (!k || !v) return std::nullopt;
+            out.emplace_back(std::move(*k), std::move(*v));
+        }
+        if (amp == std::string_view::npos) break;
+        q.remove_prefix(amp + 1);
+    }
+    return out;
+}
+
+struct route_spec {
+    endpoint where;
+    http::verb method;
+    std::string_view allow;
+};
+
+// Matches decoded segments against the routes; params receive the variable segments.
+std::optional<route_spec> match(const std::vector<std::string>& s, std::vector<std::string>& params) {
+    const auto n = s.size();
+    if (n < 2 || s[0] != "v1") return std::nullopt;
+    if (n == 2 && s[1] == "health") return route_spec{endpoint::health, http::verb::get, "GET"};
+    if (n == 2 && s[1] == "sync") return route_spec{endpoint::sync, http::verb::post, "POST"};
+    if (s[1] == "records" && (n == 4 || (n == 5 && s[4] == "history")) && !s[2].empty() && !s[3].empty()) {
+        params = {s[2], s[3]};
+        return route_spec{n == 4 ? endpoint::record : endpoint::history, http::verb::get, "GET"};
+    }
+    if (s[1] == "conflicts" && n == 2) return route_spec{endpoint::conflicts, http::verb::get, "GET"};
+    if (s[1] == "conflicts" && n == 3 && !s[2].empty()) {
+        params = {s[2]};
+        return route_spec{endpoint::conflict, http::verb::get, "GET"};
+    }
+    return std::nullopt;
+}
+
+bool is_json_media_type(std::string_view content_type) {
+    const auto semi = content_type.find(';');
+    return beast::iequals(trim(content_type.substr(0, semi)), "application/json");
+}
+
+}  // namespace
+
+response json_response(unsigned version, bool keep_alive, http::status status, const json& body) {
+    response res{status, version};
+    res.set(http::field::server, k_server_name);
+    res.set(http::field::content_type, "application/json");
+    res.set(http::field::cache_control, "no-store");
+    res.keep_alive(keep_alive);
+    // Input was checked to be valid UTF-8, so `replace` never fires for it; it only keeps a
+    // byte that slipped into stored data from turning an answer into an exception.
+    res.body() = body.dump(-1, ' ', false, json::error_handler_t::replace);
+    res.prepare_payload();
+    return res;
+}
+
+response error_response(unsigned version, bool keep_alive, const proto::error& e) {
+    auto res = json_response(version, keep_alive, static_cast<http::status>(proto::http_status(e.code)),
+                             proto::encode(e));
+    if (e.code == errc::unauthorized) res.set(http::field::www_authenticate, "Bearer");
+    return res;
+}
+
+std::optional<std::string> percent_decode(std::string_view text, bool plus_is_space) {
+    auto hex = [](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        return -1;
+    };
+    std::string out;
+    out.reserve(text.size());
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const char c = text[i];
+        if (c == '%') {
+            if (i + 2 >= text.size()) return std::nullopt;
+            const int hi = hex(text[i + 1]);
+            const int lo = hex(text[i + 2]);
+            if (hi < 0 || lo < 0) return std::nullopt;
+            out.push_back(static_cast<char>(hi * 16 + lo));
+            i += 2;
+        } else if (c == '+' && plus_is_space) {
+            out.push_back(' ');
+        } else {
+            out.push_back(c);
+        }
+    }
+    return out;
+}
+
+std::variant<admitted, response> router::admit(const request& req) const {
+    const std::string_view target = req.target();
+    const auto qmark = target.find('?');
+    auto segments = split_path(target.substr(0, qmark));
+    if (!segments) return answer(req, err(errc::bad_request, "the request path has a malformed %-escape"));
+
+    admitted a;
+    const auto spec = match(*segments, a.params);
+    if (!spec) return answer(req, err(errc::not_found, "no endpoint at " + std::string(target.substr(0, qmark))));
+    a.where = spec->where;
+    if (req.method() != spec->method) {
+        auto res = answer(req, err(errc::method_not_allowed, "use " + std::string(spec->allow) + " for this path"));
+        res.set(http::field::allow, spec->allow);
+        return res;
+    }
+    if (qmark != std::string_view::npos) {
+        auto q = split_query(target.substr(qmark + 1));
+        if (!q) return answer(req, err(errc::bad_request, "the query string has a malformed %-escape"));
+        a.query = std::move(*q);
+    }
+    if (a.where == endpoint::health) return a;
+
+    const auto auth = req.find(http::field::authorization);
+    std::string_view token;
+    if (auth != req.end()) {
+        const auto value = trim(auth->value());
+        if (value.size() > 7 && beast::iequals(value.substr(0, 7), "Bearer ")) token = trim(value.substr(7));
+    }
+    if (token.empty()) return answer(req, err(errc::unauthorized, "send 'Authorization: Bearer <device token>'"));
+    auto dev = store_.authenticate(std::string(token));
+    if (!dev) return answer(req, dev.err());
+    if (!*dev) return answer(req, err(errc::unauthorized, "unknown or revoked device token"));
+    a.dev = std::move(**dev);
+
+    if (a.where == endpoint::sync) {
+        const auto ct = req.find(http::field::content_type);
+        if (ct == req.end() || !is_json_media_type(ct->value()))
+            return answer(req, err(errc::unsupported_media_type, "POST /v1/sync takes Content-Type: application/json"));
+    }
+    return a;
+}
+
+void router::handle(admitted a, request req, const net::any_io_executor& ex, respond_fn done) const {
+    switch (a.where) {
+        case endpoint::health: return done(answer(req, json{{"status", "ok"}}));
+        case endpoint::record: return done(get_record(a, req));
+        case endpoint::history: return done(get_history(a, req));
+        case endpoint::conflicts: return done(get_conflicts(a, req));
+        case endpoint::conflict: return done(get_conflict(a, req));
+        case endpoint::sync: return sync(std::move(a), std::move(req), ex, std::move(done));
+    }
+    done(answer(req, err(errc::internal, "unrouted endpoint")));
+}
+
+response router::get_record(const admitted& a, const request& req) const {
+    auto r = store_.get(a.params[0], a.params[1]);
+    if (!r) return answer(req, r.err());
+    if (!*r) return answer(req, err(errc::not_found, "no record '" + a.params[1] + "' in '" + a.params[0] + "'"));
+    return answer(req, to_json(**r));
+}
+
+response router::get_history(const admitted& a, const request& req) const {
+    auto h = store_.history(a.params[0], a.params[1]);
+    if (!h) return answer(req, h.err());
+    if (h->empty()) return answer(req, err(errc::not_found, "no record '" + a.params[1] + "' in '" + a.params[0] + "'"));
+    json versions = json::array();
+    for (const auto& e : *h) versions.push_back(to_json(e));
+    return answer(req, json{{"collection", a.params[0]}, {"id", a.params[1]}, {"versions", std::move(versions)}});
+}
+
+response router::get_conflicts(const admitted& a, const request& req) const {
+    std::string status = "open";
+    if (auto s = query_value(a, "status")) {
+        if (*s == "any" || *s == "all")
+            status.clear();
+        else if (*s == "open" || *s == "resolved" || *s == "dismissed")
+            status = *s;
+        else
+            return answer(req, err(errc::bad_request, "status must be open, resolved, dismissed or any"));
+    }
+    std::int64_t limit = k_default_conflict_page;
+    if (auto s = query_value(a, "limit")) {
+        const auto v = parse_decimal(*s);
+        if (!v || *v < 1) return answer(req, err(errc::bad_request, "limit must be a positive integer"));
+        limit = std::min(*v, k_max_conflict_page);
+    }
+    std::int64_t offset = 0;
+    if (auto s = query_value(a, "offset")) {
+        const auto v = parse_decimal(*s);
+        if (!v) return answer(req, err(errc::bad_request, "offset must be a non-negative integer"));
+        offset = *v;
+    }
+    auto list = store_.conflicts(status, limit, offset);
+    if (!list) return answer(req, list.err());
+    json out = json::array();
+    for (const auto& c : *list) out.push_back(to_json(c));
+    return answer(req, json{{"conflicts", std::move(out)}});
+}
+
+response router::get_conflict(const admitted& a, const request& req) const {
+    auto c = store_.conflict(a.params[0]);
+    if (!c) return answer(req, c.err());
+    if (!*c) return answer(req, err(errc::not_found, "no conflict '" + a.params[0] + "'"));
+    return answer(req, to_json(**c));
+}
+
+void router::sync(admitted a, request req, const net::any_io_executor& ex, respond_fn done) const {
+    auto body = proto::parse_json(req.body(), proto::tuning::max_json_depth);
+    if (!body) return done(answer(req, body.err()));
+    auto cs = proto::decode_change_set(*body);
+    if (!cs) return done(answer(req, cs.err()));
+
+    std::int64_t after_seq = 0;
+    if (!cs->cursor.empty()) {
+        const auto v = parse_decimal(cs->cursor);
+        if (!v) return done(answer(req, err(errc::bad_cursor, "cursor '" + cs->cursor + "' was not issued by this server")));
+        after_seq = *v;
+    }
+    const std::int64_t limit = cs->limit > 0 ? cs->limit : proto::tuning::default_pull_limit;
+
+    if (cs->changes.empty()) return done(pull_and_answer(req, after_seq, limit, {}));
+
+    // The store answers on its writer thread; pulling there would hold up every other
+    // device's commit, so the answer hops back to the session's executor first. The work
+    // guard keeps the io_context running (and stop() waiting) until the answer is sent.
+    req.body().clear();
+    struct pending {
+        request req;
+        respond_fn done;
+        net::executor_work_guard<net::any_io_executor> guard;
+    };
+    auto p = std::make_shared<pending>(pending{std::move(req), std::move(done), net::make_work_guard(ex)});
+    const device dev = *a.dev;
+    store_.submit(dev, std::move(*cs), [this, p, after_seq, limit](proto::expected<std::vector<proto::change_result>> r) {
+        auto ex2 = p->guard.get_executor();
+        net::post(ex2, [this, p, after_seq, limit, r = std::move(r)]() mutable {
+            response res;
+            try {
+                res = r ? pull_and_answer(p->req, after_seq, limit, std::move(*r)) : answer(p->req, r.err());
+            } catch (const std::exception& e) {
+                res = answer(p->req, err(errc::internal, std::string("internal error: ") + e.what()));
+            }
+            auto done = std::move(p->done);
+            p->guard.reset();
+            done(std::move(res));
+        });
+    });
+}
+
+response router::pull_and_answer(const request& req, std::int64_t after_seq, std::int64_t limit,
+                                 std::vector<proto::change_result> results) const {
+    auto page = store_.pull(after_seq, limit);
+    if (!page) return answer(req, page.err());
+    proto::sync_response out;
+    out.results = std::move(results);
+    out.changes = std::move(page->changes);
+    // An empty page keeps the client where it was, whatever the store reports for it.
+    out.cursor = std::to_string(out.changes.empty() ? after_seq : page->last_seq);
+    out.more = page->more;
+    out.server_hlc = store_.now_hlc();
+    return answer(req, proto::encode(out));
+}
+
+}  // namespace fieldsync::server::detail

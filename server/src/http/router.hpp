@@ -1,0 +1,75 @@
+#pragma once
+// Routing and the endpoint handlers of server.hpp, apart from the connection handling in
+// http_session. A request is looked at twice: admit() runs on its header alone, so a request
+// that will be refused (unknown path, wrong method, no valid token, wrong media type) is
+// answered before its body is read; handle() runs once the body is in.
+//
+// Thread safety: a router is shared by every session; its members are const or the store,
+// which is thread-safe. Errors never escape as exceptions from admit() and handle() for
+// expected failures; the session catches anything else and answers 500.
+
+#include <fieldsync/protocol/error.hpp>
+#include <fieldsync/server/store.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace fieldsync::server::detail {
+
+namespace http = boost::beast::http;
+using request = http::request<http::string_body>;
+using response = http::response<http::string_body>;
+
+/// Receives a finished response. Always called on the session's executor, exactly once.
+using respond_fn = std::function<void(response)>;
+
+enum class endpoint { health, sync, record, history, conflicts, conflict };
+
+/// A request that passed admit(): where it goes, its decoded path parameters and query, and
+/// the device that sent it (none for health).
+struct admitted {
+    endpoint where = endpoint::health;
+    std::vector<std::string> params;                            // decoded path segments
+    std::vector<std::pair<std::string, std::string>> query;     // decoded, in order
+    std::optional<device> dev;
+};
+
+/// A JSON error response: {"error": {"code", "message"}} with the code's HTTP status.
+response error_response(unsigned version, bool keep_alive, const protocol::error& err);
+response json_response(unsigned version, bool keep_alive, http::status status, const json& body);
+
+/// RFC 3986 percent-decoding; nullopt for a malformed escape. With `plus_is_space` (query
+/// strings, HTML forms) '+' decodes to ' '.
+std::optional<std::string> percent_decode(std::string_view text, bool plus_is_space);
+
+class router {
+public:
+    explicit router(store& st) : store_(st) {}
+
+    /// Decides from the header (`req.body()` is not read yet) whether to read the body.
+    std::variant<admitted, response> admit(const request& req) const;
+
+    /// Answers an admitted request whose body is complete. `done` runs on `ex`; for POST
+    /// /v1/sync that happens after the store's writer has made the change-set durable.
+    void handle(admitted a, request req, const boost::asio::any_io_executor& ex, respond_fn done) const;
+
+private:
+    response get_record(const admitted& a, const request& req) const;
+    response get_history(const admitted& a, const request& req) const;
+    response get_conflicts(const admitted& a, const request& req) const;
+    response get_conflict(const admitted& a, const request& req) const;
+    void sync(admitted a, request req, const boost::asio::any_io_executor& ex, respond_fn done) const;
+    response pull_and_answer(const request& req, std::int64_t after_seq, std::int64_t limit,
+                             std::vector<protocol::change_result> results) const;
+
+    store& store_;
+};
+
+}  // namespace fieldsync::server::detail

@@ -1,0 +1,274 @@
+#include "http/session.hpp"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core/bind_handler.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include <iostream>
+
+namespace fieldsync::server::detail {
+
+namespace proto = fieldsync::protocol;
+using proto::errc;
+
+// ---- server_state -------------------------------------------------------------------------
+
+std::uint64_t server_state::remember(const std::shared_ptr<http_session>& s) {
+    std::lock_guard lock(mutex_);
+    const auto key = ++next_key_;
+    sessions_.emplace(key, s);
+    return key;
+}
+
+void server_state::forget(std::uint64_t key) {
+    std::lock_guard lock(mutex_);
+    sessions_.erase(key);
+}
+
+void server_state::shutdown_all() {
+    std::vector<std::shared_ptr<http_session>> live;
+    {
+        std::lock_guard lock(mutex_);
+        for (const auto& [key, weak] : sessions_)
+            if (auto s = weak.lock()) live.push_back(std::move(s));
+    }
+    // Outside the lock: a session's destructor takes it to forget itself.
+    for (const auto& s : live) s->shutdown();
+}
+
+// ---- http_session -------------------------------------------------------------------------
+
+http_session::http_session(tcp::socket&& socket, std::shared_ptr<server_state> state, bool refuse)
+    : stream_(std::move(socket)), state_(std::move(state)), refuse_(refuse) {}
+
+http_session::~http_session() {
+    if (key_) state_->forget(key_);
+    if (!refuse_) state_->connections.fetch_sub(1);
+}
+
+void http_session::run() {
+    key_ = state_->remember(shared_from_this());
+    // The socket came from the listener on this session's own strand; dispatch makes sure the
+    // first operation starts there too.
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+        if (self->refuse_) {
+            self->send(self->request_no_, error_response(11, false,
+                                                         proto::error{errc::unavailable, "the server has too many open connections; retry later"}));
+            return;
+        }
+        self->do_read_header();
+    });
+}
+
+void http_session::shutdown() {
+    net::post(stream_.get_executor(), [self = shared_from_this()] {
+        if (self->stopping_) return;
+        self->stopping_ = true;
+        self->stop_deadline_ = std::chrono::steady_clock::now() + self->state_->options.read_timeout;
+        // No request has begun on this connection: nothing in flight is lost by cutting it.
+        if (self->waiting_for_header_) self->stream_.cancel();
+    });
+}
+
+void http_session::do_read_header() {
+    if (stopping_ || state_->stopping) return do_close(false);
+    const auto& o = state_->options;
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(o.header_limit, UINT32_MAX)));
+    parser_->body_limit(o.body_limit);
+    admitted_.reset();
+    ++request_no_;
+    responded_ = false;
+    waiting_for_header_ = true;
+    // One deadline for the whole header block, so trickling bytes cannot keep it alive.
+    stream_.expires_after(o.read_timeout);
+    http::async_read_header(stream_, buffer_, *parser_,
+                            beast::bind_front_handler(&http_session::on_read_header, shared_from_this()));
+}
+
+void http_session::on_read_header(beast::error_code ec, std::size_t) {
+    waiting_for_header_ = false;
+    if (ec) return on_read_error(ec);
+    const auto& req = parser_->get();
+    try {
+        auto decision = state_->routes.admit(req);
+        if (auto* res = std::get_if<response>(&decision)) {
+            // A refused request's body is never read; it would be taken for the next request,
+            // so the connection closes after the answer.
+            if (!parser_->is_done()) res->keep_alive(false);
+            return send(request_no_, std::move(*res));
+        }
+        admitted_ = std::move(std::get<admitted>(decision));
+    } catch (const std::exception& e) {
+        std::cerr << "fieldsync-server: internal error while routing: " << e.what() << "\n";
+        return send(request_no_, error_response(req.version(), false, proto::error{errc::internal, "internal error"}));
+    }
+    if (parser_->is_done()) return on_request();
+
+    const auto expect = req.find(http::field::expect);
+    if (expect != req.end() && beast::iequals(expect->value(), "100-continue")) {
+        // The client waits for this before it sends a large body (curl does above 1 MiB).
+        continue_ = std::make_shared<http::response<http::empty_body>>(http::status::continue_, req.version());
+        stream_.expires_after(state_->options.write_timeout);
+        return http::async_write(stream_, *continue_,
+                                 beast::bind_front_handler(&http_session::on_continue_sent, shared_from_this()));
+    }
+    do_read_body();
+}
+
+void http_session::on_continue_sent(beast::error_code ec, std::size_t) {
+    continue_.reset();
+    if (ec) return do_close(false);
+    do_read_body();
+}
+
+void http_session::do_read_body() {
+    // An inactivity bound per read: a big change-set over a slow link completes as long as
+    // it keeps moving. Once stopping, the remaining time is capped.
+    if (stopping_)
+        stream_.expires_at(stop_deadline_);
+    else
+        stream_.expires_after(state_->options.body_idle_timeout);
+    http::async_read_some(stream_, buffer_, *parser_,
+                          beast::bind_front_handler(&http_session::on_read_body, shared_from_this()));
+}
+
+void http_session::on_read_body(beast::error_code ec, std::size_t) {
+    if (ec) return on_read_error(ec);
+    if (!parser_->is_done()) return do_read_body();
+    on_request();
+}
+
+void http_session::on_request() {
+    auto req = parser_->release();
+    const auto version = req.version();
+    const auto no = request_no_;
+    try {
+        state_->routes.handle(std::move(*admitted_), std::move(req), stream_.get_executor(),
+                              [self = shared_from_this(), no](response res) { self->send(no, std::move(res)); });
+    } catch (const std::exception& e) {
+        std::cerr << "fieldsync-server: internal error while handling a request: " << e.what() << "\n";
+        send(no, error_response(version, false, proto::error{errc::internal, "internal error"}));
+    }
+}
+
+void http_session::on_read_error(beast::error_code ec) {
+    if (ec == http::error::end_of_stream || ec == http::error::partial_message || ec == net::error::operation_aborted ||
+        ec == beast::error::timeout) {
+        // The client left, went quiet past the deadline (the stream has closed the socket),
+        // or stop() cut an idle connection: nobody is waiting for an answer.
+        return do_close(false);
+    }
+    proto::error e;
+    if (ec == http::error::body_limit)
+        e = {errc::body_too_large, "the request body is larger than " + std::to_string(state_->options.body_limit) + " bytes"};
+    else if (ec == http::error::header_limit)
+        e = {errc::header_too_large, "the request header is larger than " + std::to_string(state_->options.header_limit) + " bytes"};
+    else if (ec.category() == http::make_error_code(http::error::bad_target).category())
+        e = {errc::bad_request, "malformed HTTP request: " + ec.message()};
+    else
+        return do_close(false);
+    const unsigned version = parser_ && parser_->is_header_done() ? parser_->get().version() : 11;
+    send(request_no_, error_response(version, false, e));
+}
+
+void http_session::send(std::uint64_t request_no, response res) {
+    // A late answer for a request that already got one (a handler that threw after handing
+    // its request on) is dropped rather than interleaved with another response.
+    if (request_no != request_no_ || responded_) return;
+    responded_ = true;
+    if (stopping_ || state_->stopping) res.keep_alive(false);
+    res_ = std::make_shared<response>(std::move(res));
+    stream_.expires_after(state_->options.write_timeout);
+    http::async_write(stream_, *res_,
+                      beast::bind_front_handler(&http_session::on_write, shared_from_this(), res_->need_eof()));
+}
+
+void http_session::on_write(bool close, beast::error_code ec, std::size_t) {
+    res_.reset();
+    if (ec) return do_close(false);
+    // Closing with request bytes still unread makes the kernel reset the connection, which
+    // can destroy the answer before the client reads it; linger then (tuning.hpp).
+    if (close) return do_close(!parser_ || !parser_->is_done());
+    do_read_header();
+}
+
+void http_session::do_close(bool linger) {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (!linger || ec || !stream_.socket().is_open()) return;
+    linger_buf_.resize(16 * 1024);
+    stream_.expires_after(state_->options.linger_timeout);
+    do_linger();
+}
+
+void http_session::do_linger() {
+    stream_.async_read_some(net::buffer(linger_buf_),
+                            beast::bind_front_handler(&http_session::on_linger, shared_from_this()));
+}
+
+void http_session::on_linger(beast::error_code ec, std::size_t) {
+    if (!ec) return do_linger();
+    beast::error_code ignored;
+    stream_.socket().close(ignored);
+}
+
+// ---- listener -----------------------------------------------------------------------------
+
+listener::listener(net::io_context& ioc, std::shared_ptr<server_state> state)
+    : ioc_(ioc), acceptor_(net::make_strand(ioc)), retry_(acceptor_.get_executor()), state_(std::move(state)) {}
+
+beast::error_code listener::open(const tcp::endpoint& endpoint) {
+    beast::error_code ec;
+    acceptor_.open(endpoint.protocol(), ec);
+    if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(endpoint, ec);
+    if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
+    if (!ec) port_ = acceptor_.local_endpoint(ec).port();
+    return ec;
+}
+
+std::uint16_t listener::port() const { return port_; }
+
+void listener::run() {
+    net::dispatch(acceptor_.get_executor(), beast::bind_front_handler(&listener::do_accept, shared_from_this()));
+}
+
+void listener::stop() {
+    net::post(acceptor_.get_executor(), [self = shared_from_this()] {
+        beast::error_code ec;
+        self->acceptor_.close(ec);
+        self->retry_.cancel();
+    });
+}
+
+void listener::do_accept() {
+    // Each connection gets its own strand, so its handlers never run concurrently.
+    acceptor_.async_accept(net::make_strand(ioc_), beast::bind_front_handler(&listener::on_accept, shared_from_this()));
+}
+
+void listener::on_accept(beast::error_code ec, tcp::socket socket) {
+    if (!acceptor_.is_open() || state_->stopping) return;
+    if (ec) {
+        if (ec == net::error::operation_aborted) return;
+        // Out of file descriptors or a transient accept failure: pause rather than spin.
+        retry_.expires_after(std::chrono::milliseconds(50));
+        retry_.async_wait([self = shared_from_this()](beast::error_code wait_ec) {
+            if (!wait_ec && self->acceptor_.is_open()) self->do_accept();
+        });
+        return;
+    }
+    // Only this strand adds connections, so the check and the increment cannot race with
+    // another accept; sessions ending only lower the count.
+    const bool refuse = state_->connections.load() >= state_->options.max_connections;
+    if (!refuse) state_->connections.fetch_add(1);
+    std::make_shared<http_session>(std::move(socket), state_, refuse)->run();
+    do_accept();
+}
+
+}  // namespace fieldsync::server::detail

@@ -1,0 +1,121 @@
+#pragma once
+// Connections: the listener accepts them, an http_session serves one (the structure of Beast's
+// example/advanced/server/advanced_server.cpp: do_x/on_x pairs on a per-connection strand).
+//
+// Lifetime: sessions and the listener keep themselves alive through shared_from_this while an
+// operation is pending; server_state tracks them weakly so stop() can reach each one.
+// Thread safety: a session's members are touched only on its strand; server_state is shared
+// and guarded by its mutex or atomics.
+
+#include "http/router.hpp"
+
+#include <fieldsync/server/server.hpp>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/parser.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+namespace fieldsync::server::detail {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+using tcp = net::ip::tcp;
+
+class http_session;
+
+struct server_state {
+    server_state(server_options o, store& st) : options(std::move(o)), routes(st) {}
+
+    const server_options options;
+    const router routes;
+    std::atomic<std::size_t> connections{0};   // sessions counted against max_connections
+    std::atomic<bool> stopping{false};
+
+    /// Registers a live session; returns its key for forget().
+    std::uint64_t remember(const std::shared_ptr<http_session>& s);
+    void forget(std::uint64_t key);
+    /// Asks every live session to finish its request in flight and close.
+    void shutdown_all();
+
+private:
+    std::mutex mutex_;
+    std::uint64_t next_key_ = 0;
+    std::map<std::uint64_t, std::weak_ptr<http_session>> sessions_;
+};
+
+class http_session : public std::enable_shared_from_this<http_session> {
+public:
+    /// `refuse`: the connection is over the cap; it is answered 503 and closed.
+    http_session(tcp::socket&& socket, std::shared_ptr<server_state> state, bool refuse);
+    ~http_session();
+
+    void run();
+    /// Any thread: stop after the request in flight (an idle connection closes now).
+    void shutdown();
+
+private:
+    void do_read_header();
+    void on_read_header(beast::error_code ec, std::size_t bytes);
+    void on_continue_sent(beast::error_code ec, std::size_t bytes);
+    void do_read_body();
+    void on_read_body(beast::error_code ec, std::size_t bytes);
+    void on_request();
+    void on_read_error(beast::error_code ec);
+    void send(std::uint64_t request_no, response res);
+    void on_write(bool close, beast::error_code ec, std::size_t bytes);
+    void do_close(bool linger);
+    void do_linger();
+    void on_linger(beast::error_code ec, std::size_t bytes);
+
+    beast::tcp_stream stream_;
+    beast::flat_buffer buffer_;
+    std::shared_ptr<server_state> state_;
+    const bool refuse_;
+    std::uint64_t key_ = 0;
+    std::optional<http::request_parser<http::string_body>> parser_;
+    std::optional<admitted> admitted_;
+    std::shared_ptr<response> res_;
+    std::shared_ptr<http::response<http::empty_body>> continue_;
+    std::vector<char> linger_buf_;
+    std::uint64_t request_no_ = 0;      // which request a late answer belongs to
+    bool responded_ = false;            // the current request has its answer
+    bool waiting_for_header_ = false;   // an idle or not yet started request: safe to cut
+    bool stopping_ = false;
+    std::chrono::steady_clock::time_point stop_deadline_{};
+};
+
+class listener : public std::enable_shared_from_this<listener> {
+public:
+    listener(net::io_context& ioc, std::shared_ptr<server_state> state);
+
+    /// Opens, binds and listens; the bound port or the failure.
+    beast::error_code open(const tcp::endpoint& endpoint);
+    std::uint16_t port() const;
+    void run();
+    /// Any thread: closes the acceptor.
+    void stop();
+
+private:
+    void do_accept();
+    void on_accept(beast::error_code ec, tcp::socket socket);
+
+    net::io_context& ioc_;
+    tcp::acceptor acceptor_;
+    net::steady_timer retry_;
+    std::shared_ptr<server_state> state_;
+    std::uint16_t port_ = 0;
+};
+
+}  // namespace fieldsync::server::detail
