@@ -1,0 +1,181 @@
+// fieldsync-server: serves a central store over HTTP (server.hpp) until SIGINT or SIGTERM.
+
+#include <fieldsync/protocol/json_input.hpp>
+#include <fieldsync/protocol/schema.hpp>
+#include <fieldsync/protocol/tuning.hpp>
+#include <fieldsync/server/server.hpp>
+#include <fieldsync/server/store.hpp>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include <charconv>
+#include <csignal>
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <sstream>
+#include <string>
+
+namespace {
+
+namespace proto = fieldsync::protocol;
+namespace fs = fieldsync::server;
+
+constexpr int k_exit_usage = 2;
+constexpr int k_exit_failure = 1;
+
+constexpr const char* k_usage =
+    "usage: fieldsync-server --db PATH --listen HOST:PORT [--schema FILE] [--threads N]\n"
+    "\n"
+    "Serves the fieldsync sync protocol (protocol/SPEC.md) over HTTP.\n"
+    "  --db PATH          the SQLite store; created with the schema if missing\n"
+    "  --listen HOST:PORT the IP address and port to listen on, e.g. 127.0.0.1:8080\n"
+    "                     ([::1]:8080 for IPv6; port 0 picks a free one)\n"
+    "  --schema FILE      a schema document (JSON); default: the built-in schema\n"
+    "  --threads N        I/O threads (default 4)\n"
+    "  --help             this text\n"
+    "SIGINT or SIGTERM stops accepting, finishes the change-sets in flight, closes the store\n"
+    "and exits 0.\n";
+
+int usage_error(const std::string& message) {
+    std::cerr << "fieldsync-server: " << message << "\n" << k_usage;
+    return k_exit_usage;
+}
+
+struct arguments {
+    std::string db;
+    std::string host;
+    std::uint16_t port = 0;
+    std::string schema_file;
+    int threads = fs::tuning::default_threads;
+};
+
+std::optional<long> parse_number(const std::string& s, long min, long max) {
+    long v = 0;
+    const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc() || p != s.data() + s.size() || v < min || v > max) return std::nullopt;
+    return v;
+}
+
+// HOST:PORT with an IPv6 host in brackets.
+bool parse_listen(const std::string& s, arguments& a) {
+    std::string host, port;
+    if (!s.empty() && s.front() == '[') {
+        const auto close = s.find("]:");
+        if (close == std::string::npos) return false;
+        host = s.substr(1, close - 1);
+        port = s.substr(close + 2);
+    } else {
+        const auto colon = s.rfind(':');
+        if (colon == std::string::npos) return false;
+        host = s.substr(0, colon);
+        port = s.substr(colon + 1);
+    }
+    const auto p = parse_number(port, 0, 65535);
+    if (host.empty() || !p) return false;
+    a.host = host;
+    a.port = static_cast<std::uint16_t>(*p);
+    return true;
+}
+
+std::optional<std::string> read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return std::nullopt;
+    std::ostringstream out;
+    out << in.rdbuf();
+    return out.str();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    arguments args;
+    bool have_listen = false;
+    for (int i = 1; i < argc; ++i) {
+        const std::string arg = argv[i];
+        auto value = [&](const char* name) -> std::optional<std::string> {
+            if (i + 1 >= argc) return std::nullopt;
+            (void)name;
+            return std::string(argv[++i]);
+        };
+        if (arg == "--help" || arg == "-h") {
+            std::cout << k_usage;
+            return 0;
+        } else if (arg == "--db") {
+            auto v = value("--db");
+            if (!v || v->empty()) return usage_error("--db needs a path");
+            args.db = *v;
+        } else if (arg == "--listen") {
+            auto v = value("--listen");
+            if (!v || !parse_listen(*v, args)) return usage_error("--listen needs HOST:PORT, e.g. 127.0.0.1:8080");
+            have_listen = true;
+        } else if (arg == "--schema") {
+            auto v = value("--schema");
+            if (!v || v->empty()) return usage_error("--schema needs a file");
+            args.schema_file = *v;
+        } else if (arg == "--threads") {
+            auto v = value("--threads");
+            const auto n = v ? parse_number(*v, 1, 256) : std::nullopt;
+            if (!n) return usage_error("--threads needs a number from 1 to 256");
+            args.threads = static_cast<int>(*n);
+        } else {
+            return usage_error("unknown argument '" + arg + "'");
+        }
+    }
+    if (args.db.empty()) return usage_error("--db is required");
+    if (!have_listen) return usage_error("--listen is required");
+
+    std::optional<proto::schema> custom_schema;
+    if (!args.schema_file.empty()) {
+        const auto text = read_file(args.schema_file);
+        if (!text) return usage_error("cannot read the schema file '" + args.schema_file + "'");
+        auto doc = proto::parse_json(*text, proto::tuning::max_json_depth);
+        if (!doc) return usage_error("schema file '" + args.schema_file + "': " + doc.err().message);
+        auto parsed = proto::schema::from_json(*doc);
+        if (!parsed) return usage_error("schema file '" + args.schema_file + "': " + parsed.err().message);
+        custom_schema = std::move(*parsed);
+    }
+
+    // Signals are waited for on a context of their own, on this thread, so that stopping the
+    // server (which joins its I/O threads) never runs on one of those threads.
+    boost::asio::io_context signal_ctx;
+    boost::asio::signal_set signals(signal_ctx, SIGINT, SIGTERM);
+
+    fs::store_options so;
+    so.path = args.db;
+    so.schema = custom_schema ? &*custom_schema : nullptr;
+    auto st = fs::open_sqlite_store(so);
+    if (!st) {
+        std::cerr << "fieldsync-server: cannot open the store '" << args.db << "': " << st.err().message << "\n";
+        return k_exit_failure;
+    }
+
+    fs::server_options opts;
+    opts.host = args.host;
+    opts.port = args.port;
+    opts.threads = args.threads;
+    fs::server srv(opts, **st);
+    const auto port = srv.start();
+    if (!port) {
+        std::cerr << "fieldsync-server: " << port.err().message << "\n";
+        (*st)->close();
+        return k_exit_failure;
+    }
+    const bool v6 = args.host.find(':') != std::string::npos;
+    std::cout << "fieldsync-server listening on " << (v6 ? "[" : "") << args.host << (v6 ? "]" : "") << ":" << *port
+              << std::endl;
+
+    int received = 0;
+    signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+        if (!ec) received = sig;
+    });
+    signal_ctx.run();
+
+    std::cerr << "fieldsync-server: " << (received == SIGTERM ? "SIGTERM" : "SIGINT")
+              << ", finishing requests in flight\n";
+    srv.stop();
+    (*st)->close();
+    std::cerr << "fieldsync-server: stopped\n";
+    return 0;
+}

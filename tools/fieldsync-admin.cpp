@@ -1,0 +1,220 @@
+// fieldsync-admin: administers a central store directly through its SQLite file. It may run
+// while the server serves the same file: the store uses WAL and a busy timeout, so the admin
+// tool's short transactions wait for the server's writer instead of failing.
+
+#include <fieldsync/server/store.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+#include <ctime>
+#include <iomanip>
+#include <iostream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+namespace fs = fieldsync::server;
+
+constexpr int k_exit_usage = 2;
+constexpr int k_exit_failure = 1;
+
+constexpr const char* k_usage =
+    "usage: fieldsync-admin --db PATH COMMAND [ARGS]\n"
+    "\n"
+    "commands:\n"
+    "  init                                        create the store with the default schema\n"
+    "  device add --name NAME --unit UNIT [--role field|reviewer|admin]\n"
+    "                                              register a device; prints only its token\n"
+    "  device list                                 list the registered devices\n"
+    "\n"
+    "'fieldsync-admin COMMAND --help' describes a command.\n";
+
+constexpr const char* k_init_usage =
+    "usage: fieldsync-admin --db PATH init\n"
+    "Creates the SQLite store at PATH with the default schema (or migrates an existing one).\n";
+
+constexpr const char* k_device_add_usage =
+    "usage: fieldsync-admin --db PATH device add --name NAME --unit UNIT [--role field|reviewer|admin]\n"
+    "Registers a device of unit UNIT and prints its bearer token, and nothing else, on stdout.\n"
+    "The token is shown once: the store keeps only its hash. Default role: field.\n";
+
+constexpr const char* k_device_list_usage =
+    "usage: fieldsync-admin --db PATH device list\n"
+    "Lists the registered devices: id, name, unit, role, created, revoked.\n";
+
+constexpr const char* k_device_usage =
+    "usage: fieldsync-admin --db PATH device add|list [ARGS]\n"
+    "  device add --name NAME --unit UNIT [--role field|reviewer|admin]\n"
+    "  device list\n";
+
+int usage_error(const std::string& message, const char* usage) {
+    std::cerr << "fieldsync-admin: " << message << "\n" << usage;
+    return k_exit_usage;
+}
+
+bool wants_help(const std::vector<std::string>& args) {
+    for (const auto& a : args)
+        if (a == "--help" || a == "-h") return true;
+    return false;
+}
+
+std::string format_ms(std::int64_t ms) {
+    const std::time_t t = static_cast<std::time_t>(ms / 1000);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    std::ostringstream out;
+    out << std::put_time(&tm, "%Y-%m-%d %H:%M:%SZ");
+    return out.str();
+}
+
+std::optional<std::unique_ptr<fs::store>> open_store(const std::string& path) {
+    fs::store_options o;
+    o.path = path;
+    o.read_connections = 1;
+    auto st = fs::open_sqlite_store(o);
+    if (!st) {
+        std::cerr << "fieldsync-admin: cannot open the store '" << path << "': " << st.err().message << "\n";
+        return std::nullopt;
+    }
+    return std::move(*st);
+}
+
+int cmd_init(const std::string& db, const std::vector<std::string>& args) {
+    if (wants_help(args)) {
+        std::cout << k_init_usage;
+        return 0;
+    }
+    if (!args.empty()) return usage_error("init takes no arguments", k_init_usage);
+    auto st = open_store(db);
+    if (!st) return k_exit_failure;
+    (*st)->close();
+    std::cerr << "fieldsync-admin: store ready at " << db << "\n";
+    return 0;
+}
+
+int cmd_device_add(const std::string& db, const std::vector<std::string>& args) {
+    if (wants_help(args)) {
+        std::cout << k_device_add_usage;
+        return 0;
+    }
+    std::string name, unit;
+    fs::device_role role = fs::device_role::field;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const auto& a = args[i];
+        if (i + 1 >= args.size()) return usage_error("'" + a + "' needs a value", k_device_add_usage);
+        const auto& v = args[++i];
+        if (a == "--name")
+            name = v;
+        else if (a == "--unit")
+            unit = v;
+        else if (a == "--role") {
+            const auto r = fs::parse_role(v);
+            if (!r) return usage_error("--role must be field, reviewer or admin", k_device_add_usage);
+            role = *r;
+        } else
+            return usage_error("unknown argument '" + a + "'", k_device_add_usage);
+    }
+    if (name.empty()) return usage_error("--name is required", k_device_add_usage);
+    if (unit.empty()) return usage_error("--unit is required", k_device_add_usage);
+
+    auto st = open_store(db);
+    if (!st) return k_exit_failure;
+    auto added = (*st)->add_device(name, unit, role);
+    (*st)->close();
+    if (!added) {
+        std::cerr << "fieldsync-admin: cannot add the device: " << added.err().message << "\n";
+        return k_exit_failure;
+    }
+    std::cerr << "fieldsync-admin: device " << added->first.id << " (" << name << ", unit " << unit << ", "
+              << fs::role_name(role) << ") added; its token follows, shown only this once\n";
+    std::cout << added->second << std::endl;
+    return 0;
+}
+
+int cmd_device_list(const std::string& db, const std::vector<std::string>& args) {
+    if (wants_help(args)) {
+        std::cout << k_device_list_usage;
+        return 0;
+    }
+    if (!args.empty()) return usage_error("device list takes no arguments", k_device_list_usage);
+    auto st = open_store(db);
+    if (!st) return k_exit_failure;
+    auto list = (*st)->devices();
+    (*st)->close();
+    if (!list) {
+        std::cerr << "fieldsync-admin: cannot list devices: " << list.err().message << "\n";
+        return k_exit_failure;
+    }
+    const std::vector<std::string> head{"ID", "NAME", "UNIT", "ROLE", "CREATED", "REVOKED"};
+    std::vector<std::vector<std::string>> rows{head};
+    for (const auto& d : *list)
+        rows.push_back({d.id, d.name, d.unit_id, std::string(fs::role_name(d.role)), format_ms(d.created_ms),
+                        d.revoked_ms ? format_ms(*d.revoked_ms) : "-"});
+    // Column widths in code points, so Vietnamese names with diacritics line up.
+    auto width = [](const std::string& s) {
+        std::size_t n = 0;
+        for (const unsigned char c : s)
+            if ((c & 0xC0) != 0x80) ++n;
+        return n;
+    };
+    std::vector<std::size_t> w(head.size(), 0);
+    for (const auto& r : rows)
+        for (std::size_t i = 0; i < r.size(); ++i) w[i] = std::max(w[i], width(r[i]));
+    for (const auto& r : rows) {
+        for (std::size_t i = 0; i < r.size(); ++i) {
+            std::cout << r[i];
+            if (i + 1 < r.size()) std::cout << std::string(w[i] - width(r[i]) + 2, ' ');
+        }
+        std::cout << "\n";
+    }
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::vector<std::string> args(argv + 1, argv + argc);
+    std::string db;
+    std::size_t i = 0;
+    // Global options come before the command.
+    while (i < args.size() && args[i].rfind("--", 0) == 0) {
+        if (args[i] == "--help" || args[i] == "-h") {
+            std::cout << k_usage;
+            return 0;
+        }
+        if (args[i] == "--db") {
+            if (i + 1 >= args.size()) return usage_error("--db needs a path", k_usage);
+            db = args[i + 1];
+            i += 2;
+        } else {
+            return usage_error("unknown option '" + args[i] + "'", k_usage);
+        }
+    }
+    if (i >= args.size()) return usage_error("no command given", k_usage);
+    const std::string cmd = args[i++];
+    std::vector<std::string> rest(args.begin() + static_cast<std::ptrdiff_t>(i), args.end());
+
+    auto need_db = [&]() { return db.empty(); };
+    if (cmd == "init") {
+        if (wants_help(rest)) return cmd_init(db, rest);
+        if (need_db()) return usage_error("--db PATH is required", k_usage);
+        return cmd_init(db, rest);
+    }
+    if (cmd == "device") {
+        if (rest.empty()) return usage_error("device needs a subcommand: add or list", k_device_usage);
+        if (rest[0] == "--help" || rest[0] == "-h") {
+            std::cout << k_device_usage;
+            return 0;
+        }
+        const std::string sub = rest[0];
+        std::vector<std::string> sub_args(rest.begin() + 1, rest.end());
+        if (sub != "add" && sub != "list") return usage_error("unknown device subcommand '" + sub + "'", k_device_usage);
+        if (!wants_help(sub_args) && need_db()) return usage_error("--db PATH is required", k_usage);
+        return sub == "add" ? cmd_device_add(db, sub_args) : cmd_device_list(db, sub_args);
+    }
+    return usage_error("unknown command '" + cmd + "'", k_usage);
+}
