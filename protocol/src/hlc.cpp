@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <chrono>
+#include <limits>
 
 namespace fieldsync::protocol {
 
@@ -34,6 +35,8 @@ hlc hlc_clock::now() {
     std::lock_guard lock(mutex_);
     if (wall > last_.wall_ms)
         last_ = {wall, 0};
+    else if (last_.counter == std::numeric_limits<std::uint32_t>::max())
+        last_ = {last_.wall_ms + 1, 0};  // the counter would wrap below a stamp already issued or observed
     else
         ++last_.counter;
     return last_;

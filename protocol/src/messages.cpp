@@ -189,7 +189,9 @@ json encode(const change& c) {
 json encode(const change_set& cs) {
     json changes = json::array();
     for (const auto& e : cs.changes) changes.push_back(encode(e.c));
-    json j = {{"batch_id", cs.batch_id}, {"changes", std::move(changes)}, {"cursor", cs.cursor}};
+    json j = {{"changes", std::move(changes)}, {"cursor", cs.cursor}};
+    // A pull-only request has no batch; "" is not an id and the decoder would refuse it.
+    if (!cs.batch_id.empty()) j["batch_id"] = cs.batch_id;
     if (cs.limit > 0) j["limit"] = cs.limit;
     return j;
 }
