@@ -1,0 +1,203 @@
+#pragma once
+// A replica: the records of a device in a local SQLite file, the outbox of its unsent edits,
+// and the sync engine that pushes the outbox to a fieldsync server and pulls the server's
+// changes (design.md, "Replica"; the wire protocol is protocol/SPEC.md, "POST /v1/sync").
+//
+// Guarantees
+// - Every local write (put, patch, remove) is durable (committed, synchronous=FULL) before it
+//   returns, and is kept in the outbox until the server has answered it.
+// - Each pushed change-set's batch_id and change_ids are written to the local file before the
+//   first send and reused on every retry, so a retry after a lost answer is never applied
+//   twice by the server. A sync interrupted at any point (process killed, network cut) resumes
+//   on the next sync() with nothing lost and nothing applied twice.
+// - Several edits of one record before a sync become one change (the latest content, the
+//   original base_version). An edit made while a sync is running is never lost: changes
+//   already handed to the server are frozen and the new edit waits for the next push.
+// - A pulled change never overwrites a pending local edit: the local copy and its base stay,
+//   and the server merges on the next push. When nothing is pending for a record, its local
+//   copy is the server's head.
+// - Changes the server holds for review (conflict) or refuses (rejected) are not lost: the
+//   record shows that state, the reason, and keeps the change's content (record::held).
+//
+// Thread safety: a replica may be used from several threads at once. Local calls are
+// serialised on an internal mutex; sync() holds it only for its local transactions, not
+// while waiting for the network, so the app may keep editing during a sync. One sync at a
+// time: a second concurrent sync() fails with errc::busy. The progress callback runs on the
+// thread that called sync() and may call the replica's local functions.
+//
+// Several processes may open the same file (WAL mode; each write is one short transaction).
+
+#include <fieldsync/client/errc.hpp>
+#include <fieldsync/client/transport.hpp>
+#include <fieldsync/protocol/json_input.hpp>
+#include <fieldsync/protocol/schema.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace fieldsync::client {
+
+using json = nlohmann::json;
+
+enum class sync_state {
+    synced,     // the local copy is the server's head as last pulled
+    pending,    // a local edit waits in the outbox (or is being pushed)
+    conflict,   // the server kept the head and holds this device's change for review
+    rejected,   // the server refused this device's change (reason says why)
+};
+std::string_view sync_state_name(sync_state s) noexcept;
+
+struct record {
+    std::string collection;
+    std::string id;
+    std::string unit_id;
+    json data;                          // the local copy; null when deleted
+    bool deleted = false;
+    std::int64_t version = 0;           // the server version the local copy is based on (0: never synced)
+    sync_state state = sync_state::synced;
+    std::optional<protocol::error> reason;   // conflict or rejected: code and message
+    std::optional<std::string> conflict_id;  // conflict: the server's conflict id
+    json held;                          // conflict or rejected: the content the server did not take
+                                        // (null for a delete or when nothing is held)
+};
+
+/// Which records list() returns. Empty strings / unset fields match everything.
+struct query {
+    std::string collection;             // required
+    std::string unit_id;                // only records of this unit
+    std::string field;                  // top-level field name, or a JSON pointer ("/a/b")
+    json value;                         // with `field`: records whose field equals this value
+    bool include_deleted = false;
+    std::size_t limit = 0;              // 0 = no limit
+    std::size_t offset = 0;
+};
+
+struct status_summary {
+    std::int64_t pending = 0;           // records with a pending local edit
+    std::int64_t conflicts = 0;
+    std::int64_t rejected = 0;
+    std::int64_t records = 0;           // records not deleted
+    std::string cursor;
+    std::string server_url;
+};
+
+struct sync_report {
+    std::int64_t pushed = 0;            // changes answered by the server in this sync
+    std::int64_t applied = 0;
+    std::int64_t merged = 0;
+    std::int64_t conflicts = 0;
+    std::int64_t rejected = 0;
+    std::int64_t pulled = 0;            // pulled heads stored (own writes included)
+    std::int64_t bytes_sent = 0;        // HTTP bodies, both ways
+    std::int64_t bytes_received = 0;
+    std::int64_t requests = 0;          // HTTP exchanges that got a response
+    std::int64_t retries = 0;           // attempts that failed transiently and were retried
+    std::chrono::milliseconds duration{0};
+};
+
+enum class sync_phase { push, pull, retry_wait };
+
+struct sync_progress {
+    sync_phase phase = sync_phase::push;
+    std::int64_t pushed = 0;            // changes answered so far
+    std::int64_t to_push = 0;           // outbox size when the sync started (plus edits made since)
+    std::int64_t pulled = 0;
+    std::int64_t bytes_sent = 0;
+    std::int64_t bytes_received = 0;
+    std::chrono::milliseconds retry_in{0};   // retry_wait: the delay before the next attempt
+    std::optional<error> last_error;         // retry_wait: what failed
+};
+/// Return false to stop the sync: it ends after the current local transaction with
+/// errc::cancelled, and the next sync resumes from there.
+using progress_fn = std::function<bool(const sync_progress&)>;
+
+/// Seams for tests: how the sync engine waits and draws random numbers.
+struct sync_seams {
+    std::function<void(std::chrono::milliseconds)> sleep;   // default: std::this_thread::sleep_for
+    std::function<std::uint64_t()> random;                  // default: a seeded std::mt19937_64
+    std::function<std::int64_t()> wall_ms;                  // default: the system clock (HLC stamps)
+};
+
+struct sync_tuning {
+    std::size_t push_batch_size = 0;    // 0 = tuning::push_batch_size (at most the protocol's cap)
+    std::int64_t pull_page_limit = 0;   // 0 = tuning::pull_page_limit
+    std::chrono::milliseconds backoff_base{0}, backoff_cap{0}, request_timeout{0};
+    int max_attempts = 0;
+    double jitter = -1;                 // < 0 = tuning::jitter
+};
+
+struct replica_options {
+    std::string path;                   // the SQLite file; created (with its directory's
+                                        // parent existing) if missing
+    /// The transport for sync(). nullptr: the default HTTP transport when this build has one.
+    std::shared_ptr<transport> transport_override;
+    /// Local check of put/patch data before it enters the outbox, so an app sees a schema
+    /// error at once instead of a rejection after the next sync. nullptr: no local check
+    /// (the server still checks). Must outlive the replica.
+    const protocol::schema* schema = &protocol::schema::default_schema();
+    sync_seams seams;
+    sync_tuning tuning;
+};
+
+struct put_options {
+    std::string id;                     // empty: a new UUIDv7
+    std::string unit_id;                // required for a new record; empty keeps the record's unit
+};
+
+class replica {
+public:
+    /// Opens (creating and migrating as needed) the replica at options.path.
+    /// Errors: storage (cannot open, newer schema than this library knows, corrupt file).
+    static result<std::unique_ptr<replica>> open(replica_options options);
+    ~replica();
+    replica(const replica&) = delete;
+    replica& operator=(const replica&) = delete;
+
+    /// Stores the server URL ("http://host:port") and the device token in the replica file,
+    /// so later opens can sync without asking again.
+    result<void> configure(const std::string& server_url, const std::string& token);
+
+    /// Creates or replaces a whole record. Returns the record as stored (its id when new).
+    /// Errors: invalid_argument, invalid_utf8, schema_violation, storage.
+    result<record> put(const std::string& collection, const json& data, const put_options& options);
+    /// Applies an RFC 7396 merge patch to the local copy. Errors: as put, and not_found.
+    result<record> patch(const std::string& collection, const std::string& id, const json& merge_patch);
+    /// Deletes a record (a tombstone until the server has it). Errors: not_found, storage.
+    result<record> remove(const std::string& collection, const std::string& id);
+
+    /// The local copy; nullopt when the replica does not hold the record.
+    result<std::optional<record>> get(const std::string& collection, const std::string& id);
+    result<std::vector<record>> list(const query& q);
+    /// Local changes not yet answered by the server.
+    result<std::int64_t> pending_count();
+    result<status_summary> status();
+
+    /// Replaces the transport used by later syncs (nullptr: the default HTTP transport, if
+    /// this build has one). Errors: busy while a sync runs.
+    result<void> set_transport(std::shared_ptr<transport> t);
+
+    /// Pushes the outbox, then pulls until the server has nothing more. Transient failures are
+    /// retried with backoff up to max_attempts per request; then the error is returned
+    /// (network, timeout, server_unavailable), as are unauthorized, forbidden, bad_request,
+    /// bad_response, not_configured, busy, cancelled and storage. Whatever the outcome,
+    /// everything answered before the failure is committed locally.
+    result<sync_report> sync(const progress_fn& progress = {});
+
+    struct impl;
+
+private:
+    explicit replica(std::unique_ptr<impl> p);
+    std::unique_ptr<impl> impl_;
+    friend struct replica_test_access;
+};
+
+/// A new time-ordered UUID (RFC 9562 version 7), lowercase with dashes. Thread-safe; ids made
+/// by one process are strictly increasing.
+std::string make_uuid_v7();
+
+}  // namespace fieldsync::client

@@ -1,0 +1,51 @@
+#pragma once
+// How a replica talks HTTP. The sync engine builds requests and reads responses; a transport
+// only moves bytes. The default transport (make_http_transport) is a keep-alive HTTP/1.1
+// client on Beast; apps with their own stack (proxies, certificate pinning, background
+// transfer on phones) implement `transport` themselves, or use the C ABI's callback.
+//
+// Contract for implementations:
+// - send() performs one exchange and returns the response whatever its status (a 503 is a
+//   response, not an error). It returns an error only when no complete response arrived:
+//   errc::network (could not connect, connection lost) or errc::timeout.
+// - send() must not throw. It is called from the thread that runs replica::sync(), one call
+//   at a time per replica; an implementation shared by several replicas must be thread-safe.
+
+#include <fieldsync/client/errc.hpp>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace fieldsync::client {
+
+struct http_request {
+    std::string method;                                        // "POST"
+    std::string url;                                           // absolute: http://host:port/v1/sync
+    std::vector<std::pair<std::string, std::string>> headers;  // Authorization, Content-Type, ...
+    std::string body;
+};
+
+struct http_response {
+    int status = 0;
+    std::string body;
+};
+
+class transport {
+public:
+    virtual ~transport() = default;
+    virtual result<http_response> send(const http_request& request, std::chrono::milliseconds timeout) = 0;
+};
+
+/// True if this build has the default HTTP transport (false in the embedded build).
+bool has_http_transport() noexcept;
+
+/// The default transport: HTTP/1.1 over TCP with keep-alive (one connection reused across the
+/// requests of a sync, reopened after an error). Only "http://" URLs; TLS is not built in yet,
+/// apps that need it plug in their own transport. In the embedded build it returns nullptr.
+/// The returned object is not thread-safe: give each replica its own.
+std::unique_ptr<transport> make_http_transport();
+
+}  // namespace fieldsync::client

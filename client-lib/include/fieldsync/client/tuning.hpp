@@ -1,0 +1,48 @@
+#pragma once
+// Tunables of the client library, each with the reason for its value. A replica copies them
+// from replica_options::tuning, so tests and apps may change any of them per replica.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+
+namespace fieldsync::client::tuning {
+
+/// Changes per pushed change-set. Well below protocol::tuning::max_changes_per_batch (1000):
+/// about 60 KB of JSON per request, which a 2G link sends in a few seconds, so a dropped link
+/// loses little work, while 100 000 outbox rows still take only 500 round trips.
+inline constexpr std::size_t push_batch_size = 200;
+
+/// Heads per pulled page. The protocol's default page (500) keeps one page under ~250 KB for
+/// typical records; each page is one local transaction, so this is also the granularity at
+/// which an interrupted initial sync resumes.
+inline constexpr std::int64_t pull_page_limit = 500;
+
+/// First retry delay after a transient failure, and the ceiling of the exponential growth.
+/// 500 ms lets a restarting server come back without the client hammering it; 30 s caps the
+/// wait so that a user watching the progress bar sees a retry within half a minute.
+inline constexpr std::chrono::milliseconds backoff_base{500};
+inline constexpr std::chrono::milliseconds backoff_cap{30'000};
+
+/// Attempts of one request before sync() gives up and reports the transient error. With the
+/// delays above, 6 attempts span about 15 s on average: long enough to ride out a server
+/// restart or a short signal gap, short enough that sync() returns while the user still waits.
+inline constexpr int max_attempts = 6;
+
+/// Fraction of each backoff delay that is randomised ("equal jitter": half fixed, half random).
+/// Without jitter the phones of a commune that lost signal together would retry in lockstep.
+inline constexpr double jitter = 0.5;
+
+/// Time for one HTTP exchange (connect, send, receive) before it counts as a timeout. A pull
+/// page of 500 records on a slow 2G link (~30 KB/s) takes under 10 s; 30 s leaves margin.
+inline constexpr std::chrono::milliseconds request_timeout{30'000};
+
+/// Largest response body the default transport accepts. A page is bounded by the server's
+/// page cap; 64 MB protects a phone's memory from a broken or hostile server.
+inline constexpr std::size_t max_response_bytes = 64u * 1024 * 1024;
+
+/// SQLite busy timeout: another process (the CLI while an app syncs) may hold the write lock
+/// for one local transaction, which is milliseconds; 5 s rides that out without hanging.
+inline constexpr std::chrono::milliseconds busy_timeout{5'000};
+
+}  // namespace fieldsync::client::tuning

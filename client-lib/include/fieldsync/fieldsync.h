@@ -1,0 +1,178 @@
+/* fieldsync.h: the C ABI of the fieldsync client library (libfieldsync.so / libfieldsync.a).
+ *
+ * A replica is a local SQLite file holding a device's records and the outbox of its unsent
+ * edits; fs_replica_sync() exchanges them with a fieldsync server (protocol/SPEC.md). Every
+ * local write is durable when the call returns; a sync interrupted anywhere resumes on the
+ * next call with nothing lost or applied twice.
+ *
+ * Conventions
+ * - Handles are opaque. Functions are named fs_<object>_<verb>.
+ * - Strings in and out are NUL-terminated UTF-8. Records travel as JSON text.
+ * - The last parameter of a fallible function is `fs_error* error`. It may be NULL. On
+ *   success error->code is set to FS_OK; on failure to an fs_errc value and error->message
+ *   to a NUL-terminated description (truncated to fit). The same code and message are also
+ *   kept per replica: fs_replica_last_error_code / _message.
+ * - Ownership: a `char*` returned by this library is allocated by it; free it with fs_free().
+ *   `const char*` returns are owned by the library (see each function for how long they live).
+ *   Strings passed in are only read during the call (and copied if kept).
+ * - Nothing throws or longjmps across this interface; out of memory is reported as
+ *   FS_ERR_INTERNAL where it can be caught.
+ * - Threads: a replica handle may be used from several threads (calls are serialised inside;
+ *   a sync does not block local reads and writes while it waits for the network). One sync
+ *   per replica at a time (FS_ERR_BUSY). Callbacks run on the thread that called
+ *   fs_replica_sync() and may call this replica's local functions (not fs_replica_sync).
+ */
+#ifndef FIELDSYNC_FIELDSYNC_H
+#define FIELDSYNC_FIELDSYNC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(_WIN32)
+#define FS_API __declspec(dllexport)
+#else
+#define FS_API __attribute__((visibility("default")))
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Error codes: the values of fieldsync::client::errc. */
+typedef enum fs_errc {
+    FS_OK = 0,
+    FS_ERR_INVALID_ARGUMENT = 1,   /* bad collection/id/unit, data not a JSON object, NULL where not allowed */
+    FS_ERR_INVALID_JSON = 2,
+    FS_ERR_INVALID_UTF8 = 3,
+    FS_ERR_SCHEMA_VIOLATION = 4,   /* refused by the local copy of the collection schema */
+    FS_ERR_NOT_FOUND = 5,          /* patch/remove of a record the replica does not hold */
+    FS_ERR_NOT_CONFIGURED = 6,     /* sync without server URL or transport */
+    FS_ERR_STORAGE = 7,            /* the local SQLite file failed */
+    FS_ERR_NETWORK = 8,            /* transient: retried with backoff inside sync, then reported */
+    FS_ERR_TIMEOUT = 9,            /* transient */
+    FS_ERR_SERVER_UNAVAILABLE = 10,/* transient: HTTP 5xx/408 after every retry */
+    FS_ERR_UNAUTHORIZED = 11,      /* HTTP 401, never retried */
+    FS_ERR_FORBIDDEN = 12,         /* HTTP 403, never retried */
+    FS_ERR_BAD_REQUEST = 13,       /* another 4xx */
+    FS_ERR_BAD_RESPONSE = 14,
+    FS_ERR_CANCELLED = 15,         /* the progress callback returned 0 */
+    FS_ERR_BUSY = 16,              /* a sync of this replica is already running */
+    FS_ERR_UNSUPPORTED = 17,       /* no default HTTP transport in this build: set one */
+    FS_ERR_INTERNAL = 18
+} fs_errc;
+
+#define FS_ERROR_MESSAGE_MAX 512
+
+typedef struct fs_error {
+    int code;                              /* an fs_errc */
+    char message[FS_ERROR_MESSAGE_MAX];    /* NUL-terminated UTF-8 */
+} fs_error;
+
+/* Per-record sync state. */
+typedef enum fs_state {
+    FS_STATE_SYNCED = 0,    /* the local copy is the server's head as last pulled */
+    FS_STATE_PENDING = 1,   /* a local edit waits to be pushed */
+    FS_STATE_CONFLICT = 2,  /* the server holds this device's change for review */
+    FS_STATE_REJECTED = 3,  /* the server refused this device's change (see the record's "reason") */
+    FS_STATE_UNKNOWN = -1   /* no such record (or an error: see `error`) */
+} fs_state;
+
+typedef struct fs_replica fs_replica;
+
+/* Opens (creating if needed) the replica file at `path`. NULL on failure.
+ * Close with fs_replica_close. */
+FS_API fs_replica* fs_replica_open(const char* path, fs_error* error);
+/* Closes the replica and frees the handle. NULL is allowed. */
+FS_API void fs_replica_close(fs_replica* replica);
+
+/* Stores the server URL ("http://host:port") and the device token in the replica file.
+ * Returns an fs_errc (FS_OK on success). */
+FS_API int fs_replica_configure(fs_replica* replica, const char* server_url, const char* token, fs_error* error);
+
+/* Creates or replaces a record. `id` may be NULL or "" (a new UUIDv7 is made); `unit_id` is
+ * required for a new record (NULL keeps an existing record's unit); `json` is a JSON object.
+ * Returns the record's id (free with fs_free), NULL on failure. */
+FS_API char* fs_replica_put(fs_replica* replica, const char* collection, const char* id, const char* unit_id,
+                            const char* json, fs_error* error);
+/* Applies an RFC 7396 merge patch (a JSON object) to a record. Returns an fs_errc. */
+FS_API int fs_replica_patch(fs_replica* replica, const char* collection, const char* id, const char* json_patch,
+                            fs_error* error);
+/* Deletes a record. Returns an fs_errc (FS_ERR_NOT_FOUND if absent or already deleted). */
+FS_API int fs_replica_remove(fs_replica* replica, const char* collection, const char* id, fs_error* error);
+
+/* The record as a JSON object (free with fs_free):
+ *   {"collection","id","unit_id","data","deleted","version","state","reason"?,"conflict_id"?,"held"?}
+ * "state" is "synced"|"pending"|"conflict"|"rejected"; "reason" is {"code","message"}.
+ * NULL when the replica does not hold the record (error->code FS_OK) or on failure. */
+FS_API char* fs_replica_get(fs_replica* replica, const char* collection, const char* id, fs_error* error);
+
+/* Records of a collection as a JSON array of objects shaped like fs_replica_get's (free with
+ * fs_free). `unit_id` (NULL = any) filters by unit; `field` (NULL = none, a top-level name or
+ * a JSON pointer) with `value_json` (a JSON string, number, boolean or null) filters by a
+ * field's value. Deleted records are left out. NULL on failure. */
+FS_API char* fs_replica_list(fs_replica* replica, const char* collection, const char* unit_id, const char* field,
+                             const char* value_json, fs_error* error);
+
+/* Local changes not yet answered by the server; -1 on failure. */
+FS_API int64_t fs_replica_pending_count(fs_replica* replica, fs_error* error);
+/* A record's sync state; FS_STATE_UNKNOWN when absent or on failure. */
+FS_API int fs_replica_record_state(fs_replica* replica, const char* collection, const char* id, fs_error* error);
+
+/* ---- Sync ---- */
+
+typedef struct fs_sync_report {
+    int64_t pushed, applied, merged, conflicts, rejected, pulled;
+    int64_t bytes_sent, bytes_received;
+    int64_t duration_ms;
+} fs_sync_report;
+
+typedef enum fs_phase { FS_PHASE_PUSH = 0, FS_PHASE_PULL = 1, FS_PHASE_RETRY_WAIT = 2 } fs_phase;
+
+/* Progress: called after each round trip and before each retry wait. Return non-zero to go
+ * on, 0 to stop the sync (it ends with FS_ERR_CANCELLED; the next sync resumes). */
+typedef int (*fs_progress_fn)(void* user, int phase, int64_t pushed, int64_t to_push, int64_t pulled,
+                              int64_t bytes_sent, int64_t bytes_received);
+
+/* Pushes the outbox and pulls until the server has nothing more. `progress` may be NULL;
+ * `report` (may be NULL) is filled on success. Returns an fs_errc. Transient failures are
+ * retried with exponential backoff and jitter before this returns them. */
+FS_API int fs_replica_sync(fs_replica* replica, fs_progress_fn progress, void* user, fs_sync_report* report,
+                           fs_error* error);
+
+/* ---- Transport callback: the app sends HTTP with its own stack ---- */
+
+typedef struct fs_http_response fs_http_response;
+
+/* Sends one HTTP request and fills `response` with fs_http_response_set. `headers` holds
+ * "Name: value\r\n" lines. Return 0 when a response (of any status) was received, non-zero
+ * when none was (no network, timeout; the library retries with backoff). The callback must
+ * not call fs_replica_sync. All pointers are valid only during the call. */
+typedef int (*fs_transport_fn)(void* user, const char* method, const char* url, const char* headers,
+                               const char* body, size_t body_len, int64_t timeout_ms, fs_http_response* response);
+
+/* Sets the response's HTTP status and body (copied). Returns an fs_errc. */
+FS_API int fs_http_response_set(fs_http_response* response, int status, const char* body, size_t body_len);
+
+/* Makes the replica send its requests through `fn` (with `user` passed back) instead of the
+ * built-in HTTP client; fn NULL restores the built-in one. In the embedded build (no Boost)
+ * this is the only transport. Returns an fs_errc. */
+FS_API int fs_replica_set_transport(fs_replica* replica, fs_transport_fn fn, void* user, fs_error* error);
+
+/* ---- Errors and memory ---- */
+
+/* The code and message of the last failed call on this replica (FS_OK / "" if it succeeded).
+ * The message lives until the next call on this replica from any thread. */
+FS_API int fs_replica_last_error_code(const fs_replica* replica);
+FS_API const char* fs_replica_last_error_message(const fs_replica* replica);
+
+/* Frees a string returned by this library. NULL is allowed. */
+FS_API void fs_free(void* p);
+
+/* The library version, e.g. "0.1.0" (static storage). */
+FS_API const char* fs_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FIELDSYNC_FIELDSYNC_H */

@@ -1,0 +1,390 @@
+// Local side of a replica: open, edits into the outbox, reads. The sync engine is sync.cpp.
+
+#include "replica_impl.hpp"
+
+#include <fieldsync/client/tuning.hpp>
+#include <fieldsync/protocol/messages.hpp>
+#include <fieldsync/protocol/tuning.hpp>
+
+#include <thread>
+
+namespace fieldsync::client {
+
+using detail::failure;
+using detail::outbox_row;
+using detail::record_row;
+
+std::string_view sync_state_name(sync_state s) noexcept {
+    switch (s) {
+        case sync_state::synced: return "synced";
+        case sync_state::pending: return "pending";
+        case sync_state::conflict: return "conflict";
+        case sync_state::rejected: return "rejected";
+    }
+    return "synced";
+}
+
+namespace {
+
+template <class T>
+T or_default(T value, T fallback) {
+    return value > T{} ? value : fallback;
+}
+
+// Runs `f` and turns library failures into errors: nothing but bad_alloc leaves the API.
+template <class F>
+auto guarded(F&& f) -> decltype(f()) {
+    try {
+        return f();
+    } catch (const failure& e) {
+        return e.err();
+    } catch (const std::bad_alloc&) {
+        throw;
+    } catch (const std::exception& e) {
+        return make_error(errc::internal, e.what());
+    }
+}
+
+std::optional<std::string> dump_or_null(const json& j) {
+    if (j.is_null()) return std::nullopt;
+    return j.dump();
+}
+
+json parse_stored(const std::optional<std::string>& text) {
+    if (!text) return nullptr;
+    return json::parse(*text);
+}
+
+record to_record(const record_row& r) {
+    record out;
+    out.collection = r.collection;
+    out.id = r.id;
+    out.unit_id = r.unit_id;
+    out.deleted = r.local_deleted;
+    out.data = r.local_deleted ? json(nullptr) : parse_stored(r.local_data);
+    out.version = r.server_version;
+    out.state = static_cast<sync_state>(r.state);
+    if (r.reason_code)
+        out.reason = protocol::error{protocol::errc_from_name(*r.reason_code), r.reason_message.value_or("")};
+    out.conflict_id = r.conflict_id;
+    out.held = parse_stored(r.held_data);
+    return out;
+}
+
+void check_names(const std::string& collection, const std::string& id) {
+    if (collection.empty() || collection.size() > protocol::tuning::max_collection_bytes)
+        throw failure(errc::invalid_argument, "collection must be 1 to 64 bytes");
+    if (!protocol::is_valid_utf8(collection)) throw failure(errc::invalid_utf8, "collection is not valid UTF-8");
+    if (!protocol::valid_id(id))
+        throw failure(errc::invalid_argument,
+                      "id '" + id + "' must be 1 to 128 printable ASCII characters without / ? # % or spaces");
+}
+
+}  // namespace
+
+replica::impl::impl(replica_options o)
+    : options(std::move(o)),
+      push_batch_size(std::min(or_default(options.tuning.push_batch_size, tuning::push_batch_size),
+                               protocol::tuning::max_changes_per_batch)),
+      pull_page_limit(std::min(or_default(options.tuning.pull_page_limit, tuning::pull_page_limit),
+                               protocol::tuning::max_pull_limit)),
+      backoff_base(or_default(options.tuning.backoff_base, tuning::backoff_base)),
+      backoff_cap(or_default(options.tuning.backoff_cap, tuning::backoff_cap)),
+      request_timeout(or_default(options.tuning.request_timeout, tuning::request_timeout)),
+      max_attempts(or_default(options.tuning.max_attempts, tuning::max_attempts)),
+      jitter(options.tuning.jitter < 0 ? tuning::jitter : std::min(options.tuning.jitter, 1.0)),
+      clock(options.seams.wall_ms ? protocol::hlc_clock::wall_fn(options.seams.wall_ms)
+                                  : protocol::hlc_clock::wall_fn(protocol::hlc_clock::system_wall_ms)),
+      rng(std::random_device{}()) {
+    if (!options.seams.sleep) options.seams.sleep = [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
+    if (!options.seams.random) options.seams.random = [this] { return rng(); };
+}
+
+replica::replica(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+replica::~replica() = default;
+
+result<std::unique_ptr<replica>> replica::open(replica_options options) {
+    return guarded([&]() -> result<std::unique_ptr<replica>> {
+        if (options.path.empty()) return make_error(errc::invalid_argument, "replica path is empty");
+        auto p = std::make_unique<impl>(std::move(options));
+        p->store = std::make_unique<detail::local_store>(p->options.path);
+        p->net = p->options.transport_override;
+        if (!p->net) p->net = make_http_transport();  // nullptr in the embedded build
+        // Stamps of new edits must order after those made before a restart, even if the wall
+        // clock stepped back in between.
+        if (auto last = p->store->meta("hlc"))
+            if (auto h = protocol::hlc::parse(*last)) p->clock.observe(*h);
+        return std::unique_ptr<replica>(new replica(std::move(p)));
+    });
+}
+
+result<void> replica::configure(const std::string& server_url, const std::string& token) {
+    return guarded([&]() -> result<void> {
+        if (!protocol::is_valid_utf8(server_url) || !protocol::is_valid_utf8(token))
+            return make_error(errc::invalid_utf8, "server URL and token must be UTF-8");
+        for (const char c : token)
+            if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7F)
+                return make_error(errc::invalid_argument, "the token may not contain spaces or control characters");
+        std::lock_guard lock(impl_->mutex);
+        detail::transaction tx(impl_->store->db());
+        impl_->store->set_meta("server_url", server_url);
+        impl_->store->set_meta("token", token);
+        tx.commit();
+        return {};
+    });
+}
+
+namespace {
+
+// The one place a local edit enters the outbox. Runs inside a transaction with the mutex held.
+record apply_edit(replica::impl& im, const std::string& collection, const std::string& id, std::string unit_id,
+                  bool deleted, const json& data) {
+    auto& st = *im.store;
+    auto existing = st.find_record(collection, id);
+    record_row rec;
+    if (existing) {
+        rec = std::move(*existing);
+        if (unit_id.empty()) unit_id = rec.unit_id;
+    } else {
+        rec.collection = collection;
+        rec.id = id;
+        rec.server_deleted = true;  // nothing on the server as far as we know
+    }
+    if (unit_id.empty()) throw failure(errc::invalid_argument, "a new record needs a unit_id");
+    if (!protocol::valid_id(unit_id)) throw failure(errc::invalid_argument, "unit_id '" + unit_id + "' is not a valid id");
+
+    const auto stamp = im.clock.now().to_string();
+    const auto content = deleted ? std::optional<std::string>() : dump_or_null(data);
+    auto rows = st.outbox_for(collection, id);
+    outbox_row* unsent = nullptr;
+    const outbox_row* in_flight = nullptr;
+    for (auto& r : rows) {
+        if (r.batch_id)
+            in_flight = &r;
+        else
+            unsent = &r;
+    }
+
+    bool forget = false;
+    if (unsent) {
+        // Coalesce: the unsent change takes the latest content and keeps its base. A record
+        // created here and deleted before the server ever saw it needs no change at all.
+        if (deleted && unsent->base_version == 0 && !in_flight && rec.server_version == 0) {
+            st.delete_outbox(unsent->seq);
+            forget = true;
+        } else {
+            unsent->unit_id = unit_id;
+            unsent->deleted = deleted;
+            unsent->data = content;
+            unsent->hlc = stamp;
+            st.update_outbox(*unsent);
+        }
+    } else {
+        outbox_row row;
+        row.change_id = make_uuid_v7();
+        row.collection = collection;
+        row.id = id;
+        row.unit_id = unit_id;
+        row.deleted = deleted;
+        row.data = content;
+        row.hlc = stamp;
+        if (in_flight) {
+            // Edited on top of a change the server has not answered yet: its base becomes the
+            // version that change gets (set when the answer arrives, see sync.cpp).
+            row.base_version = in_flight->base_version;
+            row.base_data = in_flight->deleted ? std::nullopt : in_flight->data;
+        } else {
+            row.base_version = rec.server_version;
+            row.base_data = rec.server_deleted ? std::nullopt : rec.server_data;
+        }
+        st.insert_outbox(row);
+    }
+    st.set_meta("hlc", stamp);
+
+    rec.unit_id = unit_id;
+    rec.local_deleted = deleted;
+    rec.local_data = content;
+    if (forget) {
+        st.delete_record(collection, id);
+        rec.state = static_cast<int>(sync_state::synced);
+        return to_record(rec);
+    }
+    rec.state = static_cast<int>(sync_state::pending);
+    rec.state_version = 0;
+    rec.reason_code.reset();
+    rec.reason_message.reset();
+    rec.conflict_id.reset();
+    rec.held_data.reset();
+    st.save_record(rec);
+    return to_record(rec);
+}
+
+void check_data(const replica::impl& im, const std::string& collection, const json& data) {
+    if (!data.is_object()) throw failure(errc::invalid_argument, "record data must be a JSON object");
+    try {
+        (void)data.dump();  // nlohmann refuses ill-formed UTF-8 here
+    } catch (const json::type_error&) {
+        throw failure(errc::invalid_utf8, "record data holds a string that is not valid UTF-8");
+    }
+    if (!im.options.schema) return;
+    const auto* c = im.options.schema->find(collection);
+    if (!c) throw failure(errc::schema_violation, "unknown collection '" + collection + "'");
+    if (auto err = im.options.schema->validate(*c, data)) throw failure(errc::schema_violation, err->message);
+}
+
+}  // namespace
+
+result<record> replica::put(const std::string& collection, const json& data, const put_options& options) {
+    return guarded([&]() -> result<record> {
+        const std::string id = options.id.empty() ? make_uuid_v7() : options.id;
+        check_names(collection, id);
+        check_data(*impl_, collection, data);
+        std::lock_guard lock(impl_->mutex);
+        detail::transaction tx(impl_->store->db());
+        auto r = apply_edit(*impl_, collection, id, options.unit_id, false, data);
+        tx.commit();
+        return r;
+    });
+}
+
+result<record> replica::patch(const std::string& collection, const std::string& id, const json& merge_patch) {
+    return guarded([&]() -> result<record> {
+        check_names(collection, id);
+        if (!merge_patch.is_object()) return make_error(errc::invalid_argument, "a merge patch must be a JSON object");
+        std::lock_guard lock(impl_->mutex);
+        detail::transaction tx(impl_->store->db());
+        auto rec = impl_->store->find_record(collection, id);
+        if (!rec || rec->local_deleted) return make_error(errc::not_found, collection + "/" + id + " not found");
+        auto data = parse_stored(rec->local_data);
+        if (!data.is_object()) data = json::object();
+        data.merge_patch(merge_patch);
+        check_data(*impl_, collection, data);
+        auto r = apply_edit(*impl_, collection, id, {}, false, data);
+        tx.commit();
+        return r;
+    });
+}
+
+result<record> replica::remove(const std::string& collection, const std::string& id) {
+    return guarded([&]() -> result<record> {
+        check_names(collection, id);
+        std::lock_guard lock(impl_->mutex);
+        detail::transaction tx(impl_->store->db());
+        auto rec = impl_->store->find_record(collection, id);
+        if (!rec || rec->local_deleted) return make_error(errc::not_found, collection + "/" + id + " not found");
+        auto r = apply_edit(*impl_, collection, id, {}, true, nullptr);
+        tx.commit();
+        return r;
+    });
+}
+
+result<std::optional<record>> replica::get(const std::string& collection, const std::string& id) {
+    return guarded([&]() -> result<std::optional<record>> {
+        std::lock_guard lock(impl_->mutex);
+        auto rec = impl_->store->find_record(collection, id);
+        if (!rec) return std::optional<record>();
+        return std::optional<record>(to_record(*rec));
+    });
+}
+
+result<std::vector<record>> replica::list(const query& q) {
+    return guarded([&]() -> result<std::vector<record>> {
+        if (q.collection.empty()) return make_error(errc::invalid_argument, "list needs a collection");
+        detail::record_filter f;
+        f.collection = q.collection;
+        f.unit_id = q.unit_id;
+        f.include_deleted = q.include_deleted;
+        f.limit = q.limit ? static_cast<std::int64_t>(q.limit) : -1;
+        f.offset = static_cast<std::int64_t>(q.offset);
+        if (!q.field.empty()) {
+            // SQLite JSON path from a field name or a JSON pointer; keys are quoted so that
+            // names with dots or spaces work.
+            std::vector<std::string> keys;
+            if (q.field.front() == '/') {
+                const std::string rest = q.field.substr(1);
+                std::size_t start = 0;
+                while (start <= rest.size()) {
+                    const auto slash = rest.find('/', start);
+                    std::string tok = rest.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+                    std::string unescaped;
+                    for (std::size_t i = 0; i < tok.size(); ++i) {
+                        if (tok[i] == '~' && i + 1 < tok.size()) {
+                            unescaped += tok[i + 1] == '1' ? '/' : '~';
+                            ++i;
+                        } else {
+                            unescaped += tok[i];
+                        }
+                    }
+                    keys.push_back(unescaped);
+                    if (slash == std::string::npos) break;
+                    start = slash + 1;
+                }
+            } else {
+                keys.push_back(q.field);
+            }
+            f.json_path = "$";
+            for (const auto& k : keys) {
+                if (k.find('"') != std::string::npos)
+                    return make_error(errc::invalid_argument, "field names with '\"' cannot be queried");
+                f.json_path += ".\"" + k + "\"";
+            }
+            if (q.value.is_string())
+                f.text_value = q.value.get<std::string>();
+            else if (q.value.is_boolean())
+                f.int_value = q.value.get<bool>() ? 1 : 0;
+            else if (q.value.is_number_integer())
+                f.int_value = q.value.get<std::int64_t>();
+            else if (q.value.is_number_float())
+                f.real_value = q.value.get<double>();
+            else if (q.value.is_null())
+                f.null_value = true;
+            else
+                return make_error(errc::invalid_argument, "list can match a field against a string, number, boolean or null");
+        }
+        std::lock_guard lock(impl_->mutex);
+        auto rows = impl_->store->list_records(f);
+        std::vector<record> out;
+        out.reserve(rows.size());
+        for (const auto& r : rows) out.push_back(to_record(r));
+        return out;
+    });
+}
+
+result<std::int64_t> replica::pending_count() {
+    return guarded([&]() -> result<std::int64_t> {
+        std::lock_guard lock(impl_->mutex);
+        return impl_->store->outbox_count();
+    });
+}
+
+result<status_summary> replica::status() {
+    return guarded([&]() -> result<status_summary> {
+        std::lock_guard lock(impl_->mutex);
+        status_summary s;
+        s.pending = impl_->store->count_state(static_cast<int>(sync_state::pending));
+        s.conflicts = impl_->store->count_state(static_cast<int>(sync_state::conflict));
+        s.rejected = impl_->store->count_state(static_cast<int>(sync_state::rejected));
+        s.records = impl_->store->count_live_records();
+        s.cursor = impl_->store->meta("cursor").value_or("");
+        s.server_url = impl_->store->meta("server_url").value_or("");
+        return s;
+    });
+}
+
+result<void> replica::set_transport(std::shared_ptr<transport> t) {
+    std::unique_lock one(impl_->sync_mutex, std::try_to_lock);
+    if (!one.owns_lock()) return make_error(errc::busy, "cannot change the transport while a sync runs");
+    return guarded([&]() -> result<void> {
+        impl_->options.transport_override = t;
+        impl_->net = t ? std::move(t) : std::shared_ptr<transport>(make_http_transport());
+        return {};
+    });
+}
+
+result<sync_report> replica::sync(const progress_fn& progress) {
+    std::unique_lock one(impl_->sync_mutex, std::try_to_lock);
+    if (!one.owns_lock()) return make_error(errc::busy, "a sync of this replica is already running");
+    return guarded([&] { return impl_->run_sync(progress); });
+}
+
+}  // namespace fieldsync::client

@@ -1,0 +1,282 @@
+#include "local_store.hpp"
+
+#include <fieldsync/client/tuning.hpp>
+
+#include <array>
+
+namespace fieldsync::client::detail {
+namespace {
+
+// Ordered migrations: step i brings user_version from i to i+1. Released steps never change;
+// a new schema is a new step appended here.
+constexpr std::array<const char*, 1> k_migrations{
+    R"sql(
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE records (
+    collection     TEXT NOT NULL,
+    id             TEXT NOT NULL,
+    unit_id        TEXT NOT NULL,
+    server_version INTEGER NOT NULL DEFAULT 0,
+    server_deleted INTEGER NOT NULL DEFAULT 0,
+    server_data    TEXT,
+    local_deleted  INTEGER NOT NULL DEFAULT 0,
+    local_data     TEXT,
+    state          INTEGER NOT NULL DEFAULT 0,
+    state_version  INTEGER NOT NULL DEFAULT 0,
+    reason_code    TEXT,
+    reason_message TEXT,
+    conflict_id    TEXT,
+    held_data      TEXT,
+    PRIMARY KEY (collection, id)
+);
+CREATE INDEX records_by_unit ON records (collection, unit_id);
+CREATE INDEX records_by_state ON records (state) WHERE state <> 0;
+CREATE TABLE outbox (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    change_id    TEXT NOT NULL UNIQUE,
+    collection   TEXT NOT NULL,
+    id           TEXT NOT NULL,
+    unit_id      TEXT NOT NULL,
+    deleted      INTEGER NOT NULL,
+    data         TEXT,
+    base_version INTEGER NOT NULL,
+    base_data    TEXT,
+    hlc          TEXT NOT NULL,
+    batch_id     TEXT,
+    wire         TEXT
+);
+CREATE INDEX outbox_by_record ON outbox (collection, id);
+CREATE INDEX outbox_by_batch ON outbox (batch_id, seq);
+)sql",
+};
+
+// WAL: readers (the app's UI thread, the CLI) never block the writer and vice versa, and a
+// commit appends to the log instead of rewriting pages. synchronous=FULL: with WAL, NORMAL
+// may lose the last commits on power loss, and the replica promises that an edit is durable
+// when put() returns.
+constexpr const char* k_journal_mode = "PRAGMA journal_mode=WAL";
+constexpr const char* k_synchronous = "PRAGMA synchronous=FULL";
+
+record_row read_record(statement& s) {
+    record_row r;
+    r.collection = s.text(0);
+    r.id = s.text(1);
+    r.unit_id = s.text(2);
+    r.server_version = s.int64(3);
+    r.server_deleted = s.int64(4) != 0;
+    r.server_data = s.opt_text(5);
+    r.local_deleted = s.int64(6) != 0;
+    r.local_data = s.opt_text(7);
+    r.state = static_cast<int>(s.int64(8));
+    r.state_version = s.int64(9);
+    r.reason_code = s.opt_text(10);
+    r.reason_message = s.opt_text(11);
+    r.conflict_id = s.opt_text(12);
+    r.held_data = s.opt_text(13);
+    return r;
+}
+
+constexpr const char* k_record_columns =
+    "collection, id, unit_id, server_version, server_deleted, server_data, local_deleted, local_data, state, "
+    "state_version, reason_code, reason_message, conflict_id, held_data";
+
+outbox_row read_outbox(statement& s) {
+    outbox_row r;
+    r.seq = s.int64(0);
+    r.change_id = s.text(1);
+    r.collection = s.text(2);
+    r.id = s.text(3);
+    r.unit_id = s.text(4);
+    r.deleted = s.int64(5) != 0;
+    r.data = s.opt_text(6);
+    r.base_version = s.int64(7);
+    r.base_data = s.opt_text(8);
+    r.hlc = s.text(9);
+    r.batch_id = s.opt_text(10);
+    r.wire = s.opt_text(11);
+    return r;
+}
+
+constexpr const char* k_outbox_columns =
+    "seq, change_id, collection, id, unit_id, deleted, data, base_version, base_data, hlc, batch_id, wire";
+
+}  // namespace
+
+local_store::local_store(const std::string& path) : db_(path) {
+    sqlite3_busy_timeout(db_.handle(), static_cast<int>(tuning::busy_timeout.count()));
+    db_.exec(k_journal_mode);
+    db_.exec(k_synchronous);
+    db_.exec("PRAGMA foreign_keys=ON");
+    migrate();
+}
+
+void local_store::migrate() {
+    transaction tx(db_);
+    std::int64_t version = 0;
+    {
+        auto s = db_.prepare("PRAGMA user_version");
+        if (s->step()) version = s->int64(0);
+    }
+    if (version > static_cast<std::int64_t>(k_migrations.size()))
+        throw failure(errc::storage, "local store: the file was written by a newer fieldsync (schema " +
+                                         std::to_string(version) + ")");
+    for (auto v = version; v < static_cast<std::int64_t>(k_migrations.size()); ++v) {
+        db_.exec(k_migrations[static_cast<std::size_t>(v)]);
+        db_.exec("PRAGMA user_version=" + std::to_string(v + 1));
+    }
+    tx.commit();
+}
+
+std::optional<std::string> local_store::meta(const std::string& key) {
+    auto s = db_.prepare("SELECT value FROM meta WHERE key = ?1");
+    s->bind(1, key);
+    if (!s->step()) return std::nullopt;
+    return s->text(0);
+}
+
+void local_store::set_meta(const std::string& key, const std::string& value) {
+    auto s = db_.prepare("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2");
+    s->bind(1, key).bind(2, value).run();
+}
+
+std::optional<record_row> local_store::find_record(const std::string& collection, const std::string& id) {
+    auto s = db_.prepare(std::string("SELECT ") + k_record_columns + " FROM records WHERE collection = ?1 AND id = ?2");
+    s->bind(1, collection).bind(2, id);
+    if (!s->step()) return std::nullopt;
+    return read_record(*s);
+}
+
+void local_store::save_record(const record_row& r) {
+    auto s = db_.prepare(std::string("INSERT OR REPLACE INTO records (") + k_record_columns +
+                         ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)");
+    s->bind(1, r.collection).bind(2, r.id).bind(3, r.unit_id).bind(4, r.server_version).bind(5, r.server_deleted);
+    s->bind(6, r.server_data).bind(7, r.local_deleted).bind(8, r.local_data).bind(9, r.state);
+    s->bind(10, r.state_version).bind(11, r.reason_code).bind(12, r.reason_message).bind(13, r.conflict_id);
+    s->bind(14, r.held_data).run();
+}
+
+void local_store::delete_record(const std::string& collection, const std::string& id) {
+    auto s = db_.prepare("DELETE FROM records WHERE collection = ?1 AND id = ?2");
+    s->bind(1, collection).bind(2, id).run();
+}
+
+std::vector<record_row> local_store::list_records(const record_filter& f) {
+    std::string sql = std::string("SELECT ") + k_record_columns + " FROM records WHERE collection = ?1";
+    if (!f.unit_id.empty()) sql += " AND unit_id = ?2";
+    if (!f.include_deleted) sql += " AND local_deleted = 0";
+    if (!f.json_path.empty()) {
+        if (f.null_value)
+            sql += " AND json_type(local_data, ?3) = 'null'";
+        else
+            sql += " AND json_extract(local_data, ?3) = ?4 AND json_type(local_data, ?3) NOT IN ('object', 'array')";
+    }
+    sql += " ORDER BY id LIMIT ?5 OFFSET ?6";
+    auto s = db_.prepare(sql);
+    s->bind(1, f.collection);
+    if (!f.unit_id.empty()) s->bind(2, f.unit_id);
+    if (!f.json_path.empty()) {
+        s->bind(3, f.json_path);
+        if (f.text_value)
+            s->bind(4, *f.text_value);
+        else if (f.int_value)
+            s->bind(4, *f.int_value);
+        else if (f.real_value)
+            s->bind(4, *f.real_value);
+    }
+    s->bind(5, f.limit).bind(6, f.offset);
+    std::vector<record_row> out;
+    while (s->step()) out.push_back(read_record(*s));
+    return out;
+}
+
+std::vector<outbox_row> local_store::outbox_for(const std::string& collection, const std::string& id) {
+    auto s = db_.prepare(std::string("SELECT ") + k_outbox_columns +
+                         " FROM outbox WHERE collection = ?1 AND id = ?2 ORDER BY seq");
+    s->bind(1, collection).bind(2, id);
+    std::vector<outbox_row> out;
+    while (s->step()) out.push_back(read_outbox(*s));
+    return out;
+}
+
+bool local_store::has_outbox(const std::string& collection, const std::string& id) {
+    auto s = db_.prepare("SELECT 1 FROM outbox WHERE collection = ?1 AND id = ?2 LIMIT 1");
+    s->bind(1, collection).bind(2, id);
+    return s->step();
+}
+
+std::optional<outbox_row> local_store::outbox_by_change_id(const std::string& change_id) {
+    auto s = db_.prepare(std::string("SELECT ") + k_outbox_columns + " FROM outbox WHERE change_id = ?1");
+    s->bind(1, change_id);
+    if (!s->step()) return std::nullopt;
+    return read_outbox(*s);
+}
+
+void local_store::insert_outbox(outbox_row& r) {
+    auto s = db_.prepare(
+        "INSERT INTO outbox (change_id, collection, id, unit_id, deleted, data, base_version, base_data, hlc, "
+        "batch_id, wire) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
+    s->bind(1, r.change_id).bind(2, r.collection).bind(3, r.id).bind(4, r.unit_id).bind(5, r.deleted);
+    s->bind(6, r.data).bind(7, r.base_version).bind(8, r.base_data).bind(9, r.hlc).bind(10, r.batch_id);
+    s->bind(11, r.wire).run();
+    r.seq = sqlite3_last_insert_rowid(db_.handle());
+}
+
+void local_store::update_outbox(const outbox_row& r) {
+    auto s = db_.prepare(
+        "UPDATE outbox SET unit_id = ?2, deleted = ?3, data = ?4, base_version = ?5, base_data = ?6, hlc = ?7, "
+        "batch_id = ?8, wire = ?9 WHERE seq = ?1");
+    s->bind(1, r.seq).bind(2, r.unit_id).bind(3, r.deleted).bind(4, r.data).bind(5, r.base_version);
+    s->bind(6, r.base_data).bind(7, r.hlc).bind(8, r.batch_id).bind(9, r.wire).run();
+}
+
+void local_store::delete_outbox(std::int64_t seq) {
+    auto s = db_.prepare("DELETE FROM outbox WHERE seq = ?1");
+    s->bind(1, seq).run();
+}
+
+std::vector<outbox_row> local_store::oldest_in_flight_batch() {
+    std::string batch;
+    {
+        auto s = db_.prepare("SELECT batch_id FROM outbox WHERE batch_id IS NOT NULL ORDER BY seq LIMIT 1");
+        if (!s->step()) return {};
+        batch = s->text(0);
+    }
+    auto s = db_.prepare(std::string("SELECT ") + k_outbox_columns + " FROM outbox WHERE batch_id = ?1 ORDER BY seq");
+    s->bind(1, batch);
+    std::vector<outbox_row> out;
+    while (s->step()) out.push_back(read_outbox(*s));
+    return out;
+}
+
+std::vector<outbox_row> local_store::unsent(std::size_t limit) {
+    auto s = db_.prepare(std::string("SELECT ") + k_outbox_columns +
+                         " FROM outbox WHERE batch_id IS NULL ORDER BY seq LIMIT ?1");
+    s->bind(1, static_cast<std::int64_t>(limit));
+    std::vector<outbox_row> out;
+    while (s->step()) out.push_back(read_outbox(*s));
+    return out;
+}
+
+std::int64_t local_store::outbox_count() {
+    auto s = db_.prepare("SELECT count(*) FROM outbox");
+    s->step();
+    return s->int64(0);
+}
+
+std::int64_t local_store::count_state(int state) {
+    auto s = db_.prepare("SELECT count(*) FROM records WHERE state = ?1");
+    s->bind(1, state);
+    s->step();
+    return s->int64(0);
+}
+
+std::int64_t local_store::count_live_records() {
+    auto s = db_.prepare("SELECT count(*) FROM records WHERE local_deleted = 0");
+    s->step();
+    return s->int64(0);
+}
+
+}  // namespace fieldsync::client::detail

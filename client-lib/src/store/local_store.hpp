@@ -1,0 +1,103 @@
+#pragma once
+// All SQL of the client: the replica's local file (design.md, "Replica").
+//
+//   records  one row per record: the last known server copy (version, deleted, data), the
+//            local copy the app sees, the sync state and, for conflict/rejected, the reason
+//            and the content the server did not take.
+//   outbox   local changes not yet answered. A row with batch_id NULL is unsent and still
+//            absorbs later edits of its record; a row with a batch_id has been handed to the
+//            server (its exact wire form is stored in `wire`) and is frozen until answered.
+//   meta     server URL, token, pull cursor, last HLC.
+//
+// Not thread-safe: the replica serialises access. Errors throw detail::failure(storage).
+
+#include "sqlite.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace fieldsync::client::detail {
+
+struct record_row {
+    std::string collection;
+    std::string id;
+    std::string unit_id;
+    std::int64_t server_version = 0;
+    bool server_deleted = false;
+    std::optional<std::string> server_data;   // JSON text, NULL when deleted or never synced
+    bool local_deleted = false;
+    std::optional<std::string> local_data;
+    int state = 0;                            // sync_state as int
+    std::int64_t state_version = 0;           // conflict/rejected: the head version then
+    std::optional<std::string> reason_code;
+    std::optional<std::string> reason_message;
+    std::optional<std::string> conflict_id;
+    std::optional<std::string> held_data;
+};
+
+struct outbox_row {
+    std::int64_t seq = 0;
+    std::string change_id;
+    std::string collection;
+    std::string id;
+    std::string unit_id;
+    bool deleted = false;
+    std::optional<std::string> data;          // the record's content after this change
+    std::int64_t base_version = 0;
+    std::optional<std::string> base_data;     // the content the change was edited from
+    std::string hlc;
+    std::optional<std::string> batch_id;
+    std::optional<std::string> wire;          // the change as sent (JSON), once batched
+};
+
+struct record_filter {
+    std::string collection;
+    std::string unit_id;
+    std::string json_path;                    // SQLite JSON path ("$.name"), empty = none
+    std::optional<std::string> text_value;
+    std::optional<std::int64_t> int_value;
+    std::optional<double> real_value;
+    bool null_value = false;
+    bool include_deleted = false;
+    std::int64_t limit = -1;
+    std::int64_t offset = 0;
+};
+
+class local_store {
+public:
+    /// Opens the file, sets WAL and the busy timeout, and migrates to the current schema.
+    explicit local_store(const std::string& path);
+
+    connection& db() { return db_; }
+
+    std::optional<std::string> meta(const std::string& key);
+    void set_meta(const std::string& key, const std::string& value);
+
+    std::optional<record_row> find_record(const std::string& collection, const std::string& id);
+    void save_record(const record_row& r);
+    void delete_record(const std::string& collection, const std::string& id);
+    std::vector<record_row> list_records(const record_filter& f);
+
+    /// Outbox rows of one record, oldest first.
+    std::vector<outbox_row> outbox_for(const std::string& collection, const std::string& id);
+    bool has_outbox(const std::string& collection, const std::string& id);
+    std::optional<outbox_row> outbox_by_change_id(const std::string& change_id);
+    void insert_outbox(outbox_row& r);        // sets r.seq
+    void update_outbox(const outbox_row& r);
+    void delete_outbox(std::int64_t seq);
+    /// The oldest batch handed to the server and not yet answered (empty: none).
+    std::vector<outbox_row> oldest_in_flight_batch();
+    /// Up to `limit` unsent rows, oldest first, at most one per record (the oldest).
+    std::vector<outbox_row> unsent(std::size_t limit);
+    std::int64_t outbox_count();
+    std::int64_t count_state(int state);
+    std::int64_t count_live_records();
+
+private:
+    void migrate();
+    connection db_;
+};
+
+}  // namespace fieldsync::client::detail

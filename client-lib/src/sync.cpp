@@ -1,0 +1,362 @@
+// The sync engine (design.md, "Replica" and "Change-sets and idempotency").
+//
+// One loop of round trips. Each request carries the oldest unanswered change-set (or a new one
+// made from the unsent outbox) and the pull cursor; each response's results, pulled page and
+// new cursor are committed in one local transaction. A change-set is written to the outbox
+// (batch_id, change ids and the exact wire form) before it is first sent and resent unchanged
+// until answered, so the server's change-id memory makes every retry safe.
+
+#include "merge_patch.hpp"
+#include "replica_impl.hpp"
+
+#include <fieldsync/protocol/json_input.hpp>
+#include <fieldsync/protocol/messages.hpp>
+#include <fieldsync/protocol/tuning.hpp>
+
+#include <algorithm>
+#include <cmath>
+
+namespace fieldsync::client {
+
+using detail::failure;
+using detail::outbox_row;
+using detail::record_row;
+
+namespace {
+
+json parse_stored(const std::optional<std::string>& text) {
+    if (!text) return nullptr;
+    return json::parse(*text);
+}
+
+// The wire form of an outbox row. Deletes and creates are what they are. An edit of a record
+// the server has is sent as a merge patch from the content it was edited from: the server
+// applies it to the version `base_version`, so when that base is a version the server merged
+// (our earlier change plus another device's), the patch carries only what this edit changed
+// and the other device's fields survive. A merge patch cannot set a field to null, so content
+// holding nulls goes as a whole-record put (the server's three-way merge still protects
+// fields this device did not touch since base_version).
+protocol::change wire_change(const outbox_row& row) {
+    protocol::change c;
+    c.change_id = row.change_id;
+    c.collection = row.collection;
+    c.id = row.id;
+    c.unit_id = row.unit_id;
+    c.base_version = row.base_version;
+    c.stamp = protocol::hlc::parse(row.hlc);
+    if (row.deleted) {
+        c.op = protocol::op_kind::del;
+        c.data = nullptr;
+        return c;
+    }
+    auto content = parse_stored(row.data);
+    if (row.base_version == 0 || !row.base_data || detail::contains_null(content)) {
+        c.op = protocol::op_kind::put;
+        c.data = std::move(content);
+        return c;
+    }
+    c.op = protocol::op_kind::patch;
+    c.data = detail::merge_diff(parse_stored(row.base_data), content);
+    return c;
+}
+
+struct http_outcome {
+    std::optional<http_response> response;
+    std::optional<error> err;
+};
+
+// Maps a non-200 answer to an error; `transient` says whether retrying can help.
+error answer_error(const http_response& r, bool& transient) {
+    std::optional<protocol::error> body;
+    if (auto parsed = protocol::parse_json(r.body, protocol::tuning::max_json_depth))
+        body = protocol::decode_error(*parsed);
+    const std::string detail = body ? " (" + std::string(protocol::errc_name(body->code)) + ": " + body->message + ")"
+                                    : std::string();
+    const std::string what = "HTTP " + std::to_string(r.status) + detail;
+    if (r.status == 401) {
+        transient = false;
+        return make_error(errc::unauthorized, what);
+    }
+    if (r.status == 403) {
+        transient = false;
+        return make_error(errc::forbidden, what);
+    }
+    if (body) {
+        transient = protocol::classify(body->code) == protocol::retry_class::transient;
+    } else {
+        transient = r.status >= 500 || r.status == 408 || r.status == 429;
+    }
+    return make_error(transient ? errc::server_unavailable : errc::bad_request, what);
+}
+
+}  // namespace
+
+result<sync_report> replica::impl::run_sync(const progress_fn& progress) {
+    const auto started = std::chrono::steady_clock::now();
+    sync_report report;
+    sync_progress prog;
+    std::int64_t commits = 0;
+
+    std::string url, token, cursor;
+    std::int64_t max_seq = 0;
+    {
+        std::lock_guard lock(mutex);
+        url = store->meta("server_url").value_or("");
+        token = store->meta("token").value_or("");
+        cursor = store->meta("cursor").value_or("");
+        auto s = store->db().prepare("SELECT coalesce(max(seq), 0), count(*) FROM outbox");
+        s->step();
+        max_seq = s->int64(0);
+        prog.to_push = s->int64(1);
+    }
+    if (!net)
+        return make_error(errc::unsupported,
+                          "this build has no HTTP transport: give the replica one (replica_options::transport_override)");
+    if (url.empty() && !options.transport_override)
+        return make_error(errc::not_configured, "no server configured: call configure(server_url, token) first");
+    while (!url.empty() && url.back() == '/') url.pop_back();
+    const std::string endpoint = url + "/v1/sync";
+
+    auto finish = [&] {
+        report.duration =
+            std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+        return report;
+    };
+    auto tell = [&](sync_phase ph) {
+        prog.phase = ph;
+        prog.bytes_sent = report.bytes_sent;
+        prog.bytes_received = report.bytes_received;
+        return !progress || progress(prog);
+    };
+
+    // One exchange with retries: transient failures back off exponentially with jitter.
+    auto exchange = [&](const std::string& body) -> result<http_response> {
+        http_request req;
+        req.method = "POST";
+        req.url = endpoint;
+        req.headers = {{"Content-Type", "application/json"}, {"Accept", "application/json"}};
+        if (!token.empty()) req.headers.emplace_back("Authorization", "Bearer " + token);
+        req.body = body;
+        for (int attempt = 1;; ++attempt) {
+            auto r = net->send(req, request_timeout);
+            report.bytes_sent += static_cast<std::int64_t>(body.size());
+            error err;
+            bool transient = true;
+            if (r) {
+                report.bytes_received += static_cast<std::int64_t>(r->body.size());
+                ++report.requests;
+                if (r->status == 200) return std::move(*r);
+                err = answer_error(*r, transient);
+            } else {
+                err = r.err();
+                transient = classify(static_cast<errc>(err.code.value())) == protocol::retry_class::transient &&
+                            err.code.category() == client_category();
+            }
+            if (!transient || attempt >= max_attempts) {
+                if (transient) err.message += " (gave up after " + std::to_string(attempt) + " attempts)";
+                return err;
+            }
+            // Exponential growth from backoff_base, capped; "equal jitter": a fixed part and
+            // a random part, so clients that failed together spread out.
+            const double grown = static_cast<double>(backoff_base.count()) * std::ldexp(1.0, attempt - 1);
+            const double delay = std::min(grown, static_cast<double>(backoff_cap.count()));
+            const double unit = static_cast<double>(options.seams.random() >> 11) * 0x1.0p-53;  // [0, 1)
+            const auto wait = std::chrono::milliseconds(static_cast<std::int64_t>(delay * (1.0 - jitter) + delay * jitter * unit));
+            ++report.retries;
+            prog.retry_in = wait;
+            prog.last_error = err;
+            if (!tell(sync_phase::retry_wait))
+                return make_error(errc::cancelled, "sync cancelled while waiting to retry");
+            prog.last_error.reset();
+            options.seams.sleep(wait);
+        }
+    };
+
+    for (;;) {
+        // 1. The change-set to send: the oldest one already handed to the server, or a new one
+        //    made durable here, before its first send.
+        std::vector<outbox_row> batch;
+        std::string batch_id;
+        protocol::change_set cs;
+        {
+            std::lock_guard lock(mutex);
+            batch = store->oldest_in_flight_batch();
+            if (batch.empty()) {
+                // Only changes that existed when this sync started: an app that keeps editing
+                // cannot keep a sync running forever; its new edits go with the next one.
+                auto rows = store->unsent(push_batch_size);
+                std::erase_if(rows, [&](const outbox_row& r) { return r.seq > max_seq; });
+                if (!rows.empty()) {
+                    detail::transaction tx(store->db());
+                    batch_id = make_uuid_v7();
+                    for (auto& row : rows) {
+                        row.batch_id = batch_id;
+                        row.wire = protocol::encode(wire_change(row)).dump();
+                        store->update_outbox(row);
+                    }
+                    tx.commit();
+                    ++commits;
+                    batch = std::move(rows);
+                    if (test_after_commit && !test_after_commit(commits))
+                        return make_error(errc::cancelled, "sync stopped by the test seam after local transaction " +
+                                                               std::to_string(commits));
+                }
+            }
+            if (!batch.empty()) batch_id = *batch.front().batch_id;
+        }
+
+        // 2. The request body, from the stored wire forms (identical on every retry).
+        json changes = json::array();
+        for (const auto& row : batch) {
+            if (!row.wire) throw failure(errc::internal, "outbox row in a batch without its wire form");
+            changes.push_back(json::parse(*row.wire));
+        }
+        json body = {{"cursor", cursor}, {"limit", pull_page_limit}};
+        if (!batch.empty()) {
+            body["batch_id"] = batch_id;
+            body["changes"] = std::move(changes);
+        }
+        prog.phase = batch.empty() ? sync_phase::pull : sync_phase::push;
+
+        auto answer = exchange(body.dump());
+        if (!answer) return std::move(answer).err();
+
+        auto parsed = protocol::parse_json(answer->body, protocol::tuning::max_json_depth);
+        if (!parsed) return make_error(errc::bad_response, "the server's answer is not JSON: " + parsed.err().message);
+        auto resp = protocol::decode_sync_response(*parsed);
+        if (!resp) return make_error(errc::bad_response, "the server's answer: " + resp.err().message);
+        if (resp->results.size() != batch.size())
+            return make_error(errc::bad_response, "the server answered " + std::to_string(resp->results.size()) +
+                                                      " results for " + std::to_string(batch.size()) + " changes");
+        for (std::size_t i = 0; i < batch.size(); ++i)
+            if (resp->results[i].change_id != batch[i].change_id)
+                return make_error(errc::bad_response, "the server's results are not in the order of the changes");
+        if (resp->more && resp->cursor == cursor && resp->changes.empty())
+            return make_error(errc::bad_response, "the server reports more changes but its cursor does not advance");
+        if (resp->server_hlc) clock.observe(*resp->server_hlc);
+
+        // 3. Results, pulled page and cursor in one local transaction.
+        {
+            std::lock_guard lock(mutex);
+            detail::transaction tx(store->db());
+            for (const auto& res : resp->results) {
+                auto row = store->outbox_by_change_id(res.change_id);
+                if (!row) continue;  // answered before (a resent batch whose answer we kept)
+                auto rec = store->find_record(row->collection, row->id);
+                if (!rec) throw failure(errc::internal, "outbox change for a record the replica does not hold");
+                store->delete_outbox(row->seq);
+                auto rest = store->outbox_for(row->collection, row->id);
+                outbox_row* next = rest.empty() ? nullptr : &rest.front();
+                ++report.pushed;
+                switch (res.status) {
+                    case protocol::change_status::applied:
+                        ++report.applied;
+                        if (res.version > rec->server_version) {
+                            rec->server_version = res.version;
+                            rec->server_deleted = row->deleted;
+                            rec->server_data = row->deleted ? std::nullopt : row->data;
+                        }
+                        break;
+                    case protocol::change_status::merged: ++report.merged; break;
+                    case protocol::change_status::conflict:
+                    case protocol::change_status::rejected: {
+                        const bool conflict = res.status == protocol::change_status::conflict;
+                        ++(conflict ? report.conflicts : report.rejected);
+                        rec->state_version = res.version;
+                        rec->conflict_id = res.conflict_id;
+                        if (res.err) {
+                            rec->reason_code = std::string(protocol::errc_name(res.err->code));
+                            rec->reason_message = res.err->message;
+                        } else {
+                            rec->reason_code = conflict ? "conflict" : "rejected";
+                            rec->reason_message = conflict ? "held for review by the server" : "refused by the server";
+                        }
+                        rec->held_data = row->deleted ? std::nullopt : row->data;
+                        break;
+                    }
+                }
+                if (next) {
+                    // The next edit was made on top of this change: once the server took it,
+                    // its version is the next edit's base.
+                    if ((res.status == protocol::change_status::applied ||
+                         res.status == protocol::change_status::merged) &&
+                        res.version > 0) {
+                        next->base_version = res.version;
+                        store->update_outbox(*next);
+                    }
+                    rec->state = static_cast<int>(sync_state::pending);
+                } else {
+                    if (res.status == protocol::change_status::applied || res.status == protocol::change_status::merged) {
+                        rec->state = static_cast<int>(sync_state::synced);
+                        rec->reason_code.reset();
+                        rec->reason_message.reset();
+                        rec->conflict_id.reset();
+                        rec->held_data.reset();
+                    } else {
+                        rec->state = static_cast<int>(res.status == protocol::change_status::conflict
+                                                          ? sync_state::conflict
+                                                          : sync_state::rejected);
+                    }
+                    // Nothing pending: the local copy is the server's head as far as we have
+                    // it (a merged head arrives with the pull, in this transaction or later).
+                    if (res.status != protocol::change_status::merged || rec->server_version >= res.version) {
+                        rec->local_deleted = rec->server_deleted;
+                        rec->local_data = rec->server_data;
+                    }
+                }
+                store->save_record(*rec);
+            }
+
+            for (const auto& p : resp->changes) {
+                auto rec = store->find_record(p.collection, p.id);
+                if (rec && p.version <= rec->server_version) continue;
+                if (!rec) {
+                    rec.emplace();
+                    rec->collection = p.collection;
+                    rec->id = p.id;
+                }
+                rec->server_version = p.version;
+                rec->server_deleted = p.deleted;
+                rec->server_data = p.deleted || p.data.is_null() ? std::nullopt : std::optional<std::string>(p.data.dump());
+                if (!store->has_outbox(p.collection, p.id)) {
+                    rec->unit_id = p.unit_id;
+                    rec->local_deleted = rec->server_deleted;
+                    rec->local_data = rec->server_data;
+                    const auto st = static_cast<sync_state>(rec->state);
+                    if (st == sync_state::pending ||
+                        ((st == sync_state::conflict || st == sync_state::rejected) && p.version > rec->state_version)) {
+                        rec->state = static_cast<int>(sync_state::synced);
+                        rec->state_version = 0;
+                        rec->reason_code.reset();
+                        rec->reason_message.reset();
+                        rec->conflict_id.reset();
+                        rec->held_data.reset();
+                    }
+                } else if (rec->unit_id.empty()) {
+                    rec->unit_id = p.unit_id;
+                }
+                store->save_record(*rec);
+                ++report.pulled;
+            }
+            if (!resp->cursor.empty()) {
+                cursor = resp->cursor;
+                store->set_meta("cursor", cursor);
+            }
+            store->set_meta("hlc", clock.now().to_string());
+            tx.commit();
+            ++commits;
+        }
+        if (test_after_commit && !test_after_commit(commits))
+            return make_error(errc::cancelled, "sync stopped by the test seam after local transaction " +
+                                                   std::to_string(commits));
+        prog.pushed = report.pushed;
+        prog.pulled = report.pulled;
+        if (!tell(batch.empty() ? sync_phase::pull : sync_phase::push))
+            return make_error(errc::cancelled, "sync cancelled");
+
+        if (batch.empty() && !resp->more) break;
+    }
+    return finish();
+}
+
+}  // namespace fieldsync::client
