@@ -1,0 +1,205 @@
+#pragma once
+// An in-memory fieldsync server for unit tests of the replica: it speaks POST /v1/sync as
+// SPEC.md says (idempotent change ids, protocol::decide for the merge rule, seq-ordered pull
+// pages with an opaque cursor) and lets a test inject faults per request. Not thread-safe
+// beyond one sync at a time per connection (a mutex guards the shared state).
+
+#include <fieldsync/client/transport.hpp>
+#include <fieldsync/protocol/merge.hpp>
+#include <fieldsync/protocol/messages.hpp>
+#include <fieldsync/protocol/tuning.hpp>
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace fieldsync::test {
+
+namespace proto = fieldsync::protocol;
+using proto::json;
+
+/// What a fault hook tells the fake to do with one request.
+struct fault {
+    enum kind { none, drop_request, drop_response, status } what = none;
+    int http_status = 503;
+};
+
+class fake_server {
+public:
+    struct stored {
+        std::string unit_id;
+        std::vector<proto::version_state> history;  // index = version - 1
+        std::int64_t seq = 0;
+        proto::hlc stamp;
+        std::string writer;
+    };
+    struct conflict {
+        std::string id, collection, record_id, device;
+        proto::version_state incoming;
+    };
+
+    /// A transport for one device. `hook` (may be empty) is asked about every request, with
+    /// the request's ordinal on this connection (1, 2, ...).
+    std::shared_ptr<client::transport> connect(std::string device,
+                                               std::function<fault(const client::http_request&, int)> hook = {}) {
+        return std::make_shared<connection>(*this, std::move(device), std::move(hook));
+    }
+
+    std::optional<stored> head(const std::string& collection, const std::string& id) {
+        std::lock_guard lock(mutex_);
+        auto it = records_.find({collection, id});
+        if (it == records_.end()) return std::nullopt;
+        return it->second;
+    }
+    std::map<std::pair<std::string, std::string>, stored> all() {
+        std::lock_guard lock(mutex_);
+        return records_;
+    }
+    std::vector<conflict> conflicts() {
+        std::lock_guard lock(mutex_);
+        return conflicts_;
+    }
+    /// Changes applied (each accepted write counts once, however often it was resent).
+    std::int64_t writes() {
+        std::lock_guard lock(mutex_);
+        return next_seq_ - 1;
+    }
+    int handled = 0;     // requests that reached the sync engine
+    std::int64_t page_limit_cap = proto::tuning::max_pull_limit;
+
+    /// Handles one POST /v1/sync body; public so tests can drive it directly.
+    client::http_response handle(const std::string& device, const std::string& body) {
+        std::lock_guard lock(mutex_);
+        ++handled;
+        auto parsed = proto::parse_json(body, proto::tuning::max_json_depth);
+        if (!parsed) return answer(400, proto::encode(parsed.err()));
+        auto cs = proto::decode_change_set(*parsed);
+        if (!cs) return answer(400, proto::encode(cs.err()));
+        proto::sync_response resp;
+        for (auto& e : cs->changes) resp.results.push_back(apply(device, e));
+
+        std::int64_t after = 0;
+        if (!cs->cursor.empty()) after = std::stoll(cs->cursor.substr(2));  // "s:<seq>", opaque to clients
+        const std::int64_t limit =
+            std::min(cs->limit ? cs->limit : proto::tuning::default_pull_limit, page_limit_cap);
+        std::vector<std::pair<std::int64_t, const std::pair<const std::pair<std::string, std::string>, stored>*>> feed;
+        for (const auto& kv : records_)
+            if (kv.second.seq > after) feed.push_back({kv.second.seq, &kv});
+        std::sort(feed.begin(), feed.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+        std::int64_t last = after;
+        for (std::size_t i = 0; i < feed.size() && static_cast<std::int64_t>(i) < limit; ++i) {
+            const auto& [key, rec] = *feed[i].second;
+            proto::pulled_change p;
+            p.collection = key.first;
+            p.id = key.second;
+            p.unit_id = rec.unit_id;
+            p.version = static_cast<std::int64_t>(rec.history.size());
+            p.deleted = rec.history.back().deleted;
+            p.data = rec.history.back().data;
+            resp.changes.push_back(std::move(p));
+            last = feed[i].first;
+        }
+        resp.more = static_cast<std::int64_t>(feed.size()) > limit;
+        resp.cursor = "s:" + std::to_string(last);
+        return answer(200, proto::encode(resp));
+    }
+
+private:
+    class connection final : public client::transport {
+    public:
+        connection(fake_server& s, std::string device, std::function<fault(const client::http_request&, int)> hook)
+            : s_(s), device_(std::move(device)), hook_(std::move(hook)) {}
+        client::result<client::http_response> send(const client::http_request& req, std::chrono::milliseconds) override {
+            const fault f = hook_ ? hook_(req, ++n_) : fault{};
+            if (f.what == fault::drop_request) return client::make_error(client::errc::network, "fake: request dropped");
+            if (f.what == fault::status)
+                return client::http_response{f.http_status, proto::encode(proto::error{proto::errc::unavailable, "fake"}).dump()};
+            bool authorized = false;
+            for (const auto& [k, v] : req.headers)
+                if (k == "Authorization" && v == "Bearer token-" + device_) authorized = true;
+            if (!authorized)
+                return client::http_response{401, proto::encode(proto::error{proto::errc::unauthorized, "bad token"}).dump()};
+            auto r = s_.handle(device_, req.body);
+            if (f.what == fault::drop_response) return client::make_error(client::errc::network, "fake: response lost");
+            return r;
+        }
+
+    private:
+        fake_server& s_;
+        std::string device_;
+        std::function<fault(const client::http_request&, int)> hook_;
+        int n_ = 0;
+    };
+
+    static client::http_response answer(int status, const json& j) { return {status, j.dump()}; }
+
+    proto::change_result apply(const std::string& device, const proto::change_entry& e) {
+        const auto key = device + "\n" + e.c.change_id;
+        if (auto it = decided_.find(key); it != decided_.end()) return it->second;
+        proto::change_result r;
+        r.change_id = e.c.change_id;
+        auto decide_rejected = [&](proto::error err) {
+            r.status = proto::change_status::rejected;
+            r.err = std::move(err);
+            decided_[key] = r;
+            return r;
+        };
+        if (e.rejected) return decide_rejected(*e.rejected);
+        const auto* coll = proto::schema::default_schema().find(e.c.collection);
+        if (!coll) return decide_rejected({proto::errc::unknown_collection, "unknown collection '" + e.c.collection + "'"});
+
+        auto it = records_.find({e.c.collection, e.c.id});
+        std::optional<proto::head_state> head;
+        std::optional<proto::version_state> base;
+        if (it != records_.end()) {
+            head = proto::head_state{static_cast<std::int64_t>(it->second.history.size()), it->second.history.back(),
+                                     it->second.stamp, it->second.writer};
+            if (e.c.base_version > 0 && e.c.base_version < head->version)
+                base = it->second.history[static_cast<std::size_t>(e.c.base_version - 1)];
+        }
+        proto::incoming_change in;
+        in.op = e.c.op;
+        in.base_version = e.c.base_version;
+        in.data = &e.c.data;
+        in.stamp = e.c.stamp.value_or(proto::hlc{});
+        in.writer = device;
+        auto o = proto::decide(head, base, in, coll->policy);
+        r.status = proto::to_status(o.kind);
+        r.version = head ? head->version : 0;
+        switch (o.kind) {
+            case proto::merge_kind::fast_forward:
+            case proto::merge_kind::merged: {
+                if (!o.result.deleted)
+                    if (auto err = proto::schema::default_schema().validate(*coll, o.result.data)) return decide_rejected(*err);
+                auto& rec = records_[{e.c.collection, e.c.id}];
+                rec.unit_id = e.c.unit_id;
+                rec.history.push_back(o.result);
+                rec.seq = next_seq_++;
+                rec.stamp = in.stamp;
+                rec.writer = device;
+                r.version = static_cast<std::int64_t>(rec.history.size());
+                break;
+            }
+            case proto::merge_kind::unchanged: break;
+            case proto::merge_kind::conflict:
+                r.conflict_id = "conflict-" + std::to_string(conflicts_.size() + 1);
+                conflicts_.push_back({*r.conflict_id, e.c.collection, e.c.id, device, o.incoming});
+                break;
+            case proto::merge_kind::rejected: return decide_rejected(*o.err);
+        }
+        decided_[key] = r;
+        return r;
+    }
+
+    std::mutex mutex_;
+    std::map<std::pair<std::string, std::string>, stored> records_;
+    std::map<std::string, proto::change_result> decided_;
+    std::vector<conflict> conflicts_;
+    std::int64_t next_seq_ = 1;
+};
+
+}  // namespace fieldsync::test
