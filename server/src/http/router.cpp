@@ -330,7 +330,7 @@ void router::sync(admitted a, request req, const net::any_io_executor& ex, respo
     }
     const std::int64_t limit = cs->limit > 0 ? cs->limit : proto::tuning::default_pull_limit;
 
-    if (cs->changes.empty()) return done(pull_and_answer(req, after_seq, limit, {}));
+    if (cs->changes.empty()) return done(pull_and_answer(req, cs->cursor, after_seq, limit, {}));
 
     // The store answers on its writer thread; pulling there would hold up every other
     // device's commit, so the answer hops back to the session's executor first. The work
@@ -343,12 +343,13 @@ void router::sync(admitted a, request req, const net::any_io_executor& ex, respo
     };
     auto p = std::make_shared<pending>(pending{std::move(req), std::move(done), net::make_work_guard(ex)});
     const device dev = *a.dev;
-    store_.submit(dev, std::move(*cs), [this, p, after_seq, limit](proto::expected<std::vector<proto::change_result>> r) {
+    std::string cursor = cs->cursor;
+    store_.submit(dev, std::move(*cs), [this, p, cursor, after_seq, limit](proto::expected<std::vector<proto::change_result>> r) {
         auto ex2 = p->guard.get_executor();
-        net::post(ex2, [this, p, after_seq, limit, r = std::move(r)]() mutable {
+        net::post(ex2, [this, p, cursor, after_seq, limit, r = std::move(r)]() mutable {
             response res;
             try {
-                res = r ? pull_and_answer(p->req, after_seq, limit, std::move(*r)) : answer(p->req, r.err());
+                res = r ? pull_and_answer(p->req, cursor, after_seq, limit, std::move(*r)) : answer(p->req, r.err());
             } catch (const std::exception& e) {
                 res = answer(p->req, err(errc::internal, std::string("internal error: ") + e.what()));
             }
@@ -359,15 +360,16 @@ void router::sync(admitted a, request req, const net::any_io_executor& ex, respo
     });
 }
 
-response router::pull_and_answer(const request& req, std::int64_t after_seq, std::int64_t limit,
+response router::pull_and_answer(const request& req, const std::string& cursor, std::int64_t after_seq, std::int64_t limit,
                                  std::vector<proto::change_result> results) const {
     auto page = store_.pull(after_seq, limit);
     if (!page) return answer(req, page.err());
     proto::sync_response out;
     out.results = std::move(results);
     out.changes = std::move(page->changes);
-    // An empty page keeps the client where it was, whatever the store reports for it.
-    out.cursor = std::to_string(out.changes.empty() ? after_seq : page->last_seq);
+    // An empty page hands back the cursor as sent (SPEC.md, "The feed and the cursor"), so a
+    // client that is up to date keeps exactly what it stored.
+    out.cursor = out.changes.empty() ? cursor : std::to_string(page->last_seq);
     out.more = page->more;
     out.server_hlc = store_.now_hlc();
     return answer(req, proto::encode(out));

@@ -66,7 +66,7 @@ private:
     response get_conflicts(const admitted& a, const request& req) const;
     response get_conflict(const admitted& a, const request& req) const;
     void sync(admitted a, request req, const boost::asio::any_io_executor& ex, respond_fn done) const;
-    response pull_and_answer(const request& req, std::int64_t after_seq, std::int64_t limit,
+    response pull_and_answer(const request& req, const std::string& cursor, std::int64_t after_seq, std::int64_t limit,
                              std::vector<protocol::change_result> results) const;
 
     store& store_;
