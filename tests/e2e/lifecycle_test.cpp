@@ -1,0 +1,307 @@
+// Connections over their life (keep-alive, 100-continue), a graceful stop with requests in
+// flight, and the two executables driven as an operator would: fieldsync-admin and
+// fieldsync-server under SIGTERM.
+
+#include "e2e/support.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <cstdio>
+#include <future>
+#include <thread>
+
+#include <csignal>
+#include <fcntl.h>
+#include <poll.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char** environ;
+
+namespace fieldsync::e2e {
+namespace {
+
+json member(const std::string& name) { return {{"name", name}, {"cell", "Chi bộ ấp 5"}}; }
+
+std::string auth_header(const std::string& token) { return "Authorization: Bearer " + token + "\r\n"; }
+
+// A child process with its stdout on a pipe.
+struct child {
+    pid_t pid = -1;
+    int out = -1;
+
+    static child spawn(const std::vector<std::string>& args) {
+        int fds[2];
+        if (pipe(fds) != 0) throw std::runtime_error("pipe failed");
+        posix_spawn_file_actions_t actions;
+        posix_spawn_file_actions_init(&actions);
+        posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
+        posix_spawn_file_actions_addclose(&actions, fds[0]);
+        std::vector<char*> argv;
+        for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+        argv.push_back(nullptr);
+        child c;
+        const int rc = posix_spawn(&c.pid, argv[0], &actions, nullptr, argv.data(), environ);
+        posix_spawn_file_actions_destroy(&actions);
+        close(fds[1]);
+        if (rc != 0) {
+            close(fds[0]);
+            throw std::runtime_error("cannot start " + args[0]);
+        }
+        c.out = fds[0];
+        return c;
+    }
+
+    // Reads stdout up to the first newline (or EOF), waiting at most `timeout`.
+    std::string read_line(std::chrono::milliseconds timeout) {
+        std::string line;
+        const auto end = std::chrono::steady_clock::now() + timeout;
+        while (std::chrono::steady_clock::now() < end) {
+            pollfd p{out, POLLIN, 0};
+            if (poll(&p, 1, 50) <= 0) continue;
+            char ch;
+            const auto n = ::read(out, &ch, 1);
+            if (n <= 0 || ch == '\n') break;
+            line.push_back(ch);
+        }
+        return line;
+    }
+
+    std::string read_all(std::chrono::milliseconds timeout) {
+        std::string all;
+        const auto end = std::chrono::steady_clock::now() + timeout;
+        while (std::chrono::steady_clock::now() < end) {
+            pollfd p{out, POLLIN, 0};
+            if (poll(&p, 1, 50) <= 0) continue;
+            char buf[4096];
+            const auto n = ::read(out, buf, sizeof buf);
+            if (n <= 0) break;
+            all.append(buf, static_cast<std::size_t>(n));
+        }
+        return all;
+    }
+
+    // The exit code, or -1 if it did not exit in time (it is then killed).
+    int wait_exit(std::chrono::milliseconds timeout) {
+        const auto end = std::chrono::steady_clock::now() + timeout;
+        int status = 0;
+        while (std::chrono::steady_clock::now() < end) {
+            if (waitpid(pid, &status, WNOHANG) == pid) {
+                pid = -1;
+                return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+            }
+            std::this_thread::sleep_for(20ms);
+        }
+        return -1;
+    }
+
+    ~child() {
+        if (pid > 0) {
+            kill(pid, SIGKILL);
+            waitpid(pid, nullptr, 0);
+        }
+        if (out >= 0) close(out);
+    }
+};
+
+// Runs a command to completion; returns {exit code, stdout}.
+std::pair<int, std::string> run(const std::vector<std::string>& args) {
+    auto c = child::spawn(args);
+    auto out = c.read_all(20s);
+    return {c.wait_exit(20s), out};
+}
+
+std::string binary(const std::string& rel) {
+    const std::string path = std::string(FIELDSYNC_BINARY_DIR) + "/" + rel;
+    if (access(path.c_str(), X_OK) != 0) throw std::runtime_error(path + " is not built");
+    return path;
+}
+
+}  // namespace
+
+TEST_CASE("keep-alive serves several requests on one connection", "[e2e][lifecycle]") {
+    server_fixture f;
+    raw_connection c(f.port());
+    REQUIRE(c.send("GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n"));
+    auto r = c.read_reply();
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    const auto body = batch("b-1", {put_change("c-1", "members", "m-1", 0, member("Lê Thị Hương"))}).dump();
+    REQUIRE(c.send("POST /v1/sync HTTP/1.1\r\nHost: x\r\n" + auth_header(f.token()) +
+                   "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body));
+    r = c.read_reply();
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    CHECK(only_result(r->body_json())["status"] == "applied");
+    // A refused request on the same connection is answered too, and the connection goes on.
+    REQUIRE(c.send("GET /v1/nowhere HTTP/1.1\r\nHost: x\r\n\r\n"));
+    r = c.read_reply();
+    REQUIRE(r);
+    CHECK(r->status == 404);
+    REQUIRE(c.send("GET /v1/records/members/m-1 HTTP/1.1\r\nHost: x\r\n" + auth_header(f.token()) + "\r\n"));
+    r = c.read_reply();
+    REQUIRE(r);
+    CHECK(r->status == 200);
+}
+
+TEST_CASE("a client that asks for 100-continue gets it before sending its body", "[e2e][lifecycle]") {
+    server_fixture f;
+    const auto body = batch("b-1", {put_change("c-1", "members", "m-1", 0, member("Vũ Đức Cường"))}).dump();
+    raw_connection c(f.port());
+    REQUIRE(c.send("POST /v1/sync HTTP/1.1\r\nHost: x\r\n" + auth_header(f.token()) +
+                   "Content-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: " +
+                   std::to_string(body.size()) + "\r\n\r\n"));
+    auto interim = c.read_reply();
+    REQUIRE(interim);
+    CHECK(interim->status == 100);
+    REQUIRE(c.send(body));
+    auto r = c.read_reply();
+    REQUIRE(r);
+    CHECK(r->status == 200);
+
+    // A request that will be refused is refused at once: no 100, no body needed.
+    raw_connection d(f.port());
+    REQUIRE(d.send("POST /v1/sync HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\n"
+                   "Content-Length: 100\r\n\r\n"));
+    r = d.read_reply();
+    REQUIRE(r);
+    CHECK(r->status == 401);
+}
+
+TEST_CASE("stop() finishes a request in flight, closes idle connections, and what was answered is durable",
+          "[e2e][lifecycle]") {
+    server_fixture f;
+    raw_connection idle(f.port());
+    REQUIRE(idle.send("GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n"));
+    REQUIRE(idle.read_reply());
+
+    const auto body = batch("b-1", {put_change("c-1", "members", "m-1", 0, member("Đỗ Văn Hải"))}).dump();
+    raw_connection in_flight(f.port());
+    REQUIRE(in_flight.send("POST /v1/sync HTTP/1.1\r\nHost: x\r\n" + auth_header(f.token()) +
+                           "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
+                           body.substr(0, body.size() / 2)));
+    std::this_thread::sleep_for(100ms);  // lets the server take the header in; not a timing assertion
+
+    auto stopped = std::async(std::launch::async, [&] { f.shut_down(); });
+    // The idle connection is closed while the request in flight is still being received.
+    CHECK(idle.wait_closed(5s));
+    REQUIRE(in_flight.send(body.substr(body.size() / 2)));
+    const auto r = in_flight.read_reply();
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    CHECK(only_result(r->body_json())["status"] == "applied");
+    CHECK(r->headers.count("connection"));
+    if (r->headers.count("connection")) CHECK(r->headers.at("connection") == "close");
+    REQUIRE(stopped.wait_for(10s) == std::future_status::ready);
+
+    f.restart();
+    CHECK(f.get("/v1/records/members/m-1").status == 200);
+}
+
+TEST_CASE("many clients syncing through a stop: every change answered 200 is in the store afterwards", "[e2e][lifecycle]") {
+    server_fixture f;
+    const auto port = f.port();
+    std::atomic<bool> go_on{true};
+    std::vector<std::vector<std::string>> acknowledged(4);
+    std::vector<std::thread> clients;
+    for (int t = 0; t < 4; ++t) {
+        clients.emplace_back([&, t] {
+            for (int i = 0; go_on; ++i) {
+                const auto id = "m-" + std::to_string(t) + "-" + std::to_string(i);
+                http_reply r;
+                try {
+                    r = http_request(port, "POST", "/v1/sync",
+                                     batch("b-" + id, {put_change("c-" + id, "members", id, 0, member("Lý Văn Sơn"))}).dump(),
+                                     {{"Authorization", "Bearer " + f.token()}, {"Content-Type", "application/json"}});
+                } catch (const std::exception&) {
+                    break;  // refused: the server has stopped listening
+                }
+                if (r.status == 200 && only_result(r.body_json())["status"] == "applied") acknowledged[t].push_back(id);
+                if (r.status == 0) break;
+            }
+        });
+    }
+    REQUIRE(eventually([&] { return !acknowledged[0].empty() && !acknowledged[3].empty(); }));
+    f.shut_down();
+    go_on = false;
+    for (auto& c : clients) c.join();
+
+    f.restart();
+    std::size_t total = 0;
+    for (const auto& ids : acknowledged) {
+        for (const auto& id : ids) {
+            INFO(id);
+            auto rec = f.store().get("members", id);
+            REQUIRE(rec);
+            CHECK(rec->has_value());
+            ++total;
+        }
+    }
+    CHECK(total > 0);
+}
+
+TEST_CASE("fieldsync-admin and fieldsync-server work as the README says, and SIGTERM stops cleanly", "[e2e][lifecycle][exe]") {
+    const auto admin = binary("tools/fieldsync-admin");
+    const auto server_bin = binary("server/fieldsync-server");
+    temp_dir dir;
+    const auto db = (dir.path() / "fieldsync.db").string();
+
+    CHECK(run({admin, "--help"}).first == 0);
+    CHECK(run({admin, "--db", db, "device", "add", "--help"}).first == 0);
+    CHECK(run({admin, "--db", db, "frobnicate"}).first == 2);
+    CHECK(run({admin, "--db", db, "device", "add", "--name", "x"}).first == 2);  // no --unit
+    CHECK(run({admin, "--db", db, "device", "add", "--name", "x", "--unit", "u", "--role", "king"}).first == 2);
+    REQUIRE(run({admin, "--db", db, "init"}).first == 0);
+    const auto [add_rc, add_out] = run({admin, "--db", db, "device", "add", "--name", "Máy demo", "--unit", "xa-binh-hoa"});
+    REQUIRE(add_rc == 0);
+    // Only the token, on one line.
+    REQUIRE(!add_out.empty());
+    CHECK(add_out.back() == '\n');
+    const auto token = add_out.substr(0, add_out.size() - 1);
+    CHECK(token.find_first_of(" \t\n") == std::string::npos);
+
+    CHECK(run({server_bin, "--help"}).first == 0);
+    CHECK(run({server_bin, "--db", db}).first == 2);
+    CHECK(run({server_bin, "--db", db, "--listen", "nowhere"}).first == 2);
+    CHECK(run({server_bin, "--db", db, "--listen", "127.0.0.1:0", "--threads", "zero"}).first == 2);
+    CHECK(run({server_bin, "--db", db, "--listen", "127.0.0.1:0", "--schema", (dir.path() / "missing.json").string()}).first == 2);
+
+    auto srv_proc = child::spawn({server_bin, "--db", db, "--listen", "127.0.0.1:0", "--threads", "2"});
+    const auto line = srv_proc.read_line(10s);
+    const std::string prefix = "fieldsync-server listening on 127.0.0.1:";
+    REQUIRE(line.rfind(prefix, 0) == 0);
+    const auto port = static_cast<std::uint16_t>(std::stoi(line.substr(prefix.size())));
+
+    const auto body = batch("b-1", {put_change("c-1", "members", "m-1", 0, member("Nguyễn Thị Giang"))}).dump();
+    auto r = http_request(port, "POST", "/v1/sync", body, {{"Authorization", "Bearer " + token}, {"Content-Type", "application/json"}});
+    REQUIRE(r.status == 200);
+    CHECK(only_result(r.body_json())["status"] == "applied");
+
+    // A device added while the server runs can sync at once.
+    const auto [add2_rc, add2_out] = run({admin, "--db", db, "device", "add", "--name", "Máy thứ hai", "--unit", "xa-binh-hoa", "--role", "reviewer"});
+    REQUIRE(add2_rc == 0);
+    const auto token2 = add2_out.substr(0, add2_out.size() - 1);
+    CHECK(http_request(port, "GET", "/v1/records/members/m-1", "", {{"Authorization", "Bearer " + token2}}).status == 200);
+    const auto [list_rc, list_out] = run({admin, "--db", db, "device", "list"});
+    CHECK(list_rc == 0);
+    CHECK(list_out.find("Máy demo") != std::string::npos);
+    CHECK(list_out.find("Máy thứ hai") != std::string::npos);
+    CHECK(list_out.find("reviewer") != std::string::npos);
+
+    REQUIRE(kill(srv_proc.pid, SIGTERM) == 0);
+    CHECK(srv_proc.wait_exit(15s) == 0);
+
+    // Closed cleanly: the store opens and holds the record.
+    srv::store_options so;
+    so.path = db;
+    auto st = srv::open_sqlite_store(so);
+    REQUIRE(st);
+    auto rec = (*st)->get("members", "m-1");
+    REQUIRE(rec);
+    CHECK(rec->has_value());
+    (*st)->close();
+}
+
+}  // namespace fieldsync::e2e
