@@ -1,0 +1,208 @@
+#pragma once
+// End-to-end support: a real store on a temp-dir SQLite file behind a real server on an
+// ephemeral loopback port; a fault-injecting transport around the library's default HTTP
+// transport; and a stub HTTP endpoint that answers every request with one fixed status (for
+// 5xx and 403) or never answers at all (a slow server).
+
+#include "helpers.hpp"
+
+#include <fieldsync/client/transport.hpp>
+#include <fieldsync/server/server.hpp>
+#include <fieldsync/server/store.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <functional>
+#include <thread>
+
+namespace fieldsync::test {
+
+namespace srv = fieldsync::server;
+
+class live_server {
+public:
+    live_server() {
+        srv::store_options so;
+        so.path = dir_.file("central.db");
+        auto st = srv::open_sqlite_store(so);
+        INFO((st ? std::string() : st.err().message));
+        REQUIRE(st);
+        store_ = std::move(*st);
+        srv::server_options o;
+        o.host = "127.0.0.1";
+        o.port = 0;
+        o.threads = 2;
+        server_ = std::make_unique<srv::server>(o, *store_);
+        auto port = server_->start();
+        REQUIRE(port);
+        port_ = *port;
+    }
+    ~live_server() {
+        server_->stop();
+        store_->close();
+    }
+    std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+    std::string add_device(const std::string& name) {
+        auto d = store_->add_device(name, "huyen-giong-trom", srv::device_role::admin);
+        REQUIRE(d);
+        return d->second;
+    }
+    srv::store& store() { return *store_; }
+
+private:
+    temp_dir dir_;
+    std::unique_ptr<srv::store> store_;
+    std::unique_ptr<srv::server> server_;
+    std::uint16_t port_ = 0;
+};
+
+/// What the fault transport does with one request.
+struct cut {
+    enum kind { pass, drop_request, drop_response, redirect } what = pass;
+    std::string redirect_url;  // redirect: send this request to another base URL instead
+};
+
+/// Wraps the default HTTP transport; `hook` decides per request (ordinal from 1).
+class fault_transport final : public client::transport {
+public:
+    explicit fault_transport(std::function<cut(const client::http_request&, int)> hook)
+        : inner_(client::make_http_transport()), hook_(std::move(hook)) {}
+    client::result<client::http_response> send(const client::http_request& req, std::chrono::milliseconds timeout) override {
+        ++calls;
+        const cut c = hook_ ? hook_(req, calls) : cut{};
+        if (c.what == cut::drop_request) return client::make_error(client::errc::network, "cut: request dropped");
+        if (c.what == cut::redirect) {
+            auto other = req;
+            other.url = c.redirect_url + "/v1/sync";
+            return inner_->send(other, timeout);
+        }
+        auto r = inner_->send(req, timeout);
+        if (c.what == cut::drop_response && r) {
+            ++responses_dropped;
+            return client::make_error(client::errc::network, "cut: response lost after the server handled it");
+        }
+        return r;
+    }
+    int calls = 0;
+    int responses_dropped = 0;
+
+private:
+    std::unique_ptr<client::transport> inner_;
+    std::function<cut(const client::http_request&, int)> hook_;
+};
+
+/// A loopback TCP endpoint. answer_status > 0: reads each request and answers it with that
+/// status and an error body. answer_status == 0: accepts connections and never answers.
+class stub_endpoint {
+public:
+    explicit stub_endpoint(int answer_status) : status_(answer_status) {
+        fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+        REQUIRE(fd_ >= 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+        socklen_t len = sizeof a;
+        REQUIRE(::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+        port_ = ntohs(a.sin_port);
+        REQUIRE(::listen(fd_, 16) == 0);
+        thread_ = std::thread([this] { serve(); });
+    }
+    ~stub_endpoint() {
+        stop_ = true;
+        ::shutdown(fd_, SHUT_RDWR);
+        ::close(fd_);
+        thread_.join();
+        for (int c : held_) ::close(c);
+    }
+    std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+    std::atomic<int> requests{0};
+
+private:
+    void serve() {
+        while (!stop_) {
+            const int c = ::accept(fd_, nullptr, nullptr);
+            if (c < 0) return;
+            if (status_ == 0) {
+                held_.push_back(c);  // a server that takes the request and never answers
+                continue;
+            }
+            std::string in;
+            char buf[4096];
+            for (;;) {  // headers, then Content-Length bytes of body
+                const auto n = ::recv(c, buf, sizeof buf, 0);
+                if (n <= 0) break;
+                in.append(buf, static_cast<std::size_t>(n));
+                const auto end = in.find("\r\n\r\n");
+                if (end == std::string::npos) continue;
+                std::size_t length = 0;
+                const auto cl = in.find("Content-Length: ");
+                if (cl != std::string::npos) length = std::stoul(in.substr(cl + 16));
+                if (in.size() >= end + 4 + length) break;
+            }
+            ++requests;
+            const std::string body =
+                R"({"error":{"code":")" + std::string(status_ == 403 ? "forbidden" : "unavailable") + R"(","message":"stub"}})";
+            const std::string out = "HTTP/1.1 " + std::to_string(status_) + " Stub\r\nContent-Type: application/json\r\n" +
+                                    "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" +
+                                    body;
+            (void)::send(c, out.data(), out.size(), MSG_NOSIGNAL);
+            ::close(c);
+        }
+    }
+
+    int status_;
+    int fd_ = -1;
+    std::uint16_t port_ = 0;
+    std::atomic<bool> stop_{false};
+    std::vector<int> held_;
+    std::thread thread_;
+};
+
+/// A replica on a temp-dir file, configured for `server` with a new device token.
+inline std::unique_ptr<client::replica> live_replica(live_server& server, temp_dir& dir, const std::string& name,
+                                                     std::shared_ptr<client::transport> t = nullptr,
+                                                     client::sync_seams seams = {}, client::sync_tuning tuning = {},
+                                                     const std::string& token = {}) {
+    auto r = open_replica(dir.file(name + ".db"), std::move(t), std::move(seams), tuning);
+    ok(r->configure(server.url(), token.empty() ? server.add_device("Máy " + name) : token));
+    return r;
+}
+
+/// Every record the server has equals the replica's copy, and nothing is pending.
+inline void require_converged(srv::store& st, client::replica& r, const std::vector<std::string>& collections) {
+    std::size_t live_server = 0, live_local = 0;
+    for (const auto& c : collections) {
+        auto local = ok(r.list({.collection = c, .include_deleted = true}));
+        for (const auto& rec : local) {
+            auto head = st.get(c, rec.id);
+            REQUIRE(head);
+            INFO(c << "/" << rec.id);
+            REQUIRE(head->has_value());
+            const auto& h = **head;
+            CHECK(rec.version == h.version);
+            CHECK(rec.deleted == h.deleted);
+            if (!h.deleted) CHECK(rec.data == h.data);
+            CHECK(rec.state != client::sync_state::pending);
+            if (!rec.deleted) ++live_local;
+        }
+        // The server has nothing the replica lacks.
+        auto page = st.pull(0, 100000);
+        REQUIRE(page);
+        for (const auto& p : page->changes) {
+            if (p.collection != c) continue;
+            auto rec = ok(r.get(c, p.id));
+            INFO(c << "/" << p.id);
+            REQUIRE(rec);
+            if (!p.deleted) ++live_server;
+        }
+    }
+    CHECK(live_local == live_server);
+    CHECK(ok(r.pending_count()) == 0);
+}
+
+}  // namespace fieldsync::test
