@@ -74,6 +74,8 @@ bool parse_listen(const std::string& s, arguments& a) {
     }
     const auto p = parse_number(port, 0, 65535);
     if (host.empty() || !p) return false;
+    // The one name worth accepting without a resolver: everything else must be an address.
+    if (host == "localhost") host = "127.0.0.1";
     a.host = host;
     a.port = static_cast<std::uint16_t>(*p);
     return true;
@@ -158,8 +160,10 @@ int main(int argc, char** argv) {
     fs::server srv(opts, **st);
     const auto port = srv.start();
     if (!port) {
-        std::cerr << "fieldsync-server: " << port.err().message << "\n";
         (*st)->close();
+        // An unparsable address is a bad argument; an address that cannot be bound is not.
+        if (port.err().code == proto::errc::bad_request) return usage_error(port.err().message);
+        std::cerr << "fieldsync-server: " << port.err().message << "\n";
         return k_exit_failure;
     }
     const bool v6 = args.host.find(':') != std::string::npos;

@@ -297,6 +297,7 @@ TEST_CASE("an unknown path is 404, a wrong method 405 with Allow", "[e2e][bad_in
     check_error(f.get("/v1/conflicts?limit=-3"), 400, "bad_request");
     check_error(f.get("/v1/conflicts?offset=x"), 400, "bad_request");
     CHECK(f.get("/v1/conflicts?status=any&limit=5&offset=0").status == 200);
+    CHECK(f.get("/v1/conflicts?status=open&limit=&offset=").status == 200);
     require_still_serving(f);
 }
 

@@ -265,6 +265,8 @@ TEST_CASE("fieldsync-admin and fieldsync-server work as the README says, and SIG
     CHECK(run({server_bin, "--help"}).first == 0);
     CHECK(run({server_bin, "--db", db}).first == 2);
     CHECK(run({server_bin, "--db", db, "--listen", "nowhere"}).first == 2);
+    CHECK(run({server_bin, "--db", db, "--listen", "example.org:80"}).first == 2);
+    CHECK(run({server_bin, "--db", db, "--listen", "127.0.0.1:65536"}).first == 2);
     CHECK(run({server_bin, "--db", db, "--listen", "127.0.0.1:0", "--threads", "zero"}).first == 2);
     CHECK(run({server_bin, "--db", db, "--listen", "127.0.0.1:0", "--schema", (dir.path() / "missing.json").string()}).first == 2);
 

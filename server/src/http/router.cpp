@@ -46,9 +46,10 @@ std::optional<std::int64_t> parse_decimal(std::string_view s) {
     return v;
 }
 
+// An empty value counts as absent, as HTML forms send unfilled fields ("limit=&offset=").
 std::optional<std::string> query_value(const admitted& a, std::string_view key) {
     for (const auto& [k, v] : a.query)
-        if (k == key) return v;
+        if (k == key && !v.empty()) return v;
     return std::nullopt;
 }
 
