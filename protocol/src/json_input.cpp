@@ -84,7 +84,7 @@ expected<json> parse_json(std::string_view body, int max_depth) {
         try {
             const json again = json::parse(body);
             (void)again;
-        } catch (const json::parse_error& e) {
+        } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e400
             return error{errc::bad_json, e.what()};
         }
         return error{errc::bad_json, "the body is not valid JSON"};

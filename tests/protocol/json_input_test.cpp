@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <limits>
 #include <string>
 
 namespace fp = fieldsync::protocol;
@@ -156,4 +157,18 @@ TEST_CASE("valid documents parse to their values", "[protocol][json]") {
     // A UTF-8 byte order mark is not JSON text but is tolerated, as most HTTP clients may send it.
     const auto bom = fp::parse_json("\xEF\xBB\xBF{\"a\":1}", fp::tuning::max_json_depth);
     CHECK((bom ? fp::errc::ok : bom.err().code) == fp::errc::ok);
+}
+
+TEST_CASE("numbers and members behave as SPEC.md's Transport section says", "[protocol][json][spec]") {
+    const auto r = fp::parse_json(R"({"b":1,"a":2,"b":3,"big":18446744073709551615,"small":-9223372036854775808,
+        "huge":123456789012345678901234567890})",
+                                  fp::tuning::max_json_depth);
+    REQUIRE(r);
+    CHECK((*r)["b"] == 3);  // a repeated member: the last one counts
+    CHECK((*r)["big"].get<std::uint64_t>() == 18446744073709551615ULL);
+    CHECK((*r)["small"].get<std::int64_t>() == std::numeric_limits<std::int64_t>::min());
+    CHECK((*r)["huge"].is_number_float());
+    CHECK(r->dump().rfind(R"({"a":2,"b":3,)", 0) == 0);  // members come back sorted by name
+    CHECK(parse_code(R"({"x":1e400})") == fp::errc::bad_json);
+    CHECK(parse_code(R"({"x":-1e400})") == fp::errc::bad_json);
 }
