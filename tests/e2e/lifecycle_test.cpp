@@ -307,3 +307,18 @@ TEST_CASE("fieldsync-admin and fieldsync-server work as the README says, and SIG
 }
 
 }  // namespace fieldsync::e2e
+
+namespace fieldsync::e2e {
+
+TEST_CASE("a store that stopped taking writes answers 503 unavailable while health goes on", "[e2e][lifecycle]") {
+    server_fixture f;
+    f.sync(batch("b-1", {put_change("c-1", "members", "m-1", 0, {{"name", "Trần Văn Dũng"}, {"cell", "Chi bộ ấp 1"}})}));
+    f.store().close();  // what the owner does at shutdown; the server must cope if a request comes late
+    const auto r = f.post_sync(batch("b-2", {put_change("c-2", "members", "m-2", 0, {{"name", "Trần Văn Dũng"}, {"cell", "Chi bộ ấp 1"}})}));
+    INFO(r.body);
+    CHECK(r.status == 503);
+    CHECK(r.error_code() == "unavailable");
+    CHECK(http_request(f.port(), "GET", "/v1/health").status == 200);
+}
+
+}  // namespace fieldsync::e2e
