@@ -99,6 +99,13 @@ struct cut_scenario {
             base_ids.push_back(ok(r.put("members", member(i), {.id = "", .unit_id = "xa-binh-hoa"})).id);
         ok(r.sync());
     }
+    // Another device writes meanwhile, so that the pull after the push takes several pages.
+    void others_write(live_server& server, temp_dir& dir) {
+        auto other = live_replica(server, dir, "other");
+        for (std::size_t i = 0; i < 10; ++i)
+            ok(other->put("registrations", registration("m-" + std::to_string(i), i), {.id = "", .unit_id = "xa-binh-hoa"}));
+        ok(other->sync());
+    }
     void edit_offline(client::replica& r) {
         for (std::size_t i = 0; i < 5; ++i)
             ok(r.put("members", member(10 + i), {.id = "new-" + std::to_string(i), .unit_id = "xa-binh-hoa"}));
@@ -133,12 +140,13 @@ TEST_CASE("a sync cut at every step resumes with no lost and no duplicated chang
         auto r = live_replica(server, dir, "probe", t, {}, k_small);
         cut_scenario s;
         s.prepare(*r);
+        s.others_write(server, dir);
         s.edit_offline(*r);
         const int before = t->calls;
         ok(r->sync());
         requests = t->calls - before;
     }
-    REQUIRE(requests >= 5);  // 9 changes in batches of 3, then pages of 4
+    REQUIRE(requests >= 5);  // 3 pushes of up to 3 changes (each with a page of 4), then 2 pull-only pages
 
     for (int k = 1; k <= requests; ++k) {
         for (auto kind : {cut::drop_request, cut::drop_response}) {
@@ -155,6 +163,7 @@ TEST_CASE("a sync cut at every step resumes with no lost and no duplicated chang
                 auto r = live_replica(server, dir, "d", t, seams.make(), k_small);
                 cut_scenario s;
                 s.prepare(*r);
+                s.others_write(server, dir);
                 s.edit_offline(*r);
                 armed = true;
                 auto rep = ok(r->sync());  // the lost exchange is retried with the same ids
@@ -176,6 +185,7 @@ TEST_CASE("a replica destroyed between two local transactions of a sync resumes 
         auto r = live_replica(server, dir, "probe", nullptr, {}, k_small);
         cut_scenario s;
         s.prepare(*r);
+        s.others_write(server, dir);
         s.edit_offline(*r);
         client::replica_test_access::set_after_commit(*r, [&](std::int64_t n) {
             commits = n;
@@ -193,6 +203,7 @@ TEST_CASE("a replica destroyed between two local transactions of a sync resumes 
             {
                 auto r = live_replica(server, dir, "d", nullptr, {}, k_small, token);
                 s.prepare(*r);
+                s.others_write(server, dir);
                 s.edit_offline(*r);
                 client::replica_test_access::set_after_commit(*r, [&](std::int64_t n) { return n < k; });
                 auto cut_sync = r->sync();
