@@ -172,3 +172,17 @@ TEST_CASE("numbers and members behave as SPEC.md's Transport section says", "[pr
     CHECK(parse_code(R"({"x":1e400})") == fp::errc::bad_json);
     CHECK(parse_code(R"({"x":-1e400})") == fp::errc::bad_json);
 }
+
+TEST_CASE("a bad_json message is valid UTF-8 even when the input is cut mid-character", "[protocol][json][utf8]") {
+    // The parser quotes the bytes it last read; "trué" stops after the first byte of 'é'.
+    for (const std::string& body : {std::string("tru\xC3\xA9"), std::string("{\"a\":n\xC3\xA9}"), std::string("\xE1\xBB\x93"),
+                                   std::string("[1, Gi\xE1\xBB\x93ng]")}) {
+        INFO(body);
+        const auto r = fp::parse_json(body, fp::tuning::max_json_depth);
+        REQUIRE_FALSE(r);
+        CHECK(r.err().code == fp::errc::bad_json);
+        CHECK(fp::is_valid_utf8(r.err().message));
+        // So the error encodes to a wire body without throwing.
+        CHECK_NOTHROW(json{{"error", {{"code", "bad_json"}, {"message", r.err().message}}}}.dump());
+    }
+}
