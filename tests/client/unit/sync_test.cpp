@@ -52,7 +52,7 @@ void require_converged(fake_server& s, client::replica& r) {
 
 }  // namespace
 
-TEST_CASE("two replicas converge; different fields merge, the same field conflicts", "[client][sync][merge]") {
+TEST_CASE("two replicas converge: different fields merge, the same field conflicts", "[client][sync][merge]") {
     fake_server s;
     temp_dir dir;
     auto a = make_device(s, dir, "a");
@@ -139,7 +139,7 @@ TEST_CASE("pulled changes never overwrite a pending local edit", "[client][sync]
     CHECK(after->state == sync_state::synced);
 }
 
-TEST_CASE("edits of one record coalesce; an edit made during a sync is not lost", "[client][sync][outbox]") {
+TEST_CASE("edits of one record coalesce and an edit made during a sync is not lost", "[client][sync][outbox]") {
     fake_server s;
     temp_dir dir;
     auto a = make_device(s, dir, "a");
@@ -233,7 +233,7 @@ TEST_CASE("transient failures are retried with capped exponential backoff and ji
     CHECK(s.writes() == 1);
 }
 
-TEST_CASE("a server that stays down is given up after max_attempts; the next sync succeeds", "[client][sync][retry]") {
+TEST_CASE("a server that stays down is given up after max_attempts and the next sync succeeds", "[client][sync][retry]") {
     fake_server s;
     temp_dir dir;
     recording_seams seams;
