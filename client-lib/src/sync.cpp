@@ -66,10 +66,11 @@ struct http_outcome {
 };
 
 // Maps a non-200 answer to an error; `transient` says whether retrying can help.
-error answer_error(const http_response& r, bool& transient) {
+error answer_error(const http_response& r, bool& transient, std::optional<protocol::errc>& code) {
     std::optional<protocol::error> body;
     if (auto parsed = protocol::parse_json(r.body, protocol::tuning::max_json_depth))
         body = protocol::decode_error(*parsed);
+    if (body) code = body->code;
     const std::string detail = body ? " (" + std::string(protocol::errc_name(body->code)) + ": " + body->message + ")"
                                     : std::string();
     const std::string what = "HTTP " + std::to_string(r.status) + detail;
@@ -130,7 +131,9 @@ result<sync_report> replica::impl::run_sync(const progress_fn& progress) {
     };
 
     // One exchange with retries: transient failures back off exponentially with jitter.
+    std::optional<protocol::errc> server_code;  // the error code of the last non-200 answer
     auto exchange = [&](const std::string& body) -> result<http_response> {
+        server_code.reset();
         http_request req;
         req.method = "POST";
         req.url = endpoint;
@@ -146,7 +149,7 @@ result<sync_report> replica::impl::run_sync(const progress_fn& progress) {
                 report.bytes_received += static_cast<std::int64_t>(r->body.size());
                 ++report.requests;
                 if (r->status == 200) return std::move(*r);
-                err = answer_error(*r, transient);
+                err = answer_error(*r, transient, server_code);
             } else {
                 err = r.err();
                 transient = classify(static_cast<errc>(err.code.value())) == protocol::retry_class::transient &&
@@ -172,6 +175,7 @@ result<sync_report> replica::impl::run_sync(const progress_fn& progress) {
         }
     };
 
+    bool cursor_reset = false;
     for (;;) {
         // 1. The change-set to send: the oldest one already handed to the server, or a new one
         //    made durable here, before its first send.
@@ -219,6 +223,18 @@ result<sync_report> replica::impl::run_sync(const progress_fn& progress) {
         prog.phase = batch.empty() ? sync_phase::pull : sync_phase::push;
 
         auto answer = exchange(body.dump());
+        if (!answer && server_code == protocol::errc::bad_cursor && !cursor.empty() && !cursor_reset) {
+            // The server no longer knows our cursor (its store was restored or replaced):
+            // SPEC.md says pull again from the beginning. Heads we already hold are skipped
+            // by version, so starting over loses nothing and duplicates nothing.
+            cursor_reset = true;
+            cursor.clear();
+            std::lock_guard lock(mutex);
+            detail::transaction tx(store->db());
+            store->set_meta("cursor", cursor);
+            tx.commit();
+            continue;
+        }
         if (!answer) return std::move(answer).err();
 
         auto parsed = protocol::parse_json(answer->body, protocol::tuning::max_json_depth);

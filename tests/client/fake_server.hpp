@@ -83,7 +83,12 @@ public:
         for (auto& e : cs->changes) resp.results.push_back(apply(device, e));
 
         std::int64_t after = 0;
-        if (!cs->cursor.empty()) after = std::stoll(cs->cursor.substr(2));  // "s:<seq>", opaque to clients
+        if (!cs->cursor.empty()) {  // "s:<seq>", opaque to clients
+            if (cs->cursor.rfind("s:", 0) != 0 || cs->cursor.size() < 3 ||
+                cs->cursor.find_first_not_of("0123456789", 2) != std::string::npos)
+                return answer(400, proto::encode(proto::error{proto::errc::bad_cursor, "unknown cursor"}));
+            after = std::stoll(cs->cursor.substr(2));
+        }
         const std::int64_t limit =
             std::min(cs->limit ? cs->limit : proto::tuning::default_pull_limit, page_limit_cap);
         std::vector<std::pair<std::int64_t, const std::pair<const std::pair<std::string, std::string>, stored>*>> feed;

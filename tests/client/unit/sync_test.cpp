@@ -412,3 +412,23 @@ TEST_CASE("three replicas edit offline, sync in several orders and converge", "[
     CHECK(s.head("members", ids[4])->history.back().deleted);
     CHECK(ok(devs[0].r->list({.collection = "registrations"})).size() == 3);
 }
+
+TEST_CASE("a cursor the server does not know restarts the pull from the beginning, once", "[client][sync][pull]") {
+    fake_server s;
+    temp_dir dir;
+    auto w = make_device(s, dir, "w");
+    for (int i = 0; i < 4; ++i) ok(w.r->put("members", member(static_cast<std::size_t>(i)), {.id = "", .unit_id = "u"}));
+    ok(w.r->sync());
+    auto r = make_device(s, dir, "r");
+    ok(r.r->put("members", member(9), {.id = "mine", .unit_id = "u"}));
+    {
+        auto& im = client::replica_test_access::of(*r.r);
+        std::lock_guard lock(im.mutex);
+        im.store->set_meta("cursor", "from-another-server");
+    }
+    auto rep = ok(r.r->sync());
+    CHECK(rep.applied == 1);
+    CHECK(s.writes() == 5);
+    require_converged(s, *r.r);
+    CHECK(ok(r.r->status()).cursor == "s:5");
+}
