@@ -181,7 +181,6 @@ result<sync_report> replica::impl::run_sync(const progress_fn& progress) {
         //    made durable here, before its first send.
         std::vector<outbox_row> batch;
         std::string batch_id;
-        protocol::change_set cs;
         {
             std::lock_guard lock(mutex);
             batch = store->oldest_in_flight_batch();
