@@ -322,12 +322,13 @@ result<std::vector<record>> replica::list(const query& q) {
             } else {
                 keys.push_back(q.field);
             }
-            f.json_path = "$";
+            std::string path(1, '$');
             for (const auto& k : keys) {
                 if (k.find('"') != std::string::npos)
                     return make_error(errc::invalid_argument, "field names with '\"' cannot be queried");
-                f.json_path += ".\"" + k + "\"";
+                path.append(".\"").append(k).append("\"");
             }
+            f.json_path = std::move(path);
             if (q.value.is_string())
                 f.text_value = q.value.get<std::string>();
             else if (q.value.is_boolean())

@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""The fieldsync command-line client against a real server: every verb, its exit code, and
+Vietnamese text round-tripping through put, sync, get and list.
+
+usage: cli_test.py FIELDSYNC TEST_SERVER
+"""
+import json
+import subprocess
+import sys
+import tempfile
+
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        print("CHECK failed:", what, file=sys.stderr)
+
+
+def main():
+    exe, server_exe = sys.argv[1], sys.argv[2]
+    server = subprocess.Popen([server_exe], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        url, token = server.stdout.readline().split()
+        with tempfile.TemporaryDirectory() as tmp:
+            run(exe, url, token, tmp)
+    finally:
+        server.stdin.close()
+        server.wait(timeout=30)
+    if failures:
+        print(len(failures), "checks failed", file=sys.stderr)
+        return 1
+    print("CLI test passed")
+    return 0
+
+
+def run(exe, url, token, tmp):
+    def fs(replica, *args, stdin=None):
+        p = subprocess.run([exe, "--replica", replica, *args], input=stdin, capture_output=True, text=True,
+                           timeout=120)
+        return p.returncode, p.stdout, p.stderr
+
+    a, b = tmp + "/a", tmp + "/b"
+    check(fs(a, "init", "--server", url, "--token", token)[0] == 0, "init a")
+    check(fs(b, "init", "--server", url, "--token", token)[0] == 0, "init b")
+    name = "Huỳnh Thị Mỹ Duyên"
+    rc, out, _ = fs(a, "put", "members", "--unit", "xa-tan-hao",
+                    json.dumps({"name": name, "cell": "Chi bộ ấp 7"}, ensure_ascii=False))
+    check(rc == 0 and len(out.strip()) == 36, "put prints the new id")
+    mid = out.strip()
+    rc, _, _ = fs(a, "put", "registrations", "--id", "dk-1", "--unit", "xa-tan-hao", "-",
+                  stdin=json.dumps({"member": mid, "year": 2014,
+                                    "commitments": ["Tiết kiệm giấy, mực in, điện"]}, ensure_ascii=False))
+    check(rc == 0, "put from stdin")
+    check(fs(a, "put", "members", "--unit", "u", "{\"cell\":\"x\"}")[0] == 3, "schema violation exits 3")
+    check(fs(a, "put", "members", "--unit", "u", "{oops")[0] == 3, "bad JSON exits 3")
+    check(fs(a, "put", "members", "{}")[0] == 1, "missing --unit exits 1")
+    check(fs(a, "get", "members", "khong-co")[0] == 2, "absent record exits 2")
+    check(fs(a, "frobnicate")[0] == 1, "unknown verb exits 1")
+    for verb in ("init", "put", "patch", "get", "list", "delete", "status", "sync"):
+        rc, out, _ = fs(a, verb, "--help")
+        check(rc == 0 and out.startswith("usage: fieldsync"), verb + " --help")
+
+    rc, out, _ = fs(a, "status")
+    check(rc == 0 and "pending:   2" in out, "status shows 2 pending")
+    rc, out, err = fs(a, "sync")
+    check(rc == 0 and "pushed 2 (applied 2" in out, "sync report: " + out + err)
+    check("pushed" in err, "plain progress lines when not on a terminal")
+
+    rc, out, _ = fs(b, "sync", "--quiet")
+    check(rc == 0 and "pulled 2" in out and err_free(out), "b pulls both")
+    rc, out, _ = fs(b, "get", "members", mid)
+    rec = json.loads(out)
+    check(rc == 0 and rec["data"]["name"] == name and rec["state"] == "synced" and rec["version"] == 1, "get")
+    rc, out, _ = fs(b, "list", "members", "--field", "cell", "--value", json.dumps("Chi bộ ấp 7", ensure_ascii=False))
+    check(rc == 0 and [json.loads(l)["id"] for l in out.splitlines()] == [mid], "list by field")
+    check(fs(b, "patch", "members", mid, json.dumps({"role": "phó bí thư"}, ensure_ascii=False))[0] == 0, "patch")
+    check(fs(b, "delete", "registrations", "dk-1")[0] == 0, "delete")
+    check(fs(b, "delete", "registrations", "dk-1")[0] == 2, "delete twice exits 2")
+    check(fs(b, "sync", "--quiet")[0] == 0, "b syncs")
+    check(fs(a, "sync", "--quiet")[0] == 0, "a syncs")
+    rc, out, _ = fs(a, "get", "members", mid)
+    check(json.loads(out)["data"]["role"] == "phó bí thư", "a sees b's patch")
+    rc, out, _ = fs(a, "list", "registrations")
+    check(rc == 0 and out.strip() == "", "the deleted registration is gone from a")
+
+    # Conflict: both edit the same field offline; the second sync exits 7 and status names it.
+    fs(a, "patch", "members", mid, "{\"role\": \"bí thư\"}")
+    fs(b, "patch", "members", mid, "{\"role\": \"chi ủy viên\"}")
+    check(fs(a, "sync", "--quiet")[0] == 0, "a wins the race")
+    rc, out, _ = fs(b, "sync", "--quiet")
+    check(rc == 7 and "conflicts 1" in out, "b's sync exits 7 with a conflict")
+    rc, out, _ = fs(b, "status")
+    check("conflicts: 1" in out and "conflict members/" + mid in out, "status lists the conflict")
+
+    # Wrong token: exit 6, no retry loop.
+    c = tmp + "/c"
+    fs(c, "init", "--server", url, "--token", "sai-token")
+    rc, _, err = fs(c, "sync")
+    check(rc == 6 and "retrying" not in err, "401 exits 6 without retrying")
+
+
+def err_free(out):
+    return "error" not in out
+
+
+if __name__ == "__main__":
+    sys.exit(main())
