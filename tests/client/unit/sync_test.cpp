@@ -7,6 +7,10 @@
 
 #include <fieldsync/client/tuning.hpp>
 
+#include <atomic>
+#include <map>
+#include <thread>
+
 using namespace fieldsync;
 using namespace fieldsync::test;
 using client::errc;
@@ -431,4 +435,45 @@ TEST_CASE("a cursor the server does not know restarts the pull from the beginnin
     CHECK(s.writes() == 5);
     require_converged(s, *r.r);
     CHECK(ok(r.r->status()).cursor == "s:5");
+}
+
+TEST_CASE("edits from another thread while syncs run are all delivered", "[client][sync][threads]") {
+    fake_server s;
+    temp_dir dir;
+    auto a = make_device(s, dir, "a", nullptr, {}, client::sync_tuning{.push_batch_size = 4, .pull_page_limit = 3});
+    std::vector<std::string> ids;
+    for (int i = 0; i < 8; ++i) ids.push_back(ok(a.r->put("members", member(static_cast<std::size_t>(i)), {.id = "", .unit_id = "u"})).id);
+    ok(a.r->sync());
+
+    std::atomic<bool> editing{true};
+    std::map<std::string, int> last;  // written only by the editor thread
+    std::string editor_error;         // Catch2 assertions are not thread-safe: report after join
+    std::thread editor([&] {
+        for (int n = 0; n < 400; ++n) {
+            const auto& id = ids[static_cast<std::size_t>(n) % ids.size()];
+            auto r = a.r->patch("members", id, {{"notes", "lần sửa " + std::to_string(n)}});
+            if (!r) {
+                editor_error = r.err().message;
+                break;
+            }
+            last[id] = n;
+        }
+        editing = false;
+    });
+    int syncs = 0;
+    while (editing || syncs < 3) {
+        auto r = a.r->sync();
+        if (!r) FAIL(r.err().message);
+        ++syncs;
+    }
+    editor.join();
+    REQUIRE(editor_error.empty());
+    ok(a.r->sync());
+    CHECK(ok(a.r->pending_count()) == 0);
+    for (const auto& [id, n] : last) {
+        INFO(id);
+        CHECK(s.head("members", id)->history.back().data["notes"] == "lần sửa " + std::to_string(n));
+        CHECK(ok(a.r->get("members", id))->data["notes"] == "lần sửa " + std::to_string(n));
+    }
+    require_converged(s, *a.r);
 }
