@@ -1,0 +1,107 @@
+#pragma once
+// The SQLite implementation of `store` (store.hpp says what it promises; ARCHITECTURE.md,
+// "Central store", shows the tables). Private to server/src/store. Its members are defined
+// by concern: sqlite_store.cpp (opening, migrations, the read pool), write_path.cpp (the
+// writer thread and the sync engine), reads.cpp (feed, records, history, conflicts),
+// devices.cpp (devices and tokens).
+
+#include <fieldsync/protocol/merge.hpp>
+#include <fieldsync/server/store.hpp>
+
+#include "store/sqlite.hpp"
+#include "store/store_util.hpp"
+
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace fieldsync::server {
+
+class sqlite_store final : public store {
+public:
+    explicit sqlite_store(const store_options& o);
+    ~sqlite_store() override { close(); }
+
+    void submit(const device& dev, proto::change_set cs, push_done done) override;
+    void close() override;
+    const proto::schema& schema() const override { return schema_; }
+    proto::hlc now_hlc() override { return clock_.now(); }
+
+    proto::expected<pull_page> pull(std::int64_t after_seq, std::int64_t limit) override;
+    proto::expected<std::optional<record_view>> get(const std::string& collection, const std::string& id) override;
+    proto::expected<std::vector<history_entry>> history(const std::string& collection,
+                                                        const std::string& id) override;
+    proto::expected<std::vector<conflict_view>> conflicts(const std::string& status, std::int64_t limit,
+                                                          std::int64_t offset) override;
+    proto::expected<std::optional<conflict_view>> conflict(const std::string& id) override;
+
+    proto::expected<std::pair<device, std::string>> add_device(const std::string& name, const std::string& unit_id,
+                                                               device_role role) override;
+    proto::expected<std::optional<device>> authenticate(const std::string& token) override;
+    proto::expected<std::vector<device>> devices() override;
+
+private:
+    struct job {
+        device dev;
+        proto::change_set cs;
+        push_done done;
+    };
+
+    // sqlite_store.cpp
+    static void configure(sqlite::db& db);
+    void migrate();
+    void recover_clock();
+    std::unique_ptr<sqlite::db> acquire_reader();
+    void release_reader(std::unique_ptr<sqlite::db> c);
+    void drop_reader();
+
+    // Runs `fn` on a read connection from the pool; storage exceptions become errors.
+    template <class Fn>
+    auto read(Fn&& fn) -> proto::expected<decltype(fn(std::declval<sqlite::db&>()))> {
+        std::unique_ptr<sqlite::db> conn;
+        try {
+            conn = acquire_reader();
+            auto result = fn(*conn);
+            release_reader(std::move(conn));
+            return result;
+        } catch (const std::exception& e) {
+            // A connection that failed mid-statement is dropped rather than reused.
+            drop_reader();
+            return store_util::storage_failure(e);
+        }
+    }
+
+    // reads.cpp
+    static conflict_view read_conflict(sqlite::stmt& s);
+
+    // write_path.cpp
+    void writer_loop();
+    void commit_group(std::vector<job>& group);
+    std::vector<proto::change_result> apply(const device& dev, const proto::change_set& cs);
+    std::optional<proto::change_result> decided(const std::string& device_id, const std::string& change_id);
+    proto::change_result decide_one(const device& dev, const proto::change& c, std::int64_t now_ms);
+
+    const std::string path_;
+    const proto::schema schema_;
+    const proto::hlc_clock::wall_fn wall_;
+    proto::hlc_clock clock_;
+
+    sqlite::db writer_db_;  // used by the constructor, then by the writer thread only
+    std::thread writer_;
+    std::mutex queue_mutex_;
+    std::condition_variable queue_cv_;
+    std::deque<job> queue_;
+    bool closing_ = false;
+
+    std::mutex readers_mutex_;
+    std::condition_variable readers_cv_;
+    std::vector<std::unique_ptr<sqlite::db>> idle_readers_;
+    int open_readers_ = 0;  // connections handed out right now
+    const int max_readers_;
+};
+
+}  // namespace fieldsync::server

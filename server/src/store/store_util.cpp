@@ -1,0 +1,72 @@
+#include "store/store_util.hpp"
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include <stdexcept>
+
+namespace fieldsync::server::store_util {
+
+using protocol::errc;
+using protocol::error;
+
+std::string hex(const unsigned char* p, std::size_t n) {
+    static constexpr char k_digits[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(n * 2);
+    for (std::size_t i = 0; i < n; ++i) {
+        out += k_digits[p[i] >> 4];
+        out += k_digits[p[i] & 0xF];
+    }
+    return out;
+}
+
+std::string random_hex(std::size_t bytes) {
+    unsigned char buf[64];
+    if (bytes > sizeof buf || RAND_bytes(buf, static_cast<int>(bytes)) != 1)
+        throw std::runtime_error("no randomness from the system");
+    return hex(buf, bytes);
+}
+
+std::string random_uuid() {
+    unsigned char b[16];
+    if (RAND_bytes(b, sizeof b) != 1) throw std::runtime_error("no randomness from the system");
+    b[6] = static_cast<unsigned char>((b[6] & 0x0F) | 0x40);  // version 4
+    b[8] = static_cast<unsigned char>((b[8] & 0x3F) | 0x80);  // RFC 4122 variant
+    const std::string h = hex(b, sizeof b);
+    return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) + "-" + h.substr(20);
+}
+
+std::string sha256(std::string_view text) {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    if (EVP_Digest(text.data(), text.size(), md, &len, EVP_sha256(), nullptr) != 1)
+        throw std::runtime_error("SHA-256 failed");
+    return std::string(reinterpret_cast<const char*>(md), len);
+}
+
+json parse_stored(const std::string& text) {
+    if (text.empty()) return nullptr;
+    return json::parse(text);  // written by us; a failure is a damaged store (caught as storage_error)
+}
+
+std::string dump(const json& j) { return j.is_null() ? std::string() : j.dump(); }
+
+error storage_failure(const std::exception& e) {
+    if (const auto* s = dynamic_cast<const sqlite::sqlite_error*>(&e); s && (s->code() & 0xFF) == SQLITE_BUSY)
+        return error{errc::unavailable, std::string("the store is busy: ") + e.what()};
+    return error{errc::storage_error, std::string("the store failed: ") + e.what()};
+}
+
+device read_device(sqlite::stmt& s) {
+    device d;
+    d.id = s.text(0);
+    d.name = s.text(1);
+    d.unit_id = s.text(2);
+    d.role = parse_role(s.text(3)).value_or(device_role::field);
+    d.created_ms = s.int64(4);
+    if (!s.is_null(5)) d.revoked_ms = s.int64(5);
+    return d;
+}
+
+}  // namespace fieldsync::server::store_util

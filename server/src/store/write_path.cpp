@@ -1,0 +1,267 @@
+// The writer thread and the sync engine's write path: group commit, idempotency, the merge
+// rule applied to the store (ARCHITECTURE.md, "A sync, end to end").
+
+#include "store/sqlite_store.hpp"
+
+#include <fieldsync/protocol/tuning.hpp>
+#include <fieldsync/server/tuning.hpp>
+
+namespace fieldsync::server {
+
+using proto::errc;
+using proto::error;
+using namespace store_util;
+
+void sqlite_store::submit(const device& dev, proto::change_set cs, push_done done) {
+    {
+        std::lock_guard lock(queue_mutex_);
+        if (!closing_) {
+            queue_.push_back(job{dev, std::move(cs), std::move(done)});
+            queue_cv_.notify_one();
+            return;
+        }
+    }
+    done(error{errc::unavailable, "the server is shutting down"});
+}
+
+void sqlite_store::close() {
+    {
+        std::lock_guard lock(queue_mutex_);
+        if (closing_) return;
+        closing_ = true;
+        queue_cv_.notify_one();
+    }
+    if (writer_.joinable()) writer_.join();
+}
+
+void sqlite_store::writer_loop() {
+    for (;;) {
+        std::vector<job> group;
+        {
+            std::unique_lock lock(queue_mutex_);
+            queue_cv_.wait(lock, [&] { return closing_ || !queue_.empty(); });
+            if (queue_.empty()) return;  // closing, and everything queued is done
+            std::size_t changes = 0;
+            while (!queue_.empty() && group.size() < tuning::max_group_jobs &&
+                   (group.empty() || changes + queue_.front().cs.changes.size() <= tuning::max_group_changes)) {
+                changes += queue_.front().cs.changes.size();
+                group.push_back(std::move(queue_.front()));
+                queue_.pop_front();
+            }
+        }
+        commit_group(group);
+    }
+}
+
+// One transaction for the whole group; a savepoint per change-set, so a change-set that
+// fails is undone alone. Answers go out only after COMMIT has returned.
+void sqlite_store::commit_group(std::vector<job>& group) {
+    std::vector<proto::expected<std::vector<proto::change_result>>> answers;
+    answers.reserve(group.size());
+    auto& db = writer_db_;
+    try {
+        db.exec("BEGIN IMMEDIATE");
+    } catch (const std::exception& e) {
+        for (auto& j : group) j.done(storage_failure(e));
+        return;
+    }
+    for (auto& j : group) {
+        try {
+            db.exec("SAVEPOINT change_set");
+            auto results = apply(j.dev, j.cs);
+            db.exec("RELEASE change_set");
+            answers.emplace_back(std::move(results));
+        } catch (const std::exception& e) {
+            try {
+                db.exec("ROLLBACK TO change_set; RELEASE change_set");
+            } catch (...) {
+            }
+            answers.emplace_back(storage_failure(e));
+        }
+    }
+    try {
+        db.exec("COMMIT");
+    } catch (const std::exception& e) {
+        try {
+            db.exec("ROLLBACK");
+        } catch (...) {
+        }
+        for (auto& j : group) j.done(storage_failure(e));
+        return;
+    }
+    for (std::size_t i = 0; i < group.size(); ++i) group[i].done(std::move(answers[i]));
+}
+
+std::vector<proto::change_result> sqlite_store::apply(const device& dev, const proto::change_set& cs) {
+    std::vector<proto::change_result> out;
+    out.reserve(cs.changes.size());
+    const auto now_ms = wall_();
+    for (const auto& entry : cs.changes) {
+        if (auto earlier = decided(dev.id, entry.c.change_id)) {
+            out.push_back(std::move(*earlier));
+            continue;
+        }
+        if (entry.rejected) {
+            // Refused by the decoder: deterministic, so not recorded; a retry is refused alike.
+            proto::change_result r;
+            r.change_id = entry.c.change_id;
+            r.status = proto::change_status::rejected;
+            r.err = entry.rejected;
+            out.push_back(std::move(r));
+            continue;
+        }
+        auto r = decide_one(dev, entry.c, now_ms);
+        auto& s = writer_db_.cached(
+            "INSERT INTO decided(device_id, change_id, batch_id, result, decided_ms) VALUES (?, ?, ?, ?, ?)");
+        s.bind(1, dev.id).bind(2, r.change_id).bind(3, cs.batch_id).bind(4, proto::encode(r).dump()).bind(5, now_ms);
+        s.run();
+        out.push_back(std::move(r));
+    }
+    return out;
+}
+
+std::optional<proto::change_result> sqlite_store::decided(const std::string& device_id, const std::string& change_id) {
+    auto& s = writer_db_.cached("SELECT result FROM decided WHERE device_id = ? AND change_id = ?");
+    s.bind(1, device_id).bind(2, change_id);
+    if (!s.step()) return std::nullopt;
+    auto r = proto::decode_change_result(json::parse(s.text(0)));
+    s.reset();
+    if (!r) throw std::runtime_error("a stored answer is damaged: " + r.err().message);
+    return std::move(r).value();
+}
+
+proto::change_result sqlite_store::decide_one(const device& dev, const proto::change& c, std::int64_t now_ms) {
+    proto::change_result r;
+    r.change_id = c.change_id;
+    auto rejected = [&](errc code, std::string message, std::int64_t version) {
+        r.status = proto::change_status::rejected;
+        r.version = version;
+        r.err = error{code, std::move(message)};
+        return r;
+    };
+
+    const auto* coll = schema_.find(c.collection);
+    if (!coll) return rejected(errc::unknown_collection, "unknown collection '" + c.collection + "'", 0);
+
+    // The head, and the base version when the change was edited from an older one.
+    std::optional<proto::head_state> head;
+    {
+        auto& s = writer_db_.cached(
+            "SELECT version, deleted, data, hlc, writer FROM heads WHERE collection = ? AND id = ?");
+        s.bind(1, c.collection).bind(2, c.id);
+        if (s.step()) {
+            proto::head_state h;
+            h.version = s.int64(0);
+            h.state.deleted = s.int64(1) != 0;
+            h.state.data = parse_stored(s.text(2));
+            h.stamp = proto::hlc::parse(s.text(3)).value_or(proto::hlc{});
+            h.writer = s.text(4);
+            head = std::move(h);
+        }
+        s.reset();
+    }
+    std::optional<proto::version_state> base;
+    if (head && c.base_version > 0 && c.base_version < head->version) {
+        auto& s = writer_db_.cached(
+            "SELECT deleted, data FROM history WHERE collection = ? AND id = ? AND version = ?");
+        s.bind(1, c.collection).bind(2, c.id).bind(3, c.base_version);
+        if (s.step()) base = proto::version_state{s.int64(0) != 0, parse_stored(s.text(1))};
+        s.reset();
+    }
+
+    // A client clock too far ahead would win every lww collision until real time caught
+    // up: such a change, like one without a clock, gets the server's.
+    proto::hlc stamp;
+    if (c.stamp && c.stamp->wall_ms <= clock_.wall_ms() + proto::tuning::max_hlc_ahead_ms) {
+        stamp = *c.stamp;
+        clock_.observe(stamp);
+    } else {
+        stamp = clock_.now();
+    }
+
+    proto::incoming_change in;
+    in.op = c.op;
+    in.base_version = c.base_version;
+    in.data = &c.data;
+    in.stamp = stamp;
+    in.writer = dev.id;
+    auto o = proto::decide(head, base, in, coll->policy);
+    const std::int64_t head_version = head ? head->version : 0;
+
+    if (o.kind == proto::merge_kind::rejected) return rejected(o.err->code, o.err->message, head_version);
+    if (!o.incoming.deleted) {
+        if (auto bad = schema_.validate(*coll, o.incoming.data))
+            return rejected(bad->code, bad->message, head_version);
+    }
+
+    switch (o.kind) {
+        case proto::merge_kind::fast_forward:
+        case proto::merge_kind::merged: {
+            const auto version = head_version + 1;
+            const bool fast = o.kind == proto::merge_kind::fast_forward;
+            auto& h = writer_db_.cached(
+                "INSERT INTO history(collection, id, version, deleted, data, unit_id, device_id, change_id, "
+                "hlc, server_ms, how, lost) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+            h.bind(1, c.collection).bind(2, c.id).bind(3, version).bind(4, o.result.deleted ? 1 : 0);
+            if (o.result.deleted)
+                h.bind_null(5);
+            else
+                h.bind(5, o.result.data.dump());
+            h.bind(6, c.unit_id).bind(7, dev.id).bind(8, c.change_id).bind(9, stamp.to_string());
+            h.bind(10, now_ms).bind(11, fast ? "applied" : "merged");
+            if (o.lost.empty())
+                h.bind_null(12);
+            else
+                h.bind(12, o.lost.dump());
+            h.run();
+            const auto seq = writer_db_.last_insert_rowid();
+            auto& u = writer_db_.cached(
+                "INSERT INTO heads(collection, id, unit_id, version, deleted, data, seq, hlc, writer, updated_ms) "
+                "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
+                "ON CONFLICT(collection, id) DO UPDATE SET unit_id = ?3, version = ?4, deleted = ?5, "
+                "data = ?6, seq = ?7, hlc = ?8, writer = ?9, updated_ms = ?10");
+            u.bind(1, c.collection).bind(2, c.id).bind(3, c.unit_id).bind(4, version);
+            u.bind(5, o.result.deleted ? 1 : 0);
+            if (o.result.deleted)
+                u.bind_null(6);
+            else
+                u.bind(6, o.result.data.dump());
+            u.bind(7, seq).bind(8, stamp.to_string()).bind(9, dev.id).bind(10, now_ms);
+            u.run();
+            r.status = fast ? proto::change_status::applied : proto::change_status::merged;
+            r.version = version;
+            return r;
+        }
+        case proto::merge_kind::unchanged:
+            r.status = proto::change_status::merged;
+            r.version = head_version;
+            return r;
+        case proto::merge_kind::conflict: {
+            const std::string id = random_uuid();
+            json base_data = nullptr;
+            if (c.base_version == head_version)
+                base_data = head->state.data;
+            else if (base && !base->deleted)
+                base_data = base->data;
+            auto& s = writer_db_.cached(
+                "INSERT INTO conflicts(id, collection, record_id, unit_id, status, base_version, head_version, "
+                "base, head, head_deleted, incoming, incoming_deleted, fields, device_id, change_id, hlc, "
+                "created_ms) VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+            s.bind(1, id).bind(2, c.collection).bind(3, c.id).bind(4, c.unit_id).bind(5, c.base_version);
+            s.bind(6, head_version).bind(7, dump(base_data));
+            s.bind(8, dump(head->state.data)).bind(9, head->state.deleted ? 1 : 0);
+            s.bind(10, dump(o.incoming.data)).bind(11, o.incoming.deleted ? 1 : 0);
+            s.bind(12, json(o.collisions).dump()).bind(13, dev.id).bind(14, c.change_id);
+            s.bind(15, stamp.to_string()).bind(16, now_ms);
+            s.run();
+            r.status = proto::change_status::conflict;
+            r.version = head_version;
+            r.conflict_id = id;
+            return r;
+        }
+        case proto::merge_kind::rejected: break;
+    }
+    return rejected(errc::internal, "unreachable merge outcome", head_version);
+}
+
+}  // namespace fieldsync::server
