@@ -72,10 +72,25 @@ error bad_schema(std::string where, std::string what) {
     return error{errc::bad_request, "schema: " + where + ": " + what};
 }
 
+// A misspelt key ("requird") would otherwise be ignored and the rule it meant silently lost.
+std::optional<error> unknown_keys(const json& obj, std::initializer_list<std::string_view> known,
+                                  const std::string& where) {
+    for (const auto& [key, _] : obj.items()) {
+        if (std::find(known.begin(), known.end(), key) == known.end())
+            return bad_schema(where + "." + key, "unknown key (known: " + [&] {
+                std::string list;
+                for (const auto k : known) list += (list.empty() ? "" : ", ") + std::string(k);
+                return list;
+            }() + ")");
+    }
+    return std::nullopt;
+}
+
 }  // namespace
 
 expected<schema> schema::from_json(const json& doc) {
     if (!doc.is_object()) return bad_schema("document", "must be a JSON object");
+    if (auto e = unknown_keys(doc, {"version", "collections"}, "document")) return *e;
     schema s;
     if (const auto v = doc.find("version"); v != doc.end()) {
         const auto n = as_int64(*v, 1);
@@ -90,6 +105,7 @@ expected<schema> schema::from_json(const json& doc) {
         if (name.empty() || name.size() > tuning::max_collection_bytes)
             return bad_schema(where, "a collection name must be 1 to 64 bytes");
         if (!def.is_object()) return bad_schema(where, "must be an object");
+        if (auto e = unknown_keys(def, {"policy", "fields"}, where)) return *e;
         collection_schema c;
         c.name = name;
         if (const auto p = def.find("policy"); p != def.end()) {
@@ -106,6 +122,8 @@ expected<schema> schema::from_json(const json& doc) {
             for (const auto& [fname, fdef] : fields->items()) {
                 const std::string fwhere = where + ".fields." + fname;
                 if (!fdef.is_object()) return bad_schema(fwhere, "must be an object");
+                if (auto e = unknown_keys(fdef, {"type", "required", "max_length", "one_of", "items"}, fwhere))
+                    return *e;
                 field_spec f;
                 const auto t = fdef.find("type");
                 if (t == fdef.end() || !t->is_string() || !parse_type(t->get<std::string>()))

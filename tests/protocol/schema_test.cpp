@@ -264,4 +264,11 @@ TEST_CASE("a bad schema document is an error naming where", "[protocol][schema]"
                Contains("collections.c.fields.f.items"));
     CHECK_THAT(bad_schema_message(field({{"type", "array"}, {"items", 1}})), Contains("collections.c.fields.f.items"));
     CHECK_THAT(bad_schema_message(field({{"type", "text"}})), StartsWith("schema: "));
+    // A misspelt key is refused, not ignored: the rule it meant would silently be lost.
+    CHECK_THAT(bad_schema_message(field({{"type", "string"}, {"requird", true}})),
+               Contains("collections.c.fields.f.requird"));
+    CHECK_THAT(bad_schema_message(json{{"collections", {{"c", {{"polcy", "lww"}}}}}}),
+               Contains("collections.c.polcy"));
+    CHECK_THAT(bad_schema_message(json{{"colections", json::object()}, {"collections", {{"c", json::object()}}}}),
+               Contains("document.colections"));
 }
