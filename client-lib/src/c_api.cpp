@@ -182,6 +182,36 @@ char* fs_replica_put(fs_replica* h, const char* collection, const char* id, cons
     });
 }
 
+char* fs_replica_put_many(fs_replica* h, const char* text, fs_error* error) {
+    if (!h) return report(nullptr, error, FS_ERR_INVALID_ARGUMENT, "replica is NULL"), nullptr;
+    return guard<char*>(h, error, nullptr, [&]() -> char* {
+        auto arr = parse_in(h, error, text, "records JSON");
+        if (!arr) return nullptr;
+        if (!arr->is_array()) return report(h, error, FS_ERR_INVALID_ARGUMENT, "records JSON must be an array"), nullptr;
+        std::vector<replica::put_item> items;
+        items.reserve(arr->size());
+        for (std::size_t i = 0; i < arr->size(); ++i) {
+            const auto& it = (*arr)[i];
+            auto text_of = [&](const char* key) {
+                const auto f = it.find(key);
+                return f != it.end() && f->is_string() ? f->get<std::string>() : std::string();
+            };
+            if (!it.is_object() || !it.contains("data"))
+                return report(h, error, FS_ERR_INVALID_ARGUMENT,
+                              "item " + std::to_string(i) + " must be {\"collection\", \"id\"?, \"unit_id\", \"data\"}"),
+                       nullptr;
+            items.push_back({text_of("collection"), it["data"], put_options{text_of("id"), text_of("unit_id")}});
+        }
+        auto r = h->r->put_many(items);
+        if (!r) return report(h, error, r.err()), nullptr;
+        json ids = json::array();
+        for (const auto& rec : *r) ids.push_back(rec.id);
+        char* out = dup(ids.dump());
+        ok(h, error);
+        return out;
+    });
+}
+
 int fs_replica_patch(fs_replica* h, const char* collection, const char* id, const char* json_patch, fs_error* error) {
     if (!h) return report(nullptr, error, FS_ERR_INVALID_ARGUMENT, "replica is NULL");
     return guard<int>(h, error, FS_ERR_INTERNAL, [&]() -> int {

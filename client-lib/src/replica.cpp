@@ -247,6 +247,37 @@ result<record> replica::put(const std::string& collection, const json& data, con
     });
 }
 
+result<std::vector<record>> replica::put_many(const std::vector<put_item>& items) {
+    return guarded([&]() -> result<std::vector<record>> {
+        std::vector<std::string> ids;
+        ids.reserve(items.size());
+        for (std::size_t i = 0; i < items.size(); ++i) {
+            const auto& it = items[i];
+            ids.push_back(it.options.id.empty() ? make_uuid_v7() : it.options.id);
+            try {
+                check_names(it.collection, ids.back());
+                check_data(*impl_, it.collection, it.data);
+            } catch (const failure& f) {
+                return error{f.err().code, "item " + std::to_string(i) + ": " + f.err().message};
+            }
+        }
+        std::lock_guard lock(impl_->mutex);
+        detail::transaction tx(impl_->store->db());
+        std::vector<record> out;
+        out.reserve(items.size());
+        for (std::size_t i = 0; i < items.size(); ++i) {
+            try {
+                out.push_back(apply_edit(*impl_, items[i].collection, ids[i], items[i].options.unit_id, false,
+                                         items[i].data));
+            } catch (const failure& f) {
+                return error{f.err().code, "item " + std::to_string(i) + ": " + f.err().message};
+            }
+        }
+        tx.commit();
+        return out;
+    });
+}
+
 result<record> replica::patch(const std::string& collection, const std::string& id, const json& merge_patch) {
     return guarded([&]() -> result<record> {
         check_names(collection, id);

@@ -44,6 +44,7 @@ def load(path):
         "fs_replica_close": (None, [p]),
         "fs_replica_configure": (ctypes.c_int, [p, s, s, e]),
         "fs_replica_put": (ctypes.c_void_p, [p, s, s, s, s, e]),
+        "fs_replica_put_many": (ctypes.c_void_p, [p, s, e]),
         "fs_replica_patch": (ctypes.c_int, [p, s, s, s, e]),
         "fs_replica_remove": (ctypes.c_int, [p, s, s, e]),
         "fs_replica_get": (ctypes.c_void_p, [p, s, s, e]),
@@ -145,6 +146,13 @@ def run(lib, url, token):
     check(lib.fs_replica_last_error_code(a) == FS_ERR_INVALID_JSON, "last error code")
     check(len(lib.fs_replica_last_error_message(a)) > 0, "last error message")
 
+    many = [{"collection": "study_sessions", "unit_id": "xa-phong-nam",
+             "data": {"unit": "xa-phong-nam", "date": "2014-0%d-15" % (k + 1), "audience": "giáo viên",
+                      "invited": 40, "attended": 39 - k}} for k in range(3)]
+    many_ids = json.loads(take_string(lib, lib.fs_replica_put_many(
+        a, json.dumps(many, ensure_ascii=False).encode(), ctypes.byref(err))) or "null")
+    check(isinstance(many_ids, list) and len(many_ids) == 3, "put_many returns the ids")
+
     progress = []
 
     def on_progress(user, phase, pushed, to_push, pulled, sent_b, recv_b):
@@ -155,9 +163,10 @@ def run(lib, url, token):
     report = fs_sync_report()
     rc = lib.fs_replica_sync(a, progress_cb, None, ctypes.byref(report), ctypes.byref(err))
     check(rc == FS_OK, "sync a: " + err.message.decode(errors="replace"))
-    check(report.applied == 1, "applied 1")
+    check(report.applied == 4, "applied 4")
     check(any(p[0] == 2 for p in progress), "a retry wait was reported")
     check(len(sent) >= 1 and sent[0]["changes"][0]["data"]["name"] == name, "the callback carried the change")
+    check(len(sent[0]["changes"]) == 4, "one change-set of 4")
     check(lib.fs_replica_pending_count(a, None) == 0, "nothing pending")
     check(lib.fs_replica_record_state(a, b"members", rid.encode(), None) == FS_STATE_SYNCED, "synced")
 
@@ -168,6 +177,9 @@ def run(lib, url, token):
     rec = json.loads(take_string(lib, lib.fs_replica_get(b, b"members", rid.encode(), ctypes.byref(err))))
     check(rec["data"]["name"] == name, "name round-trips byte for byte")
     check(rec["version"] == 1 and rec["state"] == "synced", "version and state")
+    sessions = json.loads(take_string(lib, lib.fs_replica_list(b, b"study_sessions", b"xa-phong-nam", None, None,
+                                                               ctypes.byref(err))))
+    check(sorted(x["data"]["attended"] for x in sessions) == [37, 38, 39], "put_many records arrive")
     listed = json.loads(take_string(lib, lib.fs_replica_list(
         b, b"members", None, b"cell", json.dumps("Chi bộ ấp 2", ensure_ascii=False).encode(), ctypes.byref(err))))
     check([r["id"] for r in listed] == [rid], "list by field")

@@ -94,6 +94,10 @@ FS_API int fs_replica_configure(fs_replica* replica, const char* server_url, con
  * Returns the record's id (free with fs_free), NULL on failure. */
 FS_API char* fs_replica_put(fs_replica* replica, const char* collection, const char* id, const char* unit_id,
                             const char* json, fs_error* error);
+/* Creates or replaces several records in one local transaction (all or none): `json_array`
+ * is [{"collection", "id"?, "unit_id", "data"}, ...]. Returns a JSON array of the ids, in
+ * order (free with fs_free); NULL on failure, with the failing item's index in the message. */
+FS_API char* fs_replica_put_many(fs_replica* replica, const char* json_array, fs_error* error);
 /* Applies an RFC 7396 merge patch (a JSON object) to a record. Returns an fs_errc. */
 FS_API int fs_replica_patch(fs_replica* replica, const char* collection, const char* id, const char* json_patch,
                             fs_error* error);

@@ -118,3 +118,25 @@ TEST_CASE("a newer file format is refused, not damaged", "[client][local][store]
     REQUIRE_FALSE(r);
     CHECK(r.err().code == client::make_error_code(errc::storage));
 }
+
+TEST_CASE("put_many stores all items in one transaction, or none", "[client][local]") {
+    temp_dir dir;
+    auto r = open_replica(dir.file("r.db"));
+    std::vector<client::replica::put_item> items;
+    for (std::size_t i = 0; i < 50; ++i) items.push_back({"members", member(i), {.id = "", .unit_id = "xa-luong-phu"}});
+    auto stored = ok(r->put_many(items));
+    REQUIRE(stored.size() == 50);
+    CHECK(ok(r->pending_count()) == 50);
+    CHECK(ok(r->get("members", stored[7].id))->data == member(7));
+
+    items.clear();
+    items.push_back({"members", member(60), {.id = "ok-1", .unit_id = "u"}});
+    items.push_back({"members", member(61), {.id = "ok-2", .unit_id = "u"}});
+    items.push_back({"members", {{"cell", "Chi bộ ấp 9"}}, {.id = "bad", .unit_id = "u"}});
+    auto failed = r->put_many(items);
+    REQUIRE_FALSE(failed);
+    CHECK(failed.err().code == client::make_error_code(errc::schema_violation));
+    CHECK(failed.err().message.rfind("item 2:", 0) == 0);
+    CHECK_FALSE(ok(r->get("members", "ok-1")));
+    CHECK(ok(r->pending_count()) == 50);
+}

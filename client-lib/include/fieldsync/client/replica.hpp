@@ -165,6 +165,15 @@ public:
     /// Creates or replaces a whole record. Returns the record as stored (its id when new).
     /// Errors: invalid_argument, invalid_utf8, schema_violation, storage.
     result<record> put(const std::string& collection, const json& data, const put_options& options);
+    /// Creates or replaces several records in one local transaction: all are stored or, on
+    /// the first invalid item, none (the error names its index). One durable commit for the
+    /// lot, so bulk imports (a cell's member list) are not bound by one disk flush per record.
+    struct put_item {
+        std::string collection;
+        json data;
+        put_options options;
+    };
+    result<std::vector<record>> put_many(const std::vector<put_item>& items);
     /// Applies an RFC 7396 merge patch to the local copy. Errors: as put, and not_found.
     result<record> patch(const std::string& collection, const std::string& id, const json& merge_patch);
     /// Deletes a record (a tombstone until the server has it). Errors: not_found, storage.
