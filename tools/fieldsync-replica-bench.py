@@ -35,6 +35,8 @@ def main():
     ap.add_argument("--token", required=True)
     ap.add_argument("--replica", required=True, help="a directory; replica.db is created in it")
     ap.add_argument("--records", type=int, default=100000)
+    ap.add_argument("--batch", type=int, default=1,
+                    help="records per local transaction: 1 = fs_replica_put each, N > 1 = fs_replica_put_many")
     a = ap.parse_args()
 
     lib = ctypes.CDLL(a.lib)
@@ -42,6 +44,7 @@ def main():
     lib.fs_replica_open.restype, lib.fs_replica_open.argtypes = p, [s, e]
     lib.fs_replica_configure.argtypes = [p, s, s, e]
     lib.fs_replica_put.restype, lib.fs_replica_put.argtypes = p, [p, s, s, s, s, e]
+    lib.fs_replica_put_many.restype, lib.fs_replica_put_many.argtypes = p, [p, s, e]
     lib.fs_replica_sync.argtypes = [p, p, p, ctypes.POINTER(fs_sync_report), e]
     lib.fs_free.argtypes = [p]
     lib.fs_replica_close.argtypes = [p]
@@ -63,15 +66,29 @@ def main():
         bodies.append(json.dumps(rec, ensure_ascii=False).encode())
     print("record size: about %d bytes of JSON" % (sum(len(b) for b in bodies[:1000]) // 1000))
 
+    if a.batch > 1:
+        batches = []
+        for k in range(0, len(bodies), a.batch):
+            items = ",".join(b'{"collection":"members","unit_id":"xa-binh-hoa","data":%s}'.decode() % b.decode()
+                             for b in bodies[k:k + a.batch])
+            batches.append(("[" + items + "]").encode())
     t0 = time.perf_counter()
-    for b in bodies:
-        ptr = lib.fs_replica_put(r, b"members", None, b"xa-binh-hoa", b, ctypes.byref(err))
-        if not ptr:
-            raise SystemExit("put: " + err.message.decode())
-        lib.fs_free(ptr)
+    if a.batch > 1:
+        for b in batches:
+            ptr = lib.fs_replica_put_many(r, b, ctypes.byref(err))
+            if not ptr:
+                raise SystemExit("put_many: " + err.message.decode())
+            lib.fs_free(ptr)
+    else:
+        for b in bodies:
+            ptr = lib.fs_replica_put(r, b"members", None, b"xa-binh-hoa", b, ctypes.byref(err))
+            if not ptr:
+                raise SystemExit("put: " + err.message.decode())
+            lib.fs_free(ptr)
     t1 = time.perf_counter()
-    print("local puts: %d in %.1f s = %.0f puts/s (each durable, synchronous=FULL)" %
-          (a.records, t1 - t0, a.records / (t1 - t0)))
+    print("local puts: %d in %.1f s = %.0f puts/s (%s, synchronous=FULL)" %
+          (a.records, t1 - t0, a.records / (t1 - t0),
+           "one durable transaction per put" if a.batch <= 1 else "put_many, %d per transaction" % a.batch))
 
     rep = fs_sync_report()
     t0 = time.perf_counter()
