@@ -122,7 +122,8 @@ private:
         req.method(http::string_to_verb(request.method));
         req.target(url.target);
         req.version(11);
-        req.set(http::field::host, url.host + ":" + url.port);
+        const bool v6 = url.host.find(':') != std::string::npos;
+        req.set(http::field::host, (v6 ? "[" + url.host + "]" : url.host) + ":" + url.port);
         req.set(http::field::user_agent, "fieldsync-client/0.1");
         for (const auto& [name, value] : request.headers) req.set(name, value);
         req.keep_alive(true);

@@ -82,7 +82,8 @@ typedef struct fs_replica fs_replica;
 /* Opens (creating if needed) the replica file at `path`. NULL on failure.
  * Close with fs_replica_close. */
 FS_API fs_replica* fs_replica_open(const char* path, fs_error* error);
-/* Closes the replica and frees the handle. NULL is allowed. */
+/* Closes the replica and frees the handle. NULL is allowed. No other call on this handle may
+ * be running or made afterwards (close after the sync thread has returned). */
 FS_API void fs_replica_close(fs_replica* replica);
 
 /* Stores the server URL ("http://host:port") and the device token in the replica file.
