@@ -304,7 +304,10 @@ int run(const std::string& dir, const std::string& verb, const std::vector<std::
         // Conflicts and rejections are few; list them so the user can act on them.
         if (s->conflicts + s->rejected > 0) {
             for (const auto& coll : protocol::schema::default_schema().collections()) {
-                auto l = r.list({.collection = coll.first, .include_deleted = true});
+                client::query q;
+                q.collection = coll.first;
+                q.include_deleted = true;
+                auto l = r.list(q);
                 if (!l) return fail(l.err());
                 for (const auto& rec : *l) {
                     if (rec.state != client::sync_state::conflict && rec.state != client::sync_state::rejected) continue;
