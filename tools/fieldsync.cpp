@@ -302,20 +302,17 @@ int run(const std::string& dir, const std::string& verb, const std::vector<std::
                   << "conflicts: " << s->conflicts << "\n"
                   << "rejected:  " << s->rejected << "\n";
         // Conflicts and rejections are few; list them so the user can act on them.
-        if (s->conflicts + s->rejected > 0) {
-            for (const auto& coll : protocol::schema::default_schema().collections()) {
-                client::query q;
-                q.collection = coll.first;
-                q.include_deleted = true;
-                auto l = r.list(q);
-                if (!l) return fail(l.err());
-                for (const auto& rec : *l) {
-                    if (rec.state != client::sync_state::conflict && rec.state != client::sync_state::rejected) continue;
-                    std::cout << "  " << client::sync_state_name(rec.state) << " " << rec.collection << "/" << rec.id;
-                    if (rec.conflict_id) std::cout << " conflict " << *rec.conflict_id;
-                    if (rec.reason) std::cout << ": " << protocol::errc_name(rec.reason->code) << ": " << rec.reason->message;
-                    std::cout << "\n";
-                }
+        for (const auto state : {client::sync_state::conflict, client::sync_state::rejected}) {
+            client::query q;
+            q.state = state;
+            q.include_deleted = true;
+            auto l = r.list(q);
+            if (!l) return fail(l.err());
+            for (const auto& rec : *l) {
+                std::cout << "  " << client::sync_state_name(rec.state) << " " << rec.collection << "/" << rec.id;
+                if (rec.conflict_id) std::cout << " conflict " << *rec.conflict_id;
+                if (rec.reason) std::cout << ": " << protocol::errc_name(rec.reason->code) << ": " << rec.reason->message;
+                std::cout << "\n";
             }
         }
         return exit_ok;

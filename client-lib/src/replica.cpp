@@ -320,9 +320,11 @@ result<std::optional<record>> replica::get(const std::string& collection, const 
 
 result<std::vector<record>> replica::list(const query& q) {
     return guarded([&]() -> result<std::vector<record>> {
-        if (q.collection.empty()) return make_error(errc::invalid_argument, "list needs a collection");
+        if (q.collection.empty() && !q.state)
+            return make_error(errc::invalid_argument, "list needs a collection or a state");
         detail::record_filter f;
         f.collection = q.collection;
+        if (q.state) f.state = static_cast<int>(*q.state);
         f.unit_id = q.unit_id;
         f.include_deleted = q.include_deleted;
         f.limit = q.limit ? static_cast<std::int64_t>(q.limit) : -1;

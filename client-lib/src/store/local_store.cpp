@@ -164,7 +164,9 @@ void local_store::delete_record(const std::string& collection, const std::string
 }
 
 std::vector<record_row> local_store::list_records(const record_filter& f) {
-    std::string sql = std::string("SELECT ") + k_record_columns + " FROM records WHERE collection = ?1";
+    std::string sql = std::string("SELECT ") + k_record_columns + " FROM records WHERE 1";
+    if (!f.collection.empty()) sql += " AND collection = ?1";
+    if (f.state) sql += " AND state = ?7";
     if (!f.unit_id.empty()) sql += " AND unit_id = ?2";
     if (!f.include_deleted) sql += " AND local_deleted = 0";
     if (!f.json_path.empty()) {
@@ -173,9 +175,10 @@ std::vector<record_row> local_store::list_records(const record_filter& f) {
         else
             sql += " AND json_extract(local_data, ?3) = ?4 AND json_type(local_data, ?3) NOT IN ('object', 'array')";
     }
-    sql += " ORDER BY id LIMIT ?5 OFFSET ?6";
+    sql += " ORDER BY collection, id LIMIT ?5 OFFSET ?6";
     auto s = db_.prepare(sql);
-    s->bind(1, f.collection);
+    if (!f.collection.empty()) s->bind(1, f.collection);
+    if (f.state) s->bind(7, *f.state);
     if (!f.unit_id.empty()) s->bind(2, f.unit_id);
     if (!f.json_path.empty()) {
         s->bind(3, f.json_path);

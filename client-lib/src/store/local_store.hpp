@@ -53,7 +53,7 @@ struct outbox_row {
 };
 
 struct record_filter {
-    std::string collection;
+    std::string collection;                   // empty = every collection
     std::string unit_id;
     std::string json_path;                    // SQLite JSON path ("$.name"), empty = none
     std::optional<std::string> text_value;
@@ -61,6 +61,7 @@ struct record_filter {
     std::optional<double> real_value;
     bool null_value = false;
     bool include_deleted = false;
+    std::optional<int> state;
     std::int64_t limit = -1;
     std::int64_t offset = 0;
 };

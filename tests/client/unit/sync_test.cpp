@@ -212,6 +212,10 @@ TEST_CASE("a rejected change is reported, kept, never retried, and does not bloc
     CHECK(s.handled == before + 1);  // one pull, no resend of the rejected change
     auto st = ok(r->status());
     CHECK(st.rejected == 1);
+    auto unsettled = ok(r->list({.state = sync_state::rejected}));  // every collection
+    REQUIRE(unsettled.size() == 1);
+    CHECK(unsettled[0].id == "bad-1");
+    CHECK(ok(r->list({.state = sync_state::conflict})).empty());
 }
 
 TEST_CASE("transient failures are retried with capped exponential backoff and jitter", "[client][sync][retry]") {

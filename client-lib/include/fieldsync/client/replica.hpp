@@ -68,13 +68,14 @@ struct record {
 
 /// Which records list() returns. Empty strings / unset fields match everything.
 struct query {
-    std::string collection;             // required
+    std::string collection;             // required unless `state` is set
     std::string unit_id;                // only records of this unit
     std::string field;                  // top-level field name, or a JSON pointer ("/a/b")
     json value;                         // with `field`: records whose field equals this value
     bool include_deleted = false;
     std::size_t limit = 0;              // 0 = no limit
     std::size_t offset = 0;
+    std::optional<sync_state> state;    // only records in this state (e.g. conflict)
 };
 
 struct status_summary {
