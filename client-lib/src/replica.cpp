@@ -326,7 +326,7 @@ result<std::vector<record>> replica::list(const query& q) {
         f.collection = q.collection;
         if (q.state) f.state = static_cast<int>(*q.state);
         f.unit_id = q.unit_id;
-        f.include_deleted = q.include_deleted;
+        f.include_deleted = q.include_deleted || q.state.has_value();
         f.limit = q.limit ? static_cast<std::int64_t>(q.limit) : -1;
         f.offset = static_cast<std::int64_t>(q.offset);
         if (!q.field.empty()) {

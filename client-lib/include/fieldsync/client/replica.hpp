@@ -75,7 +75,9 @@ struct query {
     bool include_deleted = false;
     std::size_t limit = 0;              // 0 = no limit
     std::size_t offset = 0;
-    std::optional<sync_state> state;    // only records in this state (e.g. conflict)
+    std::optional<sync_state> state;    // only records in this state (e.g. conflict); deleted
+                                        // ones included, as a refused create or a conflicting
+                                        // delete leaves its record deleted locally
 };
 
 struct status_summary {
