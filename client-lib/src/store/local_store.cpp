@@ -1,5 +1,7 @@
 #include "local_store.hpp"
 
+#include "../text/nfd.hpp"
+
 #include <fieldsync/client/tuning.hpp>
 
 #include <array>
@@ -103,9 +105,28 @@ outbox_row read_outbox(statement& s) {
 constexpr const char* k_outbox_columns =
     "seq, change_id, collection, id, unit_id, deleted, data, base_version, base_data, hlc, batch_id, wire";
 
+// fieldsync_nfd(x): the NFD form of text, other values unchanged. Field queries compare
+// through it, so a name typed precomposed finds the same name stored decomposed.
+void sql_nfd(sqlite3_context* ctx, int, sqlite3_value** argv) {
+    if (sqlite3_value_type(argv[0]) != SQLITE_TEXT) {
+        sqlite3_result_value(ctx, argv[0]);
+        return;
+    }
+    const auto* p = reinterpret_cast<const char*>(sqlite3_value_text(argv[0]));
+    try {
+        const auto nfd = to_nfd(std::string_view(p, static_cast<std::size_t>(sqlite3_value_bytes(argv[0]))));
+        sqlite3_result_text(ctx, nfd.data(), static_cast<int>(nfd.size()), SQLITE_TRANSIENT);
+    } catch (const std::bad_alloc&) {
+        sqlite3_result_error_nomem(ctx);
+    }
+}
+
 }  // namespace
 
 local_store::local_store(const std::string& path) : db_(path) {
+    if (sqlite3_create_function_v2(db_.handle(), "fieldsync_nfd", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS,
+                                   nullptr, sql_nfd, nullptr, nullptr, nullptr) != SQLITE_OK)
+        throw failure(errc::storage, "local store: cannot register fieldsync_nfd");
     sqlite3_busy_timeout(db_.handle(), static_cast<int>(tuning::busy_timeout.count()));
     db_.exec(k_journal_mode);
     db_.exec(k_synchronous);
@@ -173,7 +194,8 @@ std::vector<record_row> local_store::list_records(const record_filter& f) {
         if (f.null_value)
             sql += " AND json_type(local_data, ?3) = 'null'";
         else
-            sql += " AND json_extract(local_data, ?3) = ?4 AND json_type(local_data, ?3) NOT IN ('object', 'array')";
+            sql += " AND fieldsync_nfd(json_extract(local_data, ?3)) = fieldsync_nfd(?4)"
+                   " AND json_type(local_data, ?3) NOT IN ('object', 'array')";
     }
     sql += " ORDER BY collection, id LIMIT ?5 OFFSET ?6";
     auto s = db_.prepare(sql);

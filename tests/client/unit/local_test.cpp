@@ -140,3 +140,27 @@ TEST_CASE("put_many stores all items in one transaction, or none", "[client][loc
     CHECK_FALSE(ok(r->get("members", "ok-1")));
     CHECK(ok(r->pending_count()) == 50);
 }
+
+TEST_CASE("a field query finds text typed precomposed (NFC) or decomposed (NFD) alike", "[client][local][query][nfd]") {
+    temp_dir dir;
+    auto r = open_replica(dir.file("r.db"));
+    const std::string nfc = "Nguy\xE1\xBB\x85n Th\xE1\xBB\x8B H\xE1\xBB\x93ng";            // Nguyễn Thị Hồng, precomposed
+    const std::string nfd = "Nguye\xCC\x82\xCC\x83n Thi\xCC\xA3 Ho\xCC\x82\xCC\x80ng";   // the same, decomposed
+    const std::string nfd_odd = "Nguye\xCC\x83\xCC\x82n Thi\xCC\xA3 Ho\xCC\x80\xCC\x82ng";  // marks out of order
+    REQUIRE(nfc != nfd);
+    ok(r->put("members", {{"name", nfc}, {"cell", "Chi bộ ấp 1"}}, {.id = "a", .unit_id = "u"}));
+    ok(r->put("members", {{"name", nfd}, {"cell", "Chi bộ ấp 1"}}, {.id = "b", .unit_id = "u"}));
+    ok(r->put("members", {{"name", "Nguyễn Thị Hương"}, {"cell", "Chi bộ ấp 1"}}, {.id = "c", .unit_id = "u"}));
+    for (const auto& probe : {nfc, nfd}) {
+        auto found = ok(r->list({.collection = "members", .field = "name", .value = probe}));
+        REQUIRE(found.size() == 2);
+        CHECK(found[0].data["name"] == nfc);  // stored bytes are kept as typed
+        CHECK(found[1].data["name"] == nfd);
+    }
+    // Non-canonical mark order (o + grave + circumflex) is a different letter: not matched.
+    CHECK(ok(r->list({.collection = "members", .field = "name", .value = nfd_odd})).empty());
+    // Dot below (class 220) before or after the circumflex (230) is the same letter ộ.
+    ok(r->put("members", {{"name", "C\xC3\xB4\xCC\xA3ng"}, {"cell", "x"}}, {.id = "d", .unit_id = "u"}));  // ô + dot below
+    CHECK(ok(r->list({.collection = "members", .field = "name", .value = "C\xE1\xBB\x99ng"})).size() == 1);    // ộ
+    CHECK(ok(r->list({.collection = "members", .field = "name", .value = "Co\xCC\xA3\xCC\x82ng"})).size() == 1);
+}
