@@ -60,10 +60,20 @@ protocol::change wire_change(const outbox_row& row) {
     return c;
 }
 
-struct http_outcome {
-    std::optional<http_response> response;
-    std::optional<error> err;
-};
+// The server's head after `row` was applied as sent (fast-forward): nullopt when it cannot be
+// rebuilt locally; an empty optional inside for a delete.
+std::optional<std::optional<std::string>> applied_head(const outbox_row& row, const record_row& rec) {
+    if (row.deleted) return std::optional<std::string>();
+    if (!row.wire) return std::nullopt;
+    const auto wire = json::parse(*row.wire);
+    if (wire.value("op", "") == "put") return std::optional<std::string>(row.data);
+    if (wire.value("op", "") != "patch" || rec.server_version != row.base_version || rec.server_deleted ||
+        !rec.server_data)
+        return std::nullopt;
+    auto head = json::parse(*rec.server_data);
+    head.merge_patch(wire.at("data"));
+    return std::optional<std::string>(head.dump());
+}
 
 // Maps a non-200 answer to an error; `transient` says whether retrying can help.
 error answer_error(const http_response& r, bool& transient, std::optional<protocol::errc>& code) {
@@ -266,10 +276,15 @@ result<sync_report> replica::impl::run_sync(const progress_fn& progress) {
                 switch (res.status) {
                     case protocol::change_status::applied:
                         ++report.applied;
+                        // The head is what we sent made whole. A put or delete is that already;
+                        // a patch is, applied to the base it was sent against, which we can do
+                        // when that base is our server copy. Otherwise the pull brings the head.
                         if (res.version > rec->server_version) {
-                            rec->server_version = res.version;
-                            rec->server_deleted = row->deleted;
-                            rec->server_data = row->deleted ? std::nullopt : row->data;
+                            if (auto head = applied_head(*row, *rec)) {
+                                rec->server_version = res.version;
+                                rec->server_deleted = !head->has_value();
+                                rec->server_data = std::move(*head);
+                            }
                         }
                         break;
                     case protocol::change_status::merged: ++report.merged; break;
@@ -313,8 +328,11 @@ result<sync_report> replica::impl::run_sync(const progress_fn& progress) {
                                                           : sync_state::rejected);
                     }
                     // Nothing pending: the local copy is the server's head as far as we have
-                    // it (a merged head arrives with the pull, in this transaction or later).
-                    if (res.status != protocol::change_status::merged || rec->server_version >= res.version) {
+                    // it (a merged head, or an applied one we could not rebuild, arrives with
+                    // the pull, in this transaction or later).
+                    const bool taken = res.status == protocol::change_status::applied ||
+                                       res.status == protocol::change_status::merged;
+                    if (!taken || rec->server_version >= res.version) {
                         rec->local_deleted = rec->server_deleted;
                         rec->local_data = rec->server_data;
                     }

@@ -324,3 +324,49 @@ TEST_CASE("401, 403 and rejected changes are reported and not retried", "[client
         CHECK(ok(r->status()).rejected == 2);
     }
 }
+
+TEST_CASE("an edit made while its record's change is on the wire is sent next, on top of the merged head",
+          "[client][e2e][outbox]") {
+    live_server server;
+    temp_dir dir;
+    auto b = live_replica(server, dir, "b");
+    client::replica* ra = nullptr;
+    std::string id;
+    bool edit_now = false;
+    auto t = std::make_shared<fault_transport>([&](const client::http_request&, int) {
+        if (edit_now) {  // the change-set is frozen and about to be sent: edit the same record
+            edit_now = false;
+            REQUIRE(ra->patch("members", id, {{"role", "bí thư"}, {"joined", "2014-06-01"}}));
+        }
+        return cut{};
+    });
+    auto a = live_replica(server, dir, "a", t);
+    ra = a.get();
+    id = ok(a->put("members", member(3), {.id = "", .unit_id = "xa-binh-hoa"})).id;
+    ok(a->sync());
+    ok(b->sync());
+    ok(b->patch("members", id, {{"notes", "ghi chú của b"}}));
+    ok(b->sync());                                   // head 2 has b's notes
+
+    ok(a->patch("members", id, {{"role", "phó bí thư"}}));  // base 1: will be merged into 3
+    edit_now = true;
+    auto first = ok(a->sync());
+    CHECK(first.merged == 1);
+    CHECK(ok(a->pending_count()) == 1);              // the edit made during the sync waits
+    auto mid = ok(a->get("members", id));
+    CHECK(mid->state == sync_state::pending);
+    CHECK(mid->data["role"] == "bí thư");            // the local copy keeps the newest edit
+    CHECK(mid->version == 3);
+
+    auto second = ok(a->sync());
+    CHECK(second.applied == 1);
+    auto head = *server.store().get("members", id);
+    REQUIRE(head);
+    CHECK(head->version == 4);
+    CHECK(head->data["role"] == "bí thư");
+    CHECK(head->data["joined"] == "2014-06-01");
+    CHECK(head->data["notes"] == "ghi chú của b");   // b's field survives a's later edit
+    ok(b->sync());
+    require_converged(server.store(), *a, k_collections);
+    require_converged(server.store(), *b, k_collections);
+}

@@ -146,37 +146,42 @@ TEST_CASE("pulled changes never overwrite a pending local edit", "[client][sync]
 TEST_CASE("edits of one record coalesce and an edit made during a sync is not lost", "[client][sync][outbox]") {
     fake_server s;
     temp_dir dir;
-    auto a = make_device(s, dir, "a");
+    client::replica* ra = nullptr;
+    std::string id;
+    bool edit_on_send = false;
+    // The hook runs when a request is about to go out: the change-set is frozen by then.
+    auto a = make_device(s, dir, "a", nullptr, [&](const client::http_request&, int) {
+        if (edit_on_send) {
+            edit_on_send = false;
+            REQUIRE(ra->patch("members", id, {{"role", "bốn"}, {"joined", "2014-06-01"}}));
+        }
+        return fault{};
+    });
+    ra = a.r.get();
     auto b = make_device(s, dir, "b");
-    auto m = ok(a.r->put("members", member(3), {.id = "", .unit_id = "ap-1"}));
-    ok(a.r->patch("members", m.id, {{"role", "một"}}));
-    ok(a.r->patch("members", m.id, {{"role", "hai"}}));
+    id = ok(a.r->put("members", member(3), {.id = "", .unit_id = "ap-1"})).id;
+    ok(a.r->patch("members", id, {{"role", "một"}}));
+    ok(a.r->patch("members", id, {{"role", "hai"}}));
     CHECK(ok(a.r->pending_count()) == 1);
     auto rep = ok(a.r->sync());
     CHECK(rep.pushed == 1);
-    CHECK(s.head("members", m.id)->history.size() == 1);
-    CHECK(s.head("members", m.id)->history.back().data["role"] == "hai");
+    CHECK(s.head("members", id)->history.size() == 1);
+    CHECK(s.head("members", id)->history.back().data["role"] == "hai");
 
-    // b changes notes so that a's next change is merged on the server, then a edits role
-    // during its sync (from the progress callback, after the change-set is frozen).
+    // b changes notes so that a's next change is merged on the server; a edits role again
+    // while that change is on the wire.
     ok(b.r->sync());
-    ok(b.r->patch("members", m.id, {{"notes", "ghi chú của b"}}));
+    ok(b.r->patch("members", id, {{"notes", "ghi chú của b"}}));
     ok(b.r->sync());
-    ok(a.r->patch("members", m.id, {{"role", "ba"}}));
-    bool edited = false;
-    auto rep2 = ok(a.r->sync([&](const client::sync_progress& p) {
-        if (!edited) {
-            edited = true;
-            auto e = a.r->patch("members", m.id, {{"role", "bốn"}, {"joined", "2014-06-01"}});
-            REQUIRE(e);
-        }
-        return true;
-    }));
+    ok(a.r->patch("members", id, {{"role", "ba"}}));
+    edit_on_send = true;
+    auto rep2 = ok(a.r->sync());
     CHECK(rep2.merged == 1);
     CHECK(ok(a.r->pending_count()) == 1);           // the edit made during the sync waits
-    CHECK(ok(a.r->get("members", m.id))->data["role"] == "bốn");
-    ok(a.r->sync());
-    const auto head = s.head("members", m.id)->history.back().data;
+    CHECK(ok(a.r->get("members", id))->data["role"] == "bốn");
+    auto rep3 = ok(a.r->sync());
+    CHECK(rep3.applied == 1);
+    const auto head = s.head("members", id)->history.back().data;
     CHECK(head["role"] == "bốn");
     CHECK(head["joined"] == "2014-06-01");
     CHECK(head["notes"] == "ghi chú của b");       // b's field survived a's later edit
