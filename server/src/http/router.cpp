@@ -10,6 +10,7 @@
 #include <boost/beast/version.hpp>
 
 #include <charconv>
+#include <iostream>
 #include <limits>
 #include <memory>
 
@@ -326,7 +327,7 @@ void router::sync(admitted a, request req, const net::any_io_executor& ex, respo
     std::int64_t after_seq = 0;
     if (!cs->cursor.empty()) {
         const auto v = parse_decimal(cs->cursor);
-        if (!v) return done(answer(req, err(errc::bad_cursor, "cursor '" + cs->cursor + "' was not issued by this server")));
+        if (!v) return done(answer(req, err(errc::bad_cursor, "the cursor was not issued by this server; pull again from \"\"")));
         after_seq = *v;
     }
     const std::int64_t limit = cs->limit > 0 ? cs->limit : proto::tuning::default_pull_limit;
@@ -352,7 +353,8 @@ void router::sync(admitted a, request req, const net::any_io_executor& ex, respo
             try {
                 res = r ? pull_and_answer(p->req, cursor, after_seq, limit, std::move(*r)) : answer(p->req, r.err());
             } catch (const std::exception& e) {
-                res = answer(p->req, err(errc::internal, std::string("internal error: ") + e.what()));
+                std::cerr << "fieldsync-server: internal error while answering a sync: " << e.what() << "\n";
+                res = answer(p->req, err(errc::internal, "internal error"));
             }
             auto done = std::move(p->done);
             p->guard.reset();
