@@ -86,6 +86,7 @@ replica::impl::impl(replica_options o)
     : options(std::move(o)),
       push_batch_size(std::min(or_default(options.tuning.push_batch_size, tuning::push_batch_size),
                                protocol::tuning::max_changes_per_batch)),
+      push_batch_bytes(or_default(options.tuning.push_batch_bytes, tuning::push_batch_bytes)),
       pull_page_limit(std::min(or_default(options.tuning.pull_page_limit, tuning::pull_page_limit),
                                protocol::tuning::max_pull_limit)),
       backoff_base(or_default(options.tuning.backoff_base, tuning::backoff_base)),

@@ -21,6 +21,7 @@ struct replica::impl {
     replica_options options;
     // Resolved tunables (options.tuning with the defaults of tuning.hpp filled in).
     std::size_t push_batch_size;
+    std::size_t push_batch_bytes;
     std::int64_t pull_page_limit;
     std::chrono::milliseconds backoff_base, backoff_cap, request_timeout;
     int max_attempts;

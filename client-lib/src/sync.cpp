@@ -9,6 +9,7 @@
 #include "merge_patch.hpp"
 #include "replica_impl.hpp"
 
+#include <fieldsync/client/tuning.hpp>
 #include <fieldsync/protocol/json_input.hpp>
 #include <fieldsync/protocol/messages.hpp>
 #include <fieldsync/protocol/tuning.hpp>
@@ -202,11 +203,18 @@ result<sync_report> replica::impl::run_sync(const progress_fn& progress) {
                 if (!rows.empty()) {
                     detail::transaction tx(store->db());
                     batch_id = make_uuid_v7();
+                    std::size_t bytes = 0;
+                    std::size_t taken = 0;
                     for (auto& row : rows) {
+                        auto wire = protocol::encode(wire_change(row)).dump();
+                        if (taken > 0 && bytes + wire.size() > push_batch_bytes) break;
+                        bytes += wire.size();
+                        ++taken;
                         row.batch_id = batch_id;
-                        row.wire = protocol::encode(wire_change(row)).dump();
+                        row.wire = std::move(wire);
                         store->update_outbox(row);
                     }
+                    rows.resize(taken);
                     tx.commit();
                     ++commits;
                     batch = std::move(rows);

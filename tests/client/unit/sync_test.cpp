@@ -486,3 +486,29 @@ TEST_CASE("edits from another thread while syncs run are all delivered", "[clien
     }
     require_converged(s, *a.r);
 }
+
+TEST_CASE("change-sets are bounded in bytes as well as in changes", "[client][sync][outbox]") {
+    fake_server s;
+    temp_dir dir;
+    std::vector<std::size_t> sizes;
+    auto a = make_device(s, dir, "a", nullptr, [&](const client::http_request& req, int) {
+        sizes.push_back(json::parse(req.body).value("changes", json::array()).size());
+        return fault{};
+    }, client::sync_tuning{.push_batch_bytes = 7000});
+    const std::string long_note(3000, 'x');
+    for (std::size_t i = 0; i < 5; ++i) {
+        auto m = member(i);
+        m["notes"] = "Ghi chú dài: " + long_note;
+        ok(a.r->put("members", m, {.id = "", .unit_id = "u"}));
+    }
+    std::vector<client::replica::put_item> big{{"members", member(9), {.id = "huge", .unit_id = "u"}}};
+    big[0].data["notes"] = std::string(9000, 'y');  // alone over the budget: goes by itself
+    ok(a.r->put_many(big));
+    auto rep = ok(a.r->sync());
+    CHECK(rep.applied == 6);
+    REQUIRE(sizes.size() >= 4);
+    CHECK(sizes[0] == 2);
+    CHECK(sizes[1] == 2);
+    CHECK(sizes[2] == 1);
+    CHECK(sizes[3] == 1);
+}

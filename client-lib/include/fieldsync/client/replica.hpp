@@ -128,6 +128,7 @@ struct sync_seams {
 
 struct sync_tuning {
     std::size_t push_batch_size = 0;    // 0 = tuning::push_batch_size (at most the protocol's cap)
+    std::size_t push_batch_bytes = 0;   // 0 = tuning::push_batch_bytes
     std::int64_t pull_page_limit = 0;   // 0 = tuning::pull_page_limit
     std::chrono::milliseconds backoff_base{0}, backoff_cap{0}, request_timeout{0};
     int max_attempts = 0;

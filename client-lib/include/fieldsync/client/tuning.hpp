@@ -13,6 +13,12 @@ namespace fieldsync::client::tuning {
 /// loses little work, while 100 000 outbox rows still take only 500 round trips.
 inline constexpr std::size_t push_batch_size = 200;
 
+/// Bytes of changes per pushed change-set (the batch ends before the change that would pass
+/// it; a single larger change still goes alone). The server refuses bodies over its limit
+/// (8 MiB by default) with a permanent 413, which would block the outbox for good; 1 MiB keeps
+/// far below it and bounds what a dropped 2G link has to resend.
+inline constexpr std::size_t push_batch_bytes = 1024 * 1024;
+
 /// Heads per pulled page. The protocol's default page (500) keeps one page under ~250 KB for
 /// typical records; each page is one local transaction, so this is also the granularity at
 /// which an interrupted initial sync resumes.
