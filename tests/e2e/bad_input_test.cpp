@@ -73,7 +73,7 @@ TEST_CASE("invalid UTF-8 is 400 bad_utf8", "[e2e][bad_input][text]") {
     };
     for (const auto& bad : cases) {
         const std::string body = R"({"batch_id": "b-1", "changes": [{"change_id": "c-1", "collection": "members", "id": "m-1",
-            "unit_id": "u", "op": "put", "base_version": 0, "data": {"name": ")" + bad + R"(", "cell": "c"}}]})";
+            "unit_id": "xa-binh-hoa", "op": "put", "base_version": 0, "data": {"name": ")" + bad + R"(", "cell": "c"}}]})";
         check_error(f.post_sync_text(body), 400, "bad_utf8");
     }
     check_nothing_applied(f, "m-1");
@@ -87,7 +87,7 @@ TEST_CASE("JSON nested deeper than the bound is 400 too_deep", "[e2e][bad_input]
     deep += "1";
     for (int i = 0; i < 40; ++i) deep += "}";
     const std::string body = R"({"batch_id": "b-1", "changes": [{"change_id": "c-1", "collection": "members", "id": "m-1",
-        "unit_id": "u", "op": "put", "base_version": 0, "data": {"name": "x", "cell": "c", "deep": )" + deep + "}}]}";
+        "unit_id": "xa-binh-hoa", "op": "put", "base_version": 0, "data": {"name": "x", "cell": "c", "deep": )" + deep + "}}]}";
     check_error(f.post_sync_text(body), 400, "too_deep");
     // A huge nesting costs nothing either.
     check_error(f.post_sync_text(std::string(100000, '[') + std::string(100000, ']')), 400, "too_deep");
@@ -115,7 +115,7 @@ TEST_CASE("a body over the limit is 413 body_too_large, decided before the body 
         o.body_limit = 256 * 1024;
         server_fixture f(o);
         std::string big = R"({"batch_id": "b-1", "changes": [{"change_id": "c-1", "collection": "members", "id": "m-1",
-            "unit_id": "u", "op": "put", "base_version": 0, "data": {"name": "x", "cell": "c", "notes": ")";
+            "unit_id": "xa-binh-hoa", "op": "put", "base_version": 0, "data": {"name": "x", "cell": "c", "notes": ")";
         big += std::string(300 * 1024, 'a') + "\"}}]}";
         const auto r = f.post_sync_text(big);
         check_error(r, 413, "body_too_large");
@@ -156,7 +156,7 @@ TEST_CASE("a header block over the limit is 431 header_too_large", "[e2e][bad_in
 TEST_CASE("versions that are negative, fractional or beyond int64 are rejected, naming the field", "[e2e][bad_input]") {
     server_fixture f;
     const std::string prefix = R"({"batch_id": "b-v", "changes": [{"change_id": "c-v", "collection": "members", "id": "m-1",
-        "unit_id": "u", "op": "put", "data": {"name": "x", "cell": "c"}, "base_version": )";
+        "unit_id": "xa-binh-hoa", "op": "put", "data": {"name": "x", "cell": "c"}, "base_version": )";
     for (const std::string v : {"-1", "1.5", "1.0", "1e3", "9223372036854775808", "18446744073709551616", "\"1\"", "null"}) {
         INFO("base_version " << v);
         const auto r = f.post_sync_text(prefix + v + "}]}");
