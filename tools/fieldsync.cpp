@@ -336,7 +336,7 @@ int run(const std::string& dir, const std::string& verb, const std::vector<std::
             std::cerr << "\r[" << std::string(static_cast<std::size_t>(filled), '#')
                       << std::string(static_cast<std::size_t>(width - filled), ' ') << "] pushed " << p.pushed << "/"
                       << p.to_push << "  pulled " << p.pulled << "  " << human_bytes(p.bytes_sent) << " up, "
-                      << human_bytes(p.bytes_received) << " down" << std::flush;
+                      << human_bytes(p.bytes_received) << " down\033[K" << std::flush;  // clear the rest
         } else {
             std::cerr << (p.phase == client::sync_phase::push ? "push" : "pull") << ": pushed " << p.pushed << "/"
                       << p.to_push << ", pulled " << p.pulled << ", " << p.bytes_sent << " bytes sent, "
