@@ -183,8 +183,11 @@ public:
     /// Deletes a record (a tombstone until the server has it). Errors: not_found, storage.
     result<record> remove(const std::string& collection, const std::string& id);
 
-    /// The local copy; nullopt when the replica does not hold the record.
+    /// The local copy; nullopt when the replica does not hold the record. A deleted record it
+    /// holds (a pending delete, or a delete pulled from the server) has deleted = true.
     result<std::optional<record>> get(const std::string& collection, const std::string& id);
+    /// Records matching `q`, ordered by collection and id. Errors: invalid_argument (no
+    /// collection nor state, or a value that is not a string, number, boolean or null), storage.
     result<std::vector<record>> list(const query& q);
     /// Local changes not yet answered by the server.
     result<std::int64_t> pending_count();
