@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
 #include <functional>
 #include <thread>
 
@@ -46,6 +47,7 @@ public:
         store_->close();
     }
     std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+    std::uint16_t port() const { return port_; }
     std::string add_device(const std::string& name) {
         auto d = store_->add_device(name, "huyen-giong-trom", srv::device_role::admin);
         REQUIRE(d);
@@ -95,21 +97,90 @@ private:
     std::function<cut(const client::http_request&, int)> hook_;
 };
 
+/// Reads one HTTP/1.1 message (headers, then Content-Length bytes of body) from `fd`; what
+/// arrived so far when the peer closes first.
+inline std::string read_http_message(int fd) {
+    std::string in;
+    char buf[4096];
+    for (;;) {
+        const auto n = ::recv(fd, buf, sizeof buf, 0);
+        if (n <= 0) break;
+        in.append(buf, static_cast<std::size_t>(n));
+        const auto end = in.find("\r\n\r\n");
+        if (end == std::string::npos) continue;
+        std::size_t length = 0;
+        auto lower = in.substr(0, end);
+        for (auto& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        const auto cl = lower.find("content-length: ");
+        if (cl != std::string::npos) length = std::stoul(lower.substr(cl + 16));
+        if (in.size() >= end + 4 + length) break;
+    }
+    return in;
+}
+
+inline int listen_loopback(std::uint16_t& port) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    socklen_t len = sizeof a;
+    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+    port = ntohs(a.sin_port);
+    REQUIRE(::listen(fd, 16) == 0);
+    return fd;
+}
+
+/// A proxy that forwards each request to the real server, lets the server answer in full,
+/// and passes on only the first half of the answer before closing: a response cut mid-way.
+class truncating_proxy {
+public:
+    explicit truncating_proxy(std::uint16_t target) : target_(target) {
+        fd_ = listen_loopback(port_);
+        thread_ = std::thread([this] { serve(); });
+    }
+    ~truncating_proxy() {
+        ::shutdown(fd_, SHUT_RDWR);
+        ::close(fd_);
+        thread_.join();
+    }
+    std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+    std::atomic<int> cut_responses{0};
+
+private:
+    void serve() {
+        for (;;) {
+            const int c = ::accept(fd_, nullptr, nullptr);
+            if (c < 0) return;
+            const auto request = read_http_message(c);
+            const int s = ::socket(AF_INET, SOCK_STREAM, 0);
+            sockaddr_in a{};
+            a.sin_family = AF_INET;
+            a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            a.sin_port = htons(target_);
+            if (s >= 0 && ::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+                ::send(s, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size())) {
+                const auto answer = read_http_message(s);
+                (void)::send(c, answer.data(), answer.size() / 2, MSG_NOSIGNAL);
+                ++cut_responses;
+            }
+            if (s >= 0) ::close(s);
+            ::close(c);
+        }
+    }
+    std::uint16_t target_;
+    std::uint16_t port_ = 0;
+    int fd_ = -1;
+    std::thread thread_;
+};
+
 /// A loopback TCP endpoint. answer_status > 0: reads each request and answers it with that
 /// status and an error body. answer_status == 0: accepts connections and never answers.
 class stub_endpoint {
 public:
     explicit stub_endpoint(int answer_status) : status_(answer_status) {
-        fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-        REQUIRE(fd_ >= 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-        socklen_t len = sizeof a;
-        REQUIRE(::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-        port_ = ntohs(a.sin_port);
-        REQUIRE(::listen(fd_, 16) == 0);
+        fd_ = listen_loopback(port_);
         thread_ = std::thread([this] { serve(); });
     }
     ~stub_endpoint() {
@@ -131,19 +202,7 @@ private:
                 held_.push_back(c);  // a server that takes the request and never answers
                 continue;
             }
-            std::string in;
-            char buf[4096];
-            for (;;) {  // headers, then Content-Length bytes of body
-                const auto n = ::recv(c, buf, sizeof buf, 0);
-                if (n <= 0) break;
-                in.append(buf, static_cast<std::size_t>(n));
-                const auto end = in.find("\r\n\r\n");
-                if (end == std::string::npos) continue;
-                std::size_t length = 0;
-                const auto cl = in.find("Content-Length: ");
-                if (cl != std::string::npos) length = std::stoul(in.substr(cl + 16));
-                if (in.size() >= end + 4 + length) break;
-            }
+            (void)read_http_message(c);
             ++requests;
             const std::string body =
                 R"({"error":{"code":")" + std::string(status_ == 403 ? "forbidden" : "unavailable") + R"(","message":"stub"}})";

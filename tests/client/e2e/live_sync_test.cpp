@@ -149,16 +149,21 @@ TEST_CASE("a sync cut at every step resumes with no lost and no duplicated chang
     REQUIRE(requests >= 5);  // 3 pushes of up to 3 changes (each with a page of 4), then 2 pull-only pages
 
     for (int k = 1; k <= requests; ++k) {
-        for (auto kind : {cut::drop_request, cut::drop_response}) {
-            DYNAMIC_SECTION((kind == cut::drop_request ? "request " : "response ") << k << " lost") {
+        for (auto kind : {cut::drop_request, cut::drop_response, cut::redirect}) {
+            DYNAMIC_SECTION((kind == cut::drop_request    ? "request "
+                             : kind == cut::drop_response ? "response lost after the server handled request "
+                                                          : "response cut mid-way for request ")
+                            << k) {
                 live_server server;
+                truncating_proxy proxy(server.port());
                 temp_dir dir;
                 recording_seams seams;
                 bool armed = false;
                 int seen = 0;
                 auto t = std::make_shared<fault_transport>([&](const client::http_request&, int) {
                     if (!armed) return cut{};
-                    return ++seen == k ? cut{kind} : cut{};
+                    if (++seen != k) return cut{};
+                    return kind == cut::redirect ? cut{cut::redirect, proxy.url()} : cut{kind};
                 });
                 auto r = live_replica(server, dir, "d", t, seams.make(), k_small);
                 cut_scenario s;
@@ -170,6 +175,7 @@ TEST_CASE("a sync cut at every step resumes with no lost and no duplicated chang
                 CHECK(rep.retries == 1);
                 CHECK(seams.waits.size() == 1);
                 if (kind == cut::drop_response) CHECK(t->responses_dropped == 1);
+                if (kind == cut::redirect) CHECK(proxy.cut_responses == 1);
                 s.verify(server, *r);
             }
         }
