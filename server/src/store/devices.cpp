@@ -1,8 +1,12 @@
-// Devices and their tokens.
+// Devices and their tokens; the organisation tree (units) and moves within it.
 
 #include "store/sqlite_store.hpp"
 
 #include <fieldsync/server/tuning.hpp>
+
+#include <openssl/crypto.h>
+
+#include <array>
 
 namespace fieldsync::server {
 
@@ -10,44 +14,74 @@ using proto::errc;
 using proto::error;
 using namespace store_util;
 
-proto::expected<std::pair<device, std::string>> sqlite_store::add_device(const std::string& name, const std::string& unit_id,
-                                                           device_role role) {
-    // Devices are added from the admin tool while the server runs: a short transaction of
-    // its own on a fresh connection, not through the writer queue of this process.
-    try {
+namespace {
+
+// The token names no device; only its SHA-256 is stored, so a copy of the store does not let
+// anyone sign in.
+std::string new_token() { return "fs1_" + random_hex(32); }
+
+constexpr std::array k_unit_kinds{"district", "commune", "cell", "office"};
+
+}  // namespace
+
+std::string sqlite_store::path_of(sqlite::db& db, const std::string& unit_id) {
+    auto& s = db.cached("SELECT path FROM units WHERE id = ?");
+    s.bind(1, unit_id);
+    std::string path = s.step() ? s.text(0) : "/" + unit_id + "/";
+    s.reset();
+    return path;
+}
+
+std::int64_t sqlite_store::load_seq(sqlite::db& db) {
+    auto& s = db.cached("SELECT value FROM meta WHERE key = 'seq'");
+    const std::int64_t seq = s.step() ? s.int64(0) : 0;
+    s.reset();
+    return seq;
+}
+
+void sqlite_store::store_seq(sqlite::db& db, std::int64_t seq) {
+    db.cached("INSERT OR REPLACE INTO meta(key, value) VALUES ('seq', ?)").bind(1, seq).run();
+}
+
+proto::expected<std::pair<device, std::string>> sqlite_store::add_device(const std::string& name,
+                                                                         const std::string& unit_id,
+                                                                         device_role role) {
+    if (!proto::valid_id(unit_id)) return error{errc::bad_request, "'" + unit_id + "' is not a valid unit id"};
+    return admin_write([&](sqlite::db& db) {
         device d;
         d.id = random_uuid();
         d.name = name;
         d.unit_id = unit_id;
         d.role = role;
         d.created_ms = wall_();
-        // The token names no device; only its SHA-256 is stored, so a copy of the store
-        // does not let anyone sign in.
-        std::string token = "fs1_" + random_hex(32);
+        d.unit_path = path_of(db, unit_id);
+        std::string token = new_token();
         const std::string hash = sha256(token);
-        sqlite::db db(path_, sqlite::db::mode::read_write_create);
-        configure(db);
         auto& s = db.cached(
             "INSERT INTO devices(id, name, unit_id, role, token_hash, created_ms) VALUES (?, ?, ?, ?, ?, ?)");
         s.bind(1, d.id).bind(2, d.name).bind(3, d.unit_id).bind(4, role_name(role));
         s.bind_blob(5, hash.data(), hash.size()).bind(6, d.created_ms);
         s.run();
         return std::pair{std::move(d), std::move(token)};
-    } catch (const std::exception& e) {
-        return storage_failure(e);
-    }
+    });
 }
 
 proto::expected<std::optional<device>> sqlite_store::authenticate(const std::string& token) {
     const std::string hash = sha256(token);
     return read([&](sqlite::db& db) -> std::optional<device> {
-        auto& s = db.cached(
-            "SELECT id, name, unit_id, role, created_ms, revoked_ms FROM devices "
-            "WHERE token_hash = ? AND revoked_ms IS NULL");
+        static const std::string sql = std::string("SELECT ") + k_device_columns +
+                                       ", d.token_hash FROM devices d LEFT JOIN units u ON u.id = d.unit_id "
+                                       "WHERE d.token_hash = ? AND d.revoked_ms IS NULL";
+        auto& s = db.cached(sql.c_str());
         s.bind_blob(1, hash.data(), hash.size());
         if (!s.step()) return std::nullopt;
+        // The index found the row by hash; compare the whole hash again in constant time so
+        // no comparison in this process depends on how much of a guessed token is right.
+        const std::string stored = s.text(8);
+        const bool same = stored.size() == hash.size() && CRYPTO_memcmp(stored.data(), hash.data(), hash.size()) == 0;
         auto d = read_device(s);
         s.reset();
+        if (!same) return std::nullopt;
         return d;
     });
 }
@@ -55,8 +89,141 @@ proto::expected<std::optional<device>> sqlite_store::authenticate(const std::str
 proto::expected<std::vector<device>> sqlite_store::devices() {
     return read([&](sqlite::db& db) {
         std::vector<device> out;
-        auto& s = db.cached("SELECT id, name, unit_id, role, created_ms, revoked_ms FROM devices ORDER BY created_ms");
+        static const std::string sql = std::string("SELECT ") + k_device_columns +
+                                       " FROM devices d LEFT JOIN units u ON u.id = d.unit_id ORDER BY d.created_ms";
+        auto& s = db.cached(sql.c_str());
         while (s.step()) out.push_back(read_device(s));
+        return out;
+    });
+}
+
+std::optional<error> sqlite_store::revoke_device(const std::string& device_id) {
+    auto r = admin_write([&](sqlite::db& db) {
+        db.cached("UPDATE devices SET revoked_ms = coalesce(revoked_ms, ?) WHERE id = ?")
+            .bind(1, wall_())
+            .bind(2, device_id)
+            .run();
+        if (sqlite3_changes(db.handle()) == 0) throw admin_refusal{{errc::not_found, "no device '" + device_id + "'"}};
+        return true;
+    });
+    return r ? std::nullopt : std::optional<error>(r.err());
+}
+
+proto::expected<std::string> sqlite_store::rotate_device(const std::string& device_id) {
+    return admin_write([&](sqlite::db& db) {
+        std::string token = new_token();
+        const std::string hash = sha256(token);
+        db.cached("UPDATE devices SET token_hash = ? WHERE id = ? AND revoked_ms IS NULL")
+            .bind_blob(1, hash.data(), hash.size())
+            .bind(2, device_id)
+            .run();
+        if (sqlite3_changes(db.handle()) == 0)
+            throw admin_refusal{{errc::not_found, "no active device '" + device_id + "'"}};
+        return token;
+    });
+}
+
+std::optional<error> sqlite_store::move_device(const std::string& device_id, const std::string& unit_id) {
+    if (!proto::valid_id(unit_id)) return error{errc::bad_request, "'" + unit_id + "' is not a valid unit id"};
+    auto r = admin_write([&](sqlite::db& db) {
+        // A new epoch makes the device's next pull start over in its new scope.
+        db.cached("UPDATE devices SET unit_id = ?, scope_epoch = scope_epoch + 1 WHERE id = ?")
+            .bind(1, unit_id)
+            .bind(2, device_id)
+            .run();
+        if (sqlite3_changes(db.handle()) == 0) throw admin_refusal{{errc::not_found, "no device '" + device_id + "'"}};
+        return true;
+    });
+    return r ? std::nullopt : std::optional<error>(r.err());
+}
+
+proto::expected<std::vector<unit>> sqlite_store::units() {
+    return read([&](sqlite::db& db) {
+        std::vector<unit> out;
+        auto& s = db.cached("SELECT id, parent, name, kind, path FROM units ORDER BY path");
+        while (s.step()) out.push_back(unit{s.text(0), s.text(1), s.text(2), s.text(3), s.text(4)});
+        return out;
+    });
+}
+
+proto::expected<unit> sqlite_store::put_unit(const unit& in) {
+    if (!proto::valid_id(in.id)) return error{errc::bad_request, "unit id '" + in.id + "' is not a valid id"};
+    if (!in.parent.empty() && !proto::valid_id(in.parent))
+        return error{errc::bad_request, "parent '" + in.parent + "' is not a valid id"};
+    if (in.name.empty() || !proto::is_valid_utf8(in.name))
+        return error{errc::bad_request, "unit '" + in.id + "' needs a name in UTF-8"};
+    if (std::find(k_unit_kinds.begin(), k_unit_kinds.end(), in.kind) == k_unit_kinds.end())
+        return error{errc::bad_request, "unit kind must be district, commune, cell or office, not '" + in.kind + "'"};
+
+    return admin_write([&](sqlite::db& db) {
+        const std::string old_path = path_of(db, in.id);
+        std::string parent_path = "/";
+        if (!in.parent.empty()) {
+            auto& p = db.cached("SELECT path FROM units WHERE id = ?");
+            p.bind(1, in.parent);
+            if (!p.step()) throw admin_refusal{{errc::bad_request, "unknown parent unit '" + in.parent + "'"}};
+            parent_path = p.text(0);
+            p.reset();
+            if (parent_path.starts_with(old_path))
+                throw admin_refusal{{errc::bad_request, "unit '" + in.parent + "' lies inside '" + in.id +
+                                                            "': a unit cannot move under itself"}};
+        }
+        unit out = in;
+        out.path = parent_path + in.id + "/";
+        const auto now = wall_();
+        db.cached(
+              "INSERT INTO units(id, parent, name, kind, path, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+              "ON CONFLICT(id) DO UPDATE SET parent = ?2, name = ?3, kind = ?4, path = ?5, updated_ms = ?6")
+            .bind(1, out.id)
+            .bind(2, out.parent)
+            .bind(3, out.name)
+            .bind(4, out.kind)
+            .bind(5, out.path)
+            .bind(6, now)
+            .run();
+        if (out.path == old_path) return out;
+
+        // The subtree moves: units below, conflicts, and every record, each record with a new
+        // seq (so devices that now see it receive it) and a drop notice at its old path (so
+        // devices that no longer see it let it go).
+        const std::string end = subtree_end(old_path);
+        const auto old_len = static_cast<std::int64_t>(old_path.size());
+        db.cached("UPDATE units SET path = ?1 || substr(path, ?2 + 1) WHERE path >= ?3 AND path < ?4 AND id != ?5")
+            .bind(1, out.path)
+            .bind(2, old_len)
+            .bind(3, old_path)
+            .bind(4, end)
+            .bind(5, out.id)
+            .run();
+        db.cached("UPDATE conflicts SET path = ?1 || substr(path, ?2 + 1) WHERE path >= ?3 AND path < ?4")
+            .bind(1, out.path)
+            .bind(2, old_len)
+            .bind(3, old_path)
+            .bind(4, end)
+            .run();
+        std::int64_t seq = load_seq(db);
+        std::vector<std::tuple<std::string, std::string, std::string>> moved;
+        {
+            auto& s = db.cached("SELECT collection, id, path FROM heads WHERE path >= ? AND path < ?");
+            s.bind(1, old_path).bind(2, end);
+            while (s.step()) moved.emplace_back(s.text(0), s.text(1), s.text(2));
+        }
+        for (const auto& [collection, id, path] : moved) {
+            ++seq;
+            db.cached("INSERT INTO drops(seq, collection, id, path) VALUES (?, ?, ?, ?)")
+                .bind(1, seq)
+                .bind(2, collection)
+                .bind(3, id)
+                .bind(4, path)
+                .run();
+            db.cached("UPDATE heads SET path = ?, seq = ? WHERE collection = ? AND id = ?")
+                .bind(1, out.path + path.substr(old_path.size()))
+                .bind(2, seq)
+                .bind(3, collection)
+                .bind(4, id)
+                .run();
+        }
+        store_seq(db, seq);
         return out;
     });
 }

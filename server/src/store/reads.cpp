@@ -8,19 +8,30 @@ using proto::errc;
 using proto::error;
 using namespace store_util;
 
-proto::expected<pull_page> sqlite_store::pull(std::int64_t after_seq, std::int64_t limit) {
+namespace {
+
+// A scope as a range of paths: [lo, hi).
+std::pair<std::string, std::string> range_of(const scope& sc) {
+    if (sc.all) return {"/", "0"};
+    return {sc.path, subtree_end(sc.path)};
+}
+
+}  // namespace
+
+proto::expected<pull_page> sqlite_store::pull(const scope& sc, std::int64_t after_seq, std::int64_t limit) {
     return read([&](sqlite::db& db) {
-        pull_page page;
-        page.last_seq = after_seq;
-        auto& s = db.cached(
-            "SELECT collection, id, unit_id, version, deleted, data, seq FROM heads "
-            "WHERE seq > ? ORDER BY seq LIMIT ?");
-        s.bind(1, after_seq).bind(2, limit + 1);
+        const auto [lo, hi] = range_of(sc);
+        // Heads of the subtree after the cursor. The index is named: for a device's subtree
+        // (path, seq) reads only that subtree's rows; for everything, seq order is the index.
+        auto& s = db.cached(sc.all ? "SELECT collection, id, unit_id, version, deleted, data, seq FROM heads "
+                                     "INDEXED BY heads_by_seq WHERE seq > ?3 AND path >= ?1 AND path < ?2 "
+                                     "ORDER BY seq LIMIT ?4"
+                                   : "SELECT collection, id, unit_id, version, deleted, data, seq FROM heads "
+                                     "INDEXED BY heads_by_path WHERE path >= ?1 AND path < ?2 AND seq > ?3 "
+                                     "ORDER BY seq LIMIT ?4");
+        s.bind(1, lo).bind(2, hi).bind(3, after_seq).bind(4, limit + 1);
+        std::vector<std::pair<std::int64_t, proto::pulled_change>> heads;
         while (s.step()) {
-            if (static_cast<std::int64_t>(page.changes.size()) == limit) {
-                page.more = true;
-                break;
-            }
             proto::pulled_change p;
             p.collection = s.text(0);
             p.id = s.text(1);
@@ -28,21 +39,47 @@ proto::expected<pull_page> sqlite_store::pull(std::int64_t after_seq, std::int64
             p.version = s.int64(3);
             p.deleted = s.int64(4) != 0;
             p.data = parse_stored(s.text(5));
-            page.last_seq = s.int64(6);
-            page.changes.push_back(std::move(p));
+            heads.emplace_back(s.int64(6), std::move(p));
         }
-        s.reset();
+        // Records that moved out of the subtree after the cursor, unless they are back in it.
+        std::vector<std::pair<std::int64_t, dropped_record>> drops;
+        if (!sc.all) {
+            auto& d = db.cached(
+                "SELECT d.seq, d.collection, d.id FROM drops d WHERE d.path >= ?1 AND d.path < ?2 AND d.seq > ?3 "
+                "AND NOT EXISTS (SELECT 1 FROM heads h WHERE h.collection = d.collection AND h.id = d.id "
+                "AND h.path >= ?1 AND h.path < ?2) ORDER BY d.seq LIMIT ?4");
+            d.bind(1, lo).bind(2, hi).bind(3, after_seq).bind(4, limit + 1);
+            while (d.step()) drops.emplace_back(d.int64(0), dropped_record{d.text(1), d.text(2)});
+        }
+        // Both in seq order, at most `limit` in all.
+        pull_page page;
+        page.last_seq = after_seq;
+        std::size_t h = 0, k = 0;
+        while (h < heads.size() || k < drops.size()) {
+            if (static_cast<std::int64_t>(page.changes.size() + page.dropped.size()) == limit) {
+                page.more = true;
+                break;
+            }
+            if (k == drops.size() || (h < heads.size() && heads[h].first < drops[k].first)) {
+                page.last_seq = heads[h].first;
+                page.changes.push_back(std::move(heads[h++].second));
+            } else {
+                page.last_seq = drops[k].first;
+                page.dropped.push_back(std::move(drops[k++].second));
+            }
+        }
         return page;
     });
 }
 
-proto::expected<std::optional<record_view>> sqlite_store::get(const std::string& collection, const std::string& id) {
+proto::expected<std::optional<record_view>> sqlite_store::get(const scope& sc, const std::string& collection,
+                                                              const std::string& id) {
     return read([&](sqlite::db& db) -> std::optional<record_view> {
         auto& s = db.cached(
-            "SELECT unit_id, version, deleted, data, seq, hlc, updated_ms FROM heads "
+            "SELECT unit_id, version, deleted, data, seq, hlc, updated_ms, path FROM heads "
             "WHERE collection = ? AND id = ?");
         s.bind(1, collection).bind(2, id);
-        if (!s.step()) return std::nullopt;
+        if (!s.step() || !sc.contains(s.text(7))) return std::nullopt;
         record_view r;
         r.collection = collection;
         r.id = id;
@@ -58,10 +95,16 @@ proto::expected<std::optional<record_view>> sqlite_store::get(const std::string&
     });
 }
 
-proto::expected<std::vector<history_entry>> sqlite_store::history(const std::string& collection,
-                                                    const std::string& id) {
+proto::expected<std::vector<history_entry>> sqlite_store::history(const scope& sc, const std::string& collection,
+                                                                   const std::string& id) {
     return read([&](sqlite::db& db) {
         std::vector<history_entry> out;
+        // A record's history is visible where its head is.
+        auto& where = db.cached("SELECT path FROM heads WHERE collection = ? AND id = ?");
+        where.bind(1, collection).bind(2, id);
+        const bool visible = where.step() && sc.contains(where.text(0));
+        where.reset();
+        if (!visible) return out;
         auto& s = db.cached(
             "SELECT version, seq, deleted, data, unit_id, device_id, change_id, hlc, server_ms, how, lost "
             "FROM history WHERE collection = ? AND id = ? ORDER BY version");
@@ -85,28 +128,30 @@ proto::expected<std::vector<history_entry>> sqlite_store::history(const std::str
     });
 }
 
-proto::expected<std::vector<conflict_view>> sqlite_store::conflicts(const std::string& status, std::int64_t limit,
-                                                      std::int64_t offset) {
+proto::expected<std::vector<conflict_view>> sqlite_store::conflicts(const scope& sc, const std::string& status,
+                                                                     std::int64_t limit, std::int64_t offset) {
     return read([&](sqlite::db& db) {
         std::vector<conflict_view> out;
+        const auto [lo, hi] = range_of(sc);
         auto& s = db.cached(
             "SELECT id, collection, record_id, unit_id, status, base_version, head_version, base, head, "
-            "head_deleted, incoming, incoming_deleted, fields, device_id, change_id, hlc, created_ms "
-            "FROM conflicts WHERE (?1 = '' OR status = ?1) ORDER BY seq DESC LIMIT ?2 OFFSET ?3");
-        s.bind(1, status).bind(2, limit).bind(3, offset);
+            "head_deleted, incoming, incoming_deleted, fields, device_id, change_id, hlc, created_ms, path "
+            "FROM conflicts WHERE (?1 = '' OR status = ?1) AND path >= ?4 AND path < ?5 "
+            "ORDER BY seq DESC LIMIT ?2 OFFSET ?3");
+        s.bind(1, status).bind(2, limit).bind(3, offset).bind(4, lo).bind(5, hi);
         while (s.step()) out.push_back(read_conflict(s));
         return out;
     });
 }
 
-proto::expected<std::optional<conflict_view>> sqlite_store::conflict(const std::string& id) {
+proto::expected<std::optional<conflict_view>> sqlite_store::conflict(const scope& sc, const std::string& id) {
     return read([&](sqlite::db& db) -> std::optional<conflict_view> {
         auto& s = db.cached(
             "SELECT id, collection, record_id, unit_id, status, base_version, head_version, base, head, "
-            "head_deleted, incoming, incoming_deleted, fields, device_id, change_id, hlc, created_ms "
+            "head_deleted, incoming, incoming_deleted, fields, device_id, change_id, hlc, created_ms, path "
             "FROM conflicts WHERE id = ?");
         s.bind(1, id);
-        if (!s.step()) return std::nullopt;
+        if (!s.step() || !sc.contains(s.text(17))) return std::nullopt;
         auto c = read_conflict(s);
         s.reset();
         return c;
@@ -132,6 +177,7 @@ conflict_view sqlite_store::read_conflict(sqlite::stmt& s) {
     c.change_id = s.text(14);
     c.hlc = s.text(15);
     c.created_ms = s.int64(16);
+    c.path = s.text(17);
     return c;
 }
 

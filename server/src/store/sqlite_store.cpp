@@ -84,6 +84,32 @@ constexpr const char* k_migrations[] = {
         decided_ms INTEGER NOT NULL,
         PRIMARY KEY(device_id, change_id)) WITHOUT ROWID;
     )sql",
+    // 2: the organisation tree and scopes (ARCHITECTURE.md, "Scopes").
+    R"sql(
+    CREATE TABLE units(
+        id TEXT PRIMARY KEY,
+        parent TEXT NOT NULL,
+        name TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        path TEXT NOT NULL UNIQUE,
+        updated_ms INTEGER NOT NULL) WITHOUT ROWID;
+    ALTER TABLE devices ADD COLUMN scope_epoch INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE heads ADD COLUMN path TEXT NOT NULL DEFAULT '';
+    UPDATE heads SET path = '/' || unit_id || '/';
+    CREATE INDEX heads_by_path ON heads(path, seq);
+    ALTER TABLE conflicts ADD COLUMN path TEXT NOT NULL DEFAULT '';
+    UPDATE conflicts SET path = '/' || unit_id || '/';
+    CREATE INDEX conflicts_by_path ON conflicts(path, seq);
+    -- Records that left a subtree: the devices of that subtree drop them.
+    CREATE TABLE drops(
+        seq INTEGER PRIMARY KEY,
+        collection TEXT NOT NULL,
+        id TEXT NOT NULL,
+        path TEXT NOT NULL);
+    CREATE INDEX drops_by_path ON drops(path, seq);
+    -- The feed's seq counter: versions and moves both take seqs from it.
+    INSERT OR REPLACE INTO meta(key, value) VALUES ('seq', (SELECT coalesce(max(seq), 0) FROM history));
+    )sql",
 };
 
 sqlite_store::sqlite_store(const store_options& o)

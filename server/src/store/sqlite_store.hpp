@@ -31,18 +31,29 @@ public:
     const proto::schema& schema() const override { return schema_; }
     proto::hlc now_hlc() override { return clock_.now(); }
 
-    proto::expected<pull_page> pull(std::int64_t after_seq, std::int64_t limit) override;
-    proto::expected<std::optional<record_view>> get(const std::string& collection, const std::string& id) override;
-    proto::expected<std::vector<history_entry>> history(const std::string& collection,
+    using store::pull;
+    using store::get;
+    using store::history;
+    using store::conflicts;
+    using store::conflict;
+    proto::expected<pull_page> pull(const scope& sc, std::int64_t after_seq, std::int64_t limit) override;
+    proto::expected<std::optional<record_view>> get(const scope& sc, const std::string& collection,
+                                                    const std::string& id) override;
+    proto::expected<std::vector<history_entry>> history(const scope& sc, const std::string& collection,
                                                         const std::string& id) override;
-    proto::expected<std::vector<conflict_view>> conflicts(const std::string& status, std::int64_t limit,
-                                                          std::int64_t offset) override;
-    proto::expected<std::optional<conflict_view>> conflict(const std::string& id) override;
+    proto::expected<std::vector<conflict_view>> conflicts(const scope& sc, const std::string& status,
+                                                          std::int64_t limit, std::int64_t offset) override;
+    proto::expected<std::optional<conflict_view>> conflict(const scope& sc, const std::string& id) override;
 
     proto::expected<std::pair<device, std::string>> add_device(const std::string& name, const std::string& unit_id,
                                                                device_role role) override;
     proto::expected<std::optional<device>> authenticate(const std::string& token) override;
     proto::expected<std::vector<device>> devices() override;
+    std::optional<proto::error> revoke_device(const std::string& device_id) override;
+    proto::expected<std::string> rotate_device(const std::string& device_id) override;
+    std::optional<proto::error> move_device(const std::string& device_id, const std::string& unit_id) override;
+    proto::expected<unit> put_unit(const unit& u) override;
+    proto::expected<std::vector<unit>> units() override;
 
 private:
     struct job {
@@ -75,6 +86,40 @@ private:
         }
     }
 
+    // Runs `fn` in a write transaction of its own, on a fresh connection. For administration
+    // (devices, units), which the admin tool does from another process while the server runs:
+    // SQLite's write lock serializes it with the writer thread.
+    template <class Fn>
+    auto admin_write(Fn&& fn) -> proto::expected<decltype(fn(std::declval<sqlite::db&>()))> {
+        try {
+            sqlite::db db(path_, sqlite::db::mode::read_write_create);
+            configure(db);
+            db.exec("BEGIN IMMEDIATE");
+            try {
+                auto result = fn(db);
+                db.exec("COMMIT");
+                return result;
+            } catch (...) {
+                db.exec("ROLLBACK");
+                throw;
+            }
+        } catch (const admin_refusal& r) {
+            return r.err;
+        } catch (const std::exception& e) {
+            return store_util::storage_failure(e);
+        }
+    }
+    // Thrown inside admin_write to refuse with an error of the caller's (and roll back).
+    struct admin_refusal {
+        proto::error err;
+    };
+
+    // The path of a unit: its place in the tree, or a tree of its own when it is unknown.
+    static std::string path_of(sqlite::db& db, const std::string& unit_id);
+    // The next seq of the feed; seq_ is loaded from meta when a write transaction begins.
+    static std::int64_t load_seq(sqlite::db& db);
+    static void store_seq(sqlite::db& db, std::int64_t seq);
+
     // reads.cpp
     static conflict_view read_conflict(sqlite::stmt& s);
 
@@ -91,6 +136,7 @@ private:
     proto::hlc_clock clock_;
 
     sqlite::db writer_db_;  // used by the constructor, then by the writer thread only
+    std::int64_t seq_ = 0;  // writer thread: the last seq handed out in this transaction
     std::thread writer_;
     std::mutex queue_mutex_;
     std::condition_variable queue_cv_;

@@ -66,7 +66,24 @@ device read_device(sqlite::stmt& s) {
     d.role = parse_role(s.text(3)).value_or(device_role::field);
     d.created_ms = s.int64(4);
     if (!s.is_null(5)) d.revoked_ms = s.int64(5);
+    d.unit_path = s.text(6);
+    d.scope_epoch = s.int64(7);
     return d;
+}
+
+std::string subtree_end(std::string_view path) {
+    std::string end(path);
+    if (!end.empty() && end.back() == '/') end.back() = '0';
+    return end;
+}
+
+std::string common_path(std::string_view a, std::string_view b) {
+    std::size_t n = 0, last_slash = 0;
+    while (n < a.size() && n < b.size() && a[n] == b[n]) {
+        if (a[n] == '/') last_slash = n;
+        ++n;
+    }
+    return std::string(a.substr(0, last_slash + 1));
 }
 
 }  // namespace fieldsync::server::store_util

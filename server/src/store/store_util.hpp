@@ -22,7 +22,16 @@ json parse_stored(const std::string& text);
 std::string dump(const json& j);
 /// A storage exception as the error a caller gets: `unavailable` when busy, else storage_error.
 protocol::error storage_failure(const std::exception& e);
-/// Reads id, name, unit_id, role, created_ms, revoked_ms from columns 0..5.
+/// The columns read_device reads, in its order (FROM devices d LEFT JOIN units u).
+inline constexpr const char* k_device_columns =
+    "d.id, d.name, d.unit_id, d.role, d.created_ms, d.revoked_ms, "
+    "coalesce(u.path, '/' || d.unit_id || '/'), d.scope_epoch";
 device read_device(sqlite::stmt& s);
+
+/// The upper bound of a subtree's path range: paths p with path <= p < subtree_end(path).
+/// Paths end with '/', and '0' is the character after '/'.
+std::string subtree_end(std::string_view path);
+/// The path of the deepest unit that holds both paths ("/" if none).
+std::string common_path(std::string_view a, std::string_view b);
 
 }  // namespace fieldsync::server::store_util

@@ -61,11 +61,19 @@ void sqlite_store::commit_group(std::vector<job>& group) {
     auto& db = writer_db_;
     try {
         db.exec("BEGIN IMMEDIATE");
+        // Read inside the write lock: the admin tool may have moved units (and taken seqs)
+        // from another process since the last group.
+        seq_ = load_seq(db);
     } catch (const std::exception& e) {
+        try {
+            db.exec("ROLLBACK");
+        } catch (...) {
+        }
         for (auto& j : group) j.done(storage_failure(e));
         return;
     }
     for (auto& j : group) {
+        const auto seq_before = seq_;
         try {
             db.exec("SAVEPOINT change_set");
             auto results = apply(j.dev, j.cs);
@@ -76,10 +84,12 @@ void sqlite_store::commit_group(std::vector<job>& group) {
                 db.exec("ROLLBACK TO change_set; RELEASE change_set");
             } catch (...) {
             }
+            seq_ = seq_before;  // the seqs of an undone change-set are handed out again: no gaps
             answers.emplace_back(storage_failure(e));
         }
     }
     try {
+        store_seq(db, seq_);
         db.exec("COMMIT");
     } catch (const std::exception& e) {
         try {
@@ -145,9 +155,10 @@ proto::change_result sqlite_store::decide_one(const device& dev, const proto::ch
 
     // The head, and the base version when the change was edited from an older one.
     std::optional<proto::head_state> head;
+    std::string head_path;
     {
         auto& s = writer_db_.cached(
-            "SELECT version, deleted, data, hlc, writer FROM heads WHERE collection = ? AND id = ?");
+            "SELECT version, deleted, data, hlc, writer, path FROM heads WHERE collection = ? AND id = ?");
         s.bind(1, c.collection).bind(2, c.id);
         if (s.step()) {
             proto::head_state h;
@@ -156,10 +167,20 @@ proto::change_result sqlite_store::decide_one(const device& dev, const proto::ch
             h.state.data = parse_stored(s.text(2));
             h.stamp = proto::hlc::parse(s.text(3)).value_or(proto::hlc{});
             h.writer = s.text(4);
+            head_path = s.text(5);
             head = std::move(h);
         }
         s.reset();
     }
+
+    // Both the record where it is and where it goes must lie in the device's scope. The
+    // answer is the same for both, so a device learns nothing of records outside its scope,
+    // not even that an id is taken.
+    const std::string path = path_of(writer_db_, c.unit_id);
+    const auto sc = scope::of(dev);
+    if (!sc.contains(path) || (head && !sc.contains(head_path)))
+        return rejected(errc::out_of_scope, "this record or its unit '" + c.unit_id + "' is outside the device's scope",
+                        0);
     std::optional<proto::version_state> base;
     if (head && c.base_version > 0 && c.base_version < head->version) {
         auto& s = writer_db_.cached(
@@ -199,9 +220,10 @@ proto::change_result sqlite_store::decide_one(const device& dev, const proto::ch
         case proto::merge_kind::merged: {
             const auto version = head_version + 1;
             const bool fast = o.kind == proto::merge_kind::fast_forward;
+            const auto seq = ++seq_;
             auto& h = writer_db_.cached(
                 "INSERT INTO history(collection, id, version, deleted, data, unit_id, device_id, change_id, "
-                "hlc, server_ms, how, lost) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                "hlc, server_ms, how, lost, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
             h.bind(1, c.collection).bind(2, c.id).bind(3, version).bind(4, o.result.deleted ? 1 : 0);
             if (o.result.deleted)
                 h.bind_null(5);
@@ -213,20 +235,29 @@ proto::change_result sqlite_store::decide_one(const device& dev, const proto::ch
                 h.bind_null(12);
             else
                 h.bind(12, o.lost.dump());
+            h.bind(13, seq);
             h.run();
-            const auto seq = writer_db_.last_insert_rowid();
+            if (head && head_path != path) {
+                // The record leaves a subtree: the devices there drop it (reads.cpp, pull).
+                writer_db_.cached("INSERT INTO drops(seq, collection, id, path) VALUES (?, ?, ?, ?)")
+                    .bind(1, seq)
+                    .bind(2, c.collection)
+                    .bind(3, c.id)
+                    .bind(4, head_path)
+                    .run();
+            }
             auto& u = writer_db_.cached(
-                "INSERT INTO heads(collection, id, unit_id, version, deleted, data, seq, hlc, writer, updated_ms) "
-                "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
+                "INSERT INTO heads(collection, id, unit_id, version, deleted, data, seq, hlc, writer, updated_ms, "
+                "path) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
                 "ON CONFLICT(collection, id) DO UPDATE SET unit_id = ?3, version = ?4, deleted = ?5, "
-                "data = ?6, seq = ?7, hlc = ?8, writer = ?9, updated_ms = ?10");
+                "data = ?6, seq = ?7, hlc = ?8, writer = ?9, updated_ms = ?10, path = ?11");
             u.bind(1, c.collection).bind(2, c.id).bind(3, c.unit_id).bind(4, version);
             u.bind(5, o.result.deleted ? 1 : 0);
             if (o.result.deleted)
                 u.bind_null(6);
             else
                 u.bind(6, o.result.data.dump());
-            u.bind(7, seq).bind(8, stamp.to_string()).bind(9, dev.id).bind(10, now_ms);
+            u.bind(7, seq).bind(8, stamp.to_string()).bind(9, dev.id).bind(10, now_ms).bind(11, path);
             u.run();
             r.status = fast ? proto::change_status::applied : proto::change_status::merged;
             r.version = version;
@@ -246,13 +277,15 @@ proto::change_result sqlite_store::decide_one(const device& dev, const proto::ch
             auto& s = writer_db_.cached(
                 "INSERT INTO conflicts(id, collection, record_id, unit_id, status, base_version, head_version, "
                 "base, head, head_deleted, incoming, incoming_deleted, fields, device_id, change_id, hlc, "
-                "created_ms) VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                "created_ms, path) VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
             s.bind(1, id).bind(2, c.collection).bind(3, c.id).bind(4, c.unit_id).bind(5, c.base_version);
             s.bind(6, head_version).bind(7, dump(base_data));
             s.bind(8, dump(head->state.data)).bind(9, head->state.deleted ? 1 : 0);
             s.bind(10, dump(o.incoming.data)).bind(11, o.incoming.deleted ? 1 : 0);
             s.bind(12, json(o.collisions).dump()).bind(13, dev.id).bind(14, c.change_id);
             s.bind(15, stamp.to_string()).bind(16, now_ms);
+            // Routed to the deepest unit that holds both writers' records (issue 5 reviews it).
+            s.bind(17, common_path(head_path, path));
             s.run();
             r.status = proto::change_status::conflict;
             r.version = head_version;

@@ -40,6 +40,37 @@ struct device {
     device_role role = device_role::field;
     std::int64_t created_ms = 0;
     std::optional<std::int64_t> revoked_ms;
+    std::string unit_path;          // the path of unit_id (see `unit`), resolved when read
+    std::int64_t scope_epoch = 0;   // bumped when the device moves: its cursors start over
+};
+
+/// A unit of the organisation tree (domain.md). `path` is "/" + the ids from the root down
+/// to this unit, each followed by "/", e.g. "/huyen/xa-binh-hoa/ap-3/": the subtree of a
+/// unit is every path that starts with its path, one range of an index. A unit id that is
+/// not in the tree has the path "/" + id + "/" (a tree of its own), so records and devices
+/// may name units before the tree is loaded.
+struct unit {
+    std::string id;
+    std::string parent;             // "" for a root
+    std::string name;
+    std::string kind;               // district | commune | cell | office
+    std::string path;
+};
+
+/// What a device may see and write: the subtree under `path`, or everything.
+struct scope {
+    bool all = false;               // admin devices
+    std::string path;               // otherwise: the device's unit path
+    bool contains(std::string_view p) const noexcept { return all || p.starts_with(path); }
+    static scope of(const device& d) {
+        return d.role == device_role::admin ? scope{true, {}} : scope{false, d.unit_path};
+    }
+};
+
+/// A record that left a device's scope (moved to a unit outside it): the device drops it.
+struct dropped_record {
+    std::string collection;
+    std::string id;
 };
 
 /// A record's head as GET /v1/records/{collection}/{id} shows it.
@@ -88,10 +119,12 @@ struct conflict_view {
     std::string change_id;
     std::string hlc;
     std::int64_t created_ms = 0;
+    std::string path;           // where it is routed: the deepest unit holding both writers
 };
 
 struct pull_page {
     std::vector<proto::pulled_change> changes;
+    std::vector<dropped_record> dropped;
     std::int64_t last_seq = 0;  // the cursor to send next time
     bool more = false;
 };
@@ -117,16 +150,53 @@ public:
     /// submit() and wait: for tools and tests.
     proto::expected<std::vector<proto::change_result>> push(const device& dev, proto::change_set cs);
 
-    /// Up to `limit` heads whose latest version has seq > after_seq, in seq order.
-    virtual proto::expected<pull_page> pull(std::int64_t after_seq, std::int64_t limit) = 0;
-    virtual proto::expected<std::optional<record_view>> get(const std::string& collection,
+    /// Up to `limit` feed entries of `sc` after after_seq, in seq order: heads whose latest
+    /// version (or move into the scope) has a greater seq, and records that moved out of the
+    /// scope. The cost grows with the entries of the scope's subtree, not of the whole store.
+    virtual proto::expected<pull_page> pull(const scope& sc, std::int64_t after_seq, std::int64_t limit) = 0;
+    proto::expected<pull_page> pull(std::int64_t after_seq, std::int64_t limit) {
+        return pull(scope{true, {}}, after_seq, limit);
+    }
+    /// Reads within a scope: a record or conflict outside it is answered as missing, so its
+    /// existence is not revealed.
+    virtual proto::expected<std::optional<record_view>> get(const scope& sc, const std::string& collection,
                                                             const std::string& id) = 0;
-    virtual proto::expected<std::vector<history_entry>> history(const std::string& collection,
+    virtual proto::expected<std::vector<history_entry>> history(const scope& sc, const std::string& collection,
                                                                 const std::string& id) = 0;
-    /// Conflicts with the given status ("" = any), newest first; `offset` pages through them.
-    virtual proto::expected<std::vector<conflict_view>> conflicts(const std::string& status, std::int64_t limit,
-                                                                  std::int64_t offset) = 0;
-    virtual proto::expected<std::optional<conflict_view>> conflict(const std::string& id) = 0;
+    /// Conflicts with the given status ("" = any) whose unit lies in the scope, newest first;
+    /// `offset` pages through them.
+    virtual proto::expected<std::vector<conflict_view>> conflicts(const scope& sc, const std::string& status,
+                                                                  std::int64_t limit, std::int64_t offset) = 0;
+    virtual proto::expected<std::optional<conflict_view>> conflict(const scope& sc, const std::string& id) = 0;
+
+    // Unscoped reads, for tools and tests.
+    proto::expected<std::optional<record_view>> get(const std::string& collection, const std::string& id) {
+        return get(scope{true, {}}, collection, id);
+    }
+    proto::expected<std::vector<history_entry>> history(const std::string& collection, const std::string& id) {
+        return history(scope{true, {}}, collection, id);
+    }
+    proto::expected<std::vector<conflict_view>> conflicts(const std::string& status, std::int64_t limit,
+                                                          std::int64_t offset) {
+        return conflicts(scope{true, {}}, status, limit, offset);
+    }
+    proto::expected<std::optional<conflict_view>> conflict(const std::string& id) {
+        return conflict(scope{true, {}}, id);
+    }
+
+    /// The organisation tree. put_unit adds a unit or changes its name, kind or parent; a new
+    /// parent moves its whole subtree, and the records of the subtree follow in the feed
+    /// (dropped by devices that no longer see them, delivered to those that now do). Errors:
+    /// bad_request (unknown parent, a parent inside the unit's own subtree, bad id or kind).
+    virtual proto::expected<unit> put_unit(const unit& u) = 0;
+    virtual proto::expected<std::vector<unit>> units() = 0;
+
+    /// Device administration; each takes effect on the device's next request. not_found for
+    /// an unknown device id. rotate returns the new token (the old one stops working); move
+    /// binds the device to another unit and starts its pulls over in the new scope.
+    virtual std::optional<proto::error> revoke_device(const std::string& device_id) = 0;
+    virtual proto::expected<std::string> rotate_device(const std::string& device_id) = 0;
+    virtual std::optional<proto::error> move_device(const std::string& device_id, const std::string& unit_id) = 0;
 
     /// Devices. add_device returns the new device and its token (shown once; only a hash of
     /// it is stored). authenticate returns nullopt for unknown or revoked tokens.
