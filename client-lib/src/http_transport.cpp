@@ -103,11 +103,20 @@ private:
         if (!stream_) {
             tcp::resolver resolver(ioc_);
             tcp::resolver::results_type endpoints;
+            bool resolved = false;
             resolver.async_resolve(url.host, url.port, [&](beast::error_code e, tcp::resolver::results_type r) {
                 ec = e;
                 endpoints = std::move(r);
+                resolved = true;
             });
-            run();
+            // tcp_stream's expiry does not cover name resolution; bound it by the same timeout.
+            ioc_.restart();
+            ioc_.run_for(timeout);
+            if (!resolved) {
+                resolver.cancel();
+                run();
+                return fail(beast::error::timeout, "resolve");
+            }
             if (ec) return fail(ec, "resolve");
             stream_.emplace(ioc_);
             stream_->expires_after(timeout);
