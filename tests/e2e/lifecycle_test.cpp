@@ -6,6 +6,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <array>
 #include <atomic>
 #include <cstdio>
 #include <future>
@@ -204,7 +205,8 @@ TEST_CASE("many clients syncing through a stop: every change answered 200 is in 
     server_fixture f;
     const auto port = f.port();
     std::atomic<bool> go_on{true};
-    std::vector<std::vector<std::string>> acknowledged(4);
+    std::vector<std::vector<std::string>> acknowledged(4);  // each written by its own thread only
+    std::array<std::atomic<int>, 4> acknowledged_count{};
     std::vector<std::thread> clients;
     for (int t = 0; t < 4; ++t) {
         clients.emplace_back([&, t] {
@@ -218,12 +220,15 @@ TEST_CASE("many clients syncing through a stop: every change answered 200 is in 
                 } catch (const std::exception&) {
                     break;  // refused: the server has stopped listening
                 }
-                if (r.status == 200 && only_result(r.body_json())["status"] == "applied") acknowledged[t].push_back(id);
+                if (r.status == 200 && only_result(r.body_json())["status"] == "applied") {
+                    acknowledged[t].push_back(id);
+                    ++acknowledged_count[t];
+                }
                 if (r.status == 0) break;
             }
         });
     }
-    REQUIRE(eventually([&] { return !acknowledged[0].empty() && !acknowledged[3].empty(); }));
+    REQUIRE(eventually([&] { return acknowledged_count[0] > 0 && acknowledged_count[3] > 0; }));
     f.shut_down();
     go_on = false;
     for (auto& c : clients) c.join();
