@@ -2,6 +2,11 @@
 
 #include "store/sqlite_store.hpp"
 
+#include <fieldsync/server/tuning.hpp>
+
+#include <algorithm>
+#include <queue>
+
 namespace fieldsync::server {
 
 using proto::errc;
@@ -21,17 +26,8 @@ std::pair<std::string, std::string> range_of(const scope& sc) {
 proto::expected<pull_page> sqlite_store::pull(const scope& sc, std::int64_t after_seq, std::int64_t limit) {
     return read([&](sqlite::db& db) {
         const auto [lo, hi] = range_of(sc);
-        // Heads of the subtree after the cursor. The index is named: for a device's subtree
-        // (path, seq) reads only that subtree's rows; for everything, seq order is the index.
-        auto& s = db.cached(sc.all ? "SELECT collection, id, unit_id, version, deleted, data, seq FROM heads "
-                                     "INDEXED BY heads_by_seq WHERE seq > ?3 AND path >= ?1 AND path < ?2 "
-                                     "ORDER BY seq LIMIT ?4"
-                                   : "SELECT collection, id, unit_id, version, deleted, data, seq FROM heads "
-                                     "INDEXED BY heads_by_path WHERE path >= ?1 AND path < ?2 AND seq > ?3 "
-                                     "ORDER BY seq LIMIT ?4");
-        s.bind(1, lo).bind(2, hi).bind(3, after_seq).bind(4, limit + 1);
         std::vector<std::pair<std::int64_t, proto::pulled_change>> heads;
-        while (s.step()) {
+        auto read_head = [](sqlite::stmt& s) {
             proto::pulled_change p;
             p.collection = s.text(0);
             p.id = s.text(1);
@@ -39,7 +35,49 @@ proto::expected<pull_page> sqlite_store::pull(const scope& sc, std::int64_t afte
             p.version = s.int64(3);
             p.deleted = s.int64(4) != 0;
             p.data = parse_stored(s.text(5));
-            heads.emplace_back(s.int64(6), std::move(p));
+            return std::pair{s.int64(6), std::move(p)};
+        };
+        // The paths of the subtree: the units under the scope, and the scope's own path
+        // (which is not in `units` when the device's unit is not in the tree).
+        std::vector<std::string> paths;
+        if (!sc.all) {
+            auto& u = db.cached("SELECT path FROM units WHERE path >= ? AND path < ?");
+            u.bind(1, lo).bind(2, hi);
+            while (u.step()) paths.push_back(u.text(0));
+            if (std::find(paths.begin(), paths.end(), sc.path) == paths.end()) paths.push_back(sc.path);
+        }
+        if (sc.all || paths.size() > tuning::max_merged_unit_feeds) {
+            // The whole district, or a subtree so wide that most of the feed is its own: walk
+            // the feed in seq order and keep what lies in the range.
+            auto& s = db.cached(
+                "SELECT collection, id, unit_id, version, deleted, data, seq FROM heads INDEXED BY heads_by_seq "
+                "WHERE seq > ?3 AND path >= ?1 AND path < ?2 ORDER BY seq LIMIT ?4");
+            s.bind(1, lo).bind(2, hi).bind(3, after_seq).bind(4, limit + 1);
+            while (s.step()) heads.push_back(read_head(s));
+        } else {
+            // One feed per unit of the subtree, each read in seq order from the (path, seq)
+            // index, merged: a page reads about `limit` rows plus one per unit, so a cell's
+            // pull costs what its own changes cost, whatever the rest of the district holds.
+            std::vector<std::unique_ptr<sqlite::stmt>> feeds;
+            using entry = std::pair<std::int64_t, std::size_t>;  // (seq, feed)
+            std::priority_queue<entry, std::vector<entry>, std::greater<>> next;
+            for (const auto& path : paths) {
+                auto f = std::make_unique<sqlite::stmt>(
+                    db.handle(),
+                    "SELECT collection, id, unit_id, version, deleted, data, seq FROM heads INDEXED BY heads_by_path "
+                    "WHERE path = ? AND seq > ? ORDER BY seq");
+                f->bind(1, path).bind(2, after_seq);
+                if (f->step()) {
+                    next.emplace(f->int64(6), feeds.size());
+                    feeds.push_back(std::move(f));
+                }
+            }
+            while (!next.empty() && static_cast<std::int64_t>(heads.size()) <= limit) {
+                const auto [seq, k] = next.top();
+                next.pop();
+                heads.push_back(read_head(*feeds[k]));
+                if (feeds[k]->step()) next.emplace(feeds[k]->int64(6), k);
+            }
         }
         // Records that moved out of the subtree after the cursor, unless they are back in it.
         std::vector<std::pair<std::int64_t, dropped_record>> drops;

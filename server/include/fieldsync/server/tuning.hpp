@@ -65,6 +65,10 @@ inline constexpr std::size_t max_group_changes = 8000;
 /// pages are read again from disk for every change-set, which the bench shows as a 6x drop.
 /// 64 MiB holds the interior pages of a district's store; memory is plentiful on a server.
 inline constexpr int cache_kib = 64 * 1024;
+/// A pull of a subtree merges one feed per unit of the subtree (reads.cpp), so a cell device's
+/// pull reads its own changes only. Past this many units (a district-wide subtree) one walk of
+/// the whole feed in seq order costs less than keeping a cursor open per unit.
+inline constexpr std::size_t max_merged_unit_feeds = 256;
 /// History rows read at open to restore the clock past every stamp already stored.
 inline constexpr int hlc_recovery_rows = 1000;
 
