@@ -267,14 +267,14 @@ void router::handle(admitted a, request req, const net::any_io_executor& ex, res
 }
 
 response router::get_record(const admitted& a, const request& req) const {
-    auto r = store_.get(a.params[0], a.params[1]);
+    auto r = store_.get(scope::of(*a.dev), a.params[0], a.params[1]);
     if (!r) return answer(req, r.err());
     if (!*r) return answer(req, err(errc::not_found, "no record '" + a.params[1] + "' in '" + a.params[0] + "'"));
     return answer(req, to_json(**r));
 }
 
 response router::get_history(const admitted& a, const request& req) const {
-    auto h = store_.history(a.params[0], a.params[1]);
+    auto h = store_.history(scope::of(*a.dev), a.params[0], a.params[1]);
     if (!h) return answer(req, h.err());
     if (h->empty()) return answer(req, err(errc::not_found, "no record '" + a.params[1] + "' in '" + a.params[0] + "'"));
     json versions = json::array();
@@ -304,7 +304,7 @@ response router::get_conflicts(const admitted& a, const request& req) const {
         if (!v) return answer(req, err(errc::bad_request, "offset must be a non-negative integer"));
         offset = *v;
     }
-    auto list = store_.conflicts(status, limit, offset);
+    auto list = store_.conflicts(scope::of(*a.dev), status, limit, offset);
     if (!list) return answer(req, list.err());
     json out = json::array();
     for (const auto& c : *list) out.push_back(to_json(c));
@@ -312,7 +312,7 @@ response router::get_conflicts(const admitted& a, const request& req) const {
 }
 
 response router::get_conflict(const admitted& a, const request& req) const {
-    auto c = store_.conflict(a.params[0]);
+    auto c = store_.conflict(scope::of(*a.dev), a.params[0]);
     if (!c) return answer(req, c.err());
     if (!*c) return answer(req, err(errc::not_found, "no conflict '" + a.params[0] + "'"));
     return answer(req, to_json(**c));
@@ -324,15 +324,18 @@ void router::sync(admitted a, request req, const net::any_io_executor& ex, respo
     auto cs = proto::decode_change_set(*body);
     if (!cs) return done(answer(req, cs.err()));
 
-    std::int64_t after_seq = 0;
-    if (!cs->cursor.empty()) {
-        const auto v = parse_decimal(cs->cursor);
-        if (!v) return done(answer(req, err(errc::bad_cursor, "the cursor was not issued by this server; pull again from \"\"")));
-        after_seq = *v;
-    }
-    const std::int64_t limit = cs->limit > 0 ? cs->limit : proto::tuning::default_pull_limit;
+    const device dev = *a.dev;
+    pull_request pr;
+    // Reads see the device's scope only: its unit's subtree, or everything for an admin.
+    pr.sc = scope::of(dev);
+    pr.epoch = dev.scope_epoch;
+    const auto pos = parse_cursor(cs->cursor, dev.scope_epoch);
+    if (!pos) return done(answer(req, err(errc::bad_cursor, "the cursor was not issued by this server; pull again from \"\"")));
+    pr.after_seq = pos->after_seq;
+    pr.sent_cursor = pos->restarted ? std::optional<std::string>() : std::optional<std::string>(cs->cursor);
+    pr.limit = cs->limit > 0 ? cs->limit : proto::tuning::default_pull_limit;
 
-    if (cs->changes.empty()) return done(pull_and_answer(req, cs->cursor, after_seq, limit, {}));
+    if (cs->changes.empty()) return done(pull_and_answer(req, pr, {}));
 
     // The store answers on its writer thread; pulling there would hold up every other
     // device's commit, so the answer hops back to the session's executor first. The work
@@ -340,18 +343,17 @@ void router::sync(admitted a, request req, const net::any_io_executor& ex, respo
     req.body().clear();
     struct pending {
         request req;
+        pull_request pr;
         respond_fn done;
         net::executor_work_guard<net::any_io_executor> guard;
     };
-    auto p = std::make_shared<pending>(pending{std::move(req), std::move(done), net::make_work_guard(ex)});
-    const device dev = *a.dev;
-    std::string cursor = cs->cursor;
-    store_.submit(dev, std::move(*cs), [this, p, cursor, after_seq, limit](proto::expected<std::vector<proto::change_result>> r) {
+    auto p = std::make_shared<pending>(pending{std::move(req), std::move(pr), std::move(done), net::make_work_guard(ex)});
+    store_.submit(dev, std::move(*cs), [this, p](proto::expected<std::vector<proto::change_result>> r) {
         auto ex2 = p->guard.get_executor();
-        net::post(ex2, [this, p, cursor, after_seq, limit, r = std::move(r)]() mutable {
+        net::post(ex2, [this, p, r = std::move(r)]() mutable {
             response res;
             try {
-                res = r ? pull_and_answer(p->req, cursor, after_seq, limit, std::move(*r)) : answer(p->req, r.err());
+                res = r ? pull_and_answer(p->req, p->pr, std::move(*r)) : answer(p->req, r.err());
             } catch (const std::exception& e) {
                 std::cerr << "fieldsync-server: internal error while answering a sync: " << e.what() << "\n";
                 res = answer(p->req, err(errc::internal, "internal error"));
@@ -363,19 +365,51 @@ void router::sync(admitted a, request req, const net::any_io_executor& ex, respo
     });
 }
 
-response router::pull_and_answer(const request& req, const std::string& cursor, std::int64_t after_seq, std::int64_t limit,
+std::optional<cursor_position> parse_cursor(std::string_view text, std::int64_t epoch) {
+    if (text.empty()) return cursor_position{0, false};
+    std::int64_t cursor_epoch = 0;
+    if (const auto dot = text.find('.'); dot != std::string_view::npos) {
+        const auto e = parse_decimal(text.substr(0, dot));
+        if (!e || *e == 0) return std::nullopt;  // epoch 0 is written without a prefix
+        cursor_epoch = *e;
+        text.remove_prefix(dot + 1);
+    }
+    const auto seq = parse_decimal(text);
+    if (!seq) return std::nullopt;
+    if (cursor_epoch > epoch) return std::nullopt;
+    // A cursor from before the device moved to another unit indexes a feed of another scope:
+    // the device starts over in its new one.
+    if (cursor_epoch < epoch) return cursor_position{0, true};
+    return cursor_position{*seq, false};
+}
+
+std::string format_cursor(std::int64_t epoch, std::int64_t seq) {
+    return epoch == 0 ? std::to_string(seq) : std::to_string(epoch) + "." + std::to_string(seq);
+}
+
+response router::pull_and_answer(const request& req, const pull_request& pr,
                                  std::vector<proto::change_result> results) const {
-    auto page = store_.pull(after_seq, limit);
+    auto page = store_.pull(pr.sc, pr.after_seq, pr.limit);
     if (!page) return answer(req, page.err());
     proto::sync_response out;
     out.results = std::move(results);
     out.changes = std::move(page->changes);
     // An empty page hands back the cursor as sent (SPEC.md, "The feed and the cursor"), so a
-    // client that is up to date keeps exactly what it stored.
-    out.cursor = out.changes.empty() ? cursor : std::to_string(page->last_seq);
+    // client that is up to date keeps exactly what it stored; a page of drops alone still
+    // moves the cursor, or the client would be sent the same drops forever.
+    const bool empty = out.changes.empty() && page->dropped.empty();
+    out.cursor = empty && pr.sent_cursor ? *pr.sent_cursor
+                                         : format_cursor(pr.epoch, empty ? pr.after_seq : page->last_seq);
     out.more = page->more;
     out.server_hlc = store_.now_hlc();
-    return answer(req, proto::encode(out));
+    json j = proto::encode(out);
+    if (!page->dropped.empty()) {
+        // Records that left the device's scope since its cursor: the device deletes its copy.
+        json dropped = json::array();
+        for (const auto& d : page->dropped) dropped.push_back({{"collection", d.collection}, {"id", d.id}});
+        j["dropped"] = std::move(dropped);
+    }
+    return answer(req, j);
 }
 
 }  // namespace fieldsync::server::detail

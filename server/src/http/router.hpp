@@ -49,6 +49,17 @@ response json_response(unsigned version, bool keep_alive, http::status status, c
 /// strings, HTML forms) '+' decodes to ' '.
 std::optional<std::string> percent_decode(std::string_view text, bool plus_is_space);
 
+/// Cursors (SPEC.md, "The feed and the cursor"): the decimal seq of the last feed entry, with
+/// "<epoch>." in front once the device has moved to another unit (store.hpp, scope_epoch),
+/// so cursors of its old scope are recognised and start over instead of skipping records.
+struct cursor_position {
+    std::int64_t after_seq = 0;
+    bool restarted = false;     // the cursor was of an older epoch: pulling starts over
+};
+/// nullopt: not a cursor this server issues for a device at `epoch` (400 bad_cursor).
+std::optional<cursor_position> parse_cursor(std::string_view text, std::int64_t epoch);
+std::string format_cursor(std::int64_t epoch, std::int64_t seq);
+
 class router {
 public:
     explicit router(store& st) : store_(st) {}
@@ -66,8 +77,15 @@ private:
     response get_conflicts(const admitted& a, const request& req) const;
     response get_conflict(const admitted& a, const request& req) const;
     void sync(admitted a, request req, const boost::asio::any_io_executor& ex, respond_fn done) const;
-    response pull_and_answer(const request& req, const std::string& cursor, std::int64_t after_seq, std::int64_t limit,
-                             std::vector<protocol::change_result> results) const;
+    /// What the pull half of a sync asks for.
+    struct pull_request {
+        scope sc;
+        std::int64_t epoch = 0;                 // the device's scope epoch, written into cursors
+        std::int64_t after_seq = 0;
+        std::int64_t limit = 0;
+        std::optional<std::string> sent_cursor; // echoed on an empty page, unless it was restarted
+    };
+    response pull_and_answer(const request& req, const pull_request& pr, std::vector<protocol::change_result> results) const;
 
     store& store_;
 };
