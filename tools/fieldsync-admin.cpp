@@ -30,6 +30,12 @@ constexpr const char* k_usage =
     "  device add --name NAME --unit UNIT [--role field|reviewer|admin]\n"
     "                                              register a device; prints only its token\n"
     "  device list                                 list the registered devices\n"
+    "  device revoke ID                            the device's token stops working\n"
+    "  device rotate ID                            a new token for the device; prints only it\n"
+    "  device move ID --unit UNIT                  bind the device to another unit\n"
+    "  unit add --id ID --name NAME --kind KIND [--parent ID]\n"
+    "                                              add a unit to the tree, or change it\n"
+    "  unit list                                   list the organisation tree\n"
     "\n"
     "'fieldsync-admin COMMAND --help' describes a command.\n";
 
@@ -47,9 +53,38 @@ constexpr const char* k_device_list_usage =
     "Lists the registered devices: id, name, unit, role, created, revoked.\n";
 
 constexpr const char* k_device_usage =
-    "usage: fieldsync-admin --db PATH device add|list [ARGS]\n"
+    "usage: fieldsync-admin --db PATH device add|list|revoke|rotate|move [ARGS]\n"
     "  device add --name NAME --unit UNIT [--role field|reviewer|admin]\n"
-    "  device list\n";
+    "  device list\n"
+    "  device revoke ID\n"
+    "  device rotate ID\n"
+    "  device move ID --unit UNIT\n";
+
+constexpr const char* k_device_revoke_usage =
+    "usage: fieldsync-admin --db PATH device revoke ID\n"
+    "Revokes a device: its token is refused from its next request on. Works while the server runs.\n";
+
+constexpr const char* k_device_rotate_usage =
+    "usage: fieldsync-admin --db PATH device rotate ID\n"
+    "Gives a device a new token and prints it, and nothing else, on stdout; the old token stops working.\n";
+
+constexpr const char* k_device_move_usage =
+    "usage: fieldsync-admin --db PATH device move ID --unit UNIT\n"
+    "Binds a device to another unit. Its next pull starts over in the new unit's subtree.\n";
+
+constexpr const char* k_unit_usage =
+    "usage: fieldsync-admin --db PATH unit add|list [ARGS]\n"
+    "  unit add --id ID --name NAME --kind district|commune|cell|office [--parent ID]\n"
+    "  unit list\n";
+
+constexpr const char* k_unit_add_usage =
+    "usage: fieldsync-admin --db PATH unit add --id ID --name NAME --kind district|commune|cell|office [--parent ID]\n"
+    "Adds a unit to the organisation tree, or changes the name, kind or parent of an existing one\n"
+    "(a new parent moves the unit's whole subtree; devices and records follow).\n";
+
+constexpr const char* k_unit_list_usage =
+    "usage: fieldsync-admin --db PATH unit list\n"
+    "Lists the units: id, kind, name, path.\n";
 
 int usage_error(const std::string& message, const char* usage) {
     std::cerr << "fieldsync-admin: " << message << "\n" << usage;
@@ -70,6 +105,8 @@ std::string format_ms(std::int64_t ms) {
     out << std::put_time(&tm, "%Y-%m-%d %H:%M:%SZ");
     return out.str();
 }
+
+void print_table(const std::vector<std::vector<std::string>>& rows);
 
 std::optional<std::unique_ptr<fs::store>> open_store(const std::string& path) {
     fs::store_options o;
@@ -149,21 +186,28 @@ int cmd_device_list(const std::string& db, const std::vector<std::string>& args)
         std::cerr << "fieldsync-admin: cannot list devices: " << list.err().message << "\n";
         return k_exit_failure;
     }
-    const std::vector<std::string> head{"ID", "NAME", "UNIT", "ROLE", "CREATED", "REVOKED"};
-    std::vector<std::vector<std::string>> rows{head};
+    std::vector<std::vector<std::string>> rows{{"ID", "NAME", "UNIT", "ROLE", "CREATED", "REVOKED"}};
     for (const auto& d : *list)
         rows.push_back({d.id, d.name, d.unit_id, std::string(fs::role_name(d.role)), format_ms(d.created_ms),
                         d.revoked_ms ? format_ms(*d.revoked_ms) : "-"});
-    // Column widths in code points, so Vietnamese names with diacritics line up.
+    print_table(rows);
+    return 0;
+}
+
+
+// Prints rows as aligned columns; widths count code points, so Vietnamese names line up.
+void print_table(const std::vector<std::vector<std::string>>& rows) {
     auto width = [](const std::string& s) {
         std::size_t n = 0;
         for (const unsigned char c : s)
             if ((c & 0xC0) != 0x80) ++n;
         return n;
     };
-    std::vector<std::size_t> w(head.size(), 0);
-    for (const auto& r : rows)
+    std::vector<std::size_t> w;
+    for (const auto& r : rows) {
+        w.resize(std::max(w.size(), r.size()), 0);
         for (std::size_t i = 0; i < r.size(); ++i) w[i] = std::max(w[i], width(r[i]));
+    }
     for (const auto& r : rows) {
         for (std::size_t i = 0; i < r.size(); ++i) {
             std::cout << r[i];
@@ -171,6 +215,130 @@ int cmd_device_list(const std::string& db, const std::vector<std::string>& args)
         }
         std::cout << "\n";
     }
+}
+
+// "ID" alone, or "ID --unit UNIT" for move: the positional id and the options after it.
+struct id_args {
+    std::string id;
+    std::vector<std::string> rest;
+};
+
+std::optional<id_args> take_id(const std::vector<std::string>& args) {
+    if (args.empty() || args[0].rfind("--", 0) == 0) return std::nullopt;
+    return id_args{args[0], std::vector<std::string>(args.begin() + 1, args.end())};
+}
+
+int cmd_device_revoke(const std::string& db, const std::vector<std::string>& args) {
+    if (wants_help(args)) {
+        std::cout << k_device_revoke_usage;
+        return 0;
+    }
+    const auto a = take_id(args);
+    if (!a || !a->rest.empty()) return usage_error("device revoke takes one device id", k_device_revoke_usage);
+    auto st = open_store(db);
+    if (!st) return k_exit_failure;
+    const auto failed = (*st)->revoke_device(a->id);
+    (*st)->close();
+    if (failed) {
+        std::cerr << "fieldsync-admin: cannot revoke '" << a->id << "': " << failed->message << "\n";
+        return k_exit_failure;
+    }
+    std::cerr << "fieldsync-admin: device " << a->id << " revoked\n";
+    return 0;
+}
+
+int cmd_device_rotate(const std::string& db, const std::vector<std::string>& args) {
+    if (wants_help(args)) {
+        std::cout << k_device_rotate_usage;
+        return 0;
+    }
+    const auto a = take_id(args);
+    if (!a || !a->rest.empty()) return usage_error("device rotate takes one device id", k_device_rotate_usage);
+    auto st = open_store(db);
+    if (!st) return k_exit_failure;
+    auto token = (*st)->rotate_device(a->id);
+    (*st)->close();
+    if (!token) {
+        std::cerr << "fieldsync-admin: cannot rotate the token of '" << a->id << "': " << token.err().message << "\n";
+        return k_exit_failure;
+    }
+    std::cerr << "fieldsync-admin: device " << a->id << " has a new token; it follows, shown only this once\n";
+    std::cout << *token << std::endl;
+    return 0;
+}
+
+int cmd_device_move(const std::string& db, const std::vector<std::string>& args) {
+    if (wants_help(args)) {
+        std::cout << k_device_move_usage;
+        return 0;
+    }
+    const auto a = take_id(args);
+    if (!a || a->rest.size() != 2 || a->rest[0] != "--unit" || a->rest[1].empty())
+        return usage_error("device move takes a device id and --unit UNIT", k_device_move_usage);
+    auto st = open_store(db);
+    if (!st) return k_exit_failure;
+    const auto failed = (*st)->move_device(a->id, a->rest[1]);
+    (*st)->close();
+    if (failed) {
+        std::cerr << "fieldsync-admin: cannot move '" << a->id << "': " << failed->message << "\n";
+        return k_exit_failure;
+    }
+    std::cerr << "fieldsync-admin: device " << a->id << " now belongs to unit " << a->rest[1] << "\n";
+    return 0;
+}
+
+int cmd_unit_add(const std::string& db, const std::vector<std::string>& args) {
+    if (wants_help(args)) {
+        std::cout << k_unit_add_usage;
+        return 0;
+    }
+    fs::unit u;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const auto& a = args[i];
+        if (i + 1 >= args.size()) return usage_error("'" + a + "' needs a value", k_unit_add_usage);
+        const auto& v = args[++i];
+        if (a == "--id")
+            u.id = v;
+        else if (a == "--name")
+            u.name = v;
+        else if (a == "--kind")
+            u.kind = v;
+        else if (a == "--parent")
+            u.parent = v;
+        else
+            return usage_error("unknown argument '" + a + "'", k_unit_add_usage);
+    }
+    if (u.id.empty() || u.name.empty() || u.kind.empty())
+        return usage_error("--id, --name and --kind are required", k_unit_add_usage);
+    auto st = open_store(db);
+    if (!st) return k_exit_failure;
+    auto put = (*st)->put_unit(u);
+    (*st)->close();
+    if (!put) {
+        std::cerr << "fieldsync-admin: cannot put unit '" << u.id << "': " << put.err().message << "\n";
+        return put.err().code == fieldsync::protocol::errc::bad_request ? k_exit_usage : k_exit_failure;
+    }
+    std::cerr << "fieldsync-admin: unit " << put->id << " at " << put->path << "\n";
+    return 0;
+}
+
+int cmd_unit_list(const std::string& db, const std::vector<std::string>& args) {
+    if (wants_help(args)) {
+        std::cout << k_unit_list_usage;
+        return 0;
+    }
+    if (!args.empty()) return usage_error("unit list takes no arguments", k_unit_list_usage);
+    auto st = open_store(db);
+    if (!st) return k_exit_failure;
+    auto list = (*st)->units();
+    (*st)->close();
+    if (!list) {
+        std::cerr << "fieldsync-admin: cannot list units: " << list.err().message << "\n";
+        return k_exit_failure;
+    }
+    std::vector<std::vector<std::string>> rows{{"ID", "KIND", "NAME", "PATH"}};
+    for (const auto& u : *list) rows.push_back({u.id, u.kind, u.name, u.path});
+    print_table(rows);
     return 0;
 }
 
@@ -205,16 +373,34 @@ int main(int argc, char** argv) {
         return cmd_init(db, rest);
     }
     if (cmd == "device") {
-        if (rest.empty()) return usage_error("device needs a subcommand: add or list", k_device_usage);
+        if (rest.empty()) return usage_error("device needs a subcommand: add, list, revoke, rotate or move", k_device_usage);
         if (rest[0] == "--help" || rest[0] == "-h") {
             std::cout << k_device_usage;
             return 0;
         }
         const std::string sub = rest[0];
         std::vector<std::string> sub_args(rest.begin() + 1, rest.end());
-        if (sub != "add" && sub != "list") return usage_error("unknown device subcommand '" + sub + "'", k_device_usage);
+        int (*run)(const std::string&, const std::vector<std::string>&) = nullptr;
+        if (sub == "add") run = cmd_device_add;
+        else if (sub == "list") run = cmd_device_list;
+        else if (sub == "revoke") run = cmd_device_revoke;
+        else if (sub == "rotate") run = cmd_device_rotate;
+        else if (sub == "move") run = cmd_device_move;
+        else return usage_error("unknown device subcommand '" + sub + "'", k_device_usage);
         if (!wants_help(sub_args) && need_db()) return usage_error("--db PATH is required", k_usage);
-        return sub == "add" ? cmd_device_add(db, sub_args) : cmd_device_list(db, sub_args);
+        return run(db, sub_args);
+    }
+    if (cmd == "unit") {
+        if (rest.empty()) return usage_error("unit needs a subcommand: add or list", k_unit_usage);
+        if (rest[0] == "--help" || rest[0] == "-h") {
+            std::cout << k_unit_usage;
+            return 0;
+        }
+        const std::string sub = rest[0];
+        std::vector<std::string> sub_args(rest.begin() + 1, rest.end());
+        if (sub != "add" && sub != "list") return usage_error("unknown unit subcommand '" + sub + "'", k_unit_usage);
+        if (!wants_help(sub_args) && need_db()) return usage_error("--db PATH is required", k_usage);
+        return sub == "add" ? cmd_unit_add(db, sub_args) : cmd_unit_list(db, sub_args);
     }
     return usage_error("unknown command '" + cmd + "'", k_usage);
 }

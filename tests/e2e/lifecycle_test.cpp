@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstdio>
 #include <future>
+#include <sstream>
 #include <thread>
 
 #include <csignal>
@@ -296,6 +297,35 @@ TEST_CASE("fieldsync-admin and fieldsync-server work as the README says, and SIG
     CHECK(list_out.find("Máy demo") != std::string::npos);
     CHECK(list_out.find("Máy thứ hai") != std::string::npos);
     CHECK(list_out.find("reviewer") != std::string::npos);
+
+    // Device and unit administration, also while the server runs.
+    std::string id2;
+    {
+        std::istringstream lines(list_out);
+        for (std::string l; std::getline(lines, l);)
+            if (l.find("Máy thứ hai") != std::string::npos) id2 = l.substr(0, l.find(' '));
+    }
+    REQUIRE_FALSE(id2.empty());
+    const auto [rot_rc, rot_out] = run({admin, "--db", db, "device", "rotate", id2});
+    REQUIRE(rot_rc == 0);
+    const auto token3 = rot_out.substr(0, rot_out.size() - 1);
+    CHECK(http_request(port, "GET", "/v1/conflicts", "", {{"Authorization", "Bearer " + token2}}).status == 401);
+    CHECK(http_request(port, "GET", "/v1/conflicts", "", {{"Authorization", "Bearer " + token3}}).status == 200);
+    CHECK(run({admin, "--db", db, "device", "revoke", id2}).first == 0);
+    CHECK(http_request(port, "GET", "/v1/conflicts", "", {{"Authorization", "Bearer " + token3}}).status == 401);
+    CHECK(run({admin, "--db", db, "device", "revoke", "no-such-device"}).first == 1);
+    CHECK(run({admin, "--db", db, "device", "move"}).first == 2);
+
+    CHECK(run({admin, "--db", db, "unit", "add", "--id", "giong-trom", "--name", "Huyện ủy Giồng Trôm", "--kind", "district"}).first == 0);
+    CHECK(run({admin, "--db", db, "unit", "add", "--id", "xa-binh-hoa", "--name", "Đảng bộ xã Bình Hòa", "--kind", "commune",
+               "--parent", "giong-trom"}).first == 0);
+    CHECK(run({admin, "--db", db, "unit", "add", "--id", "x", "--name", "x", "--kind", "planet"}).first == 2);
+    const auto [units_rc, units_out] = run({admin, "--db", db, "unit", "list"});
+    CHECK(units_rc == 0);
+    CHECK(units_out.find("/giong-trom/xa-binh-hoa/") != std::string::npos);
+    CHECK(units_out.find("Đảng bộ xã Bình Hòa") != std::string::npos);
+    // The first device keeps working in its unit, now placed in the tree.
+    CHECK(http_request(port, "GET", "/v1/records/members/m-1", "", {{"Authorization", "Bearer " + token}}).status == 200);
 
     REQUIRE(kill(srv_proc.pid, SIGTERM) == 0);
     CHECK(srv_proc.wait_exit(15s) == 0);

@@ -128,3 +128,22 @@ TEST_CASE("a device moved to another unit starts its pulls over", "[e2e][scope]"
 }
 
 }  // namespace fieldsync::e2e
+
+namespace fieldsync::e2e {
+
+TEST_CASE("a revoked or rotated token is refused on the very next request", "[e2e][scope][auth]") {
+    tree t;
+    CHECK(t.f.get("/v1/conflicts", t.ap1.second).status == 200);
+    auto rotated = t.f.store().rotate_device(t.ap1.first.id);
+    REQUIRE(rotated.has_value());
+    CHECK(t.f.get("/v1/conflicts", t.ap1.second).error_code() == "unauthorized");
+    CHECK(t.f.get("/v1/conflicts", *rotated).status == 200);
+
+    REQUIRE_FALSE(t.f.store().revoke_device(t.ap1.first.id).has_value());
+    const auto r = t.f.post_sync(json{{"cursor", ""}}, *rotated);
+    CHECK(r.status == 401);
+    CHECK(r.error_code() == "unauthorized");
+    CHECK(t.f.get("/v1/conflicts", t.ap2.second).status == 200);  // others unaffected
+}
+
+}  // namespace fieldsync::e2e
