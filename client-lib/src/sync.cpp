@@ -379,6 +379,27 @@ result<sync_report> replica::impl::run_sync(const progress_fn& progress) {
                 store->save_record(*rec);
                 ++report.pulled;
             }
+            // Records that left this device's scope (moved to a unit it does not see): the
+            // local copy goes, unless an edit of it is pending (its push will be answered,
+            // likely rejected out_of_scope) or it holds a change the server did not take
+            // (conflict, rejected): that content exists nowhere else on this device. The server
+            // sends them beside "changes"; protocol::sync_response does not carry them yet.
+            if (const auto d = parsed->find("dropped"); d != parsed->end() && d->is_array()) {
+                for (const auto& item : *d) {
+                    if (!item.is_object() || !item.contains("collection") || !item.contains("id") ||
+                        !item["collection"].is_string() || !item["id"].is_string())
+                        continue;
+                    const auto coll = item["collection"].get<std::string>();
+                    const auto rid = item["id"].get<std::string>();
+                    const auto held = store->find_record(coll, rid);
+                    if (!held || store->has_outbox(coll, rid) ||
+                        held->state == static_cast<int>(sync_state::conflict) ||
+                        held->state == static_cast<int>(sync_state::rejected))
+                        continue;
+                    store->delete_record(coll, rid);
+                    ++report.dropped;
+                }
+            }
             if (!resp->cursor.empty()) {
                 cursor = resp->cursor;
                 store->set_meta("cursor", cursor);

@@ -69,6 +69,7 @@ public:
         return next_seq_ - 1;
     }
     int handled = 0;     // requests that reached the sync engine
+    std::vector<std::pair<std::string, std::string>> drop_next;  // sent as "dropped" in the next answer
     std::int64_t page_limit_cap = proto::tuning::max_pull_limit;
 
     /// Handles one POST /v1/sync body; public so tests can drive it directly.
@@ -110,7 +111,14 @@ public:
         }
         resp.more = static_cast<std::int64_t>(feed.size()) > limit;
         resp.cursor = "s:" + std::to_string(last);
-        return answer(200, proto::encode(resp));
+        auto j = proto::encode(resp);
+        if (!drop_next.empty()) {
+            // The real server's "dropped" list: records that left the device's scope.
+            j["dropped"] = json::array();
+            for (const auto& [c, id] : drop_next) j["dropped"].push_back({{"collection", c}, {"id", id}});
+            drop_next.clear();
+        }
+        return answer(200, j);
     }
 
 private:

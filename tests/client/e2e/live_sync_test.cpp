@@ -376,3 +376,56 @@ TEST_CASE("an edit made while its record's change is on the wire is sent next, o
     require_converged(server.store(), *a, k_collections);
     require_converged(server.store(), *b, k_collections);
 }
+
+TEST_CASE("device scopes: a record moved to another cell leaves the old cell's replica, writes outside are refused",
+          "[client][e2e][scope]") {
+    live_server server;
+    temp_dir dir;
+    auto& st = server.store();
+    for (const auto& u : {srv::unit{"giong-trom", "", "Huyện ủy Giồng Trôm", "district", ""},
+                          srv::unit{"binh-hoa", "giong-trom", "Đảng bộ xã Bình Hòa", "commune", ""},
+                          srv::unit{"ap-1", "binh-hoa", "Chi bộ ấp 1", "cell", ""},
+                          srv::unit{"ap-2", "binh-hoa", "Chi bộ ấp 2", "cell", ""}})
+        REQUIRE(st.put_unit(u));
+    auto token = [&](const std::string& name, const std::string& unit) {
+        auto d = st.add_device(name, unit, srv::device_role::field);
+        REQUIRE(d);
+        return d->second;
+    };
+    auto cell1 = live_replica(server, dir, "ap1", nullptr, {}, {}, token("Máy chi bộ ấp 1", "ap-1"));
+    auto cell2 = live_replica(server, dir, "ap2", nullptr, {}, {}, token("Máy chi bộ ấp 2", "ap-2"));
+    auto commune = live_replica(server, dir, "xa", nullptr, {}, {}, token("Máy Đảng ủy xã", "binh-hoa"));
+
+    ok(cell1->put("members", member(1, "ap-1"), {.id = "m-1", .unit_id = "ap-1"}));
+    ok(cell1->put("members", member(2, "ap-1"), {.id = "m-2", .unit_id = "ap-1"}));
+    ok(cell2->put("members", member(3, "ap-2"), {.id = "m-3", .unit_id = "ap-2"}));
+    for (auto* r : {cell1.get(), cell2.get(), commune.get()}) ok(r->sync());
+    CHECK(ok(cell1->list({.collection = "members"})).size() == 2);  // its own cell only
+    CHECK(ok(cell2->list({.collection = "members"})).size() == 1);
+    CHECK(ok(commune->list({.collection = "members"})).size() == 3);
+
+    // The commune moves m-1 to ấp 2.
+    auto moved = member(1, "ap-2");
+    ok(commune->put("members", moved, {.id = "m-1", .unit_id = "ap-2"}));
+    ok(commune->sync());
+    auto r1 = ok(cell1->sync());
+    CHECK(r1.dropped == 1);
+    CHECK_FALSE(ok(cell1->get("members", "m-1")));
+    CHECK(ok(cell1->get("members", "m-2")));
+    ok(cell2->sync());
+    auto in2 = ok(cell2->get("members", "m-1"));
+    REQUIRE(in2);
+    CHECK(in2->unit_id == "ap-2");
+
+    // ấp 1 writing into ấp 2 is refused and kept, not retried.
+    ok(cell1->put("members", member(4, "ap-2"), {.id = "m-4", .unit_id = "ap-2"}));
+    auto r2 = ok(cell1->sync());
+    CHECK(r2.rejected == 1);
+    auto refused = ok(cell1->get("members", "m-4"));
+    REQUIRE(refused);
+    CHECK(refused->state == sync_state::rejected);
+    REQUIRE(refused->reason);
+    CHECK(refused->reason->code == protocol::errc::out_of_scope);
+    CHECK(refused->held["name"] == member(4, "ap-2")["name"]);
+    CHECK(ok(cell1->sync()).pushed == 0);
+}

@@ -512,3 +512,33 @@ TEST_CASE("change-sets are bounded in bytes as well as in changes", "[client][sy
     CHECK(sizes[2] == 1);
     CHECK(sizes[3] == 1);
 }
+
+TEST_CASE("records that left the device's scope are removed, unless an edit of them is pending",
+          "[client][sync][scope]") {
+    fake_server s;
+    temp_dir dir;
+    client::replica* ra = nullptr;
+    bool edit_on_send = false;
+    auto a = make_device(s, dir, "a", nullptr, [&](const client::http_request&, int) {
+        if (edit_on_send) {  // pending while the answer that drops it is committed
+            edit_on_send = false;
+            REQUIRE(ra->patch("members", "moved-but-edited", {{"role", "vẫn sửa"}}));
+        }
+        return fault{};
+    });
+    ra = a.r.get();
+    ok(a.r->put("members", member(1), {.id = "moved", .unit_id = "ap-1"}));
+    ok(a.r->put("members", member(2), {.id = "moved-but-edited", .unit_id = "ap-1"}));
+    ok(a.r->put("members", member(3), {.id = "stays", .unit_id = "ap-1"}));
+    ok(a.r->sync());
+    s.drop_next = {{"members", "moved"}, {"members", "moved-but-edited"}, {"members", "never-had-it"}};
+    edit_on_send = true;
+    auto rep = ok(a.r->sync());
+    CHECK(rep.dropped == 1);
+    CHECK_FALSE(ok(a.r->get("members", "moved")));
+    CHECK(ok(a.r->get("members", "stays")));
+    auto kept = ok(a.r->get("members", "moved-but-edited"));
+    REQUIRE(kept);
+    CHECK(kept->state == sync_state::pending);
+    CHECK(kept->data["role"] == "vẫn sửa");
+}
