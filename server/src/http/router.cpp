@@ -357,6 +357,9 @@ void router::sync(admitted a, request req, const net::any_io_executor& ex, respo
             } catch (const std::exception& e) {
                 std::cerr << "fieldsync-server: internal error while answering a sync: " << e.what() << "\n";
                 res = answer(p->req, err(errc::internal, "internal error"));
+            } catch (...) {
+                std::cerr << "fieldsync-server: internal error while answering a sync\n";
+                res = answer(p->req, err(errc::internal, "internal error"));
             }
             auto done = std::move(p->done);
             p->guard.reset();

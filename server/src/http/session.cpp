@@ -107,6 +107,9 @@ void http_session::on_read_header(beast::error_code ec, std::size_t) {
     } catch (const std::exception& e) {
         std::cerr << "fieldsync-server: internal error while routing: " << e.what() << "\n";
         return send(request_no_, error_response(req.version(), false, proto::error{errc::internal, "internal error"}));
+    } catch (...) {
+        std::cerr << "fieldsync-server: internal error while routing\n";
+        return send(request_no_, error_response(req.version(), false, proto::error{errc::internal, "internal error"}));
     }
     if (parser_->is_done()) return on_request();
 
@@ -153,6 +156,9 @@ void http_session::on_request() {
                               [self = shared_from_this(), no](response res) { self->send(no, std::move(res)); });
     } catch (const std::exception& e) {
         std::cerr << "fieldsync-server: internal error while handling a request: " << e.what() << "\n";
+        send(no, error_response(version, false, proto::error{errc::internal, "internal error"}));
+    } catch (...) {
+        std::cerr << "fieldsync-server: internal error while handling a request\n";
         send(no, error_response(version, false, proto::error{errc::internal, "internal error"}));
     }
 }
