@@ -173,7 +173,8 @@ proto::expected<std::vector<conflict_view>> sqlite_store::conflicts(const scope&
         const auto [lo, hi] = range_of(sc);
         auto& s = db.cached(
             "SELECT id, collection, record_id, unit_id, status, base_version, head_version, base, head, "
-            "head_deleted, incoming, incoming_deleted, fields, device_id, change_id, hlc, created_ms, path "
+            "head_deleted, incoming, incoming_deleted, fields, device_id, change_id, hlc, created_ms, path, "
+            "closed_by, closed_ms, resolution "
             "FROM conflicts WHERE (?1 = '' OR status = ?1) AND path >= ?4 AND path < ?5 "
             "ORDER BY seq DESC LIMIT ?2 OFFSET ?3");
         s.bind(1, status).bind(2, limit).bind(3, offset).bind(4, lo).bind(5, hi);
@@ -186,12 +187,21 @@ proto::expected<std::optional<conflict_view>> sqlite_store::conflict(const scope
     return read([&](sqlite::db& db) -> std::optional<conflict_view> {
         auto& s = db.cached(
             "SELECT id, collection, record_id, unit_id, status, base_version, head_version, base, head, "
-            "head_deleted, incoming, incoming_deleted, fields, device_id, change_id, hlc, created_ms, path "
+            "head_deleted, incoming, incoming_deleted, fields, device_id, change_id, hlc, created_ms, path, "
+            "closed_by, closed_ms, resolution "
             "FROM conflicts WHERE id = ?");
         s.bind(1, id);
         if (!s.step() || !sc.contains(s.text(17))) return std::nullopt;
         auto c = read_conflict(s);
         s.reset();
+        auto& h = db.cached("SELECT version, deleted, data FROM heads WHERE collection = ? AND id = ?");
+        h.bind(1, c.collection).bind(2, c.record_id);
+        if (h.step()) {
+            c.current_version = h.int64(0);
+            c.current_deleted = h.int64(1) != 0;
+            c.current = parse_stored(h.text(2));
+        }
+        h.reset();
         return c;
     });
 }
@@ -216,6 +226,9 @@ conflict_view sqlite_store::read_conflict(sqlite::stmt& s) {
     c.hlc = s.text(15);
     c.created_ms = s.int64(16);
     c.path = s.text(17);
+    c.closed_by = s.text(18);
+    c.closed_ms = s.int64(19);
+    c.resolution = parse_stored(s.text(20));
     return c;
 }
 

@@ -110,6 +110,12 @@ constexpr const char* k_migrations[] = {
     -- The feed's seq counter: versions and moves both take seqs from it.
     INSERT OR REPLACE INTO meta(key, value) VALUES ('seq', (SELECT coalesce(max(seq), 0) FROM history));
     )sql",
+    // 3: conflict review.
+    R"sql(
+    ALTER TABLE conflicts ADD COLUMN closed_by TEXT NOT NULL DEFAULT '';
+    ALTER TABLE conflicts ADD COLUMN closed_ms INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE conflicts ADD COLUMN resolution TEXT;
+    )sql",
 };
 
 sqlite_store::sqlite_store(const store_options& o)

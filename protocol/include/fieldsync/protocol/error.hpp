@@ -37,6 +37,10 @@ enum class errc {
     unknown_base,          // base_version not in history (needed to merge or patch)
     schema_violation,      // data does not satisfy the collection's schema
     out_of_scope,          // the device may not write this unit
+    // conflict review and abuse limits
+    stale,                 // 409: the head moved since the reviewer looked; look again
+    conflict_closed,       // 409: the conflict is already resolved or dismissed
+    rate_limited,          // 429: too many failed sign-ins or requests from this address
     // server-side failures
     unavailable,           // 503: overloaded, shutting down, store busy
     storage_error,         // 500/507: the store failed; nothing was applied

@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -120,7 +121,35 @@ struct conflict_view {
     std::string hlc;
     std::int64_t created_ms = 0;
     std::string path;           // where it is routed: the deepest unit holding both writers
+    // Once closed (status resolved or dismissed):
+    std::string closed_by;      // the reviewer's device id
+    std::int64_t closed_ms = 0;
+    json resolution;            // {"choice", "picks"?, "note"?, "version"?}; null while open
+    // The record's head now (filled by conflict(id), not by the list): what a resolution is
+    // decided against.
+    std::int64_t current_version = 0;
+    json current;               // null when deleted
+    bool current_deleted = false;
 };
+
+/// A reviewer's decision on an open conflict (issue 5; SPEC.md, "Resolving a conflict").
+/// The choice decides the colliding fields; fields that did not collide merge as the merge
+/// rule merges them, so resolving never loses a change nobody disputed.
+struct resolution {
+    enum class choice { keep_head, take_incoming, pick, edit, dismiss };
+    choice how = choice::keep_head;
+    /// The head version the reviewer decided against. If the head has moved since, the
+    /// resolution is refused as `stale` and nothing is written.
+    std::int64_t head_version = 0;
+    /// pick: JSON Pointer of every colliding field -> "head" or "incoming".
+    std::map<std::string, std::string> picks;
+    /// edit: the record as the reviewer wrote it (checked against the schema), or a delete.
+    json edited;
+    bool edited_deleted = false;
+    std::string note;
+};
+std::optional<resolution::choice> parse_choice(std::string_view s) noexcept;
+std::string_view choice_name(resolution::choice c) noexcept;
 
 struct pull_page {
     std::vector<proto::pulled_change> changes;
@@ -168,6 +197,16 @@ public:
     virtual proto::expected<std::vector<conflict_view>> conflicts(const scope& sc, const std::string& status,
                                                                   std::int64_t limit, std::int64_t offset) = 0;
     virtual proto::expected<std::optional<conflict_view>> conflict(const scope& sc, const std::string& id) = 0;
+
+    /// Resolves (or dismisses) an open conflict within the reviewer's scope: writes a new
+    /// version ("resolved" in history) on top of the head, which syncs like any change, and
+    /// closes the conflict with who, when and what was chosen. Older open conflicts of the
+    /// same record must be closed first. Errors: forbidden (a field device), not_found (no
+    /// such conflict in scope), conflict_closed, stale (head moved), bad_request (a pick
+    /// missing or unknown, an edit that breaks the schema: the message says which), and
+    /// storage failures.
+    virtual proto::expected<conflict_view> resolve(const device& reviewer, const std::string& conflict_id,
+                                                   const resolution& r) = 0;
 
     // Unscoped reads, for tools and tests.
     proto::expected<std::optional<record_view>> get(const std::string& collection, const std::string& id) {

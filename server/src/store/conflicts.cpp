@@ -1,0 +1,220 @@
+// Conflict review: a reviewer's resolution becomes a new version of the record (how =
+// "resolved") and closes the conflict (store.hpp, `resolve`; SPEC.md, "Resolving a conflict").
+
+#include "store/sqlite_store.hpp"
+
+#include <set>
+
+namespace fieldsync::server {
+
+using proto::errc;
+using proto::error;
+using namespace store_util;
+
+namespace {
+
+constexpr std::pair<resolution::choice, std::string_view> k_choices[] = {
+    {resolution::choice::keep_head, "keep_head"}, {resolution::choice::take_incoming, "take_incoming"},
+    {resolution::choice::pick, "pick"},           {resolution::choice::edit, "edit"},
+    {resolution::choice::dismiss, "dismiss"},
+};
+
+[[noreturn]] void refuse(errc code, std::string message) {
+    throw error{code, std::move(message)};
+}
+
+// Sets (or, when the value is absent on `from`, removes) the field at `pointer` of `into`.
+void copy_field(const json& from, const std::string& pointer, json& into) {
+    const json::json_pointer ptr(pointer);
+    if (from.contains(ptr)) {
+        into[ptr] = from.at(ptr);
+        return;
+    }
+    if (!into.contains(ptr)) return;
+    into.at(ptr.parent_pointer()).erase(ptr.back());
+}
+
+}  // namespace
+
+std::optional<resolution::choice> parse_choice(std::string_view s) noexcept {
+    for (const auto& [c, name] : k_choices)
+        if (name == s) return c;
+    return std::nullopt;
+}
+
+std::string_view choice_name(resolution::choice c) noexcept {
+    for (const auto& [k, name] : k_choices)
+        if (k == c) return name;
+    return "keep_head";
+}
+
+proto::expected<conflict_view> sqlite_store::resolve(const device& reviewer, const std::string& conflict_id,
+                                                     const resolution& r) {
+    if (reviewer.role == device_role::field)
+        return error{errc::forbidden, "only reviewer and admin devices resolve conflicts"};
+    const auto sc = scope::of(reviewer);
+    try {
+        return admin_write([&](sqlite::db& db) -> conflict_view {
+            auto& s = db.cached(
+                "SELECT id, collection, record_id, unit_id, status, base_version, head_version, base, head, "
+                "head_deleted, incoming, incoming_deleted, fields, device_id, change_id, hlc, created_ms, path, "
+                "closed_by, closed_ms, resolution, seq FROM conflicts WHERE id = ?");
+            s.bind(1, conflict_id);
+            if (!s.step() || !sc.contains(s.text(17))) refuse(errc::not_found, "no conflict '" + conflict_id + "'");
+            conflict_view c = read_conflict(s);
+            const auto conflict_seq = s.int64(21);
+            s.reset();
+            if (c.status != "open") refuse(errc::conflict_closed, "the conflict is already " + c.status);
+
+            // Conflicts of one record are decided in the order they arose: a later one was
+            // raised against a head an earlier resolution may still change.
+            auto& older = db.cached(
+                "SELECT id FROM conflicts WHERE collection = ? AND record_id = ? AND status = 'open' AND seq < ? "
+                "ORDER BY seq LIMIT 1");
+            older.bind(1, c.collection).bind(2, c.record_id).bind(3, conflict_seq);
+            if (older.step())
+                refuse(errc::bad_request, "resolve conflict '" + older.text(0) + "' of this record first");
+            older.reset();
+
+            proto::head_state head;
+            std::string unit_id, path;
+            {
+                auto& h = db.cached(
+                    "SELECT version, deleted, data, unit_id, path FROM heads WHERE collection = ? AND id = ?");
+                h.bind(1, c.collection).bind(2, c.record_id);
+                if (!h.step()) refuse(errc::storage_error, "the conflict's record has no head");
+                head.version = h.int64(0);
+                head.state = {h.int64(1) != 0, parse_stored(h.text(2))};
+                unit_id = h.text(3);
+                path = h.text(4);
+                h.reset();
+            }
+            if (head.version != r.head_version)
+                refuse(errc::stale, "the record is at version " + std::to_string(head.version) + ", not " +
+                                        std::to_string(r.head_version) + ": show the conflict again and decide on it");
+
+            const auto now = wall_();
+            json decision = {{"choice", choice_name(r.how)}};
+            if (!r.note.empty()) decision["note"] = r.note;
+            if (r.how == resolution::choice::dismiss) {
+                db.cached("UPDATE conflicts SET status = 'dismissed', closed_by = ?, closed_ms = ?, resolution = ? "
+                          "WHERE id = ?")
+                    .bind(1, reviewer.id)
+                    .bind(2, now)
+                    .bind(3, decision.dump())
+                    .bind(4, c.id)
+                    .run();
+                c.status = "dismissed";
+                c.closed_by = reviewer.id;
+                c.closed_ms = now;
+                c.resolution = decision;
+                return c;
+            }
+
+            // The resolved record.
+            const proto::version_state incoming{c.incoming_deleted, c.incoming};
+            proto::version_state result;
+            json lost = json::object();
+            if (r.how == resolution::choice::edit) {
+                result = {r.edited_deleted, r.edited_deleted ? json(nullptr) : r.edited};
+                if (!result.deleted && !result.data.is_object())
+                    refuse(errc::bad_request, "an edited record must be a JSON object");
+            } else if (head.state.deleted || incoming.deleted) {
+                // A delete against an edit collides as a whole: one side or the other.
+                if (r.how == resolution::choice::pick)
+                    refuse(errc::bad_request,
+                           "a delete collides with the whole record: choose keep_head, take_incoming or edit");
+                const bool take = r.how == resolution::choice::take_incoming;
+                result = take ? incoming : head.state;
+                const auto& loser = take ? head.state : incoming;
+                lost[""] = loser.deleted ? json("(deleted)") : loser.data;
+            } else {
+                const json base = c.base.is_object() ? c.base : json::object();
+                std::vector<std::string> collisions;
+                const auto side = r.how == resolution::choice::take_incoming ? proto::prefer::incoming
+                                                                               : proto::prefer::head;
+                result = {false, proto::merge3(base, head.state.data, incoming.data, side, collisions)};
+                if (r.how == resolution::choice::pick) {
+                    const std::set<std::string> colliding(collisions.begin(), collisions.end());
+                    for (const auto& [pointer, pick] : r.picks) {
+                        if (!colliding.count(pointer))
+                            refuse(errc::bad_request, "'" + pointer + "' is not a colliding field of this conflict");
+                        if (pick != "head" && pick != "incoming")
+                            refuse(errc::bad_request, "a pick is \"head\" or \"incoming\", not '" + pick + "'");
+                    }
+                    for (const auto& pointer : collisions) {
+                        const auto it = r.picks.find(pointer);
+                        if (it == r.picks.end()) refuse(errc::bad_request, "no pick for colliding field '" + pointer + "'");
+                        if (it->second == "incoming") copy_field(incoming.data, pointer, result.data);
+                    }
+                    decision["picks"] = r.picks;
+                }
+                for (const auto& pointer : collisions) {
+                    const json::json_pointer ptr(pointer);
+                    const bool head_won = result.data.contains(ptr) ? (head.state.data.contains(ptr) &&
+                                                                       head.state.data.at(ptr) == result.data.at(ptr))
+                                                                    : !head.state.data.contains(ptr);
+                    const json& loser = head_won ? incoming.data : head.state.data;
+                    lost[pointer] = loser.contains(ptr) ? loser.at(ptr) : json("(absent)");
+                }
+            }
+            if (!result.deleted) {
+                const auto* coll = schema_.find(c.collection);
+                if (!coll) refuse(errc::unknown_collection, "the collection '" + c.collection + "' left the schema");
+                if (auto bad = schema_.validate(*coll, result.data)) refuse(errc::schema_violation, bad->message);
+            }
+
+            const auto version = head.version + 1;
+            const auto seq = load_seq(db) + 1;
+            const auto stamp = clock_.now().to_string();
+            db.cached("INSERT INTO history(seq, collection, id, version, deleted, data, unit_id, device_id, change_id, "
+                      "hlc, server_ms, how, lost) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'resolved', ?)")
+                .bind(1, seq)
+                .bind(2, c.collection)
+                .bind(3, c.record_id)
+                .bind(4, version)
+                .bind(5, result.deleted ? 1 : 0)
+                .bind(6, dump(result.deleted ? json(nullptr) : result.data))
+                .bind(7, unit_id)
+                .bind(8, reviewer.id)
+                .bind(9, "resolve:" + c.id)
+                .bind(10, stamp)
+                .bind(11, now)
+                .bind(12, lost.dump())
+                .run();
+            db.cached("UPDATE heads SET version = ?, deleted = ?, data = ?, seq = ?, hlc = ?, writer = ?, "
+                      "updated_ms = ? WHERE collection = ? AND id = ?")
+                .bind(1, version)
+                .bind(2, result.deleted ? 1 : 0)
+                .bind(3, dump(result.deleted ? json(nullptr) : result.data))
+                .bind(4, seq)
+                .bind(5, stamp)
+                .bind(6, reviewer.id)
+                .bind(7, now)
+                .bind(8, c.collection)
+                .bind(9, c.record_id)
+                .run();
+            store_seq(db, seq);
+            decision["version"] = version;
+            db.cached("UPDATE conflicts SET status = 'resolved', closed_by = ?, closed_ms = ?, resolution = ? "
+                      "WHERE id = ?")
+                .bind(1, reviewer.id)
+                .bind(2, now)
+                .bind(3, decision.dump())
+                .bind(4, c.id)
+                .run();
+            c.status = "resolved";
+            c.closed_by = reviewer.id;
+            c.closed_ms = now;
+            c.resolution = decision;
+            c.current_version = version;
+            c.current_deleted = result.deleted;
+            c.current = result.deleted ? json(nullptr) : result.data;
+            return c;
+        });
+    } catch (const error& e) {
+        return e;
+    }
+}
+
+}  // namespace fieldsync::server
