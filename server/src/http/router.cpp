@@ -1,5 +1,7 @@
 #include "http/router.hpp"
 
+#include "http/encoding.hpp"
+
 #include <fieldsync/protocol/json_input.hpp>
 #include <fieldsync/protocol/messages.hpp>
 #include <fieldsync/protocol/tuning.hpp>
@@ -92,7 +94,7 @@ json to_json(const conflict_view& c) {
 }
 
 response answer(const request& req, const json& body) {
-    return json_response(req.version(), req.keep_alive(), http::status::ok, body);
+    return encoded_response(req, http::status::ok, body);
 }
 
 response answer(const request& req, const proto::error& e) {
@@ -247,9 +249,13 @@ std::variant<admitted, response> router::admit(const request& req) const {
     a.dev = std::move(**dev);
 
     if (a.where == endpoint::sync) {
-        const auto ct = req.find(http::field::content_type);
-        if (ct == req.end() || !is_json_media_type(ct->value()))
-            return answer(req, err(errc::unsupported_media_type, "POST /v1/sync takes Content-Type: application/json"));
+        // SPEC.md, "Compression and encodings": CBOR beside JSON, and gzip content coding.
+        if (!is_sync_media_type(req))
+            return answer(req, err(errc::unsupported_media_type,
+                                   "POST /v1/sync takes Content-Type: application/json or application/cbor"));
+        if (!content_encoding_supported(req))
+            return answer(req, err(errc::unsupported_media_type, "Content-Encoding must be gzip or identity"));
+        return a;
     }
     return a;
 }
@@ -319,7 +325,7 @@ response router::get_conflict(const admitted& a, const request& req) const {
 }
 
 void router::sync(admitted a, request req, const net::any_io_executor& ex, respond_fn done) const {
-    auto body = proto::parse_json(req.body(), proto::tuning::max_json_depth);
+    auto body = parse_body(req);
     if (!body) return done(answer(req, body.err()));
     auto cs = proto::decode_change_set(*body);
     if (!cs) return done(answer(req, cs.err()));

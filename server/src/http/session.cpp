@@ -1,5 +1,7 @@
 #include "http/session.hpp"
 
+#include "http/encoding.hpp"
+
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
@@ -152,8 +154,16 @@ void http_session::on_request() {
     const auto version = req.version();
     const auto no = request_no_;
     try {
+        // A gzip body is inflated under the same limit as a plain one (a bomb gets 413), and
+        // answers are gzipped for clients that accept it (SPEC.md, "Compression and encodings").
+        if (auto refused = decode_content_encoding(req, state_->options.body_limit))
+            return send(no, error_response(version, req.keep_alive(), *refused));
+        const bool gzip = accepts_gzip(req);
         state_->routes.handle(std::move(*admitted_), std::move(req), stream_.get_executor(),
-                              [self = shared_from_this(), no](response res) { self->send(no, std::move(res)); });
+                              [self = shared_from_this(), no, gzip](response res) {
+                                  if (gzip) gzip_response(res);
+                                  self->send(no, std::move(res));
+                              });
     } catch (const std::exception& e) {
         std::cerr << "fieldsync-server: internal error while handling a request: " << e.what() << "\n";
         send(no, error_response(version, false, proto::error{errc::internal, "internal error"}));

@@ -47,6 +47,11 @@ inline constexpr std::size_t max_connections = 1024;
 /// cores busy without contending for the read connections.
 inline constexpr int default_threads = 4;
 
+/// Smallest answer body the server gzips for a client that accepts it. Below about 1 KiB the
+/// gzip header and trailer (18 bytes) and the deflate block eat most of the gain, and HTTP
+/// headers dominate the exchange anyway; a pull page of a few records is already above it.
+inline constexpr std::size_t gzip_min_bytes = 1024;
+
 
 // ---- the central store (server/src/store) ----
 
