@@ -5,6 +5,7 @@
 
 #include <fieldsync/client/transport.hpp>
 #include <fieldsync/client/tuning.hpp>
+#include <fieldsync/protocol/encoding.hpp>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -54,6 +55,8 @@ std::optional<url_parts> parse_url(const std::string& url) {
 
 class beast_transport final : public transport {
 public:
+    explicit beast_transport(const http_transport_options& options) : options_(options) {}
+
     result<http_response> send(const http_request& request, std::chrono::milliseconds timeout) override {
         try {
             const auto url = parse_url(request.url);
@@ -136,7 +139,15 @@ private:
         req.set(http::field::user_agent, "fieldsync-client/0.1");
         for (const auto& [name, value] : request.headers) req.set(name, value);
         req.keep_alive(true);
-        req.body() = request.body;
+        if (options_.gzip && request.body.size() >= tuning::gzip_min_bytes &&
+            req.find(http::field::content_encoding) == req.end()) {
+            req.body() = protocol::gzip(request.body);
+            req.set(http::field::content_encoding, "gzip");
+        } else {
+            req.body() = request.body;
+        }
+        if (options_.gzip && req.find(http::field::accept_encoding) == req.end())
+            req.set(http::field::accept_encoding, "gzip");
         req.prepare_payload();
 
         stream_->expires_after(timeout);
@@ -153,11 +164,22 @@ private:
         auto res = parser.release();
         http_response out;
         out.status = static_cast<int>(res.result_int());
-        out.body = std::move(res.body());
+        out.content_type = std::string(res[http::field::content_type]);
+        if (const auto ce = res.find(http::field::content_encoding);
+            ce != res.end() && beast::iequals(ce->value(), "gzip")) {
+            // Capped like a plain answer, so a small compressed bomb cannot fill the phone.
+            if (protocol::gunzip(res.body(), tuning::max_response_bytes, out.body) != protocol::gunzip_status::ok) {
+                close();
+                return make_error(errc::network, "receive: the answer's gzip body is malformed or too large");
+            }
+        } else {
+            out.body = std::move(res.body());
+        }
         if (!res.keep_alive()) close();
         return out;
     }
 
+    const http_transport_options options_;
     asio::io_context ioc_{1};
     std::optional<beast::tcp_stream> stream_;
     beast::flat_buffer buffer_;
@@ -169,6 +191,10 @@ private:
 
 bool has_http_transport() noexcept { return true; }
 
-std::unique_ptr<transport> make_http_transport() { return std::make_unique<beast_transport>(); }
+std::unique_ptr<transport> make_http_transport() { return make_http_transport(http_transport_options{}); }
+
+std::unique_ptr<transport> make_http_transport(const http_transport_options& options) {
+    return std::make_unique<beast_transport>(options);
+}
 
 }  // namespace fieldsync::client

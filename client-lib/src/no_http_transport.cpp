@@ -8,5 +8,6 @@ namespace fieldsync::client {
 bool has_http_transport() noexcept { return false; }
 
 std::unique_ptr<transport> make_http_transport() { return nullptr; }
+std::unique_ptr<transport> make_http_transport(const http_transport_options&) { return nullptr; }
 
 }  // namespace fieldsync::client

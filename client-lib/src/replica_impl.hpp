@@ -33,6 +33,9 @@ struct replica::impl {
     protocol::hlc_clock clock;
     std::mutex sync_mutex;                  // one sync at a time
     std::mt19937_64 rng;
+    // How many times the pull page and new change-sets are halved for this link (sync.cpp);
+    // kept across syncs, since the next sync goes over the same link. Touched under sync_mutex.
+    int link_shrink = 0;
 
     // Test seam (replica_internal.hpp): called after each local transaction of a sync with
     // its ordinal (1, 2, ...); returning false ends the sync at once with errc::cancelled and

@@ -7,6 +7,7 @@
 // until answered, so the server's change-id memory makes every retry safe.
 
 #include "merge_patch.hpp"
+#include "wire_body.hpp"
 #include "replica_impl.hpp"
 
 #include <fieldsync/client/tuning.hpp>
@@ -143,29 +144,42 @@ result<sync_report> replica::impl::run_sync(const progress_fn& progress) {
 
     // One exchange with retries: transient failures back off exponentially with jitter.
     std::optional<protocol::errc> server_code;  // the error code of the last non-200 answer
-    auto exchange = [&](const std::string& body) -> result<http_response> {
+    // Adaptation to the link (SPEC.md, "A client's sync loop"): each transient failure halves
+    // the pull page and the size of new change-sets, each answer doubles them back towards the
+    // configured sizes, so a link that drops every few seconds still moves pages that fit
+    // between drops. A change-set already sent keeps its size: it is resent unchanged.
+    auto adapted = [&](auto configured, auto floor) {
+        return std::max(std::min(configured, floor), configured >> link_shrink);
+    };
+    auto exchange = [&](json& body) -> result<http_response> {
         server_code.reset();
         http_request req;
         req.method = "POST";
         req.url = endpoint;
-        req.headers = {{"Content-Type", "application/json"}, {"Accept", "application/json"}};
+        const std::string media(detail::media_type(options.format));
+        req.headers = {{"Content-Type", media}, {"Accept", media}};
         if (!token.empty()) req.headers.emplace_back("Authorization", "Bearer " + token);
-        req.body = body;
         for (int attempt = 1;; ++attempt) {
+            body["limit"] = adapted(pull_page_limit, tuning::min_pull_page_limit);
+            req.body = detail::encode_body(body, options.format);
             auto r = net->send(req, request_timeout);
-            report.bytes_sent += static_cast<std::int64_t>(body.size());
+            report.bytes_sent += static_cast<std::int64_t>(req.body.size());
             error err;
             bool transient = true;
             if (r) {
                 report.bytes_received += static_cast<std::int64_t>(r->body.size());
                 ++report.requests;
-                if (r->status == 200) return std::move(*r);
+                if (r->status == 200) {
+                    if (link_shrink > 0) --link_shrink;
+                    return std::move(*r);
+                }
                 err = answer_error(*r, transient, server_code);
             } else {
                 err = r.err();
                 transient = classify(static_cast<errc>(err.code.value())) == protocol::retry_class::transient &&
                             err.code.category() == client_category();
             }
+            if (transient) link_shrink = std::min(link_shrink + 1, tuning::max_link_shrink);
             if (!transient || attempt >= max_attempts) {
                 if (transient) err.message += " (gave up after " + std::to_string(attempt) + " attempts)";
                 return err;
@@ -198,7 +212,7 @@ result<sync_report> replica::impl::run_sync(const progress_fn& progress) {
             if (batch.empty()) {
                 // Only changes that existed when this sync started: an app that keeps editing
                 // cannot keep a sync running forever; its new edits go with the next one.
-                auto rows = store->unsent(push_batch_size);
+                auto rows = store->unsent(adapted(push_batch_size, tuning::min_push_batch_size));
                 std::erase_if(rows, [&](const outbox_row& r) { return r.seq > max_seq; });
                 if (!rows.empty()) {
                     detail::transaction tx(store->db());
@@ -207,7 +221,8 @@ result<sync_report> replica::impl::run_sync(const progress_fn& progress) {
                     std::size_t taken = 0;
                     for (auto& row : rows) {
                         auto wire = protocol::encode(wire_change(row)).dump();
-                        if (taken > 0 && bytes + wire.size() > push_batch_bytes) break;
+                        if (taken > 0 && bytes + wire.size() > adapted(push_batch_bytes, tuning::min_push_batch_bytes))
+                            break;
                         bytes += wire.size();
                         ++taken;
                         row.batch_id = batch_id;
@@ -239,7 +254,7 @@ result<sync_report> replica::impl::run_sync(const progress_fn& progress) {
         }
         prog.phase = batch.empty() ? sync_phase::pull : sync_phase::push;
 
-        auto answer = exchange(body.dump());
+        auto answer = exchange(body);
         if (!answer && server_code == protocol::errc::bad_cursor && !cursor.empty() && !cursor_reset) {
             // The server no longer knows our cursor (its store was restored or replaced):
             // SPEC.md says pull again from the beginning. Heads we already hold are skipped
@@ -254,8 +269,8 @@ result<sync_report> replica::impl::run_sync(const progress_fn& progress) {
         }
         if (!answer) return std::move(answer).err();
 
-        auto parsed = protocol::parse_json(answer->body, protocol::tuning::max_json_depth);
-        if (!parsed) return make_error(errc::bad_response, "the server's answer is not JSON: " + parsed.err().message);
+        auto parsed = detail::decode_answer(*answer);
+        if (!parsed) return make_error(errc::bad_response, "the server's answer does not parse: " + parsed.err().message);
         auto resp = protocol::decode_sync_response(*parsed);
         if (!resp) return make_error(errc::bad_response, "the server's answer: " + resp.err().message);
         if (resp->results.size() != batch.size())

@@ -542,3 +542,32 @@ TEST_CASE("records that left the device's scope are removed, unless an edit of t
     CHECK(kept->state == sync_state::pending);
     CHECK(kept->data["role"] == "vẫn sửa");
 }
+
+TEST_CASE("pull pages and new change-sets halve after transient failures and grow back after answers",
+          "[client][sync][adapt]") {
+    fake_server s;
+    temp_dir dir;
+    recording_seams seams;
+    std::vector<std::int64_t> limits;
+    std::vector<std::size_t> sizes;
+    auto a = make_device(s, dir, "a", &seams, [&](const client::http_request& req, int n) {
+        const auto body = json::parse(req.body);
+        limits.push_back(body.at("limit").get<std::int64_t>());
+        sizes.push_back(body.value("changes", json::array()).size());
+        return n <= 3 ? fault{fault::status, 503} : fault{};
+    }, client::sync_tuning{.push_batch_size = 40, .pull_page_limit = 400});
+    std::vector<client::replica::put_item> items;
+    for (std::size_t i = 0; i < 120; ++i) items.push_back({"members", member(i), {.id = "", .unit_id = "u"}});
+    ok(a.r->put_many(items));
+    const auto rep = ok(a.r->sync());
+    CHECK(rep.retries == 3);
+    CHECK(rep.applied == 120);
+    REQUIRE(limits.size() >= 7);
+    // The first change-set was made before any failure and is resent unchanged; the pull page
+    // halves with each failure, then each answer doubles the sizes back.
+    CHECK(std::vector<std::int64_t>(limits.begin(), limits.begin() + 7) ==
+          std::vector<std::int64_t>{400, 200, 100, 50, 100, 200, 400});
+    CHECK(std::vector<std::size_t>(sizes.begin(), sizes.begin() + 7) ==
+          std::vector<std::size_t>{40, 40, 40, 40, 10, 20, 40});
+    require_converged(s, *a.r);
+}

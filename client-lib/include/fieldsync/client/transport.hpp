@@ -30,7 +30,17 @@ struct http_request {
 
 struct http_response {
     int status = 0;
-    std::string body;
+    std::string body;           // decoded: a transport that negotiated gzip hands it inflated
+    std::string content_type;   // the Content-Type field; empty when the transport does not say
+                                // (the sync engine then tells JSON from CBOR by the first byte)
+};
+
+/// Options of the default transport.
+struct http_transport_options {
+    /// Compress request bodies (Content-Encoding: gzip, above tuning::gzip_min_bytes) and ask
+    /// for gzip answers (Accept-Encoding: gzip), inflated under tuning::max_response_bytes.
+    /// Off only to measure or to talk to a server that does not read gzip.
+    bool gzip = true;
 };
 
 class transport {
@@ -47,5 +57,6 @@ bool has_http_transport() noexcept;
 /// apps that need it plug in their own transport. In the embedded build it returns nullptr.
 /// The returned object is not thread-safe: give each replica its own.
 std::unique_ptr<transport> make_http_transport();
+std::unique_ptr<transport> make_http_transport(const http_transport_options& options);
 
 }  // namespace fieldsync::client

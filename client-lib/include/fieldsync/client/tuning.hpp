@@ -24,6 +24,17 @@ inline constexpr std::size_t push_batch_bytes = 1024 * 1024;
 /// which an interrupted initial sync resumes.
 inline constexpr std::int64_t pull_page_limit = 500;
 
+/// Adaptation to a bad link: every transient failure halves the pull page limit and the size
+/// of new change-sets (count and bytes), every answer doubles them back, at most
+/// max_link_shrink halvings (500 heads -> 16 -> floor 25; 200 changes -> 6 -> floor 10). At
+/// 64 kbit/s with a drop every 20 s about 100 KB get through between drops; a gzipped page of
+/// 25 member records is about 2 KB, so even the worst link makes progress, while one
+/// successful round trip per halving restores full pages on a good link.
+inline constexpr int max_link_shrink = 5;
+inline constexpr std::int64_t min_pull_page_limit = 25;
+inline constexpr std::size_t min_push_batch_size = 10;
+inline constexpr std::size_t min_push_batch_bytes = 16 * 1024;
+
 /// First retry delay after a transient failure, and the ceiling of the exponential growth.
 /// 500 ms lets a restarting server come back without the client hammering it; 30 s caps the
 /// wait so that a user watching the progress bar sees a retry within half a minute.
@@ -46,6 +57,10 @@ inline constexpr std::chrono::milliseconds request_timeout{30'000};
 /// Largest response body the default transport accepts. A page is bounded by the server's
 /// page cap; 64 MB protects a phone's memory from a broken or hostile server.
 inline constexpr std::size_t max_response_bytes = 64u * 1024 * 1024;
+
+/// Smallest request body the default transport gzips. Below about 1 KiB the gzip framing and
+/// deflate block eat most of the gain; a pull-only request (a cursor and a limit) stays plain.
+inline constexpr std::size_t gzip_min_bytes = 1024;
 
 /// SQLite busy timeout: another process (the CLI while an app syncs) may hold the write lock
 /// for one local transaction, which is milliseconds; 5 s rides that out without hanging.
