@@ -363,6 +363,10 @@ result<sync_report> replica::impl::run_sync(const progress_fn& progress) {
                 store->save_record(*rec);
             }
 
+            // The device was moved to another unit: what it holds of its old scope goes (the
+            // new scope's records follow on this page and the next), except what only exists
+            // here: pending edits, and changes awaiting review or refused.
+            if (resp->reset) report.dropped += store->delete_synced_records(static_cast<int>(sync_state::synced));
             for (const auto& p : resp->changes) {
                 auto rec = store->find_record(p.collection, p.id);
                 if (rec && p.version <= rec->server_version) continue;
@@ -397,23 +401,15 @@ result<sync_report> replica::impl::run_sync(const progress_fn& progress) {
             // Records that left this device's scope (moved to a unit it does not see): the
             // local copy goes, unless an edit of it is pending (its push will be answered,
             // likely rejected out_of_scope) or it holds a change the server did not take
-            // (conflict, rejected): that content exists nowhere else on this device. The server
-            // sends them beside "changes"; protocol::sync_response does not carry them yet.
-            if (const auto d = parsed->find("dropped"); d != parsed->end() && d->is_array()) {
-                for (const auto& item : *d) {
-                    if (!item.is_object() || !item.contains("collection") || !item.contains("id") ||
-                        !item["collection"].is_string() || !item["id"].is_string())
-                        continue;
-                    const auto coll = item["collection"].get<std::string>();
-                    const auto rid = item["id"].get<std::string>();
-                    const auto held = store->find_record(coll, rid);
-                    if (!held || store->has_outbox(coll, rid) ||
-                        held->state == static_cast<int>(sync_state::conflict) ||
-                        held->state == static_cast<int>(sync_state::rejected))
-                        continue;
-                    store->delete_record(coll, rid);
-                    ++report.dropped;
-                }
+            // (conflict, rejected): that content exists nowhere else on this device.
+            for (const auto& d : resp->dropped) {
+                const auto held = store->find_record(d.collection, d.id);
+                if (!held || store->has_outbox(d.collection, d.id) ||
+                    held->state == static_cast<int>(sync_state::conflict) ||
+                    held->state == static_cast<int>(sync_state::rejected))
+                    continue;
+                store->delete_record(d.collection, d.id);
+                ++report.dropped;
             }
             if (!resp->cursor.empty()) {
                 cursor = resp->cursor;

@@ -218,6 +218,12 @@ json encode(const sync_response& r) {
     json changes = json::array();
     for (const auto& x : r.changes) changes.push_back(encode(x));
     json j = {{"results", std::move(results)}, {"changes", std::move(changes)}, {"cursor", r.cursor}, {"more", r.more}};
+    if (!r.dropped.empty()) {
+        json dropped = json::array();
+        for (const auto& d : r.dropped) dropped.push_back({{"collection", d.collection}, {"id", d.id}});
+        j["dropped"] = std::move(dropped);
+    }
+    if (r.reset) j["reset"] = true;
     if (r.server_hlc) j["server_hlc"] = r.server_hlc->to_string();
     return j;
 }
@@ -302,6 +308,15 @@ expected<sync_response> decode_sync_response(const json& j) {
             r.changes.push_back(std::move(*d));
         }
     }
+    if (const auto dr = j.find("dropped"); dr != j.end() && dr->is_array()) {
+        for (const auto& x : *dr) {
+            auto coll = x.is_object() ? str(x, "collection") : std::nullopt;
+            auto id = x.is_object() ? str(x, "id") : std::nullopt;
+            if (!coll || !id) return bad(errc::bad_request, "a dropped record needs 'collection' and 'id'");
+            r.dropped.push_back({*coll, *id});
+        }
+    }
+    if (const auto rs = j.find("reset"); rs != j.end() && rs->is_boolean()) r.reset = rs->get<bool>();
     r.cursor = str(j, "cursor").value_or("");
     if (const auto m = j.find("more"); m != j.end() && m->is_boolean()) r.more = m->get<bool>();
     if (auto h = str(j, "server_hlc")) {

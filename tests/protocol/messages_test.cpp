@@ -474,3 +474,25 @@ TEST_CASE("round trip: error", "[protocol][messages][roundtrip]") {
     REQUIRE(unknown);
     CHECK(unknown->code == fp::errc::internal);
 }
+
+TEST_CASE("dropped records and the scope reset round-trip, and are absent when empty", "[protocol][messages]") {
+    fp::sync_response r;
+    r.cursor = "2.17";
+    r.dropped = {{"members", "m-1"}, {"registrations", "dk-2014-an"}};
+    r.reset = true;
+    const auto j = fp::encode(r);
+    CHECK(j["dropped"].size() == 2);
+    CHECK(j["reset"] == true);
+    auto back = fp::decode_sync_response(j);
+    REQUIRE(back.has_value());
+    REQUIRE(back->dropped.size() == 2);
+    CHECK(back->dropped[1].collection == "registrations");
+    CHECK(back->dropped[1].id == "dk-2014-an");
+    CHECK(back->reset);
+
+    const auto plain = fp::encode(fp::sync_response{});
+    CHECK_FALSE(plain.contains("dropped"));
+    CHECK_FALSE(plain.contains("reset"));
+    auto bad = fp::decode_sync_response(json{{"dropped", {{{"id", "m-1"}}}}});
+    CHECK_FALSE(bad.has_value());
+}

@@ -184,6 +184,14 @@ void local_store::delete_record(const std::string& collection, const std::string
     s->bind(1, collection).bind(2, id).run();
 }
 
+std::int64_t local_store::delete_synced_records(int synced_state) {
+    auto s = db_.prepare(
+        "DELETE FROM records WHERE state = ?1 AND NOT EXISTS "
+        "(SELECT 1 FROM outbox o WHERE o.collection = records.collection AND o.id = records.id)");
+    s->bind(1, static_cast<std::int64_t>(synced_state)).run();
+    return sqlite3_changes(db_.handle());
+}
+
 std::vector<record_row> local_store::list_records(const record_filter& f) {
     std::string sql = std::string("SELECT ") + k_record_columns + " FROM records WHERE 1";
     if (!f.collection.empty()) sql += " AND collection = ?1";

@@ -79,6 +79,9 @@ public:
     std::optional<record_row> find_record(const std::string& collection, const std::string& id);
     void save_record(const record_row& r);
     void delete_record(const std::string& collection, const std::string& id);
+    /// Deletes every record in `synced_state` (sync_state::synced) with nothing in the outbox (a scope reset:
+    /// the server sends the new scope's records again). Returns how many went.
+    std::int64_t delete_synced_records(int synced_state);
     std::vector<record_row> list_records(const record_filter& f);
 
     /// Outbox rows of one record, oldest first.

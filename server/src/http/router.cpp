@@ -339,6 +339,7 @@ void router::sync(admitted a, request req, const net::any_io_executor& ex, respo
     if (!pos) return done(answer(req, err(errc::bad_cursor, "the cursor was not issued by this server; pull again from \"\"")));
     pr.after_seq = pos->after_seq;
     pr.sent_cursor = pos->restarted ? std::optional<std::string>() : std::optional<std::string>(cs->cursor);
+    pr.reset = pos->restarted;
     pr.limit = cs->limit > 0 ? cs->limit : proto::tuning::default_pull_limit;
 
     if (cs->changes.empty()) return done(pull_and_answer(req, pr, {}));
@@ -411,14 +412,10 @@ response router::pull_and_answer(const request& req, const pull_request& pr,
                                          : format_cursor(pr.epoch, empty ? pr.after_seq : page->last_seq);
     out.more = page->more;
     out.server_hlc = store_.now_hlc();
-    json j = proto::encode(out);
-    if (!page->dropped.empty()) {
-        // Records that left the device's scope since its cursor: the device deletes its copy.
-        json dropped = json::array();
-        for (const auto& d : page->dropped) dropped.push_back({{"collection", d.collection}, {"id", d.id}});
-        j["dropped"] = std::move(dropped);
-    }
-    return answer(req, j);
+    // Records that left the device's scope since its cursor: the device deletes its copy.
+    for (auto& d : page->dropped) out.dropped.push_back({std::move(d.collection), std::move(d.id)});
+    out.reset = pr.reset;
+    return answer(req, proto::encode(out));
 }
 
 }  // namespace fieldsync::server::detail

@@ -84,6 +84,7 @@ private:
         std::int64_t after_seq = 0;
         std::int64_t limit = 0;
         std::optional<std::string> sent_cursor; // echoed on an empty page, unless it was restarted
+        bool reset = false;                     // the cursor predates the device's move: start over
     };
     response pull_and_answer(const request& req, const pull_request& pr, std::vector<protocol::change_result> results) const;
 

@@ -429,3 +429,51 @@ TEST_CASE("device scopes: a record moved to another cell leaves the old cell's r
     CHECK(refused->held["name"] == member(4, "ap-2")["name"]);
     CHECK(ok(cell1->sync()).pushed == 0);
 }
+
+TEST_CASE("a device moved to another unit lets its old scope go and receives the new one, keeping its edits",
+          "[client][e2e][scope]") {
+    live_server server;
+    temp_dir dir;
+    auto& st = server.store();
+    for (const auto& u : {srv::unit{"giong-trom", "", "Huyện ủy Giồng Trôm", "district", ""},
+                          srv::unit{"binh-hoa", "giong-trom", "Đảng bộ xã Bình Hòa", "commune", ""},
+                          srv::unit{"ap-1", "binh-hoa", "Chi bộ ấp 1", "cell", ""},
+                          srv::unit{"ap-2", "binh-hoa", "Chi bộ ấp 2", "cell", ""}})
+        REQUIRE(st.put_unit(u));
+    auto made = st.add_device("Máy của đồng chí bí thư", "ap-1", srv::device_role::field);
+    REQUIRE(made);
+    auto other = st.add_device("Máy chi bộ ấp 2", "ap-2", srv::device_role::field);
+    REQUIRE(other);
+    auto phone = live_replica(server, dir, "phone", nullptr, {}, {}, made->second);
+    auto cell2 = live_replica(server, dir, "ap2", nullptr, {}, {}, other->second);
+
+    ok(phone->put("members", member(1, "ap-1"), {.id = "m-1", .unit_id = "ap-1"}));
+    ok(phone->put("members", member(2, "ap-1"), {.id = "m-2", .unit_id = "ap-1"}));
+    ok(cell2->put("members", member(3, "ap-2"), {.id = "m-3", .unit_id = "ap-2"}));
+    ok(phone->sync());
+    ok(cell2->sync());
+    CHECK(ok(phone->list({.collection = "members"})).size() == 2);
+
+    // An edit waits offline while the secretary is moved to ấp 2.
+    auto edited = member(2, "ap-1");
+    edited["notes"] = "Việc hôm nay, không để ngày mai";
+    ok(phone->put("members", edited, {.id = "m-2", .unit_id = "ap-1"}));
+    REQUIRE_FALSE(st.move_device(made->first.id, "ap-2").has_value());
+
+    const auto report = ok(phone->sync());
+    // m-1 (ấp 1, synced) goes; m-3 (ấp 2) arrives; the pending edit of m-2 is not silently
+    // lost: it was pushed, refused as out of scope, and is kept with its reason.
+    CHECK_FALSE(ok(phone->get("members", "m-1")));
+    CHECK(ok(phone->get("members", "m-3")));
+    auto kept = ok(phone->get("members", "m-2"));
+    REQUIRE(kept);
+    CHECK(kept->state == sync_state::rejected);
+    REQUIRE(kept->reason);
+    CHECK(kept->reason->code == protocol::errc::out_of_scope);
+    CHECK(kept->held["notes"] == "Việc hôm nay, không để ngày mai");
+    CHECK(report.dropped >= 1);
+    // The next sync is quiet: the cursor is of the new scope.
+    const auto again = ok(phone->sync());
+    CHECK(again.pulled == 0);
+    CHECK(again.dropped == 0);
+}

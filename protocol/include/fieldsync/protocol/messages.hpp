@@ -69,9 +69,20 @@ struct pulled_change {
     json data;                            // null when deleted
 };
 
+/// A record that left the device's scope: the device deletes its copy (SPEC.md, "Scopes").
+struct dropped_record {
+    std::string collection;
+    std::string id;
+};
+
 struct sync_response {
     std::vector<change_result> results;
     std::vector<pulled_change> changes;
+    std::vector<dropped_record> dropped;  // "dropped" on the wire; absent when empty
+    /// The device's scope changed (it was moved): the pull starts over from the beginning of
+    /// its new scope, and the device first deletes every copy it holds that is neither
+    /// pending nor awaiting review. "reset": true on the wire; absent otherwise.
+    bool reset = false;
     std::string cursor;
     bool more = false;
     std::optional<hlc> server_hlc;        // the server's clock, for clients to observe
