@@ -1,6 +1,8 @@
 #include "http/router.hpp"
 
 #include "http/encoding.hpp"
+#include "http/review.hpp"
+#include "http/static_files.hpp"
 
 #include <fieldsync/protocol/json_input.hpp>
 #include <fieldsync/protocol/messages.hpp>
@@ -26,8 +28,6 @@ using proto::errc;
 namespace {
 
 constexpr std::string_view k_server_name = "fieldsync/0.1";
-constexpr std::int64_t k_default_conflict_page = 100;
-constexpr std::int64_t k_max_conflict_page = 1000;
 
 proto::error err(errc code, std::string message) { return proto::error{code, std::move(message)}; }
 
@@ -49,13 +49,6 @@ std::optional<std::int64_t> parse_decimal(std::string_view s) {
     return v;
 }
 
-// An empty value counts as absent, as HTML forms send unfilled fields ("limit=&offset=").
-std::optional<std::string> query_value(const admitted& a, std::string_view key) {
-    for (const auto& [k, v] : a.query)
-        if (k == key && !v.empty()) return v;
-    return std::nullopt;
-}
-
 // The JSON views of the read endpoints (SPEC.md, "Records" and "Conflicts").
 json to_json(const record_view& r) {
     return {{"collection", r.collection}, {"id", r.id},     {"unit_id", r.unit_id},
@@ -71,26 +64,6 @@ json to_json(const history_entry& h) {
             {"change_id", h.change_id}, {"hlc", h.hlc},
             {"server_ms", h.server_ms}, {"how", h.how},
             {"lost", h.lost.is_null() ? json::object() : h.lost}};
-}
-
-json to_json(const conflict_view& c) {
-    return {{"id", c.id},
-            {"collection", c.collection},
-            {"record_id", c.record_id},
-            {"unit_id", c.unit_id},
-            {"status", c.status},
-            {"base_version", c.base_version},
-            {"head_version", c.head_version},
-            {"base", c.base},
-            {"head", c.head},
-            {"head_deleted", c.head_deleted},
-            {"incoming", c.incoming},
-            {"incoming_deleted", c.incoming_deleted},
-            {"fields", c.fields},
-            {"device_id", c.device_id},
-            {"change_id", c.change_id},
-            {"hlc", c.hlc},
-            {"created_ms", c.created_ms}};
 }
 
 response answer(const request& req, const json& body) {
@@ -145,6 +118,11 @@ struct route_spec {
 // Matches decoded segments against the routes; params receive the variable segments.
 std::optional<route_spec> match(const std::vector<std::string>& s, std::vector<std::string>& params) {
     const auto n = s.size();
+    // The review page (issue 5): static files, no token (the page asks for one).
+    if (n >= 1 && s[0] == "admin") {
+        params.assign(s.begin() + 1, s.end());
+        return route_spec{endpoint::admin_page, http::verb::get, "GET"};
+    }
     if (n < 2 || s[0] != "v1") return std::nullopt;
     if (n == 2 && s[1] == "health") return route_spec{endpoint::health, http::verb::get, "GET"};
     if (n == 2 && s[1] == "sync") return route_spec{endpoint::sync, http::verb::post, "POST"};
@@ -156,6 +134,10 @@ std::optional<route_spec> match(const std::vector<std::string>& s, std::vector<s
     if (s[1] == "conflicts" && n == 3 && !s[2].empty()) {
         params = {s[2]};
         return route_spec{endpoint::conflict, http::verb::get, "GET"};
+    }
+    if (s[1] == "conflicts" && n == 4 && !s[2].empty() && s[3] == "resolve") {
+        params = {s[2]};
+        return route_spec{endpoint::resolve, http::verb::post, "POST"};
     }
     return std::nullopt;
 }
@@ -234,7 +216,7 @@ std::variant<admitted, response> router::admit(const request& req) const {
         if (!q) return answer(req, err(errc::bad_request, "the query string has a malformed %-escape"));
         a.query = std::move(*q);
     }
-    if (a.where == endpoint::health) return a;
+    if (a.where == endpoint::health || a.where == endpoint::admin_page) return a;
 
     const auto auth = req.find(http::field::authorization);
     std::string_view token;
@@ -257,6 +239,12 @@ std::variant<admitted, response> router::admit(const request& req) const {
             return answer(req, err(errc::unsupported_media_type, "Content-Encoding must be gzip or identity"));
         return a;
     }
+    if (a.where == endpoint::sync || a.where == endpoint::resolve) {
+        const auto ct = req.find(http::field::content_type);
+        if (ct == req.end() || !is_json_media_type(ct->value()))
+            return answer(req, err(errc::unsupported_media_type, "POST " + std::string(target.substr(0, qmark)) +
+                                                                     " takes Content-Type: application/json"));
+    }
     return a;
 }
 
@@ -265,8 +253,10 @@ void router::handle(admitted a, request req, const net::any_io_executor& ex, res
         case endpoint::health: return done(answer(req, json{{"status", "ok"}}));
         case endpoint::record: return done(get_record(a, req));
         case endpoint::history: return done(get_history(a, req));
-        case endpoint::conflicts: return done(get_conflicts(a, req));
-        case endpoint::conflict: return done(get_conflict(a, req));
+        case endpoint::conflicts: return done(review_list(store_, a, req));
+        case endpoint::conflict: return done(review_show(store_, a, req));
+        case endpoint::resolve: return done(review_resolve(store_, a, req));
+        case endpoint::admin_page: return done(serve_admin_page(a.params, req));
         case endpoint::sync: return sync(std::move(a), std::move(req), ex, std::move(done));
     }
     done(answer(req, err(errc::internal, "unrouted endpoint")));
@@ -286,42 +276,6 @@ response router::get_history(const admitted& a, const request& req) const {
     json versions = json::array();
     for (const auto& e : *h) versions.push_back(to_json(e));
     return answer(req, json{{"collection", a.params[0]}, {"id", a.params[1]}, {"versions", std::move(versions)}});
-}
-
-response router::get_conflicts(const admitted& a, const request& req) const {
-    std::string status = "open";
-    if (auto s = query_value(a, "status")) {
-        if (*s == "any" || *s == "all")
-            status.clear();
-        else if (*s == "open" || *s == "resolved" || *s == "dismissed")
-            status = *s;
-        else
-            return answer(req, err(errc::bad_request, "status must be open, resolved, dismissed or any"));
-    }
-    std::int64_t limit = k_default_conflict_page;
-    if (auto s = query_value(a, "limit")) {
-        const auto v = parse_decimal(*s);
-        if (!v || *v < 1) return answer(req, err(errc::bad_request, "limit must be a positive integer"));
-        limit = std::min(*v, k_max_conflict_page);
-    }
-    std::int64_t offset = 0;
-    if (auto s = query_value(a, "offset")) {
-        const auto v = parse_decimal(*s);
-        if (!v) return answer(req, err(errc::bad_request, "offset must be a non-negative integer"));
-        offset = *v;
-    }
-    auto list = store_.conflicts(scope::of(*a.dev), status, limit, offset);
-    if (!list) return answer(req, list.err());
-    json out = json::array();
-    for (const auto& c : *list) out.push_back(to_json(c));
-    return answer(req, json{{"conflicts", std::move(out)}});
-}
-
-response router::get_conflict(const admitted& a, const request& req) const {
-    auto c = store_.conflict(scope::of(*a.dev), a.params[0]);
-    if (!c) return answer(req, c.err());
-    if (!*c) return answer(req, err(errc::not_found, "no conflict '" + a.params[0] + "'"));
-    return answer(req, to_json(**c));
 }
 
 void router::sync(admitted a, request req, const net::any_io_executor& ex, respond_fn done) const {

@@ -30,7 +30,7 @@ using response = http::response<http::string_body>;
 /// Receives a finished response. Always called on the session's executor, exactly once.
 using respond_fn = std::function<void(response)>;
 
-enum class endpoint { health, sync, record, history, conflicts, conflict };
+enum class endpoint { health, sync, record, history, conflicts, conflict, resolve, admin_page };
 
 /// A request that passed admit(): where it goes, its decoded path parameters and query, and
 /// the device that sent it (none for health).
@@ -74,8 +74,6 @@ public:
 private:
     response get_record(const admitted& a, const request& req) const;
     response get_history(const admitted& a, const request& req) const;
-    response get_conflicts(const admitted& a, const request& req) const;
-    response get_conflict(const admitted& a, const request& req) const;
     void sync(admitted a, request req, const boost::asio::any_io_executor& ex, respond_fn done) const;
     /// What the pull half of a sync asks for.
     struct pull_request {

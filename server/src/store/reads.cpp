@@ -5,6 +5,7 @@
 #include <fieldsync/server/tuning.hpp>
 
 #include <algorithm>
+#include <limits>
 #include <queue>
 
 namespace fieldsync::server {
@@ -168,17 +169,38 @@ proto::expected<std::vector<history_entry>> sqlite_store::history(const scope& s
 
 proto::expected<std::vector<conflict_view>> sqlite_store::conflicts(const scope& sc, const std::string& status,
                                                                      std::int64_t limit, std::int64_t offset) {
+    conflict_filter f;
+    f.status = status;
+    f.limit = limit;
+    f.offset = offset;
+    return conflicts(sc, f);
+}
+
+proto::expected<std::vector<conflict_view>> sqlite_store::conflicts(const scope& sc, const conflict_filter& f) {
     return read([&](sqlite::db& db) {
         std::vector<conflict_view> out;
         const auto [lo, hi] = range_of(sc);
+        // A unit filter is a second path range; both must hold, so it can narrow the
+        // reviewer's scope but never reach outside it.
+        std::string ulo = "/", uhi = "0";
+        if (!f.unit_id.empty()) {
+            ulo = path_of(db, f.unit_id);
+            uhi = subtree_end(ulo);
+        }
         auto& s = db.cached(
             "SELECT id, collection, record_id, unit_id, status, base_version, head_version, base, head, "
             "head_deleted, incoming, incoming_deleted, fields, device_id, change_id, hlc, created_ms, path, "
             "closed_by, closed_ms, resolution "
             "FROM conflicts WHERE (?1 = '' OR status = ?1) AND path >= ?4 AND path < ?5 "
+            "AND path >= ?6 AND path < ?7 AND (?8 = '' OR collection = ?8) AND (?9 = '' OR device_id = ?9) "
+            "AND created_ms < ?10 AND created_ms >= ?11 "
             "ORDER BY seq DESC LIMIT ?2 OFFSET ?3");
-        s.bind(1, status).bind(2, limit).bind(3, offset).bind(4, lo).bind(5, hi);
+        s.bind(1, f.status).bind(2, f.limit).bind(3, f.offset).bind(4, lo).bind(5, hi);
+        s.bind(6, ulo).bind(7, uhi).bind(8, f.collection).bind(9, f.device_id);
+        s.bind(10, f.created_before_ms.value_or(std::numeric_limits<std::int64_t>::max()));
+        s.bind(11, f.created_after_ms.value_or(std::numeric_limits<std::int64_t>::min()));
         while (s.step()) out.push_back(read_conflict(s));
+        s.reset();
         return out;
     });
 }

@@ -43,6 +43,7 @@ public:
                                                         const std::string& id) override;
     proto::expected<std::vector<conflict_view>> conflicts(const scope& sc, const std::string& status,
                                                           std::int64_t limit, std::int64_t offset) override;
+    proto::expected<std::vector<conflict_view>> conflicts(const scope& sc, const conflict_filter& f) override;
     proto::expected<std::optional<conflict_view>> conflict(const scope& sc, const std::string& id) override;
 
     proto::expected<std::pair<device, std::string>> add_device(const std::string& name, const std::string& unit_id,

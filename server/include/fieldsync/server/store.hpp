@@ -149,6 +149,19 @@ struct resolution {
     std::string note;
 };
 std::optional<resolution::choice> parse_choice(std::string_view s) noexcept;
+
+/// What a conflict list asks for (GET /v1/conflicts; SPEC.md, "Conflicts"). Empty strings
+/// and unset bounds do not filter. Filters combine with AND and never widen the scope.
+struct conflict_filter {
+    std::string status = "open";                // "open" | "resolved" | "dismissed" | "" (any)
+    std::string collection;
+    std::string unit_id;                        // conflicts routed into this unit's subtree
+    std::string device_id;                      // whose incoming change collided
+    std::optional<std::int64_t> created_before_ms;  // created_ms <  this
+    std::optional<std::int64_t> created_after_ms;   // created_ms >= this
+    std::int64_t limit = 100;
+    std::int64_t offset = 0;
+};
 std::string_view choice_name(resolution::choice c) noexcept;
 
 struct pull_page {
@@ -196,6 +209,8 @@ public:
     /// `offset` pages through them.
     virtual proto::expected<std::vector<conflict_view>> conflicts(const scope& sc, const std::string& status,
                                                                   std::int64_t limit, std::int64_t offset) = 0;
+    /// The same, filtered (conflict_filter); newest first.
+    virtual proto::expected<std::vector<conflict_view>> conflicts(const scope& sc, const conflict_filter& f) = 0;
     virtual proto::expected<std::optional<conflict_view>> conflict(const scope& sc, const std::string& id) = 0;
 
     /// Resolves (or dismisses) an open conflict within the reviewer's scope: writes a new

@@ -1,0 +1,24 @@
+#pragma once
+// The conflict review endpoints (SPEC.md, "Conflicts" and "Resolving a conflict"): the
+// filtered list, one conflict with who wrote each side, and POST .../resolve. Kept apart from
+// router.cpp, which only routes to them.
+//
+// Thread safety: stateless functions over the thread-safe store. Expected failures come back
+// as error responses; nothing throws for them.
+
+#include "http/router.hpp"
+
+namespace fieldsync::server::detail {
+
+/// GET /v1/conflicts with its filters.
+response review_list(store& st, const admitted& a, const request& req);
+/// GET /v1/conflicts/{id}.
+response review_show(store& st, const admitted& a, const request& req);
+/// POST /v1/conflicts/{id}/resolve. A stale refusal carries the conflict as it is now.
+response review_resolve(store& st, const admitted& a, const request& req);
+
+/// The JSON view of one conflict, with device names and the writers of each side when
+/// `detailed` (what GET /v1/conflicts/{id} answers).
+json conflict_json(store& st, const conflict_view& c, bool detailed);
+
+}  // namespace fieldsync::server::detail

@@ -1,0 +1,31 @@
+#pragma once
+// The review page under /admin/ (issue 5): files of server/web/, compiled into the binary at
+// build time (server/CMakeLists.txt generates web_assets.cpp), so the server needs no files
+// on disk and the page always matches the API it calls.
+//
+// Every answer carries a strict Content-Security-Policy (no inline script or style, nothing
+// from another origin), nosniff and no-store; the page keeps its token in sessionStorage and
+// sends it in an Authorization header, never in a URL.
+
+#include "http/router.hpp"
+
+#include <string_view>
+
+namespace fieldsync::server::detail {
+
+struct web_asset {
+    std::string_view path;          // relative to server/web/, e.g. "index.html"
+    std::string_view body;
+};
+/// The generated table (web_assets.cpp).
+extern const web_asset k_web_assets[];
+extern const std::size_t k_web_asset_count;
+
+/// GET /admin/<rest>: "" or "index.html" is the page; unknown files are 404. "/admin" without
+/// a trailing slash redirects to "/admin/" so relative links resolve.
+response serve_admin_page(const std::vector<std::string>& rest, const request& req);
+
+/// The Content-Type of a file name by its extension.
+std::string_view web_content_type(std::string_view path) noexcept;
+
+}  // namespace fieldsync::server::detail

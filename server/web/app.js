@@ -1,0 +1,351 @@
+// The review page (issue 5; protocol/SPEC.md, "Conflicts" and "Resolving a conflict").
+// Every piece of data reaches the page through textContent or form values, never as HTML,
+// so a record holding markup shows as text. The token lives in sessionStorage (gone with the
+// tab) and travels only in the Authorization header.
+'use strict';
+
+const TOKEN_KEY = 'fieldsync.review.token';
+const LANG_KEY = 'fieldsync.review.lang';
+
+const strings = {
+  vi: {
+    title: 'Xem xét xung đột', language: 'Ngôn ngữ', signout: 'Đăng xuất', signin_title: 'Đăng nhập',
+    token_label: 'Mã thiết bị của người xem xét', signin: 'Đăng nhập', open_conflicts: 'Xung đột',
+    status: 'Trạng thái', status_open: 'đang mở', status_resolved: 'đã giải quyết',
+    status_dismissed: 'đã bỏ qua', status_any: 'tất cả', collection: 'Danh mục', refresh: 'Tải lại',
+    record: 'Bản ghi', fields: 'Trường xung đột', writer: 'Người gửi', when: 'Thời điểm',
+    no_conflicts: 'Không có xung đột nào.', back: '← Danh sách', field: 'Trường', base: 'Gốc',
+    head: 'Bản hiện có', incoming: 'Bản gửi đến', pick_legend: 'Chọn từng trường xung đột',
+    note: 'Ghi chú', keep_head: 'Giữ bản hiện có', take_incoming: 'Lấy bản gửi đến',
+    pick: 'Áp dụng lựa chọn từng trường', edit: 'Sửa…', dismiss: 'Bỏ qua', edit_label: 'Bản ghi (JSON)',
+    edit_delete: 'Xóa bản ghi', save_edit: 'Lưu bản đã sửa', history: 'Lịch sử bản ghi',
+    version: 'Phiên bản', how: 'Cách ghi', content: 'Nội dung', open: 'Mở',
+    whole_record: '(cả bản ghi)', absent: '(không có)', deleted: '(đã xóa)',
+    unit: 'Đơn vị', routed_to: 'Thuộc', head_by: 'Bản hiện có do', incoming_by: 'Bản gửi đến do',
+    current: 'Phiên bản hiện tại', closed: 'Đã đóng', by: 'bởi', choice: 'Cách giải quyết',
+    signed_in: 'Đã đăng nhập.', bad_token: 'Mã không đúng hoặc đã bị thu hồi.',
+    resolved_ok: 'Đã giải quyết xung đột.', dismissed_ok: 'Đã bỏ qua xung đột.',
+    stale: 'Bản ghi đã thay đổi từ lúc bạn xem. Xung đột được hiển thị lại theo bản hiện tại; hãy quyết định lại.',
+    closed_already: 'Xung đột này đã được đóng.', forbidden: 'Thiết bị này không có quyền giải quyết xung đột.',
+    bad_json: 'Bản sửa không phải JSON hợp lệ.', error: 'Lỗi', pick_missing: 'Hãy chọn một bên cho mỗi trường xung đột.',
+    applied: 'ghi trực tiếp', merged: 'gộp', resolved: 'giải quyết',
+  },
+  en: {
+    title: 'Conflict review', language: 'Language', signout: 'Sign out', signin_title: 'Sign in',
+    token_label: "Reviewer device token", signin: 'Sign in', open_conflicts: 'Conflicts',
+    status: 'Status', status_open: 'open', status_resolved: 'resolved', status_dismissed: 'dismissed',
+    status_any: 'any', collection: 'Collection', refresh: 'Refresh', record: 'Record',
+    fields: 'Colliding fields', writer: 'Written by', when: 'When', no_conflicts: 'No conflicts.',
+    back: '← List', field: 'Field', base: 'Base', head: 'Head', incoming: 'Incoming',
+    pick_legend: 'Pick a side for each colliding field', note: 'Note', keep_head: 'Keep head',
+    take_incoming: 'Take incoming', pick: 'Apply per-field picks', edit: 'Edit…', dismiss: 'Dismiss',
+    edit_label: 'Record (JSON)', edit_delete: 'Delete the record', save_edit: 'Save the edited record',
+    history: 'Record history', version: 'Version', how: 'How', content: 'Content', open: 'Open',
+    whole_record: '(whole record)', absent: '(absent)', deleted: '(deleted)', unit: 'Unit',
+    routed_to: 'Routed to', head_by: 'Head written by', incoming_by: 'Incoming written by',
+    current: 'Current version', closed: 'Closed', by: 'by', choice: 'Choice',
+    signed_in: 'Signed in.', bad_token: 'Unknown or revoked token.', resolved_ok: 'Conflict resolved.',
+    dismissed_ok: 'Conflict dismissed.',
+    stale: 'The record changed since you looked. The conflict is shown again on the current head; decide again.',
+    closed_already: 'This conflict is already closed.', forbidden: 'This device may not resolve conflicts.',
+    bad_json: 'The edited record is not valid JSON.', error: 'Error',
+    pick_missing: 'Pick a side for every colliding field.',
+    applied: 'applied', merged: 'merged', resolved: 'resolved',
+  },
+};
+
+let lang = localStorage.getItem(LANG_KEY) === 'en' ? 'en' : 'vi';
+let current = null;  // the conflict on screen
+
+const $ = (id) => document.getElementById(id);
+const t = (key) => strings[lang][key] ?? key;
+
+function el(tag, text, cls) {
+  const e = document.createElement(tag);
+  if (text !== undefined && text !== null) e.textContent = String(text);
+  if (cls) e.className = cls;
+  return e;
+}
+
+function applyLanguage() {
+  document.documentElement.lang = lang;
+  $('lang').value = lang;
+  document.title = 'fieldsync — ' + t('title');
+  for (const node of document.querySelectorAll('[data-i18n]')) node.textContent = t(node.dataset.i18n);
+}
+
+function say(text, isError) {
+  const m = $('message');
+  m.textContent = text;
+  m.className = isError ? 'error' : '';
+}
+
+function token() { return sessionStorage.getItem(TOKEN_KEY); }
+
+async function api(path, body) {
+  const init = { headers: { Authorization: 'Bearer ' + token() }, cache: 'no-store' };
+  if (body !== undefined) {
+    init.method = 'POST';
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  const res = await fetch(path, init);
+  let json = null;
+  try { json = await res.json(); } catch (_) { json = null; }
+  if (res.status === 401) {
+    signOut();
+    say(t('bad_token'), true);
+  }
+  return { status: res.status, json };
+}
+
+function errorText(r) {
+  const code = r.json && r.json.error ? r.json.error.code : '';
+  if (code === 'stale') return t('stale');
+  if (code === 'conflict_closed') return t('closed_already');
+  if (code === 'forbidden') return t('forbidden');
+  const message = r.json && r.json.error ? r.json.error.message : 'HTTP ' + r.status;
+  return t('error') + ' (' + (code || r.status) + '): ' + message;
+}
+
+function when(ms) {
+  if (!ms) return '';
+  return new Date(ms).toLocaleString(lang === 'vi' ? 'vi-VN' : 'en-GB');
+}
+
+function show(view) {
+  $('signin').hidden = view !== 'signin';
+  $('list-view').hidden = view !== 'list';
+  $('detail-view').hidden = view !== 'detail';
+  $('signout').hidden = view === 'signin';
+}
+
+function signOut() {
+  sessionStorage.removeItem(TOKEN_KEY);
+  current = null;
+  show('signin');
+}
+
+// ---- the list ---------------------------------------------------------------------------
+
+async function loadList() {
+  const q = new URLSearchParams({ status: $('status-filter').value, limit: '200' });
+  const coll = $('collection-filter').value.trim();
+  if (coll) q.set('collection', coll);
+  const r = await api('/v1/conflicts?' + q.toString());
+  if (r.status !== 200) { if (r.status !== 401) say(errorText(r), true); return; }
+  const body = $('conflicts').tBodies[0];
+  body.replaceChildren();
+  for (const c of r.json.conflicts) {
+    const tr = el('tr');
+    tr.dataset.id = c.id;
+    tr.append(el('td', c.collection + ' / ' + c.record_id),
+              el('td', c.fields.map(fieldName).join(', ')),
+              el('td', c.device_id),
+              el('td', when(c.created_ms)),
+              el('td', t('status_' + c.status)));
+    const open = el('button', t('open'));
+    open.type = 'button';
+    open.className = 'open-conflict';
+    open.addEventListener('click', () => openConflict(c.id));
+    const td = el('td');
+    td.append(open);
+    tr.append(td);
+    body.append(tr);
+  }
+  $('empty').hidden = r.json.conflicts.length !== 0;
+  show('list');
+}
+
+// ---- one conflict -----------------------------------------------------------------------
+
+function fieldName(pointer) { return pointer === '' ? t('whole_record') : pointer; }
+
+function display(value, deletedSide) {
+  if (deletedSide) return [t('deleted'), 'absent'];
+  if (value === undefined) return [t('absent'), 'absent'];
+  if (typeof value === 'string') return [value, ''];
+  return [JSON.stringify(value, null, 1), ''];
+}
+
+// The value at a JSON Pointer (RFC 6901), or undefined.
+function at(doc, pointer) {
+  if (pointer === '') return doc;
+  let v = doc;
+  for (const raw of pointer.slice(1).split('/')) {
+    const key = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    if (v === null || typeof v !== 'object' || !(key in v)) return undefined;
+    v = v[key];
+  }
+  return v;
+}
+
+async function openConflict(id) {
+  say('');
+  const r = await api('/v1/conflicts/' + encodeURIComponent(id));
+  if (r.status !== 200) { if (r.status !== 401) say(errorText(r), true); return; }
+  renderConflict(r.json);
+  show('detail');
+  await loadHistory();
+}
+
+function writerText(w) {
+  if (!w) return '';
+  const who = w.device_name ? w.device_name + ' (' + w.device_id + ')' : w.device_id;
+  return who + ' — ' + when(w.server_ms);
+}
+
+function renderConflict(c) {
+  current = c;
+  $('detail-title').textContent = c.collection + ' / ' + c.record_id + ' — ' + t('status_' + c.status);
+  const meta = $('meta');
+  meta.replaceChildren();
+  const add = (k, v) => meta.append(el('dt', t(k)), el('dd', v));
+  add('unit', c.unit_id);
+  add('routed_to', c.path);
+  add('head_by', writerText(c.writers && c.writers.head) + ' · v' + c.head_version);
+  add('incoming_by', writerText(c.writers && c.writers.incoming));
+  add('current', 'v' + c.current_version + (c.current_deleted ? ' ' + t('deleted') : ''));
+  if (c.status !== 'open' && c.resolution) {
+    add('closed', when(c.closed_ms) + ' ' + t('by') + ' ' + (c.closed_by_name || c.closed_by));
+    add('choice', c.resolution.choice + (c.resolution.note ? ' — ' + c.resolution.note : ''));
+  }
+
+  // Rows: every top-level field of any side, plus the colliding pointers below the top level.
+  const colliding = new Set(c.fields);
+  const names = new Set();
+  for (const side of [c.base, c.head, c.incoming]) if (side && typeof side === 'object') Object.keys(side).forEach((k) => names.add(k));
+  const rows = [...names].sort().map((k) => '/' + k.replace(/~/g, '~0').replace(/\//g, '~1'));
+  for (const p of c.fields) if (p !== '' && !rows.includes(p)) rows.push(p);
+  const body = $('sides').tBodies[0];
+  body.replaceChildren();
+  for (const p of rows) {
+    const tr = el('tr');
+    tr.dataset.field = p;
+    const collides = colliding.has('') || colliding.has(p) || c.fields.some((f) => f.startsWith(p + '/'));
+    if (collides) tr.className = 'collide';
+    tr.append(el('td', p.slice(1).replace(/~1/g, '/').replace(/~0/g, '~')));
+    for (const [doc, del] of [[c.base, false], [c.head, c.head_deleted], [c.incoming, c.incoming_deleted]]) {
+      const [text, cls] = display(doc == null ? undefined : at(doc, p), del);
+      tr.append(el('td', text, cls));
+    }
+    body.append(tr);
+  }
+
+  const picks = $('pick-rows');
+  picks.replaceChildren();
+  const wholeRecord = colliding.has('');
+  $('picks').hidden = wholeRecord || c.status !== 'open';
+  if (!wholeRecord) {
+    c.fields.forEach((p, i) => {
+      const row = el('div');
+      row.append(el('strong', fieldName(p) + ': '));
+      for (const side of ['head', 'incoming']) {
+        const label = el('label');
+        const input = document.createElement('input');
+        input.type = 'radio';
+        input.name = 'pick-' + i;
+        input.value = side;
+        input.dataset.pointer = p;
+        label.append(input, document.createTextNode(' ' + t(side) + ' '));
+        row.append(label);
+      }
+      picks.append(row);
+    });
+  }
+  $('resolve-form').hidden = c.status !== 'open';
+  $('pick').disabled = wholeRecord;
+  $('editor').hidden = true;
+  $('note').value = '';
+}
+
+async function loadHistory() {
+  if (!current) return;
+  const r = await api('/v1/records/' + encodeURIComponent(current.collection) + '/' +
+                      encodeURIComponent(current.record_id) + '/history');
+  const body = $('history').tBodies[0];
+  body.replaceChildren();
+  if (r.status !== 200) return;
+  for (const v of r.json.versions) {
+    const tr = el('tr');
+    tr.append(el('td', v.version), el('td', t(v.how)), el('td', v.device_id), el('td', when(v.server_ms)),
+              el('td', v.deleted ? t('deleted') : JSON.stringify(v.data, null, 1)));
+    body.append(tr);
+  }
+}
+
+async function resolve(body) {
+  body.head_version = current.current_version;
+  const note = $('note').value.trim();
+  if (note) body.note = note;
+  const r = await api('/v1/conflicts/' + encodeURIComponent(current.id) + '/resolve', body);
+  if (r.status === 200) {
+    renderConflict(r.json);
+    say(body.choice === 'dismiss' ? t('dismissed_ok') : t('resolved_ok'));
+  } else if (r.status === 409 && r.json && r.json.error && r.json.error.code === 'stale' && r.json.conflict) {
+    renderConflict(r.json.conflict);
+    say(t('stale'), true);
+  } else if (r.status !== 401) {
+    say(errorText(r), true);
+  }
+  await loadHistory();
+}
+
+function collectPicks() {
+  const picks = {};
+  for (const input of $('pick-rows').querySelectorAll('input[type=radio]:checked')) picks[input.dataset.pointer] = input.value;
+  return picks;
+}
+
+// ---- wiring -----------------------------------------------------------------------------
+
+function wire() {
+  $('lang').addEventListener('change', () => {
+    lang = $('lang').value === 'en' ? 'en' : 'vi';
+    localStorage.setItem(LANG_KEY, lang);
+    applyLanguage();
+    if (current && !$('detail-view').hidden) { renderConflict(current); loadHistory(); }
+    else if (token()) loadList();
+  });
+  $('signin').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const value = $('token').value.trim();
+    $('token').value = '';
+    if (!value) return;
+    sessionStorage.setItem(TOKEN_KEY, value);
+    const r = await api('/v1/conflicts?limit=1');
+    if (r.status === 200) { say(t('signed_in')); await loadList(); }
+    else if (r.status !== 401) say(errorText(r), true);
+  });
+  $('signout').addEventListener('click', () => { signOut(); say(''); });
+  $('refresh').addEventListener('click', loadList);
+  $('status-filter').addEventListener('change', loadList);
+  $('back').addEventListener('click', () => { current = null; say(''); loadList(); });
+  $('resolve-form').addEventListener('submit', (e) => e.preventDefault());
+  $('keep-head').addEventListener('click', () => resolve({ choice: 'keep_head' }));
+  $('take-incoming').addEventListener('click', () => resolve({ choice: 'take_incoming' }));
+  $('dismiss').addEventListener('click', () => resolve({ choice: 'dismiss' }));
+  $('pick').addEventListener('click', () => {
+    const picks = collectPicks();
+    if (Object.keys(picks).length !== current.fields.length) { say(t('pick_missing'), true); return; }
+    resolve({ choice: 'pick', picks });
+  });
+  $('edit').addEventListener('click', () => {
+    const start = current.current_deleted ? (current.incoming || current.head || {}) : current.current;
+    $('edit-text').value = JSON.stringify(start, null, 2);
+    $('edit-delete').checked = false;
+    $('editor').hidden = false;
+  });
+  $('save-edit').addEventListener('click', () => {
+    if ($('edit-delete').checked) { resolve({ choice: 'edit', deleted: true }); return; }
+    let record;
+    try { record = JSON.parse($('edit-text').value); } catch (_) { say(t('bad_json'), true); return; }
+    resolve({ choice: 'edit', record });
+  });
+}
+
+document.addEventListener('DOMContentLoaded', () => {
+  wire();
+  applyLanguage();
+  if (token()) loadList(); else show('signin');
+});
