@@ -208,7 +208,7 @@ function renderConflict(c) {
   add('current', 'v' + c.current_version + (c.current_deleted ? ' ' + t('deleted') : ''));
   if (c.status !== 'open' && c.resolution) {
     add('closed', when(c.closed_ms) + ' ' + t('by') + ' ' + (c.closed_by_name || c.closed_by));
-    add('choice', c.resolution.choice + (c.resolution.note ? ' — ' + c.resolution.note : ''));
+    add('choice', t(c.resolution.choice) + (c.resolution.note ? ' — ' + c.resolution.note : ''));
   }
 
   // Rows: every top-level field of any side, plus the colliding pointers below the top level.
