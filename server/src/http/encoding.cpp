@@ -116,9 +116,15 @@ bool accepts_gzip(const request& req) {
 void gzip_response(response& res) {
     res.set(http::field::vary, "Accept-Encoding");
     if (res.body().size() < tuning::gzip_min_bytes || res.find(http::field::content_encoding) != res.end()) return;
-    res.body() = proto::gzip(res.body());
-    res.set(http::field::content_encoding, "gzip");
-    res.prepare_payload();
+    // Runs in the answer's completion handler, past the router's catch blocks: a failure to
+    // compress (zlib out of memory) sends the answer plain rather than escaping the handler.
+    try {
+        auto packed = proto::gzip(res.body());
+        res.body() = std::move(packed);
+        res.set(http::field::content_encoding, "gzip");
+        res.prepare_payload();
+    } catch (...) {
+    }
 }
 
 }  // namespace fieldsync::server::detail

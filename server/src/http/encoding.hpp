@@ -36,7 +36,8 @@ response encoded_response(const request& req, http::status status, const json& b
 bool accepts_gzip(const request& req);
 
 /// Gzips the body in place when it is large enough to gain (tuning::gzip_min_bytes) and not
-/// encoded already; adds Vary: Accept-Encoding either way, for caches between.
+/// encoded already; adds Vary: Accept-Encoding either way, for caches between. Never throws:
+/// if compression fails the answer stays plain.
 void gzip_response(response& res);
 
 }  // namespace fieldsync::server::detail
