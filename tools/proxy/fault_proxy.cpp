@@ -46,6 +46,7 @@ struct fault_proxy::impl : std::enable_shared_from_this<fault_proxy::impl> {
     std::thread thread;
     std::set<std::shared_ptr<proxy_connection>> live;
     std::function<void(const std::string&)> log;
+    std::atomic<bool> running{false};   // run() is serving on some thread
 
     std::atomic<std::uint64_t> connections{0}, bytes_up{0}, bytes_down{0}, resets{0}, truncations{0}, stalls{0};
 
@@ -102,7 +103,9 @@ public:
         server_.close(ignored);
         reset_timer_.cancel();
         up_.timer.cancel();
+        up_.pace.cancel();
         down_.timer.cancel();
+        down_.pace.cancel();
         proxy_->live.erase(shared_from_this());
     }
 
@@ -284,19 +287,30 @@ void fault_proxy::start() {
 }
 
 void fault_proxy::run() {
+    impl_->running = true;
     impl_->do_accept();
     impl_->ioc.run();
+    impl_->running = false;
 }
 
 void fault_proxy::stop() {
+    if (stopped_) return;
+    stopped_ = true;
+    // Everything is closed and cancelled rather than the io_context stopped: its pending
+    // handlers hold the connections, which hold the proxy, so they must run (aborted) for
+    // all of it to be freed. run() then returns for want of work.
     asio::post(impl_->ioc, [p = impl_] {
         error_code ignored;
         p->acceptor.close(ignored);
         auto live = p->live;  // close() erases from the set
         for (const auto& c : live) c->close();
-        p->ioc.stop();
     });
-    if (impl_->thread.joinable()) impl_->thread.join();
+    if (impl_->thread.joinable()) {
+        impl_->thread.join();
+    } else if (!impl_->running) {
+        impl_->ioc.restart();
+        impl_->ioc.run();
+    }
 }
 
 }  // namespace fieldsync::tools

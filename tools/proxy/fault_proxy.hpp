@@ -65,13 +65,15 @@ public:
     void start();
     /// Serves on the calling thread until stop().
     void run();
-    /// Closes the listener and every connection; joins the thread of start().
+    /// Closes the listener and every connection and waits until their handlers have run
+    /// (joins the thread of start()). Idempotent; the destructor calls it.
     void stop();
 
     struct impl;
 
 private:
     std::shared_ptr<impl> impl_;
+    bool stopped_ = false;
 };
 
 }  // namespace fieldsync::tools
