@@ -2,6 +2,8 @@
 // while the server serves the same file: the store uses WAL and a busy timeout, so the admin
 // tool's short transactions wait for the server's writer instead of failing.
 
+#include "fieldsync-admin-conflicts.hpp"
+
 #include <fieldsync/server/store.hpp>
 
 #include <algorithm>
@@ -36,6 +38,7 @@ constexpr const char* k_usage =
     "  unit add --id ID --name NAME --kind KIND [--parent ID]\n"
     "                                              add a unit to the tree, or change it\n"
     "  unit list                                   list the organisation tree\n"
+    "  conflicts list|show|resolve [ARGS]          review conflicts (see 'conflicts --help')\n"
     "\n"
     "'fieldsync-admin COMMAND --help' describes a command.\n";
 
@@ -402,5 +405,6 @@ int main(int argc, char** argv) {
         if (!wants_help(sub_args) && need_db()) return usage_error("--db PATH is required", k_usage);
         return sub == "add" ? cmd_unit_add(db, sub_args) : cmd_unit_list(db, sub_args);
     }
+    if (cmd == "conflicts") return fieldsync::admin::run_conflicts(db, rest);
     return usage_error("unknown command '" + cmd + "'", k_usage);
 }

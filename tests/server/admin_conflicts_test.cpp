@@ -1,0 +1,237 @@
+// `fieldsync-admin conflicts list|show|resolve`, run as a program against a store file: the
+// output (a side-by-side view whose columns line up for NFD Vietnamese and wide text) and
+// the exit codes (0 done, 1 failed, 2 usage, 3 stale).
+
+#include <catch2/catch.hpp>
+
+#include <fieldsync/protocol/display_width.hpp>
+#include <fieldsync/server/store.hpp>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+namespace fs = std::filesystem;
+namespace proto = fieldsync::protocol;
+namespace srv = fieldsync::server;
+using proto::json;
+
+namespace {
+
+std::string quote(const std::string& s) {
+    std::string out = "'";
+    for (const char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return out + "'";
+}
+
+struct run_result {
+    int code = -1;
+    std::string out;
+};
+
+// Runs fieldsync-admin with stdin from /dev/null (not a terminal), stdout and stderr together.
+run_result admin(const std::string& db, const std::vector<std::string>& args) {
+    const std::string bin = std::string(FIELDSYNC_BINARY_DIR) + "/tools/fieldsync-admin";
+    REQUIRE(access(bin.c_str(), X_OK) == 0);
+    std::string cmd = quote(bin) + " --db " + quote(db);
+    for (const auto& a : args) cmd += " " + quote(a);
+    cmd += " </dev/null 2>&1";
+    run_result r;
+    FILE* p = popen(cmd.c_str(), "r");
+    REQUIRE(p);
+    char buf[4096];
+    std::size_t n = 0;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+    const int status = pclose(p);
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return r;
+}
+
+struct cli_fixture {
+    fs::path dir;
+    std::string db;
+    std::unique_ptr<srv::store> s;
+    srv::device secretary, member, reviewer, field_dev;
+    int n = 0;
+
+    cli_fixture() {
+        std::random_device rd;
+        dir = fs::temp_directory_path() / ("fieldsync-admin-cli-" + std::to_string(rd()) + std::to_string(rd()));
+        fs::create_directories(dir);
+        db = (dir / "central.db").string();
+        srv::store_options o;
+        o.path = db;
+        auto opened = srv::open_sqlite_store(o);
+        REQUIRE(opened.has_value());
+        s = std::move(opened).value();
+        REQUIRE(s->put_unit({"binh-hoa", "", "Đảng bộ xã Bình Hòa", "commune", ""}).has_value());
+        REQUIRE(s->put_unit({"ap-1", "binh-hoa", "Chi bộ ấp 1", "cell", ""}).has_value());
+        secretary = add("Bí thư chi bộ ấp 1", "ap-1", srv::device_role::field);
+        member = add("Đảng viên Nguyễn Văn An", "ap-1", srv::device_role::field);
+        reviewer = add("Kiểm tra xã", "binh-hoa", srv::device_role::reviewer);
+        field_dev = add("Văn phòng xã", "binh-hoa", srv::device_role::field);
+    }
+    ~cli_fixture() {
+        s.reset();
+        std::error_code ec;
+        fs::remove_all(dir, ec);
+    }
+    srv::device add(const std::string& name, const std::string& unit, srv::device_role role) {
+        auto d = s->add_device(name, unit, role);
+        REQUIRE(d.has_value());
+        const auto all = s->devices();
+        REQUIRE(all.has_value());
+        for (const auto& x : *all)
+            if (x.id == d->first.id) return x;
+        FAIL("device not listed");
+        return {};
+    }
+    proto::change_result write(const srv::device& d, const std::string& id, std::int64_t base, json data) {
+        proto::change_set cs;
+        cs.batch_id = "b" + std::to_string(n);
+        proto::change_entry e;
+        e.c.change_id = "c" + std::to_string(n++);
+        e.c.collection = "registrations";
+        e.c.id = id;
+        e.c.unit_id = "ap-1";
+        e.c.op = proto::op_kind::put;
+        e.c.base_version = base;
+        e.c.data = std::move(data);
+        cs.changes.push_back(std::move(e));
+        auto r = s->push(d, std::move(cs));
+        INFO((r ? std::string() : r.err().message));
+        REQUIRE(r.has_value());
+        return (*r)[0];
+    }
+    static json base_record() {
+        return {{"member", "m-an"}, {"year", 2014}, {"commitments", {"Rời khỏi phòng thì tắt quạt máy, tắt đèn"}},
+                {"status", "draft"}, {"notes", ""}};
+    }
+    // notes and status collide; the incoming notes are NFD (as some phones type them) and
+    // the head's hold wide characters.
+    std::string make_conflict(const std::string& id) {
+        write(secretary, id, 0, base_record());
+        auto a = base_record();
+        a["notes"] = "Chi bộ đề nghị 中文";
+        a["status"] = "reviewed";
+        REQUIRE(write(secretary, id, 1, a).status == proto::change_status::applied);
+        auto b = base_record();
+        b["notes"] = "To\xCC\x82i \xC4\x91" "a\xCC\x83 bo\xCC\x82\xCC\x89 sung";  // "Tôi đã bổ sung" in NFD
+        b["status"] = "submitted";
+        b["theme"] = "nói đi đôi với làm";
+        const auto r = write(member, id, 1, b);
+        REQUIRE(r.status == proto::change_status::conflict);
+        return *r.conflict_id;
+    }
+    json head(const std::string& id) { return (*s->get("registrations", id))->data; }
+};
+
+std::vector<std::string> lines_of(const std::string& text) {
+    std::vector<std::string> out;
+    std::istringstream in(text);
+    for (std::string l; std::getline(in, l);) out.push_back(l);
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("conflicts list and show: colliding fields marked, columns aligned for NFD and wide text",
+          "[admin][review][cli]") {
+    cli_fixture t;
+    const auto id = t.make_conflict("dk-1");
+
+    const auto list = admin(t.db, {"conflicts", "list"});
+    INFO(list.out);
+    CHECK(list.code == 0);
+    CHECK(list.out.find(id) != std::string::npos);
+    CHECK(list.out.find("notes,status") != std::string::npos);
+    CHECK(list.out.find("Đảng viên Nguyễn Văn An") != std::string::npos);
+    CHECK(admin(t.db, {"conflicts", "list", "--status", "resolved"}).out.find(id) == std::string::npos);
+    CHECK(admin(t.db, {"conflicts", "list", "--status", "later"}).code == 2);
+
+    const auto show = admin(t.db, {"conflicts", "show", id});
+    INFO(show.out);
+    REQUIRE(show.code == 0);
+    CHECK(show.out.find("Bí thư chi bộ ấp 1") != std::string::npos);   // who wrote the head
+    CHECK(show.out.find("Đảng viên Nguyễn Văn An") != std::string::npos);  // and the incoming side
+    // The grid: every line with separators has them at the same display columns.
+    std::vector<std::size_t> seps;
+    int grid_lines = 0;
+    bool notes_marked = false, status_marked = false, theme_unmarked = false;
+    for (const auto& line : lines_of(show.out)) {
+        if (line.find(" | ") == std::string::npos) continue;
+        ++grid_lines;
+        std::vector<std::size_t> at;
+        for (auto p = line.find(" | "); p != std::string::npos; p = line.find(" | ", p + 3))
+            at.push_back(proto::display_width(line.substr(0, p)));
+        if (seps.empty()) seps = at;
+        CHECK(at == seps);
+        if (line.rfind("* notes ", 0) == 0) notes_marked = true;
+        if (line.rfind("* status ", 0) == 0) status_marked = true;
+        if (line.rfind("  theme ", 0) == 0) theme_unmarked = true;
+    }
+    CHECK(grid_lines >= 7);
+    CHECK(seps.size() == 3);
+    CHECK(notes_marked);
+    CHECK(status_marked);
+    CHECK(theme_unmarked);
+    CHECK(show.out.find("To\xCC\x82i \xC4\x91" "a\xCC\x83 bo\xCC\x82\xCC\x89 sung") != std::string::npos);  // shown as written
+
+    CHECK(admin(t.db, {"conflicts", "show", "no-such"}).code == 1);
+    CHECK(admin(t.db, {"conflicts", "--help"}).code == 0);
+}
+
+TEST_CASE("conflicts resolve: flags, stale refusal, roles and exit codes", "[admin][review][cli]") {
+    cli_fixture t;
+    const auto id = t.make_conflict("dk-1");
+
+    // No choice and no terminal: a usage error, nothing written.
+    CHECK(admin(t.db, {"conflicts", "resolve", id, "--as", t.reviewer.id}).code == 2);
+    CHECK(admin(t.db, {"conflicts", "resolve", id, "--keep-head"}).code == 2);  // --as required
+    CHECK(admin(t.db, {"conflicts", "resolve", id, "--keep-head", "--dismiss", "--as", t.reviewer.id}).code == 2);
+    const auto field = admin(t.db, {"conflicts", "resolve", id, "--keep-head", "--as", t.field_dev.id});
+    CHECK(field.code == 1);
+    CHECK(field.out.find("forbidden") != std::string::npos);
+
+    // Decided on version 1 while the head is 2: stale, shown again, exit 3.
+    const auto stale = admin(t.db, {"conflicts", "resolve", id, "--pick", "notes=incoming", "--pick", "/status=head",
+                                    "--head-version", "1", "--as", t.reviewer.id});
+    INFO(stale.out);
+    CHECK(stale.code == 3);
+    CHECK(stale.out.find("stale") != std::string::npos);
+    CHECK(stale.out.find("* notes") != std::string::npos);
+    CHECK(t.head("dk-1")["status"] == "reviewed");
+
+    const auto ok = admin(t.db, {"conflicts", "resolve", id, "--pick", "notes=incoming", "--pick", "/status=head",
+                                 "--note", "gộp ý", "--as", t.reviewer.id});
+    INFO(ok.out);
+    CHECK(ok.code == 0);
+    CHECK(ok.out.find("resolved") != std::string::npos);
+    CHECK(t.head("dk-1")["notes"] == "To\xCC\x82i \xC4\x91" "a\xCC\x83 bo\xCC\x82\xCC\x89 sung");
+    CHECK(t.head("dk-1")["status"] == "reviewed");
+    CHECK(t.head("dk-1")["theme"] == "nói đi đôi với làm");
+    const auto again = admin(t.db, {"conflicts", "resolve", id, "--keep-head", "--as", t.reviewer.id});
+    CHECK(again.code == 1);
+    CHECK(again.out.find("conflict_closed") != std::string::npos);
+
+    // Edit from a file; dismiss; both stay listed.
+    const auto id2 = t.make_conflict("dk-2");
+    auto edited = cli_fixture::base_record();
+    edited["notes"] = "bản của người xem xét";
+    const auto file = (t.dir / "edited.json").string();
+    std::ofstream(file) << edited.dump();
+    CHECK(admin(t.db, {"conflicts", "resolve", id2, "--edit", file, "--as", t.reviewer.id}).code == 0);
+    CHECK(t.head("dk-2")["notes"] == "bản của người xem xét");
+    const auto id3 = t.make_conflict("dk-3");
+    CHECK(admin(t.db, {"conflicts", "resolve", id3, "--dismiss", "--as", t.reviewer.id}).code == 0);
+    CHECK(admin(t.db, {"conflicts", "list", "--status", "dismissed"}).out.find(id3) != std::string::npos);
+    const auto resolved = admin(t.db, {"conflicts", "list", "--status", "resolved"}).out;
+    CHECK(resolved.find(id) != std::string::npos);
+    CHECK(resolved.find(id2) != std::string::npos);
+    CHECK(admin(t.db, {"conflicts", "show", id3}).out.find("dismiss") != std::string::npos);
+}
