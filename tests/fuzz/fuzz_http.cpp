@@ -44,6 +44,8 @@ namespace {
 struct world {
     std::filesystem::path dir;
     std::unique_ptr<srv::store> st;
+    // The fuzzer is one address guessing tokens all day: no sign-in limit here.
+    detail::address_guard guard{64, 1 << 30, std::chrono::seconds(60)};
     std::unique_ptr<detail::router> routes;
     std::string admin_token, field_token;
     net::io_context ioc;
@@ -64,7 +66,7 @@ struct world {
         st = std::move(*opened);
         admin_token = st->add_device("fuzz admin", "xa-binh-hoa", srv::device_role::admin)->second;
         field_token = st->add_device("fuzz field", "xa-binh-hoa", srv::device_role::field)->second;
-        routes = std::make_unique<detail::router>(*st);
+        routes = std::make_unique<detail::router>(*st, guard);
     }
     ~world() {
         routes.reset();
@@ -138,7 +140,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         }
         if (ec || !parser.is_done()) return 0;  // the session answers a parse error itself
 
-        auto decision = w.routes->admit(parser.get());
+        auto decision = w.routes->admit(parser.get(), net::ip::address_v4::loopback());
         if (auto* refused = std::get_if<detail::response>(&decision)) {
             check(*refused);
             continue;

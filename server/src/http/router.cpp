@@ -196,7 +196,7 @@ std::optional<std::string> percent_decode(std::string_view text, bool plus_is_sp
     return out;
 }
 
-std::variant<admitted, response> router::admit(const request& req) const {
+std::variant<admitted, response> router::admit(const request& req, const boost::asio::ip::address& remote) const {
     const std::string_view target = req.target();
     const auto qmark = target.find('?');
     auto segments = split_path(target.substr(0, qmark));
@@ -225,9 +225,19 @@ std::variant<admitted, response> router::admit(const request& req) const {
         if (value.size() > 7 && beast::iequals(value.substr(0, 7), "Bearer ")) token = trim(value.substr(7));
     }
     if (token.empty()) return answer(req, err(errc::unauthorized, "send 'Authorization: Bearer <device token>'"));
+    // An address that guessed wrong too often is refused before its token is looked at.
+    if (const auto wait = guard_.blocked(remote)) {
+        auto res = answer(req, err(errc::rate_limited, "too many failed sign-ins from this address; retry in " +
+                                                           std::to_string(wait->count()) + " s"));
+        res.set(http::field::retry_after, std::to_string(wait->count()));
+        return res;
+    }
     auto dev = store_.authenticate(std::string(token));
     if (!dev) return answer(req, dev.err());
-    if (!*dev) return answer(req, err(errc::unauthorized, "unknown or revoked device token"));
+    if (!*dev) {
+        guard_.auth_failed(remote);
+        return answer(req, err(errc::unauthorized, "unknown or revoked device token"));
+    }
     a.dev = std::move(**dev);
 
     if (a.where == endpoint::sync) {

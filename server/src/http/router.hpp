@@ -8,6 +8,8 @@
 // which is thread-safe. Errors never escape as exceptions from admit() and handle() for
 // expected failures; the session catches anything else and answers 500.
 
+#include "http/guard.hpp"
+
 #include <fieldsync/protocol/error.hpp>
 #include <fieldsync/server/store.hpp>
 
@@ -62,10 +64,11 @@ std::string format_cursor(std::int64_t epoch, std::int64_t seq);
 
 class router {
 public:
-    explicit router(store& st) : store_(st) {}
+    router(store& st, address_guard& guard) : store_(st), guard_(guard) {}
 
     /// Decides from the header (`req.body()` is not read yet) whether to read the body.
-    std::variant<admitted, response> admit(const request& req) const;
+    /// `remote` is the client's address: failed sign-ins are counted per address.
+    std::variant<admitted, response> admit(const request& req, const boost::asio::ip::address& remote) const;
 
     /// Answers an admitted request whose body is complete. `done` runs on `ex`; for POST
     /// /v1/sync that happens after the store's writer has made the change-set durable.
@@ -87,6 +90,7 @@ private:
     response pull_and_answer(const request& req, const pull_request& pr, std::vector<protocol::change_result> results) const;
 
     store& store_;
+    address_guard& guard_;
 };
 
 }  // namespace fieldsync::server::detail

@@ -3,6 +3,7 @@
 #include "http/encoding.hpp"
 
 #include <boost/asio/dispatch.hpp>
+#include <cstdio>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core/bind_handler.hpp>
@@ -45,12 +46,17 @@ void server_state::shutdown_all() {
 
 // ---- http_session -------------------------------------------------------------------------
 
-http_session::http_session(tcp::socket&& socket, std::shared_ptr<server_state> state, bool refuse)
-    : stream_(std::move(socket)), state_(std::move(state)), refuse_(refuse) {}
+http_session::http_session(tcp::socket&& socket, std::shared_ptr<server_state> state, bool refuse, bool counted)
+    : stream_(std::move(socket)), state_(std::move(state)), refuse_(refuse), counted_(counted) {
+    beast::error_code ec;
+    const auto ep = stream_.socket().remote_endpoint(ec);
+    if (!ec) remote_ = ep.address();
+}
 
 http_session::~http_session() {
     if (key_) state_->forget(key_);
     if (!refuse_) state_->connections.fetch_sub(1);
+    if (counted_) state_->guard.release_connection(remote_);
 }
 
 void http_session::run() {
@@ -98,7 +104,7 @@ void http_session::on_read_header(beast::error_code ec, std::size_t) {
     if (ec) return on_read_error(ec);
     const auto& req = parser_->get();
     try {
-        auto decision = state_->routes.admit(req);
+        auto decision = state_->routes.admit(req, remote_);
         if (auto* res = std::get_if<response>(&decision)) {
             // A refused request's body is never read; it would be taken for the next request,
             // so the connection closes after the answer.
@@ -198,11 +204,29 @@ void http_session::send(std::uint64_t request_no, response res) {
     // its request on) is dropped rather than interleaved with another response.
     if (request_no != request_no_ || responded_) return;
     responded_ = true;
+    if (res.result_int() >= 400) log_refusal(res);
     if (stopping_ || state_->stopping) res.keep_alive(false);
     res_ = std::make_shared<response>(std::move(res));
     stream_.expires_after(state_->options.write_timeout);
     http::async_write(stream_, *res_,
                       beast::bind_front_handler(&http_session::on_write, shared_from_this(), res_->need_eof()));
+}
+
+void http_session::log_refusal(const response& res) const {
+    // One JSON line per refused request: who (address, device when known), what and why.
+    // Never a header or a body: the token and records stay out of logs.
+    json line = {{"event", "refused"}, {"status", res.result_int()}, {"address", remote_.to_string()}};
+    if (const auto err = proto::decode_error(json::parse(res.body(), nullptr, false)))
+        line["code"] = proto::errc_name(err->code);
+    if (parser_ && parser_->is_header_done()) {
+        const auto& req = parser_->get();
+        const std::string_view target = req.target();
+        line["method"] = std::string(req.method_string());
+        line["path"] = std::string(target.substr(0, target.find('?')));
+    }
+    if (admitted_ && admitted_->dev) line["device"] = admitted_->dev->id;
+    const std::string text = line.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+    std::fwrite(text.data(), 1, text.size(), stderr);
 }
 
 void http_session::on_write(bool close, beast::error_code ec, std::size_t) {
@@ -281,9 +305,16 @@ void listener::on_accept(beast::error_code ec, tcp::socket socket) {
     }
     // Only this strand adds connections, so the check and the increment cannot race with
     // another accept; sessions ending only lower the count.
-    const bool refuse = state_->connections.load() >= state_->options.max_connections;
+    bool refuse = state_->connections.load() >= state_->options.max_connections;
+    bool counted = false;
+    if (!refuse) {
+        beast::error_code peer_ec;
+        const auto peer = socket.remote_endpoint(peer_ec);
+        counted = !peer_ec && state_->guard.admit_connection(peer.address());
+        refuse = !counted;
+    }
     if (!refuse) state_->connections.fetch_add(1);
-    std::make_shared<http_session>(std::move(socket), state_, refuse)->run();
+    std::make_shared<http_session>(std::move(socket), state_, refuse, counted)->run();
     do_accept();
 }
 

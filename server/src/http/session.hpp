@@ -36,9 +36,13 @@ using tcp = net::ip::tcp;
 class http_session;
 
 struct server_state {
-    server_state(server_options o, store& st) : options(std::move(o)), routes(st) {}
+    server_state(server_options o, store& st)
+        : options(std::move(o)),
+          guard(options.max_connections_per_address, options.max_auth_failures, options.auth_failure_window),
+          routes(st, guard) {}
 
     const server_options options;
+    address_guard guard;                       // per-address connection and sign-in limits
     const router routes;
     std::atomic<std::size_t> connections{0};   // sessions counted against max_connections
     std::atomic<bool> stopping{false};
@@ -57,8 +61,9 @@ private:
 
 class http_session : public std::enable_shared_from_this<http_session> {
 public:
-    /// `refuse`: the connection is over the cap; it is answered 503 and closed.
-    http_session(tcp::socket&& socket, std::shared_ptr<server_state> state, bool refuse);
+    /// `refuse`: the connection is over a cap; it is answered 503 and closed. `counted`: the
+    /// connection was counted against its address's cap (released when the session ends).
+    http_session(tcp::socket&& socket, std::shared_ptr<server_state> state, bool refuse, bool counted);
     ~http_session();
 
     void run();
@@ -75,6 +80,7 @@ private:
     void on_read_error(beast::error_code ec);
     void send(std::uint64_t request_no, response res);
     void on_write(bool close, beast::error_code ec, std::size_t bytes);
+    void log_refusal(const response& res) const;
     void do_close(bool linger);
     void do_linger();
     void on_linger(beast::error_code ec, std::size_t bytes);
@@ -83,6 +89,8 @@ private:
     beast::flat_buffer buffer_;
     std::shared_ptr<server_state> state_;
     const bool refuse_;
+    const bool counted_;
+    net::ip::address remote_;           // for per-address limits and the log
     std::uint64_t key_ = 0;
     std::optional<http::request_parser<http::string_body>> parser_;
     std::optional<admitted> admitted_;

@@ -44,6 +44,9 @@ struct server_options {
     std::size_t body_limit = tuning::body_limit;
     std::size_t header_limit = tuning::header_limit;
     std::size_t max_connections = tuning::max_connections;
+    std::size_t max_connections_per_address = tuning::max_connections_per_address;
+    int max_auth_failures = tuning::max_auth_failures;
+    std::chrono::seconds auth_failure_window = tuning::auth_failure_window;
 };
 
 class server {

@@ -42,6 +42,19 @@ inline constexpr std::chrono::milliseconds linger_timeout{2'000};
 /// memory to what a small district server has. Connections past the cap get 503 unavailable.
 inline constexpr std::size_t max_connections = 1024;
 
+/// Open connections one address may hold. A district office behind one NAT may sync dozens of
+/// devices at once; 64 covers that while one host cannot take the whole max_connections.
+inline constexpr std::size_t max_connections_per_address = 64;
+
+/// Failed sign-ins (unknown or revoked tokens) one address may make per window before its
+/// authenticated requests are refused with 429 until the window ends. A device with a stale
+/// token fails a few times at most; a guesser of 256-bit tokens is held to 10 a minute.
+inline constexpr int max_auth_failures = 10;
+inline constexpr std::chrono::seconds auth_failure_window{60};
+
+/// Addresses tracked at most by the limits above; beyond, expired entries are pruned first.
+inline constexpr std::size_t max_tracked_addresses = 65536;
+
 /// I/O threads when the caller names none. Request handling is short (parsing, a read
 /// transaction, handing change-sets to the store's single writer), so a few threads keep the
 /// cores busy without contending for the read connections.
