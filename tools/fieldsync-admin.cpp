@@ -4,12 +4,17 @@
 
 #include "fieldsync-admin-conflicts.hpp"
 
+#include <fieldsync/protocol/json_input.hpp>
+#include <fieldsync/protocol/tuning.hpp>
 #include <fieldsync/server/store.hpp>
 
 #include <algorithm>
 #include <chrono>
 #include <memory>
 #include <ctime>
+#include <fstream>
+#include <map>
+#include <set>
 #include <iomanip>
 #include <iostream>
 #include <optional>
@@ -38,6 +43,8 @@ constexpr const char* k_usage =
     "  unit add --id ID --name NAME --kind KIND [--parent ID]\n"
     "                                              add a unit to the tree, or change it\n"
     "  unit list                                   list the organisation tree\n"
+    "  unit move ID --parent ID                    move a unit and its subtree under another unit\n"
+    "  unit import FILE                            add or change many units (JSON or CSV)\n"
     "  conflicts list|show|resolve [ARGS]          review conflicts (see 'conflicts --help')\n"
     "\n"
     "'fieldsync-admin COMMAND --help' describes a command.\n";
@@ -76,9 +83,23 @@ constexpr const char* k_device_move_usage =
     "Binds a device to another unit. Its next pull starts over in the new unit's subtree.\n";
 
 constexpr const char* k_unit_usage =
-    "usage: fieldsync-admin --db PATH unit add|list [ARGS]\n"
+    "usage: fieldsync-admin --db PATH unit add|list|move|import [ARGS]\n"
     "  unit add --id ID --name NAME --kind district|commune|cell|office [--parent ID]\n"
-    "  unit list\n";
+    "  unit list\n"
+    "  unit move ID --parent ID\n"
+    "  unit import FILE\n";
+
+constexpr const char* k_unit_move_usage =
+    "usage: fieldsync-admin --db PATH unit move ID --parent ID\n"
+    "Moves a unit and its whole subtree under another unit. Devices and records follow: devices\n"
+    "that no longer see them are told to drop them on their next pull.\n";
+
+constexpr const char* k_unit_import_usage =
+    "usage: fieldsync-admin --db PATH unit import FILE\n"
+    "Adds or changes the units of FILE: a JSON array of {\"id\", \"parent\", \"name\", \"kind\"}, or\n"
+    "CSV (UTF-8) whose first line names the columns id, parent, name, kind. Parents may come\n"
+    "after their children in the file. Every row is checked before any is written; each unit\n"
+    "is then written in its own transaction.\n";
 
 constexpr const char* k_unit_add_usage =
     "usage: fieldsync-admin --db PATH unit add --id ID --name NAME --kind district|commune|cell|office [--parent ID]\n"
@@ -325,6 +346,173 @@ int cmd_unit_add(const std::string& db, const std::vector<std::string>& args) {
     return 0;
 }
 
+int cmd_unit_move(const std::string& db, const std::vector<std::string>& args) {
+    if (wants_help(args)) {
+        std::cout << k_unit_move_usage;
+        return 0;
+    }
+    if (args.size() != 3 || args[1] != "--parent" || args[0].empty() || args[2].empty())
+        return usage_error("unit move takes a unit id and --parent ID", k_unit_move_usage);
+    auto st = open_store(db);
+    if (!st) return k_exit_failure;
+    auto list = (*st)->units();
+    std::optional<fs::unit> current;
+    if (list)
+        for (const auto& u : *list)
+            if (u.id == args[0]) current = u;
+    if (!current) {
+        (*st)->close();
+        std::cerr << "fieldsync-admin: no unit '" << args[0] << "' in the tree\n";
+        return k_exit_failure;
+    }
+    current->parent = args[2];
+    auto put = (*st)->put_unit(*current);
+    (*st)->close();
+    if (!put) {
+        std::cerr << "fieldsync-admin: cannot move unit '" << args[0] << "': " << put.err().message << "\n";
+        return put.err().code == fieldsync::protocol::errc::bad_request ? k_exit_usage : k_exit_failure;
+    }
+    std::cerr << "fieldsync-admin: unit " << put->id << " now at " << put->path << "\n";
+    return 0;
+}
+
+// One CSV record (RFC 4180: quoted fields, "" for a quote inside one) from `in`; false at EOF.
+bool read_csv_row(std::istream& in, std::vector<std::string>& row) {
+    row.clear();
+    std::string field;
+    bool quoted = false, any = false;
+    for (int ch; (ch = in.get()) != EOF;) {
+        any = true;
+        const char c = static_cast<char>(ch);
+        if (quoted) {
+            if (c == '"') {
+                if (in.peek() == '"') {
+                    field += '"';
+                    in.get();
+                } else {
+                    quoted = false;
+                }
+            } else {
+                field += c;
+            }
+        } else if (c == '"') {
+            quoted = true;
+        } else if (c == ',') {
+            row.push_back(std::move(field));
+            field.clear();
+        } else if (c == '\n') {
+            break;
+        } else if (c != '\r') {
+            field += c;
+        }
+    }
+    if (!any) return false;
+    row.push_back(std::move(field));
+    return true;
+}
+
+int cmd_unit_import(const std::string& db, const std::vector<std::string>& args) {
+    if (wants_help(args)) {
+        std::cout << k_unit_import_usage;
+        return 0;
+    }
+    if (args.size() != 1) return usage_error("unit import takes one file", k_unit_import_usage);
+    std::ifstream in(args[0], std::ios::binary);
+    if (!in) {
+        std::cerr << "fieldsync-admin: cannot read '" << args[0] << "'\n";
+        return k_exit_failure;
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    const std::string body = text.str();
+    std::vector<fs::unit> rows;
+    const auto first = body.find_first_not_of(" \t\r\n\xEF\xBB\xBF");
+    if (first != std::string::npos && body[first] == '[') {
+        auto doc = fieldsync::protocol::parse_json(body, fieldsync::protocol::tuning::max_json_depth);
+        if (!doc || !doc->is_array())
+            return usage_error("'" + args[0] + "' is not a JSON array: " + (doc ? "" : doc.err().message),
+                               k_unit_import_usage);
+        for (const auto& x : *doc) {
+            if (!x.is_object()) return usage_error("every unit must be a JSON object", k_unit_import_usage);
+            auto get = [&](const char* k) { return x.contains(k) && x[k].is_string() ? x[k].get<std::string>() : ""; };
+            rows.push_back({get("id"), get("parent"), get("name"), get("kind"), ""});
+        }
+    } else {
+        if (!fieldsync::protocol::is_valid_utf8(body)) return usage_error("the CSV is not UTF-8", k_unit_import_usage);
+        std::istringstream csv(body.compare(0, 3, "\xEF\xBB\xBF") == 0 ? body.substr(3) : body);
+        std::vector<std::string> header, row;
+        if (!read_csv_row(csv, header)) return usage_error("the CSV is empty", k_unit_import_usage);
+        std::map<std::string, std::size_t> col;
+        for (std::size_t i = 0; i < header.size(); ++i) col[header[i]] = i;
+        for (const char* k : {"id", "parent", "name", "kind"})
+            if (!col.count(k)) return usage_error(std::string("the CSV has no column '") + k + "'", k_unit_import_usage);
+        for (std::size_t line = 2; read_csv_row(csv, row); ++line) {
+            if (row.size() == 1 && row[0].empty()) continue;  // a blank line
+            if (row.size() != header.size())
+                return usage_error("line " + std::to_string(line) + " has " + std::to_string(row.size()) +
+                                       " fields, the header " + std::to_string(header.size()),
+                                   k_unit_import_usage);
+            rows.push_back({row[col["id"]], row[col["parent"]], row[col["name"]], row[col["kind"]], ""});
+        }
+    }
+
+    auto st = open_store(db);
+    if (!st) return k_exit_failure;
+    auto existing = (*st)->units();
+    if (!existing) {
+        (*st)->close();
+        std::cerr << "fieldsync-admin: cannot read the tree: " << existing.err().message << "\n";
+        return k_exit_failure;
+    }
+    // Check everything first: ids once each, every parent in the file or the tree, then
+    // write parents before children so each put finds its parent.
+    std::set<std::string> known, seen;
+    for (const auto& u : *existing) known.insert(u.id);
+    for (const auto& u : rows) {
+        if (u.id.empty() || u.name.empty() || u.kind.empty()) {
+            (*st)->close();
+            return usage_error("every unit needs id, name and kind (unit '" + u.id + "')", k_unit_import_usage);
+        }
+        if (!seen.insert(u.id).second) {
+            (*st)->close();
+            return usage_error("unit '" + u.id + "' appears twice", k_unit_import_usage);
+        }
+    }
+    std::vector<fs::unit> order;
+    std::set<std::string> placed;
+    for (bool progress = true; progress && order.size() < rows.size();) {
+        progress = false;
+        for (const auto& u : rows) {
+            if (placed.count(u.id)) continue;
+            const bool parent_ready =
+                u.parent.empty() || placed.count(u.parent) || (known.count(u.parent) && !seen.count(u.parent));
+            if (!parent_ready) continue;
+            order.push_back(u);
+            placed.insert(u.id);
+            progress = true;
+        }
+    }
+    if (order.size() < rows.size()) {
+        (*st)->close();
+        for (const auto& u : rows)
+            if (!placed.count(u.id))
+                return usage_error("unit '" + u.id + "' has parent '" + u.parent +
+                                       "', which is neither in the file nor in the tree (or the file has a cycle)",
+                                   k_unit_import_usage);
+    }
+    for (const auto& u : order) {
+        auto put = (*st)->put_unit(u);
+        if (!put) {
+            (*st)->close();
+            std::cerr << "fieldsync-admin: cannot put unit '" << u.id << "': " << put.err().message << "\n";
+            return put.err().code == fieldsync::protocol::errc::bad_request ? k_exit_usage : k_exit_failure;
+        }
+    }
+    (*st)->close();
+    std::cerr << "fieldsync-admin: " << order.size() << " units imported\n";
+    return 0;
+}
+
 int cmd_unit_list(const std::string& db, const std::vector<std::string>& args) {
     if (wants_help(args)) {
         std::cout << k_unit_list_usage;
@@ -394,16 +582,21 @@ int main(int argc, char** argv) {
         return run(db, sub_args);
     }
     if (cmd == "unit") {
-        if (rest.empty()) return usage_error("unit needs a subcommand: add or list", k_unit_usage);
+        if (rest.empty()) return usage_error("unit needs a subcommand: add, list, move or import", k_unit_usage);
         if (rest[0] == "--help" || rest[0] == "-h") {
             std::cout << k_unit_usage;
             return 0;
         }
         const std::string sub = rest[0];
         std::vector<std::string> sub_args(rest.begin() + 1, rest.end());
-        if (sub != "add" && sub != "list") return usage_error("unknown unit subcommand '" + sub + "'", k_unit_usage);
+        int (*run)(const std::string&, const std::vector<std::string>&) = nullptr;
+        if (sub == "add") run = cmd_unit_add;
+        else if (sub == "list") run = cmd_unit_list;
+        else if (sub == "move") run = cmd_unit_move;
+        else if (sub == "import") run = cmd_unit_import;
+        else return usage_error("unknown unit subcommand '" + sub + "'", k_unit_usage);
         if (!wants_help(sub_args) && need_db()) return usage_error("--db PATH is required", k_usage);
-        return sub == "add" ? cmd_unit_add(db, sub_args) : cmd_unit_list(db, sub_args);
+        return run(db, sub_args);
     }
     if (cmd == "conflicts") return fieldsync::admin::run_conflicts(db, rest);
     return usage_error("unknown command '" + cmd + "'", k_usage);
