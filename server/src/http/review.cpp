@@ -25,16 +25,6 @@ response answer(const request& req, const json& body) {
 }
 response answer(const request& req, const proto::error& e) { return error_response(req.version(), req.keep_alive(), e); }
 
-std::optional<std::int64_t> parse_decimal(std::string_view s) {
-    if (s.empty() || s.size() > 19) return std::nullopt;
-    for (const char c : s)
-        if (c < '0' || c > '9') return std::nullopt;
-    std::int64_t v = 0;
-    const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
-    return v;
-}
-
 // An empty value counts as absent, as HTML forms send unfilled fields.
 std::optional<std::string> query_value(const admitted& a, std::string_view key) {
     for (const auto& [k, v] : a.query)

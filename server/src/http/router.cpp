@@ -37,18 +37,6 @@ std::string_view trim(std::string_view s) {
     return s;
 }
 
-// Decimal int64 without sign, spaces or leading '+': the only form our cursors and query
-// numbers take, so anything else is refused rather than half-parsed.
-std::optional<std::int64_t> parse_decimal(std::string_view s) {
-    if (s.empty() || s.size() > 19) return std::nullopt;
-    for (const char c : s)
-        if (c < '0' || c > '9') return std::nullopt;
-    std::int64_t v = 0;
-    const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
-    return v;
-}
-
 // The JSON views of the read endpoints (SPEC.md, "Records" and "Conflicts").
 json to_json(const record_view& r) {
     return {{"collection", r.collection}, {"id", r.id},     {"unit_id", r.unit_id},
@@ -148,6 +136,16 @@ bool is_json_media_type(std::string_view content_type) {
 }
 
 }  // namespace
+
+std::optional<std::int64_t> parse_decimal(std::string_view s) {
+    if (s.empty() || s.size() > 19) return std::nullopt;
+    for (const char c : s)
+        if (c < '0' || c > '9') return std::nullopt;
+    std::int64_t v = 0;
+    const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+    return v;
+}
 
 response json_response(unsigned version, bool keep_alive, http::status status, const json& body) {
     response res{status, version};
@@ -377,7 +375,7 @@ response router::pull_and_answer(const request& req, const pull_request& pr,
     out.more = page->more;
     out.server_hlc = store_.now_hlc();
     // Records that left the device's scope since its cursor: the device deletes its copy.
-    for (auto& d : page->dropped) out.dropped.push_back({std::move(d.collection), std::move(d.id)});
+    out.dropped = std::move(page->dropped);
     out.reset = pr.reset;
     return answer(req, proto::encode(out));
 }

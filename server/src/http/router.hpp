@@ -51,6 +51,10 @@ response json_response(unsigned version, bool keep_alive, http::status status, c
 /// strings, HTML forms) '+' decodes to ' '.
 std::optional<std::string> percent_decode(std::string_view text, bool plus_is_space);
 
+/// Decimal int64 without sign, spaces or leading '+': the only form our cursors and query
+/// numbers take, so anything else is refused rather than half-parsed.
+std::optional<std::int64_t> parse_decimal(std::string_view s);
+
 /// Cursors (SPEC.md, "The feed and the cursor"): the decimal seq of the last feed entry, with
 /// "<epoch>." in front once the device has moved to another unit (store.hpp, scope_epoch),
 /// so cursors of its old scope are recognised and start over instead of skipping records.

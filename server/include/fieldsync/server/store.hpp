@@ -69,10 +69,7 @@ struct scope {
 };
 
 /// A record that left a device's scope (moved to a unit outside it): the device drops it.
-struct dropped_record {
-    std::string collection;
-    std::string id;
-};
+using dropped_record = proto::dropped_record;
 
 /// A record's head as GET /v1/records/{collection}/{id} shows it.
 struct record_view {
