@@ -1,7 +1,7 @@
 #pragma once
 // End-to-end support: a real store on a temp-dir SQLite file behind a real server on an
 // ephemeral loopback port; a fault-injecting transport around the library's default HTTP
-// transport; and a stub HTTP endpoint that answers every request with one fixed status (for
+// transport; and a fixed-status HTTP endpoint that answers every request with one fixed status (for
 // 5xx and 403) or never answers at all (a slow server).
 
 #include "helpers.hpp"
@@ -177,13 +177,13 @@ private:
 
 /// A loopback TCP endpoint. answer_status > 0: reads each request and answers it with that
 /// status and an error body. answer_status == 0: accepts connections and never answers.
-class stub_endpoint {
+class fixed_status_endpoint {
 public:
-    explicit stub_endpoint(int answer_status) : status_(answer_status) {
+    explicit fixed_status_endpoint(int answer_status) : status_(answer_status) {
         fd_ = listen_loopback(port_);
         thread_ = std::thread([this] { serve(); });
     }
-    ~stub_endpoint() {
+    ~fixed_status_endpoint() {
         stop_ = true;
         ::shutdown(fd_, SHUT_RDWR);
         ::close(fd_);
@@ -205,8 +205,8 @@ private:
             (void)read_http_message(c);
             ++requests;
             const std::string body =
-                R"({"error":{"code":")" + std::string(status_ == 403 ? "forbidden" : "unavailable") + R"(","message":"stub"}})";
-            const std::string out = "HTTP/1.1 " + std::to_string(status_) + " Stub\r\nContent-Type: application/json\r\n" +
+                R"({"error":{"code":")" + std::string(status_ == 403 ? "forbidden" : "unavailable") + R"(","message":"fixed answer"}})";
+            const std::string out = "HTTP/1.1 " + std::to_string(status_) + " Fixed\r\nContent-Type: application/json\r\n" +
                                     "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" +
                                     body;
             (void)::send(c, out.data(), out.size(), MSG_NOSIGNAL);

@@ -226,11 +226,11 @@ TEST_CASE("a replica destroyed between two local transactions of a sync resumes 
 TEST_CASE("a server that is down, slow or answering 5xx is retried with backoff", "[client][e2e][retry]") {
     live_server server;
     temp_dir dir;
-    stub_endpoint unavailable(503);
-    stub_endpoint silent(0);
+    fixed_status_endpoint unavailable(503);
+    fixed_status_endpoint silent(0);
     std::string down_url;
     {
-        stub_endpoint closed(503);
+        fixed_status_endpoint closed(503);
         down_url = closed.url();
     }  // nothing listens there any more: connection refused
 
@@ -287,7 +287,7 @@ TEST_CASE("401, 403 and rejected changes are reported and not retried", "[client
         CHECK(ok(r->pending_count()) == 0);
     }
     SECTION("403") {
-        stub_endpoint forbidden(403);
+        fixed_status_endpoint forbidden(403);
         auto t = std::make_shared<fault_transport>(
             [&](const client::http_request&, int) { return cut{cut::redirect, forbidden.url()}; });
         auto r = live_replica(server, dir, "y", t, seams.make());
