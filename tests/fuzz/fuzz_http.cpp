@@ -12,7 +12,7 @@
 // 100-continue, connection cap) is covered by the e2e tests; the bytes-to-handler path, where
 // the input is interpreted, is covered here.
 //
-// Seeds hold the placeholder "@TOKEN@", replaced by an admin device's token (and "@FIELD@" by
+// Seeds hold the marker "@TOKEN@", substituted with an admin device's token (and "@FIELD@" by
 // a field device's), so the fuzzer reaches the authenticated endpoints.
 #include "http/router.hpp"
 

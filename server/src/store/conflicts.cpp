@@ -96,18 +96,22 @@ proto::expected<conflict_view> sqlite_store::resolve(const device& reviewer, con
             const auto now = wall_();
             json decision = {{"choice", choice_name(r.how)}};
             if (!r.note.empty()) decision["note"] = r.note;
-            if (r.how == resolution::choice::dismiss) {
-                db.cached("UPDATE conflicts SET status = 'dismissed', closed_by = ?, closed_ms = ?, resolution = ? "
-                          "WHERE id = ?")
-                    .bind(1, reviewer.id)
-                    .bind(2, now)
-                    .bind(3, decision.dump())
-                    .bind(4, c.id)
+            // Closing is the same for both ends: who, when, and what was decided.
+            auto close = [&](const char* status) {
+                db.cached("UPDATE conflicts SET status = ?, closed_by = ?, closed_ms = ?, resolution = ? WHERE id = ?")
+                    .bind(1, status)
+                    .bind(2, reviewer.id)
+                    .bind(3, now)
+                    .bind(4, decision.dump())
+                    .bind(5, c.id)
                     .run();
-                c.status = "dismissed";
+                c.status = status;
                 c.closed_by = reviewer.id;
                 c.closed_ms = now;
                 c.resolution = decision;
+            };
+            if (r.how == resolution::choice::dismiss) {
+                close("dismissed");
                 return c;
             }
 
@@ -196,17 +200,7 @@ proto::expected<conflict_view> sqlite_store::resolve(const device& reviewer, con
                 .run();
             store_seq(db, seq);
             decision["version"] = version;
-            db.cached("UPDATE conflicts SET status = 'resolved', closed_by = ?, closed_ms = ?, resolution = ? "
-                      "WHERE id = ?")
-                .bind(1, reviewer.id)
-                .bind(2, now)
-                .bind(3, decision.dump())
-                .bind(4, c.id)
-                .run();
-            c.status = "resolved";
-            c.closed_by = reviewer.id;
-            c.closed_ms = now;
-            c.resolution = decision;
+            close("resolved");
             c.current_version = version;
             c.current_deleted = result.deleted;
             c.current = result.deleted ? json(nullptr) : result.data;
