@@ -46,6 +46,7 @@ constexpr const char* k_usage =
     "  unit move ID --parent ID                    move a unit and its subtree under another unit\n"
     "  unit import FILE                            add or change many units (JSON or CSV)\n"
     "  conflicts list|show|resolve [ARGS]          review conflicts (see 'conflicts --help')\n"
+    "  gc [--dry-run] [--window-days N]            purge tombstones and notices no active device needs\n"
     "\n"
     "'fieldsync-admin COMMAND --help' describes a command.\n";
 
@@ -109,6 +110,16 @@ constexpr const char* k_unit_add_usage =
 constexpr const char* k_unit_list_usage =
     "usage: fieldsync-admin --db PATH unit list\n"
     "Lists the units: id, kind, name, path.\n";
+
+constexpr const char* k_gc_usage =
+    "usage: fieldsync-admin --db PATH gc [--dry-run] [--window-days N]\n"
+    "Purges what only served devices' catch-up and no active device needs: tombstones (deleted\n"
+    "records) and drop notices at or below the purge horizon, and remembered answers older than\n"
+    "the window that their device can no longer resend. History is kept whole. A device is active\n"
+    "if it synced within the window (default 90 days) and is not revoked; a device away longer\n"
+    "re-snapshots on its next sync, after pushing its pending edits. Safe while the server runs.\n"
+    "  --dry-run          count what would be purged; change nothing\n"
+    "  --window-days N    the retention window in days, 1 to 36500 (default 90)\n";
 
 int usage_error(const std::string& message, const char* usage) {
     std::cerr << "fieldsync-admin: " << message << "\n" << usage;
@@ -533,6 +544,52 @@ int cmd_unit_list(const std::string& db, const std::vector<std::string>& args) {
     return 0;
 }
 
+int cmd_gc(const std::string& db, const std::vector<std::string>& args) {
+    if (wants_help(args)) {
+        std::cout << k_gc_usage;
+        return 0;
+    }
+    fs::gc_options o;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const auto& a = args[i];
+        if (a == "--dry-run") {
+            o.dry_run = true;
+        } else if (a == "--window-days") {
+            if (i + 1 >= args.size()) return usage_error("--window-days needs a number of days", k_gc_usage);
+            const auto& v = args[++i];
+            const bool digits = !v.empty() && v.size() <= 5 && std::all_of(v.begin(), v.end(), [](char c) {
+                return c >= '0' && c <= '9';
+            });
+            const long days = digits ? std::stol(v) : 0;
+            if (days < 1 || days > 36500)
+                return usage_error("--window-days must be a whole number of days from 1 to 36500, not '" + v + "'",
+                                   k_gc_usage);
+            o.window_ms = days * 24 * 3600 * 1000;
+        } else {
+            return usage_error("unknown argument '" + a + "'", k_gc_usage);
+        }
+    }
+    auto st = open_store(db);
+    if (!st) return k_exit_failure;
+    auto r = (*st)->gc(o);
+    (*st)->close();
+    if (!r) {
+        std::cerr << "fieldsync-admin: gc failed: " << r.err().message << "\n";
+        return k_exit_failure;
+    }
+    const char* verb = r->dry_run ? "would purge" : "purged";
+    std::cout << (r->dry_run ? "dry run: nothing changed\n" : "")
+              << "feed seq:          " << r->feed_seq << "\n"
+              << "purge horizon:     " << r->horizon << " (was " << r->previous_horizon << ")\n"
+              << "active devices:    " << r->active_devices << " (inactive: " << r->inactive_devices << ")\n";
+    if (!r->held_back_by.empty()) std::cout << "held back by:      device " << r->held_back_by << "\n";
+    std::cout << verb << ":\n"
+              << "  tombstones:      " << r->tombstones << "\n"
+              << "  drop notices:    " << r->drops << "\n"
+              << "  decided answers: " << r->decided << "\n";
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -599,5 +656,10 @@ int main(int argc, char** argv) {
         return run(db, sub_args);
     }
     if (cmd == "conflicts") return fieldsync::admin::run_conflicts(db, rest);
+    if (cmd == "gc") {
+        if (wants_help(rest)) return cmd_gc(db, rest);
+        if (need_db()) return usage_error("--db PATH is required", k_usage);
+        return cmd_gc(db, rest);
+    }
     return usage_error("unknown command '" + cmd + "'", k_usage);
 }

@@ -294,6 +294,7 @@ void router::sync(admitted a, request req, const net::any_io_executor& ex, respo
 
     const device dev = *a.dev;
     pull_request pr;
+    pr.dev = dev;
     // Reads see the device's scope only: its unit's subtree, or everything for an admin.
     pr.sc = scope::of(dev);
     pr.epoch = dev.scope_epoch;
@@ -359,10 +360,18 @@ std::string format_cursor(std::int64_t epoch, std::int64_t seq) {
     return epoch == 0 ? std::to_string(seq) : std::to_string(epoch) + "." + std::to_string(seq);
 }
 
-response router::pull_and_answer(const request& req, const pull_request& pr,
+response router::pull_and_answer(const request& req, const pull_request& in,
                                  std::vector<proto::change_result> results) const {
-    auto page = store_.pull(pr.sc, pr.after_seq, pr.limit);
+    auto page = store_.device_pull(in.dev, in.after_seq, in.limit);
     if (!page) return answer(req, page.err());
+    auto pr = in;
+    if (page->restarted) {
+        // The cursor lies behind what gc purged: the page starts over, as after a move
+        // (SPEC.md, "Retention and re-snapshot").
+        pr.after_seq = 0;
+        pr.sent_cursor.reset();
+        pr.reset = true;
+    }
     proto::sync_response out;
     out.results = std::move(results);
     out.changes = std::move(page->changes);

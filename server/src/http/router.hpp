@@ -84,6 +84,7 @@ private:
     void sync(admitted a, request req, const boost::asio::any_io_executor& ex, respond_fn done) const;
     /// What the pull half of a sync asks for.
     struct pull_request {
+        device dev;                             // whose pull: its scope, and what it acknowledges
         scope sc;
         std::int64_t epoch = 0;                 // the device's scope epoch, written into cursors
         std::int64_t after_seq = 0;

@@ -77,7 +77,7 @@ proto::expected<std::optional<device>> sqlite_store::authenticate(const std::str
         if (!s.step()) return std::nullopt;
         // The index found the row by hash; compare the whole hash again in constant time so
         // no comparison in this process depends on how much of a guessed token is right.
-        const std::string stored = s.text(8);
+        const std::string stored = s.text(k_device_column_count);
         const bool same = stored.size() == hash.size() && CRYPTO_memcmp(stored.data(), hash.data(), hash.size()) == 0;
         auto d = read_device(s);
         s.reset();

@@ -25,7 +25,11 @@ std::pair<std::string, std::string> range_of(const scope& sc) {
 }  // namespace
 
 proto::expected<pull_page> sqlite_store::pull(const scope& sc, std::int64_t after_seq, std::int64_t limit) {
-    return read([&](sqlite::db& db) {
+    return read([&](sqlite::db& db) { return pull_on(db, sc, after_seq, limit); });
+}
+
+pull_page sqlite_store::pull_on(sqlite::db& db, const scope& sc, std::int64_t after_seq, std::int64_t limit) {
+    {
         const auto [lo, hi] = range_of(sc);
         std::vector<std::pair<std::int64_t, proto::pulled_change>> heads;
         auto read_head = [](sqlite::stmt& s) {
@@ -108,7 +112,7 @@ proto::expected<pull_page> sqlite_store::pull(const scope& sc, std::int64_t afte
             }
         }
         return page;
-    });
+    }
 }
 
 proto::expected<std::optional<record_view>> sqlite_store::get(const scope& sc, const std::string& collection,
@@ -138,12 +142,18 @@ proto::expected<std::vector<history_entry>> sqlite_store::history(const scope& s
                                                                    const std::string& id) {
     return read([&](sqlite::db& db) {
         std::vector<history_entry> out;
-        // A record's history is visible where its head is.
+        // A record's history is visible where its head is; once gc purged its tombstone,
+        // where its last version left it (history outlives the feed).
         auto& where = db.cached("SELECT path FROM heads WHERE collection = ? AND id = ?");
         where.bind(1, collection).bind(2, id);
-        const bool visible = where.step() && sc.contains(where.text(0));
-        where.reset();
-        if (!visible) return out;
+        std::string path;
+        if (where.step()) {
+            path = where.text(0);
+            where.reset();
+        } else if (std::string unit_id; purged_head(db, collection, id, unit_id)) {
+            path = path_of(db, unit_id);
+        }
+        if (path.empty() || !sc.contains(path)) return out;
         auto& s = db.cached(
             "SELECT version, seq, deleted, data, unit_id, device_id, change_id, hlc, server_ms, how, lost "
             "FROM history WHERE collection = ? AND id = ? ORDER BY version");

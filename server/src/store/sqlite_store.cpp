@@ -116,6 +116,23 @@ constexpr const char* k_migrations[] = {
     ALTER TABLE conflicts ADD COLUMN closed_ms INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE conflicts ADD COLUMN resolution TEXT;
     )sql",
+    // 4: retention (ARCHITECTURE.md, "Retention and gc"): what each device acknowledged, and
+    // the feed position of each remembered answer. Devices that synced before this step are
+    // taken as active now with nothing safe to purge, so the first gc cannot strand them.
+    R"sql(
+    ALTER TABLE devices ADD COLUMN ack_epoch INTEGER;
+    ALTER TABLE devices ADD COLUMN ack_seq INTEGER;
+    ALTER TABLE devices ADD COLUMN next_seq INTEGER;
+    ALTER TABLE devices ADD COLUMN safe_seq INTEGER;
+    ALTER TABLE devices ADD COLUMN ack_ms INTEGER;
+    UPDATE devices SET ack_epoch = scope_epoch, ack_seq = 0, next_seq = 0, safe_seq = 0,
+        ack_ms = CAST(strftime('%s', 'now') AS INTEGER) * 1000 WHERE revoked_ms IS NULL;
+    ALTER TABLE decided ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+    UPDATE decided SET seq = coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'seq'), 0);
+    INSERT OR IGNORE INTO meta(key, value) VALUES ('purge_horizon', '0');
+    -- gc's walk over tombstones: only deleted heads, so it is small and costs live writes nothing.
+    CREATE INDEX heads_tombstones ON heads(seq) WHERE deleted = 1;
+    )sql",
 };
 
 sqlite_store::sqlite_store(const store_options& o)

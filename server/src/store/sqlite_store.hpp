@@ -13,6 +13,7 @@
 
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -37,6 +38,8 @@ public:
     using store::conflicts;
     using store::conflict;
     proto::expected<pull_page> pull(const scope& sc, std::int64_t after_seq, std::int64_t limit) override;
+    proto::expected<pull_page> device_pull(const device& dev, std::int64_t after_seq, std::int64_t limit) override;
+    proto::expected<gc_report> gc(const gc_options& o) override;
     proto::expected<std::optional<record_view>> get(const scope& sc, const std::string& collection,
                                                     const std::string& id) override;
     proto::expected<std::vector<history_entry>> history(const scope& sc, const std::string& collection,
@@ -125,6 +128,16 @@ private:
 
     // reads.cpp
     static conflict_view read_conflict(sqlite::stmt& s);
+    static pull_page pull_on(sqlite::db& db, const scope& sc, std::int64_t after_seq, std::int64_t limit);
+
+    // retention.cpp
+    // Acknowledgements waiting for a write transaction (under queue_mutex_).
+    std::map<std::string, acknowledgement> take_acks();
+    static void write_acks(sqlite::db& db, const std::map<std::string, acknowledgement>& acks);
+    // A record whose tombstone gc purged, rebuilt from its last version in history (nullopt:
+    // the store never had the record). Sets `path` to where that version lives.
+    static std::optional<proto::head_state> purged_head(sqlite::db& db, const std::string& collection,
+                                                        const std::string& id, std::string& unit_id);
 
     // write_path.cpp
     void writer_loop();
@@ -145,6 +158,10 @@ private:
     std::condition_variable queue_cv_;
     std::deque<job> queue_;
     bool closing_ = false;
+    std::map<std::string, acknowledgement> acks_;  // device id -> its latest, not yet written
+    // device id -> its latest seen by this process, written or not: device_pull's first source,
+    // so an acknowledgement between being taken for a write and its commit is never missed.
+    std::map<std::string, acknowledgement> latest_acks_;
 
     std::mutex readers_mutex_;
     std::condition_variable readers_cv_;

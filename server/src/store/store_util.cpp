@@ -68,6 +68,8 @@ device read_device(sqlite::stmt& s) {
     if (!s.is_null(5)) d.revoked_ms = s.int64(5);
     d.unit_path = s.text(6);
     d.scope_epoch = s.int64(7);
+    if (!s.is_null(12))
+        d.ack = acknowledgement{s.int64(8), s.int64(9), s.int64(10), s.int64(11), s.int64(12)};
     return d;
 }
 

@@ -25,7 +25,10 @@ protocol::error storage_failure(const std::exception& e);
 /// The columns read_device reads, in its order (FROM devices d LEFT JOIN units u).
 inline constexpr const char* k_device_columns =
     "d.id, d.name, d.unit_id, d.role, d.created_ms, d.revoked_ms, "
-    "coalesce(u.path, '/' || d.unit_id || '/'), d.scope_epoch";
+    "coalesce(u.path, '/' || d.unit_id || '/'), d.scope_epoch, "
+    "d.ack_epoch, d.ack_seq, d.next_seq, d.safe_seq, d.ack_ms";
+/// How many columns k_device_columns names.
+inline constexpr int k_device_column_count = 13;
 device read_device(sqlite::stmt& s);
 
 /// The upper bound of a subtree's path range: paths p with path <= p < subtree_end(path).

@@ -39,8 +39,14 @@ void sqlite_store::writer_loop() {
         std::vector<job> group;
         {
             std::unique_lock lock(queue_mutex_);
-            queue_cv_.wait(lock, [&] { return closing_ || !queue_.empty(); });
-            if (queue_.empty()) return;  // closing, and everything queued is done
+            queue_cv_.wait(lock, [&] { return closing_ || !queue_.empty() || !acks_.empty(); });
+            // Acknowledgements alone wait a while for a push to carry them (one fsync for both).
+            if (queue_.empty() && !closing_)
+                queue_cv_.wait_for(lock, tuning::ack_flush_interval, [&] { return closing_ || !queue_.empty(); });
+            if (queue_.empty() && acks_.empty()) {
+                if (closing_) return;  // everything queued is done
+                continue;              // gc wrote the acknowledgements meanwhile
+            }
             std::size_t changes = 0;
             while (!queue_.empty() && group.size() < tuning::max_group_jobs &&
                    (group.empty() || changes + queue_.front().cs.changes.size() <= tuning::max_group_changes)) {
@@ -56,6 +62,7 @@ void sqlite_store::writer_loop() {
 // One transaction for the whole group; a savepoint per change-set, so a change-set that
 // fails is undone alone. Answers go out only after COMMIT has returned.
 void sqlite_store::commit_group(std::vector<job>& group) {
+    const auto acks = take_acks();
     std::vector<proto::expected<std::vector<proto::change_result>>> answers;
     answers.reserve(group.size());
     auto& db = writer_db_;
@@ -89,6 +96,9 @@ void sqlite_store::commit_group(std::vector<job>& group) {
         }
     }
     try {
+        // Acknowledgements are advisory: lost with a failed commit, they only make gc keep
+        // more and may make a device re-snapshot once.
+        write_acks(db, acks);
         store_seq(db, seq_);
         db.exec("COMMIT");
     } catch (const std::exception& e) {
@@ -121,9 +131,12 @@ std::vector<proto::change_result> sqlite_store::apply(const device& dev, const p
             continue;
         }
         auto r = decide_one(dev, entry.c, now_ms);
+        // seq: the feed's position after this change. A cursor above it was issued after the
+        // answer existed, which is what lets gc forget the answer (retention.cpp).
         auto& s = writer_db_.cached(
-            "INSERT INTO decided(device_id, change_id, batch_id, result, decided_ms) VALUES (?, ?, ?, ?, ?)");
+            "INSERT INTO decided(device_id, change_id, batch_id, result, decided_ms, seq) VALUES (?, ?, ?, ?, ?, ?)");
         s.bind(1, dev.id).bind(2, r.change_id).bind(3, cs.batch_id).bind(4, proto::encode(r).dump()).bind(5, now_ms);
+        s.bind(6, seq_);
         s.run();
         out.push_back(std::move(r));
     }
@@ -172,6 +185,15 @@ proto::change_result sqlite_store::decide_one(const device& dev, const proto::ch
         }
         s.reset();
     }
+    // No head, but history: gc purged the record's tombstone. The write is decided against
+    // that tombstone exactly as before the purge (SPEC.md, "Retention and re-snapshot").
+    std::string purged_unit;
+    bool purged = false;
+    if (!head) {
+        head = purged_head(writer_db_, c.collection, c.id, purged_unit);
+        purged = head.has_value();
+        if (purged) head_path = path_of(writer_db_, purged_unit);
+    }
 
     // Both the record where it is and where it goes must lie in the device's scope. The
     // answer is the same for both, so a device learns nothing of records outside its scope,
@@ -208,6 +230,24 @@ proto::change_result sqlite_store::decide_one(const device& dev, const proto::ch
     in.writer = dev.id;
     auto o = proto::decide(head, base, in, coll->policy);
     const std::int64_t head_version = head ? head->version : 0;
+    if (purged && o.kind != proto::merge_kind::fast_forward && o.kind != proto::merge_kind::merged) {
+        // Nothing is written over the purged tombstone, so it comes back as the head, at a new
+        // seq: a conflict against it can be resolved, and devices that still hold the record
+        // receive the delete again. (A write puts its own version there instead.)
+        writer_db_.cached(
+            "INSERT INTO heads(collection, id, unit_id, version, deleted, data, seq, hlc, writer, updated_ms, path) "
+            "VALUES (?, ?, ?, ?, 1, NULL, ?, ?, ?, ?, ?)")
+            .bind(1, c.collection)
+            .bind(2, c.id)
+            .bind(3, purged_unit)
+            .bind(4, head->version)
+            .bind(5, ++seq_)
+            .bind(6, head->stamp.to_string())
+            .bind(7, head->writer)
+            .bind(8, now_ms)
+            .bind(9, head_path)
+            .run();
+    }
 
     if (o.kind == proto::merge_kind::rejected) return rejected(o.err->code, o.err->message, head_version);
     if (!o.incoming.deleted) {

@@ -16,6 +16,7 @@
 #include <fieldsync/protocol/hlc.hpp>
 #include <fieldsync/protocol/messages.hpp>
 #include <fieldsync/protocol/schema.hpp>
+#include <fieldsync/server/tuning.hpp>
 
 #include <cstdint>
 #include <functional>
@@ -34,6 +35,17 @@ enum class device_role { field, reviewer, admin };
 std::string_view role_name(device_role r) noexcept;
 std::optional<device_role> parse_role(std::string_view s) noexcept;
 
+/// What a device's last pull acknowledged (ARCHITECTURE.md, "Retention and gc"). Recorded by
+/// device_pull, written to the store in the writer's next transaction or within
+/// tuning::ack_flush_interval, never with a commit of its own per pull.
+struct acknowledgement {
+    std::int64_t epoch = 0;         // the scope epoch of the cursors below
+    std::int64_t cursor_seq = 0;    // the cursor the device presented: it holds the feed before it
+    std::int64_t issued_seq = 0;    // the cursor the answer carried
+    std::int64_t safe_seq = 0;      // gc may purge feed entries up to here without harming the device
+    std::int64_t at_ms = 0;         // when (server clock)
+};
+
 struct device {
     std::string id;
     std::string name;
@@ -43,6 +55,7 @@ struct device {
     std::optional<std::int64_t> revoked_ms;
     std::string unit_path;          // the path of unit_id (see `unit`), resolved when read
     std::int64_t scope_epoch = 0;   // bumped when the device moves: its cursors start over
+    std::optional<acknowledgement> ack;  // none until its first pull is recorded
 };
 
 /// A unit of the organisation tree (domain.md). `path` is "/" + the ids from the root down
@@ -166,6 +179,31 @@ struct pull_page {
     std::vector<dropped_record> dropped;
     std::int64_t last_seq = 0;  // the cursor to send next time
     bool more = false;
+    /// device_pull only: the cursor lay behind what gc purged, so this page starts over from
+    /// the beginning of the device's scope (SPEC.md, "Retention and re-snapshot").
+    bool restarted = false;
+};
+
+/// What `gc` does (ARCHITECTURE.md, "Retention and gc").
+struct gc_options {
+    /// A device that acknowledged a pull within this window (and is not revoked) is active:
+    /// nothing it may still need is purged.
+    std::int64_t window_ms = std::chrono::duration_cast<std::chrono::milliseconds>(tuning::retention_window).count();
+    bool dry_run = false;       // count what would go, write nothing
+    std::int64_t batch_rows = tuning::gc_batch_rows;  // rows per short write transaction
+};
+
+struct gc_report {
+    bool dry_run = false;
+    std::int64_t feed_seq = 0;          // the feed's seq when gc began
+    std::int64_t previous_horizon = 0;  // the purge horizon before this run
+    std::int64_t horizon = 0;           // feed entries at or below it that only served catch-up are purged
+    std::int64_t active_devices = 0;
+    std::int64_t inactive_devices = 0;  // acknowledged before the window, or never synced, or revoked
+    std::string held_back_by;           // the active device with the lowest safe position ("" if none)
+    std::int64_t tombstones = 0;        // deleted heads purged (or that would be)
+    std::int64_t drops = 0;             // drop notices purged
+    std::int64_t decided = 0;           // remembered answers purged
 };
 
 struct store_options {
@@ -196,6 +234,22 @@ public:
     proto::expected<pull_page> pull(std::int64_t after_seq, std::int64_t limit) {
         return pull(scope{true, {}}, after_seq, limit);
     }
+    /// A device's pull (POST /v1/sync): pull() in the device's scope, with retention
+    /// (ARCHITECTURE.md, "Retention and gc"): a cursor behind the purge horizon that the
+    /// device's acknowledgements do not vouch for starts over from the beginning
+    /// (`restarted`: the device re-snapshots), and what the device acknowledged is recorded.
+    /// The reads are one snapshot, so a gc running meanwhile is seen whole or not at all.
+    virtual proto::expected<pull_page> device_pull(const device& dev, std::int64_t after_seq, std::int64_t limit) = 0;
+
+    /// Purges what only served catch-up and no active device needs: tombstones (deleted heads
+    /// without an open conflict) and drop notices at or below the horizon (the lowest safe
+    /// position of the active devices), and remembered answers (`decided`) older than the
+    /// window that their device can no longer resend. History is never purged. Records the
+    /// horizon in meta first, then deletes in short transactions, so the server keeps serving.
+    /// A dry run counts and writes nothing. Errors: storage failures (what was purged before
+    /// stays purged; running it again finishes the work).
+    virtual proto::expected<gc_report> gc(const gc_options& o) = 0;
+
     /// Reads within a scope: a record or conflict outside it is answered as missing, so its
     /// existence is not revealed.
     virtual proto::expected<std::optional<record_view>> get(const scope& sc, const std::string& collection,

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 
 namespace fieldsync::server::tuning {
 
@@ -87,6 +88,19 @@ inline constexpr int cache_kib = 64 * 1024;
 /// pull reads its own changes only. Past this many units (a district-wide subtree) one walk of
 /// the whole feed in seq order costs less than keeping a cursor open per unit.
 inline constexpr std::size_t max_merged_unit_feeds = 256;
+/// How long a device may go without syncing and still count as active for gc: its tombstones
+/// and drop notices are kept, and it resumes from its cursor. A hamlet phone may stay in a
+/// drawer through a rainy season or a long leave; 90 days covers that, and a device away
+/// longer re-snapshots (it loses nothing it has not sent: its pending edits go first).
+inline constexpr std::chrono::hours retention_window{90 * 24};
+/// gc deletes at most this many rows per write transaction, so the server's writer (which
+/// shares SQLite's write lock) waits milliseconds, never the length of a whole purge.
+inline constexpr std::int64_t gc_batch_rows = 1000;
+/// How long a recorded acknowledgement may wait in memory for a write transaction to carry
+/// it. Pushes carry them for free; a server that only answers pulls writes them in one
+/// transaction per interval instead of one fsync per pull. Losing them (a crash) only makes
+/// gc more careful and may make a device re-snapshot once.
+inline constexpr std::chrono::milliseconds ack_flush_interval{1000};
 /// History rows read at open to restore the clock past every stamp already stored.
 inline constexpr int hlc_recovery_rows = 1000;
 
