@@ -1,6 +1,6 @@
 #include "local_store.hpp"
 
-#include "../text/nfd.hpp"
+#include <fieldsync/protocol/nfd.hpp>
 
 #include <fieldsync/client/tuning.hpp>
 
@@ -114,7 +114,7 @@ void sql_nfd(sqlite3_context* ctx, int, sqlite3_value** argv) {
     }
     const auto* p = reinterpret_cast<const char*>(sqlite3_value_text(argv[0]));
     try {
-        const auto nfd = to_nfd(std::string_view(p, static_cast<std::size_t>(sqlite3_value_bytes(argv[0]))));
+        const auto nfd = fieldsync::protocol::to_nfd(std::string_view(p, static_cast<std::size_t>(sqlite3_value_bytes(argv[0]))));
         sqlite3_result_text(ctx, nfd.data(), static_cast<int>(nfd.size()), SQLITE_TRANSIENT);
     } catch (const std::bad_alloc&) {
         sqlite3_result_error_nomem(ctx);

@@ -1,10 +1,10 @@
-#include "nfd.hpp"
+#include <fieldsync/protocol/nfd.hpp>
 
 #include <algorithm>
 #include <cstdint>
 #include <vector>
 
-namespace fieldsync::client::detail {
+namespace fieldsync::protocol {
 namespace {
 
 struct nfd_entry {
@@ -95,4 +95,4 @@ std::string to_nfd(std::string_view text) {
     return result;
 }
 
-}  // namespace fieldsync::client::detail
+}  // namespace fieldsync::protocol

@@ -8,9 +8,9 @@
 #include <string>
 #include <string_view>
 
-namespace fieldsync::client::detail {
+namespace fieldsync::protocol {
 
 /// The NFD form of well-formed UTF-8 `text` (ill-formed input is returned unchanged).
 std::string to_nfd(std::string_view text);
 
-}  // namespace fieldsync::client::detail
+}  // namespace fieldsync::protocol
