@@ -3,6 +3,7 @@
 // tool's short transactions wait for the server's writer instead of failing.
 
 #include "fieldsync-admin-conflicts.hpp"
+#include "fieldsync-admin-reports.hpp"
 
 #include <fieldsync/protocol/json_input.hpp>
 #include <fieldsync/protocol/tuning.hpp>
@@ -47,6 +48,9 @@ constexpr const char* k_usage =
     "  unit import FILE                            add or change many units (JSON or CSV)\n"
     "  conflicts list|show|resolve [ARGS]          review conflicts (see 'conflicts --help')\n"
     "  gc [--dry-run] [--window-days N]            purge tombstones and notices no active device needs\n"
+    "  demo --district NAME [--seed N]             load the district's demo data set into an empty store\n"
+    "  report NAME [--unit U] [--format table|csv|json]\n"
+    "                                              the district's figures (see 'report --help')\n"
     "\n"
     "'fieldsync-admin COMMAND --help' describes a command.\n";
 
@@ -661,5 +665,7 @@ int main(int argc, char** argv) {
         if (need_db()) return usage_error("--db PATH is required", k_usage);
         return cmd_gc(db, rest);
     }
+    if (cmd == "demo") return fieldsync::admin::run_demo(db, rest);
+    if (cmd == "report") return fieldsync::admin::run_report(db, rest);
     return usage_error("unknown command '" + cmd + "'", k_usage);
 }

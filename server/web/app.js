@@ -29,6 +29,24 @@ const strings = {
     closed_already: 'Xung đột này đã được đóng.', forbidden: 'Thiết bị này không có quyền giải quyết xung đột.',
     bad_json: 'Bản sửa không phải JSON hợp lệ.', error: 'Lỗi', pick_missing: 'Hãy chọn một bên cho mỗi trường xung đột.',
     applied: 'ghi trực tiếp', merged: 'gộp', resolved: 'giải quyết',
+    tab_conflicts: 'Xung đột', tab_reports: 'Báo cáo', reports_title: 'Báo cáo của Huyện ủy', report: 'Báo cáo',
+    report_participation: 'Tỷ lệ tham gia học tập chuyên đề',
+    report_registrations: 'Đảng viên đăng ký học tập và làm theo',
+    report_unreviewed_cells: 'Chi bộ chưa nhận xét đảng viên', report_inspections: 'Kiểm tra và kết quả',
+    year: 'Năm', show: 'Xem', no_rows: 'Không có số liệu.', all_units: 'Tất cả đơn vị', totals: 'Tổng',
+    period: 'Kỳ', drill: 'Xem chi tiết', reports_forbidden: 'Thiết bị này không được xem báo cáo.',
+    col_unit: 'Mã đơn vị', col_unit_name: 'Đơn vị', col_kind: 'Loại', col_audience: 'Đối tượng',
+    col_sessions: 'Số buổi', col_invited: 'Được mời', col_attended: 'Tham dự', col_rate: 'Tỷ lệ',
+    col_members: 'Đảng viên', col_registered: 'Đã đăng ký', col_not_registered: 'Chưa đăng ký',
+    col_vague: 'Chung chung', col_parent_name: 'Thuộc', col_reviewed: 'Đã nhận xét',
+    col_not_reviewed: 'Chưa nhận xét', col_date: 'Ngày', col_team: 'Đoàn kiểm tra', col_findings: 'Kết quả',
+    col_vague_registrations: 'Đăng ký chung chung', col_conclusions: 'Thông báo kết luận',
+    tot_sessions: 'số buổi', tot_invited: 'được mời', tot_attended: 'tham dự', tot_rate: 'tỷ lệ',
+    tot_members: 'đảng viên', tot_registered: 'đã đăng ký', tot_not_registered: 'chưa đăng ký',
+    tot_vague: 'chung chung', tot_cells_with_registrations: 'chi bộ có đăng ký',
+    tot_cells_not_reviewed: 'chi bộ chưa nhận xét', tot_cells_partly_reviewed: 'chi bộ nhận xét chưa đủ',
+    tot_inspections: 'cuộc kiểm tra', tot_with_vague_registrations: 'nơi có đăng ký chung chung',
+    tot_vague_registrations: 'đăng ký chung chung', tot_conclusions: 'thông báo kết luận',
   },
   en: {
     title: 'Conflict review', language: 'Language', signout: 'Sign out', signin_title: 'Sign in',
@@ -51,11 +69,29 @@ const strings = {
     bad_json: 'The edited record is not valid JSON.', error: 'Error',
     pick_missing: 'Pick a side for every colliding field.',
     applied: 'applied', merged: 'merged', resolved: 'resolved',
+    tab_conflicts: 'Conflicts', tab_reports: 'Reports', reports_title: "The district's reports", report: 'Report',
+    report_participation: 'Study session participation', report_registrations: 'Members registered this year',
+    report_unreviewed_cells: 'Cells that have not reviewed their members', report_inspections: 'Inspections and findings',
+    year: 'Year', show: 'Show', no_rows: 'No figures.', all_units: 'All units', totals: 'Totals',
+    period: 'Period', drill: 'Drill down', reports_forbidden: 'This device may not read reports.',
+    col_unit: 'Unit id', col_unit_name: 'Unit', col_kind: 'Kind', col_audience: 'Audience',
+    col_sessions: 'Sessions', col_invited: 'Invited', col_attended: 'Attended', col_rate: 'Rate',
+    col_members: 'Members', col_registered: 'Registered', col_not_registered: 'Not registered',
+    col_vague: 'Vague', col_parent_name: 'In', col_reviewed: 'Reviewed', col_not_reviewed: 'Not reviewed',
+    col_date: 'Date', col_team: 'Team', col_findings: 'Findings', col_vague_registrations: 'Vague registrations',
+    col_conclusions: 'Conclusions',
+    tot_sessions: 'sessions', tot_invited: 'invited', tot_attended: 'attended', tot_rate: 'rate',
+    tot_members: 'members', tot_registered: 'registered', tot_not_registered: 'not registered',
+    tot_vague: 'vague', tot_cells_with_registrations: 'cells with registrations',
+    tot_cells_not_reviewed: 'cells not reviewed', tot_cells_partly_reviewed: 'cells partly reviewed',
+    tot_inspections: 'inspections', tot_with_vague_registrations: 'with vague registrations',
+    tot_vague_registrations: 'vague registrations', tot_conclusions: 'conclusions',
   },
 };
 
 let lang = localStorage.getItem(LANG_KEY) === 'en' ? 'en' : 'vi';
 let current = null;  // the conflict on screen
+let report = null;   // the report on screen
 
 const $ = (id) => document.getElementById(id);
 const t = (key) => strings[lang][key] ?? key;
@@ -117,7 +153,11 @@ function show(view) {
   $('signin').hidden = view !== 'signin';
   $('list-view').hidden = view !== 'list';
   $('detail-view').hidden = view !== 'detail';
+  $('reports-view').hidden = view !== 'reports';
   $('signout').hidden = view === 'signin';
+  $('tabs').hidden = view === 'signin';
+  $('tab-conflicts').classList.toggle('active', view === 'list' || view === 'detail');
+  $('tab-reports').classList.toggle('active', view === 'reports');
 }
 
 function signOut() {
@@ -297,6 +337,141 @@ function collectPicks() {
   return picks;
 }
 
+// ---- reports (protocol/SPEC.md, "Reports") ---------------------------------------------------
+
+const SVG = 'http://www.w3.org/2000/svg';
+
+function svg(tag, attrs, text) {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, String(v));
+  if (text !== undefined) e.textContent = String(text);
+  return e;
+}
+
+function percent(v) {
+  if (v === null || v === undefined) return '–';
+  return (v * 100).toLocaleString(lang === 'vi' ? 'vi-VN' : 'en-GB', { maximumFractionDigits: 1 }) + '%';
+}
+
+function cellText(column, v) {
+  if (v === null || v === undefined) return '–';
+  if (column === 'rate') return percent(v);
+  if (Array.isArray(v)) return v.join('; ');
+  if (typeof v === 'number') return v.toLocaleString(lang === 'vi' ? 'vi-VN' : 'en-GB');
+  return String(v);
+}
+
+// One bar per row: a label, the bar (its share of `max`), and the figure as text.
+function barsOf(r) {
+  const label = (row) => (row.unit_name || row.unit || t('all_units')) + (row.audience ? ' — ' + row.audience : '');
+  switch (r.report) {
+    case 'participation':
+      return r.rows.map((row) => ({ label: label(row), value: row.rate, max: 1,
+                                    text: percent(row.rate) + ' (' + row.attended + '/' + row.invited + ')' }));
+    case 'registrations':
+      return r.rows.map((row) => ({ label: label(row), value: row.rate, max: 1,
+                                    text: percent(row.rate) + ' (' + row.registered + '/' + row.members + ')' }));
+    case 'unreviewed_cells':
+      return r.rows.map((row) => ({ label: (row.parent_name ? row.parent_name + ' › ' : '') + row.unit_name,
+                                    value: row.registered ? row.reviewed / row.registered : 0, max: 1,
+                                    text: row.reviewed + '/' + row.registered }));
+    case 'inspections': {
+      const most = Math.max(1, ...r.rows.map((row) => row.vague_registrations));
+      return r.rows.map((row) => ({ label: row.unit_name + ' · ' + row.date, value: row.vague_registrations,
+                                    max: most, text: String(row.vague_registrations) }));
+    }
+    default:
+      return [];
+  }
+}
+
+function drawChart(r) {
+  const box = $('report-chart');
+  box.replaceChildren();
+  const bars = barsOf(r);
+  if (bars.length === 0) return;
+  const rowH = 22, labelW = 330, barW = 300, textW = 160, width = labelW + barW + textW;
+  const chart = svg('svg', { width, height: bars.length * rowH + 8, viewBox: `0 0 ${width} ${bars.length * rowH + 8}`,
+                             role: 'img', 'aria-label': t('report_' + r.report) });
+  bars.forEach((b, i) => {
+    const y = 4 + i * rowH;
+    const share = b.value === null || b.value === undefined ? 0 : Math.max(0, Math.min(1, b.value / b.max));
+    const g = svg('g', { class: 'row' });
+    g.append(svg('text', { x: labelW - 6, y: y + 15, 'text-anchor': 'end' }, b.label.length > 48 ? b.label.slice(0, 47) + '…' : b.label),
+             svg('rect', { class: 'track', x: labelW, y: y + 3, width: barW, height: rowH - 6 }),
+             svg('rect', { class: r.report === 'inspections' ? 'bar low' : (share < 0.9 ? 'bar low' : 'bar'),
+                           x: labelW, y: y + 3, width: Math.round(barW * share), height: rowH - 6 }),
+             svg('text', { x: labelW + barW + 6, y: y + 15 }, b.text));
+    g.append(svg('title', {}, b.label + ': ' + b.text));
+    chart.append(g);
+  });
+  box.append(chart);
+}
+
+function drawTable(r) {
+  const head = $('report-table').tHead;
+  const body = $('report-table').tBodies[0];
+  head.replaceChildren();
+  body.replaceChildren();
+  const hr = el('tr');
+  for (const c of r.columns) hr.append(el('th', t('col_' + c)));
+  head.append(hr);
+  const drillable = r.report === 'participation' || r.report === 'registrations' || r.report === 'unreviewed_cells';
+  for (const row of r.rows) {
+    const tr = el('tr');
+    tr.dataset.unit = row.unit;
+    for (const c of r.columns) {
+      const td = el('td', cellText(c, row[c]), typeof row[c] === 'number' ? 'num' : '');
+      if (c === 'unit' && drillable && row.unit && row.unit !== r.unit.id) {
+        td.textContent = '';
+        const b = el('button', row.unit, 'drill');
+        b.type = 'button';
+        b.title = t('drill');
+        b.addEventListener('click', () => { $('report-unit').value = row.unit; loadReport(); });
+        td.append(b);
+      }
+      tr.append(td);
+    }
+    body.append(tr);
+  }
+  $('report-empty').hidden = r.rows.length !== 0;
+}
+
+function drawReport(r) {
+  report = r;
+  const params = Object.entries(r.params || {}).filter(([, v]) => v !== null)
+    .map(([k, v]) => t(k) + ' ' + v).join(', ');
+  $('report-title').textContent = t('report_' + r.report) + ' — ' + (r.unit.id ? r.unit.name || r.unit.id : t('all_units')) +
+                                  (params ? ' (' + params + ')' : '');
+  drawChart(r);
+  drawTable(r);
+  const totals = Object.entries(r.totals || {}).map(([k, v]) => t('tot_' + k) + ': ' + cellText(k, v)).join(' · ');
+  $('report-totals').textContent = totals ? t('totals') + ' — ' + totals : '';
+}
+
+async function loadReport() {
+  say('');
+  const q = new URLSearchParams();
+  const unit = $('report-unit').value.trim();
+  const year = $('report-year').value.trim();
+  if (unit) q.set('unit', unit);
+  if (year) q.set('year', year);
+  const r = await api('/v1/reports/' + encodeURIComponent($('report-name').value) + (q.toString() ? '?' + q.toString() : ''));
+  show('reports');
+  if (r.status !== 200) {
+    report = null;
+    $('report-title').textContent = '';
+    $('report-chart').replaceChildren();
+    $('report-table').tHead.replaceChildren();
+    $('report-table').tBodies[0].replaceChildren();
+    $('report-totals').textContent = '';
+    if (r.status === 403) say(t('reports_forbidden'), true);
+    else if (r.status !== 401) say(errorText(r), true);
+    return;
+  }
+  drawReport(r.json);
+}
+
 // ---- wiring -----------------------------------------------------------------------------
 
 function wire() {
@@ -305,6 +480,7 @@ function wire() {
     localStorage.setItem(LANG_KEY, lang);
     applyLanguage();
     if (current && !$('detail-view').hidden) { renderConflict(current); loadHistory(); }
+    else if (!$('reports-view').hidden) { if (report) drawReport(report); }
     else if (token()) loadList();
   });
   $('signin').addEventListener('submit', async (e) => {
@@ -319,6 +495,10 @@ function wire() {
   });
   $('signout').addEventListener('click', () => { signOut(); say(''); });
   $('refresh').addEventListener('click', loadList);
+  $('tab-conflicts').addEventListener('click', () => { current = null; say(''); loadList(); });
+  $('tab-reports').addEventListener('click', loadReport);
+  $('report-show').addEventListener('click', loadReport);
+  $('report-name').addEventListener('change', loadReport);
   $('status-filter').addEventListener('change', loadList);
   $('back').addEventListener('click', () => { current = null; say(''); loadList(); });
   $('resolve-form').addEventListener('submit', (e) => e.preventDefault());

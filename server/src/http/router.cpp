@@ -1,6 +1,7 @@
 #include "http/router.hpp"
 
 #include "http/encoding.hpp"
+#include "http/reports.hpp"
 #include "http/review.hpp"
 #include "http/static_files.hpp"
 
@@ -126,6 +127,11 @@ std::optional<route_spec> match(const std::vector<std::string>& s, std::vector<s
     if (s[1] == "conflicts" && n == 4 && !s[2].empty() && s[3] == "resolve") {
         params = {s[2]};
         return route_spec{endpoint::resolve, http::verb::post, "POST"};
+    }
+    if (s[1] == "reports" && n == 2) return route_spec{endpoint::reports, http::verb::get, "GET"};
+    if (s[1] == "reports" && n == 3 && !s[2].empty()) {
+        params = {s[2]};
+        return route_spec{endpoint::report, http::verb::get, "GET"};
     }
     return std::nullopt;
 }
@@ -265,6 +271,8 @@ void router::handle(admitted a, request req, const net::any_io_executor& ex, res
         case endpoint::conflict: return done(review_show(store_, a, req));
         case endpoint::resolve: return done(review_resolve(store_, a, req));
         case endpoint::admin_page: return done(serve_admin_page(a.params, req));
+        case endpoint::reports: return done(report_list(a, req));
+        case endpoint::report: return done(report_show(store_, a, req));
         case endpoint::sync: return sync(std::move(a), std::move(req), ex, std::move(done));
     }
     done(answer(req, err(errc::internal, "unrouted endpoint")));

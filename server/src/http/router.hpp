@@ -32,7 +32,7 @@ using response = http::response<http::string_body>;
 /// Receives a finished response. Always called on the session's executor, exactly once.
 using respond_fn = std::function<void(response)>;
 
-enum class endpoint { health, sync, record, history, conflicts, conflict, resolve, admin_page };
+enum class endpoint { health, sync, record, history, conflicts, conflict, resolve, admin_page, reports, report };
 
 /// A request that passed admit(): where it goes, its decoded path parameters and query, and
 /// the device that sent it (none for health).

@@ -58,6 +58,7 @@ public:
     std::optional<proto::error> move_device(const std::string& device_id, const std::string& unit_id) override;
     proto::expected<unit> put_unit(const unit& u) override;
     proto::expected<std::vector<unit>> units() override;
+    proto::expected<report_table> report(const scope& sc, const report_request& r) override;
     proto::expected<conflict_view> resolve(const device& reviewer, const std::string& conflict_id,
                                            const resolution& r) override;
 

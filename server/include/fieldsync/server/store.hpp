@@ -174,6 +174,32 @@ struct conflict_filter {
 };
 std::string_view choice_name(resolution::choice c) noexcept;
 
+/// A report the district publishes from the merged data (issue 8; SPEC.md, "Reports"),
+/// computed over the live heads (not tombstones) of a unit's subtree. See report_names().
+struct report_request {
+    std::string name;               // participation | registrations | unreviewed_cells | inspections
+    std::string unit_id;            // "" = the caller's own unit (everything, for an admin)
+    std::optional<std::int64_t> year;   // "" = the latest year in the subtree's data
+    std::string period;             // unreviewed_cells: "" = the latest review period in the subtree
+};
+
+/// A report as a table: `rows` are JSON objects whose keys include `columns`, in tree order.
+/// Rolled-up reports (participation, registrations) have one row for the unit itself (its
+/// whole subtree) and one per child unit (that child's subtree); the listing reports
+/// (unreviewed_cells, inspections) have one row per cell or inspection of the subtree.
+struct report_table {
+    std::string name;
+    unit root;                      // the unit reported on (id "" and path "/" for everything)
+    json params;                    // what the figures are of: {"year"}, {"year", "period"}
+    std::vector<std::string> columns;
+    std::vector<json> rows;
+    json totals;                    // the subtree's totals (an object of figures)
+};
+/// The report names, in the order the tools list them.
+const std::vector<std::string>& report_names();
+/// The JSON form of a report, as GET /v1/reports/{name} answers it (SPEC.md, "Reports").
+json to_json(const report_table& r);
+
 struct pull_page {
     std::vector<proto::pulled_change> changes;
     std::vector<dropped_record> dropped;
@@ -273,6 +299,11 @@ public:
     /// storage failures.
     virtual proto::expected<conflict_view> resolve(const device& reviewer, const std::string& conflict_id,
                                                    const resolution& r) = 0;
+
+    /// A report over the live records of the scope (SPEC.md, "Reports"). Errors: not_found
+    /// for an unknown report name, and for a unit that is not in the tree or not in the
+    /// scope (its existence is not revealed); bad_request for a year or period of a bad form.
+    virtual proto::expected<report_table> report(const scope& sc, const report_request& r) = 0;
 
     // Unscoped reads, for tools and tests.
     proto::expected<std::optional<record_view>> get(const std::string& collection, const std::string& id) {
