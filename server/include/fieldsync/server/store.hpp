@@ -178,7 +178,7 @@ std::string_view choice_name(resolution::choice c) noexcept;
 /// computed over the live heads (not tombstones) of a unit's subtree. See report_names().
 struct report_request {
     std::string name;               // participation | registrations | unreviewed_cells | inspections
-    std::string unit_id;            // "" = the caller's own unit (everything, for an admin)
+    std::string unit_id;            // "" = the caller's own unit (an admin: the tree's root, see SPEC.md)
     std::optional<std::int64_t> year;   // "" = the latest year in the subtree's data
     std::string period;             // unreviewed_cells: "" = the latest review period in the subtree
 };
