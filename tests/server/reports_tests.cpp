@@ -48,7 +48,7 @@ struct report_fixture {
                  {"chau-binh", "giong-trom", "Đảng bộ xã Châu Bình", "commune", ""},
                  {"cq-toa-an", "giong-trom", "Chi bộ Tòa án huyện", "office", ""},
                  {"ap-1", "binh-hoa", "Chi bộ ấp 1", "cell", ""},
-                 {"ap-2", "binh-hoa", "Chi bộ ấp 2", "cell", ""},
+                 {"ap-2", "binh-hoa", to_vietnamese_nfd("Chi bộ ấp 2"), "cell", ""},   // typed on a phone
                  {"ap-3", "chau-binh", "Chi bộ ấp 3", "cell", ""}})
             REQUIRE(s->put_unit(u).has_value());
         district = add("giong-trom", device_role::admin);
@@ -398,6 +398,10 @@ TEST_CASE("fieldsync-admin report prints an aligned table, CSV and JSON", "[stor
     std::getline(lines, line);
     CHECK(proto::display_width(line) == proto::display_width(header));
     CHECK_THAT(line, Catch::StartsWith("ap-1  Chi bộ ấp 1"));
+    std::getline(lines, line);   // ấp 2, its name in NFD: as wide as the NFC lines
+    CHECK(line.find(to_vietnamese_nfd("Chi bộ ấp 2")) != std::string::npos);
+    CHECK(line.size() > header.size());
+    CHECK(proto::display_width(line) == proto::display_width(header));
     CHECK_THAT(table, Catch::Contains("cells_not_reviewed 1"));
 
     // Unknown report, unit or format: exit 2 and nothing on stdout.
