@@ -357,3 +357,148 @@ TEST_CASE("a store that stopped taking writes answers 503 unavailable while heal
 }
 
 }  // namespace fieldsync::e2e
+
+namespace fieldsync::e2e {
+namespace {
+
+// A store that answers like the SQLite one but keeps each answered callback for `hold`
+// after running it, as a writer thread busy with the rest of its group would: what the
+// callback owns is released late, on the writer thread, long after the answer went out.
+// Counts the callbacks it was handed, those it has released, and those released after the
+// test said the server had stopped.
+class slow_release_store final : public srv::store {
+public:
+    slow_release_store(srv::store& inner, std::chrono::milliseconds hold) : inner_(inner), hold_(hold) {}
+
+    std::atomic<int> handed{0};
+    std::atomic<int> released{0};
+    std::atomic<int> released_after_stop{0};
+    std::atomic<bool> server_stopped{false};  // set by the test once server::stop() has returned
+
+    void submit(const srv::device& dev, proto::change_set cs, push_done done) override {
+        ++handed;
+        struct held_callback {
+            held_callback(slow_release_store& o, push_done d) : owner(&o), done(std::move(d)) {}
+            held_callback(const held_callback&) = delete;
+            slow_release_store* owner;
+            push_done done;
+            ~held_callback() {
+                // Looked at before `done` (and all it owns) goes.
+                if (owner->server_stopped) ++owner->released_after_stop;
+                done = nullptr;
+                ++owner->released;
+            }
+        };
+        auto held = std::make_shared<held_callback>(*this, std::move(done));
+        inner_.submit(dev, std::move(cs), [held, hold = hold_](proto::expected<std::vector<proto::change_result>> r) {
+            held->done(std::move(r));
+            std::this_thread::sleep_for(hold);
+        });
+    }
+    proto::expected<srv::pull_page> pull(const srv::scope& sc, std::int64_t after, std::int64_t limit) override {
+        return inner_.pull(sc, after, limit);
+    }
+    proto::expected<srv::pull_page> device_pull(const srv::device& dev, std::int64_t after, std::int64_t limit) override {
+        return inner_.device_pull(dev, after, limit);
+    }
+    proto::expected<srv::gc_report> gc(const srv::gc_options& o) override { return inner_.gc(o); }
+    proto::expected<srv::report_table> report(const srv::scope& sc, const srv::report_request& r) override {
+        return inner_.report(sc, r);
+    }
+    proto::expected<std::optional<srv::record_view>> get(const srv::scope& sc, const std::string& c,
+                                                         const std::string& id) override {
+        return inner_.get(sc, c, id);
+    }
+    proto::expected<std::vector<srv::history_entry>> history(const srv::scope& sc, const std::string& c,
+                                                             const std::string& id) override {
+        return inner_.history(sc, c, id);
+    }
+    proto::expected<std::vector<srv::conflict_view>> conflicts(const srv::scope& sc, const std::string& status,
+                                                               std::int64_t limit, std::int64_t offset) override {
+        return inner_.conflicts(sc, status, limit, offset);
+    }
+    proto::expected<std::vector<srv::conflict_view>> conflicts(const srv::scope& sc,
+                                                               const srv::conflict_filter& f) override {
+        return inner_.conflicts(sc, f);
+    }
+    proto::expected<std::optional<srv::conflict_view>> conflict(const srv::scope& sc, const std::string& id) override {
+        return inner_.conflict(sc, id);
+    }
+    proto::expected<srv::conflict_view> resolve(const srv::device& reviewer, const std::string& id,
+                                                const srv::resolution& r) override {
+        return inner_.resolve(reviewer, id, r);
+    }
+    proto::expected<srv::unit> put_unit(const srv::unit& u) override { return inner_.put_unit(u); }
+    proto::expected<std::vector<srv::unit>> units() override { return inner_.units(); }
+    std::optional<proto::error> revoke_device(const std::string& id) override { return inner_.revoke_device(id); }
+    proto::expected<std::string> rotate_device(const std::string& id) override { return inner_.rotate_device(id); }
+    std::optional<proto::error> move_device(const std::string& id, const std::string& unit_id) override {
+        return inner_.move_device(id, unit_id);
+    }
+    proto::expected<std::pair<srv::device, std::string>> add_device(const std::string& name, const std::string& unit_id,
+                                                                    srv::device_role role) override {
+        return inner_.add_device(name, unit_id, role);
+    }
+    proto::expected<std::optional<srv::device>> authenticate(const std::string& token) override {
+        return inner_.authenticate(token);
+    }
+    proto::expected<std::vector<srv::device>> devices() override { return inner_.devices(); }
+    void close() override { inner_.close(); }
+    const proto::schema& schema() const override { return inner_.schema(); }
+    proto::hlc now_hlc() override { return inner_.now_hlc(); }
+
+private:
+    srv::store& inner_;
+    std::chrono::milliseconds hold_;
+};
+
+}  // namespace
+
+// The store runs a change-set's callback on its writer thread and destroys it afterwards;
+// the callback owns a work guard on the session's strand and the session. stop() must not
+// let the io_context go while the store still holds one (under ASan: heap-use-after-free
+// of the strand, issue 7).
+TEST_CASE("stop() waits until the store has let go of every change-set in flight", "[e2e][lifecycle][stop]") {
+    temp_dir dir;
+    srv::store_options so;
+    so.path = (dir.path() / "central.db").string();
+    auto opened = srv::open_sqlite_store(so);
+    REQUIRE(opened);
+    auto& sqlite = **opened;
+    slow_release_store st(sqlite, 300ms);
+    const auto added = st.add_device("Máy tính bảng ấp Giồng Trôm", "xa-binh-hoa", srv::device_role::field);
+    REQUIRE(added);
+    const auto token = added->second;
+
+    auto server = std::make_unique<srv::server>(server_fixture::quick_options(), st);
+    const auto port = server->start();
+    REQUIRE(port);
+
+    // Several clients at once, so change-sets are queued behind one another in the writer.
+    constexpr int n = 6;
+    std::vector<std::future<http_reply>> replies;
+    for (int i = 0; i < n; ++i) {
+        replies.push_back(std::async(std::launch::async, [&, i] {
+            const auto id = "m-" + std::to_string(i);
+            return http_request(*port, "POST", "/v1/sync",
+                                batch("b-" + id, {put_change("c-" + id, "members", id, 0, member("Nguyễn Thị Ánh"))}).dump(),
+                                {{"Authorization", "Bearer " + token}, {"Content-Type", "application/json"}});
+        }));
+    }
+    // Stop once all are in the store: the writer answers one every 300 ms.
+    REQUIRE(eventually([&] { return st.handed.load() == n; }, 10s));
+    server->stop();
+    st.server_stopped = true;
+    server.reset();
+    for (auto& r : replies) {
+        const auto reply = r.get();
+        CHECK(reply.status == 200);
+    }
+    for (int i = 0; i < n; ++i) CHECK(sqlite.get("members", "m-" + std::to_string(i))->has_value());
+    sqlite.close();  // joins the writer: every callback is gone now
+    CHECK(st.released.load() == n);
+    // None was released after stop() had returned (and the io_context was gone).
+    CHECK(st.released_after_stop.load() == 0);
+}
+
+}  // namespace fieldsync::e2e

@@ -317,7 +317,10 @@ void router::sync(admitted a, request req, const net::any_io_executor& ex, respo
 
     // The store answers on its writer thread; pulling there would hold up every other
     // device's commit, so the answer hops back to the session's executor first. The work
-    // guard keeps the io_context running (and stop() waiting) until the answer is sent.
+    // guard keeps the io_context running until the answer is sent. The store destroys its
+    // callback on the writer thread, maybe after the answer went out: the callback's
+    // `in_store` holds a ticket, so server::stop() waits for that too before the io_context
+    // (on which the guard's strand and the session's socket live) is destroyed.
     req.body().clear();
     struct pending {
         request req;
@@ -325,8 +328,16 @@ void router::sync(admitted a, request req, const net::any_io_executor& ex, respo
         respond_fn done;
         net::executor_work_guard<net::any_io_executor> guard;
     };
-    auto p = std::make_shared<pending>(pending{std::move(req), std::move(pr), std::move(done), net::make_work_guard(ex)});
-    store_.submit(dev, std::move(*cs), [this, p](proto::expected<std::vector<proto::change_result>> r) {
+    struct in_store {
+        explicit in_store(store_calls& calls, std::shared_ptr<pending> p) : ticket(calls), p(std::move(p)) {}
+        store_calls::ticket ticket;     // declared first: released last, after p
+        std::shared_ptr<pending> p;
+    };
+    auto held = std::make_shared<in_store>(
+        store_calls_,
+        std::make_shared<pending>(pending{std::move(req), std::move(pr), std::move(done), net::make_work_guard(ex)}));
+    store_.submit(dev, std::move(*cs), [this, held](proto::expected<std::vector<proto::change_result>> r) {
+        auto p = held->p;
         auto ex2 = p->guard.get_executor();
         net::post(ex2, [this, p, r = std::move(r)]() mutable {
             response res;
@@ -344,6 +355,21 @@ void router::sync(admitted a, request req, const net::any_io_executor& ex, respo
             done(std::move(res));
         });
     });
+}
+
+void store_calls::enter() {
+    std::lock_guard lock(mutex_);
+    ++count_;
+}
+
+void store_calls::leave() {
+    std::lock_guard lock(mutex_);
+    if (--count_ == 0) idle_.notify_all();
+}
+
+void store_calls::wait_idle() {
+    std::unique_lock lock(mutex_);
+    idle_.wait(lock, [&] { return count_ == 0; });
 }
 
 std::optional<cursor_position> parse_cursor(std::string_view text, std::int64_t epoch) {

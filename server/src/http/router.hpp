@@ -17,7 +17,10 @@
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include <condition_variable>
+#include <cstddef>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <variant>
@@ -66,6 +69,36 @@ struct cursor_position {
 std::optional<cursor_position> parse_cursor(std::string_view text, std::int64_t epoch);
 std::string format_cursor(std::int64_t epoch, std::int64_t seq);
 
+/// Counts the change-sets handed to the store whose callback the store still holds. The store
+/// runs and then destroys a callback on its writer thread, and what the callback owns (the
+/// request, a work guard on the session's strand, the session itself) must go before the
+/// server's io_context does: server::stop() waits here for the count to drop to zero.
+class store_calls {
+public:
+    /// Held by a callback handed to the store; its destruction ends the call.
+    class ticket {
+    public:
+        explicit ticket(store_calls& owner) : owner_(&owner) { owner.enter(); }
+        ticket(const ticket&) = delete;
+        ticket& operator=(const ticket&) = delete;
+        ~ticket() { owner_->leave(); }
+
+    private:
+        store_calls* owner_;
+    };
+
+    /// Blocks until every ticket handed out is destroyed.
+    void wait_idle();
+
+private:
+    void enter();
+    void leave();
+
+    std::mutex mutex_;
+    std::condition_variable idle_;
+    std::size_t count_ = 0;
+};
+
 class router {
 public:
     router(store& st, address_guard& guard) : store_(st), guard_(guard) {}
@@ -77,6 +110,10 @@ public:
     /// Answers an admitted request whose body is complete. `done` runs on `ex`; for POST
     /// /v1/sync that happens after the store's writer has made the change-set durable.
     void handle(admitted a, request req, const boost::asio::any_io_executor& ex, respond_fn done) const;
+
+    /// Blocks until the store has released every callback of a change-set this router handed
+    /// it (answered or not). Called by server::stop() once no session can submit any more.
+    void wait_for_store() const { store_calls_.wait_idle(); }
 
 private:
     response get_record(const admitted& a, const request& req) const;
@@ -96,6 +133,7 @@ private:
 
     store& store_;
     address_guard& guard_;
+    mutable store_calls store_calls_;  // thread-safe
 };
 
 }  // namespace fieldsync::server::detail

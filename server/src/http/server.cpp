@@ -92,6 +92,11 @@ void server::stop() {
     m.work.reset();
     for (auto& t : m.threads) t.join();
     m.threads.clear();
+    // Every answer is sent, but the store's writer thread may still be about to destroy the
+    // callback that carried it, and with it a strand executor and maybe the last reference to
+    // a session: both must go before the io_context. No session runs now, so nothing new is
+    // handed to the store.
+    m.state->routes.wait_for_store();
 }
 
 }  // namespace fieldsync::server
