@@ -380,14 +380,21 @@ TEST_CASE("connections over the cap are answered 503 unavailable", "[e2e][bad_in
     auto o = server_fixture::quick_options();
     o.max_connections = 2;
     o.read_timeout = 10s;  // the two held connections must not time out during the test
+    o.body_idle_timeout = 10s;
     server_fixture f(o);
     auto a = std::make_unique<raw_connection>(f.port());
     raw_connection b(f.port());
-    // Make sure both are accepted and counted before the third arrives.
-    REQUIRE(a->send("GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n"));
-    REQUIRE(a->read_reply());
-    REQUIRE(b.send("GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n"));
-    REQUIRE(b.read_reply());
+    // Make sure both are accepted and counted before the third arrives, and busy: each is in
+    // the middle of a request body (an idle one would be closed to make room, abuse_test.cpp).
+    // The 100 Continue shows the server has read the header.
+    const auto half_request = "POST /v1/sync HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + f.token() +
+                              "\r\nContent-Type: application/json\r\nContent-Length: 500\r\nExpect: 100-continue\r\n\r\n";
+    for (auto* c : {a.get(), &b}) {
+        REQUIRE(c->send(half_request));
+        const auto go_on = c->read_reply();
+        REQUIRE(go_on);
+        REQUIRE(go_on->status == 100);
+    }
 
     const auto refused = http_request(f.port(), "GET", "/v1/health");
     check_error(refused, 503, "unavailable");

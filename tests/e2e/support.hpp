@@ -110,6 +110,7 @@ public:
 
     std::uint16_t port() const { return port_; }
     srv::store& store() { return *store_; }
+    srv::server& server() { return *server_; }
     const std::string& token() const { return token_; }
     const srv::device& device() const { return device_; }
 

@@ -38,6 +38,8 @@ server::~server() { stop(); }
 
 std::uint16_t server::port() const noexcept { return impl_->port.load(); }
 
+std::size_t server::open_connections() const { return impl_->state->sessions(); }
+
 proto::expected<std::uint16_t> server::start() {
     auto& m = *impl_;
     std::lock_guard lock(m.mutex);

@@ -33,6 +33,39 @@ void server_state::forget(std::uint64_t key) {
     sessions_.erase(key);
 }
 
+std::size_t server_state::sessions() {
+    std::lock_guard lock(mutex_);
+    return sessions_.size();
+}
+
+bool server_state::evict_idle() {
+    // A connection idle for less than an eighth of the header deadline is left alone: a client
+    // that has just connected gets the time to send the request it connected for.
+    const auto grace = std::chrono::duration_cast<std::chrono::steady_clock::duration>(options.read_timeout / 8);
+    const auto newest = (std::chrono::steady_clock::now() - grace).time_since_epoch().count();
+    // A few tries: the oldest idle session may start reading a request before it is claimed.
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        std::shared_ptr<http_session> oldest;
+        std::int64_t since = 0;
+        {
+            std::lock_guard lock(mutex_);
+            for (const auto& [key, weak] : sessions_) {
+                auto s = weak.lock();
+                if (!s) continue;
+                const auto t = s->idle_since();
+                if (t != 0 && t <= newest && (since == 0 || t < since)) {
+                    since = t;
+                    oldest = std::move(s);
+                }
+            }
+        }
+        // Outside the lock: the last reference may go here, and the destructor takes it.
+        if (!oldest) return false;
+        if (oldest->evict(since)) return true;
+    }
+    return false;
+}
+
 void server_state::shutdown_all() {
     std::vector<std::shared_ptr<http_session>> live;
     {
@@ -56,6 +89,7 @@ http_session::http_session(tcp::socket&& socket, std::shared_ptr<server_state> s
 http_session::~http_session() {
     if (key_) state_->forget(key_);
     if (!refuse_) state_->connections.fetch_sub(1);
+    if (refuse_) state_->refusing.fetch_sub(1);
     if (counted_) state_->guard.release_connection(remote_);
 }
 
@@ -83,6 +117,16 @@ void http_session::shutdown() {
     });
 }
 
+bool http_session::evict(std::int64_t since) {
+    // Claimed here, so the session is evicted once however many accepts pick it; one that
+    // has begun a request since it was picked is left alone.
+    if (!idle_since_.compare_exchange_strong(since, 0)) return false;
+    net::post(stream_.get_executor(), [self = shared_from_this()] {
+        if (self->waiting_for_header_) self->stream_.cancel();
+    });
+    return true;
+}
+
 void http_session::do_read_header() {
     if (stopping_ || state_->stopping) return do_close(false);
     const auto& o = state_->options;
@@ -93,6 +137,7 @@ void http_session::do_read_header() {
     ++request_no_;
     responded_ = false;
     waiting_for_header_ = true;
+    idle_since_ = std::chrono::steady_clock::now().time_since_epoch().count() | 1;  // never 0
     // One deadline for the whole header block, so trickling bytes cannot keep it alive.
     stream_.expires_after(o.read_timeout);
     http::async_read_header(stream_, buffer_, *parser_,
@@ -101,6 +146,7 @@ void http_session::do_read_header() {
 
 void http_session::on_read_header(beast::error_code ec, std::size_t) {
     waiting_for_header_ = false;
+    idle_since_ = 0;
     if (ec) return on_read_error(ec);
     const auto& req = parser_->get();
     try {
@@ -303,17 +349,34 @@ void listener::on_accept(beast::error_code ec, tcp::socket socket) {
         });
         return;
     }
-    // Only this strand adds connections, so the check and the increment cannot race with
-    // another accept; sessions ending only lower the count.
-    bool refuse = state_->connections.load() >= state_->options.max_connections;
-    bool counted = false;
+    // Only this strand adds connections, so the checks and the increments cannot race with
+    // another accept; sessions ending only lower the counts. The address's own cap first, so
+    // an address over it does not push anyone else out.
+    beast::error_code peer_ec;
+    const auto peer = socket.remote_endpoint(peer_ec);
+    bool counted = !peer_ec && state_->guard.admit_connection(peer.address());
+    bool refuse = !counted;
     if (!refuse) {
-        beast::error_code peer_ec;
-        const auto peer = socket.remote_endpoint(peer_ec);
-        counted = !peer_ec && state_->guard.admit_connection(peer.address());
-        refuse = !counted;
+        const auto open = state_->connections.load();
+        const auto max = state_->options.max_connections;
+        // At the cap, the connection idle the longest makes room (tuning::evicting_connections).
+        if (open >= max && !(open < max + tuning::evicting_connections && state_->evict_idle())) {
+            refuse = true;
+            state_->guard.release_connection(peer.address());
+            counted = false;
+        }
     }
-    if (!refuse) state_->connections.fetch_add(1);
+    if (refuse) {
+        if (state_->refusing.load() >= tuning::refusing_connections) {
+            // A flood past the caps: no session and no answer for this one.
+            beast::error_code ignored;
+            socket.close(ignored);
+            return do_accept();
+        }
+        state_->refusing.fetch_add(1);
+    } else {
+        state_->connections.fetch_add(1);
+    }
     std::make_shared<http_session>(std::move(socket), state_, refuse, counted)->run();
     do_accept();
 }

@@ -45,6 +45,7 @@ struct server_state {
     address_guard guard;                       // per-address connection and sign-in limits
     const router routes;
     std::atomic<std::size_t> connections{0};   // sessions counted against max_connections
+    std::atomic<std::size_t> refusing{0};      // sessions answering 503 (over a cap)
     std::atomic<bool> stopping{false};
 
     /// Registers a live session; returns its key for forget().
@@ -52,6 +53,10 @@ struct server_state {
     void forget(std::uint64_t key);
     /// Asks every live session to finish its request in flight and close.
     void shutdown_all();
+    /// Closes the session that has waited longest for a request header; false if none waits.
+    bool evict_idle();
+    /// Live sessions, refused ones included.
+    std::size_t sessions();
 
 private:
     std::mutex mutex_;
@@ -69,6 +74,12 @@ public:
     void run();
     /// Any thread: stop after the request in flight (an idle connection closes now).
     void shutdown();
+    /// Any thread: if the session is waiting for a request header (idle since `since`, a
+    /// steady_clock count), claims it for eviction and closes it; false if it is not idle.
+    bool evict(std::int64_t since);
+    /// Any thread: the steady_clock count since which the session waits for a request header,
+    /// 0 while a request is being read or answered.
+    std::int64_t idle_since() const { return idle_since_.load(); }
 
 private:
     void do_read_header();
@@ -100,6 +111,7 @@ private:
     std::uint64_t request_no_ = 0;      // which request a late answer belongs to
     bool responded_ = false;            // the current request has its answer
     bool waiting_for_header_ = false;   // an idle or not yet started request: safe to cut
+    std::atomic<std::int64_t> idle_since_{0};  // waiting_for_header_, for evict_idle() on other threads
     bool stopping_ = false;
     std::chrono::steady_clock::time_point stop_deadline_{};
 };

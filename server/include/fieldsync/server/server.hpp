@@ -69,6 +69,10 @@ public:
     /// The bound port, 0 before start().
     std::uint16_t port() const noexcept;
 
+    /// Connections the server holds now, those being refused included. Never more than
+    /// max_connections + tuning::evicting_connections + tuning::refusing_connections. Any thread.
+    std::size_t open_connections() const;
+
 private:
     struct impl;
     std::unique_ptr<impl> impl_;

@@ -43,6 +43,20 @@ inline constexpr std::chrono::milliseconds linger_timeout{2'000};
 /// memory to what a small district server has. Connections past the cap get 503 unavailable.
 inline constexpr std::size_t max_connections = 1024;
 
+/// When max_connections are open and a new one arrives, the connection that has waited
+/// longest for a request header (idle keep-alive, or a slowloris trickling its header) is
+/// closed to make room, so a flood of idle connections cannot lock honest clients out; one
+/// idle for less than read_timeout / 8 is left alone (a new client gets time to send). The
+/// closed one takes a moment to go: up to this many connections may be accepted past the cap
+/// meanwhile. Past that, or with no idle connection to close, new ones get 503.
+inline constexpr std::size_t evicting_connections = 16;
+
+/// Refused connections (over a cap) answered 503 at the same time at most. Each holds a
+/// session and a small linger buffer for up to linger_timeout; a flood of connects past the
+/// caps would otherwise grow them without bound. Past this, refused connections are closed
+/// without an answer.
+inline constexpr std::size_t refusing_connections = 64;
+
 /// Open connections one address may hold. A district office behind one NAT may sync dozens of
 /// devices at once; 64 covers that while one host cannot take the whole max_connections.
 inline constexpr std::size_t max_connections_per_address = 64;
