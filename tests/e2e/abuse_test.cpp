@@ -468,7 +468,7 @@ std::vector<int> statuses(const std::string& bytes) {
 
 }  // namespace
 
-TEST_CASE("pipelined junk after good requests: the good ones are answered, the junk 4xx and closed; an honest device keeps syncing",
+TEST_CASE("pipelined junk after good requests: the good ones are answered, the junk 4xx and closed, while an honest device keeps syncing",
           "[e2e][abuse][hostile][pipelining]") {
     server_fixture f;
     f.sync(batch("b-seed", {put_change("c-seed", "members", "m-seed", 0, {{"name", "Võ Thị Sáu"}, {"cell", "Chi bộ ấp 2"}})}));
@@ -516,8 +516,8 @@ TEST_CASE("pipelined junk after good requests: the good ones are answered, the j
     CHECK(unexpected.empty());
 }
 
-TEST_CASE("clients that pipeline requests with large answers and never read are dropped by the write timeout; "
-          "an honest device keeps syncing",
+TEST_CASE("clients that pipeline requests with large answers and never read are dropped by the write timeout, "
+          "while an honest device keeps syncing",
           "[e2e][abuse][hostile][no_read]") {
     auto o = server_fixture::quick_options();
     o.write_timeout = 1000ms;
