@@ -144,6 +144,10 @@ TEST_CASE("every refused request is logged with address, device and reason, neve
     CHECK(http_request(port, "GET", "/v1/records/members/nobody", "", {{"Authorization", "Bearer " + token}}).status ==
           404);
     CHECK(http_request(port, "PUT", "/v1/sync", "", {{"Authorization", "Bearer " + token}}).status == 405);
+    // Refused after its body was read (by the router, not from the header alone).
+    CHECK(http_request(port, "POST", "/v1/sync?x=1", "{\"batch_id\": ", {{"Authorization", "Bearer " + token},
+                                                                         {"Content-Type", "application/json"}})
+              .status == 400);
     CHECK(http_request(port, "GET", "/v1/health").status == 200);
 
     std::string log;
@@ -151,7 +155,7 @@ TEST_CASE("every refused request is logged with address, device and reason, neve
         std::stringstream ss;
         ss << std::ifstream(err_file).rdbuf();
         log = ss.str();
-        return log.find("\"status\":405") != std::string::npos;
+        return log.find("\"status\":400") != std::string::npos;
     }, 5s));
     std::vector<json> lines;
     std::istringstream in(log);
@@ -159,7 +163,7 @@ TEST_CASE("every refused request is logged with address, device and reason, neve
         auto j = json::parse(l, nullptr, false);
         if (j.is_object() && j.value("event", "") == "refused") lines.push_back(j);
     }
-    REQUIRE(lines.size() == 3);
+    REQUIRE(lines.size() == 4);
     CHECK(lines[0]["code"] == "unauthorized");
     CHECK(lines[0]["address"] == "127.0.0.1");
     CHECK(lines[0]["path"] == "/v1/conflicts");
@@ -167,6 +171,11 @@ TEST_CASE("every refused request is logged with address, device and reason, neve
     CHECK(lines[1]["code"] == "not_found");
     CHECK(lines[1].contains("device"));  // a known device is named
     CHECK(lines[2]["code"] == "method_not_allowed");
+    CHECK(lines[3]["code"] == "bad_json");
+    CHECK(lines[3]["method"] == "POST");
+    CHECK(lines[3]["path"] == "/v1/sync");
+    CHECK(lines[3].contains("device"));
+    CHECK(lines[3]["device"] != "");
     // No token, right or wrong, is ever written.
     CHECK(log.find(token.substr(4)) == std::string::npos);
     CHECK(log.find("Bearer") == std::string::npos);

@@ -149,6 +149,10 @@ void http_session::on_read_header(beast::error_code ec, std::size_t) {
     idle_since_ = 0;
     if (ec) return on_read_error(ec);
     const auto& req = parser_->get();
+    const std::string_view target = req.target();
+    log_method_ = std::string(req.method_string());
+    log_path_ = std::string(target.substr(0, target.find('?')));
+    log_device_.clear();
     try {
         auto decision = state_->routes.admit(req, remote_);
         if (auto* res = std::get_if<response>(&decision)) {
@@ -158,6 +162,7 @@ void http_session::on_read_header(beast::error_code ec, std::size_t) {
             return send(request_no_, std::move(*res));
         }
         admitted_ = std::move(std::get<admitted>(decision));
+        if (admitted_->dev) log_device_ = admitted_->dev->id;
     } catch (const std::exception& e) {
         std::cerr << "fieldsync-server: internal error while routing: " << e.what() << "\n";
         return send(request_no_, error_response(req.version(), false, proto::error{errc::internal, "internal error"}));
@@ -264,13 +269,11 @@ void http_session::log_refusal(const response& res) const {
     json line = {{"event", "refused"}, {"status", res.result_int()}, {"address", remote_.to_string()}};
     if (const auto err = proto::decode_error(json::parse(res.body(), nullptr, false)))
         line["code"] = proto::errc_name(err->code);
-    if (parser_ && parser_->is_header_done()) {
-        const auto& req = parser_->get();
-        const std::string_view target = req.target();
-        line["method"] = std::string(req.method_string());
-        line["path"] = std::string(target.substr(0, target.find('?')));
+    if (!log_method_.empty()) {
+        line["method"] = log_method_;
+        line["path"] = log_path_;
     }
-    if (admitted_ && admitted_->dev) line["device"] = admitted_->dev->id;
+    if (!log_device_.empty()) line["device"] = log_device_;
     const std::string text = line.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
     std::fwrite(text.data(), 1, text.size(), stderr);
 }

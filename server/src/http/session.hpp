@@ -105,6 +105,9 @@ private:
     std::uint64_t key_ = 0;
     std::optional<http::request_parser<http::string_body>> parser_;
     std::optional<admitted> admitted_;
+    // The current request as log_refusal() names it; kept apart because the request and
+    // admitted_ are handed on to the router once the body is in.
+    std::string log_method_, log_path_, log_device_;
     std::shared_ptr<response> res_;
     std::shared_ptr<http::response<http::empty_body>> continue_;
     std::vector<char> linger_buf_;
