@@ -65,7 +65,8 @@ constexpr const char* k_device_add_usage =
 
 constexpr const char* k_device_list_usage =
     "usage: fieldsync-admin --db PATH device list\n"
-    "Lists the registered devices: id, name, unit, role, created, revoked.\n";
+    "Lists the registered devices: id, name, unit, role, created, revoked, and the last pull the\n"
+    "server recorded (what gc counts as active; '-' before the first).\n";
 
 constexpr const char* k_device_usage =
     "usage: fieldsync-admin --db PATH device add|list|revoke|rotate|move [ARGS]\n"
@@ -225,10 +226,10 @@ int cmd_device_list(const std::string& db, const std::vector<std::string>& args)
         std::cerr << "fieldsync-admin: cannot list devices: " << list.err().message << "\n";
         return k_exit_failure;
     }
-    std::vector<std::vector<std::string>> rows{{"ID", "NAME", "UNIT", "ROLE", "CREATED", "REVOKED"}};
+    std::vector<std::vector<std::string>> rows{{"ID", "NAME", "UNIT", "ROLE", "CREATED", "REVOKED", "LAST SYNC"}};
     for (const auto& d : *list)
         rows.push_back({d.id, d.name, d.unit_id, std::string(fs::role_name(d.role)), format_ms(d.created_ms),
-                        d.revoked_ms ? format_ms(*d.revoked_ms) : "-"});
+                        d.revoked_ms ? format_ms(*d.revoked_ms) : "-", d.ack ? format_ms(d.ack->at_ms) : "-"});
     print_table(rows);
     return 0;
 }

@@ -137,3 +137,28 @@ TEST_CASE("fieldsync-admin gc --dry-run changes nothing and gc purges and report
     const auto again = admin(f.db, {"gc"});
     CHECK(again.output.find("tombstones:      0") != std::string::npos);
 }
+
+TEST_CASE("fieldsync-admin device list shows each device's last recorded pull", "[admin][retention]") {
+    gc_fixture f;
+    auto before = admin(f.db, {"device", "list"});
+    CHECK(before.exit == 0);
+    CHECK(before.output.find("LAST SYNC") != std::string::npos);
+    CHECK(before.output.rfind(" -\n") != std::string::npos);  // never pulled
+    {
+        srv::store_options o;
+        o.path = f.db;
+        auto s = srv::open_sqlite_store(o);
+        REQUIRE(s);
+        auto devs = (*s)->devices();
+        REQUIRE(devs);
+        REQUIRE(devs->size() == 1);
+        REQUIRE((*s)->device_pull(devs->front(), 0, 10));
+        (*s)->close();  // writes the acknowledgement
+        auto after = (*s)->devices();
+        REQUIRE(after);
+        CHECK(after->front().ack.has_value());
+    }
+    const auto after = admin(f.db, {"device", "list"});
+    INFO(after.output);
+    CHECK(after.output.rfind(" -\n") == std::string::npos);
+}

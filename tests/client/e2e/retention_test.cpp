@@ -299,3 +299,47 @@ TEST_CASE("gc runs while another device syncs and the syncing device never re-sn
     CHECK(live(*b) == server_view);
     CHECK(live(*c) == server_view);
 }
+
+TEST_CASE("an active device that lags holds gc back and still receives every delete", "[client][e2e][retention]") {
+    clocked_server s;
+    temp_dir dir;
+    const std::string unit = "ap-2-luong-hoa";
+    auto watch_l = std::make_shared<reset_watch>();
+    auto l = replica_on(s, dir, "lagging", unit, watch_l);
+    auto w = replica_on(s, dir, "writer", unit, nullptr);
+    std::vector<std::string> ids;
+    for (std::size_t i = 0; i < 5; ++i) ids.push_back(ok(w->put("members", member(i, "Chi bộ ấp 2"), {.unit_id = unit})).id);
+    ok(w->sync());
+    ok(l->sync());
+    REQUIRE(live(*l).size() == 5);
+
+    // The writer deletes three records and keeps syncing; the lagging device last synced on
+    // day 0 and is still within the window on day 60.
+    s.days(1);
+    for (std::size_t i = 0; i < 3; ++i) ok(w->remove("members", ids[i]));
+    ok(w->sync());
+    s.days(59);
+    ok(w->sync());
+    const auto held = s.gc();
+    CHECK(held.active_devices == 2);
+    CHECK(held.tombstones == 0);
+    std::string lagging_id;
+    const auto devices = s.store().devices();
+    REQUIRE(devices);
+    for (const auto& d : *devices)
+        if (d.name == "Máy lagging") lagging_id = d.id;
+    CHECK(held.held_back_by == lagging_id);
+
+    // It comes back on day 60: no re-snapshot, and the deletes reach it.
+    ok(l->sync());
+    CHECK(watch_l->resets() == 0);
+    CHECK(live(*l) == live(s.store()));
+    CHECK(live(*l).size() == 2);
+    for (std::size_t i = 0; i < 3; ++i) {
+        auto gone = ok(l->get("members", ids[i]));
+        REQUIRE(gone);
+        CHECK(gone->deleted);
+    }
+    // Now that it has them, gc purges them.
+    CHECK(s.gc().tombstones == 3);
+}
