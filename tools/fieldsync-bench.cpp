@@ -60,7 +60,7 @@ using clock_type = std::chrono::steady_clock;
 constexpr const char* k_usage =
     "usage: fieldsync-bench [--devices N] [--batch B] [--changes C] [--random-ids]\n"
     "                       [--db PATH | --url http://HOST:PORT --token TOKEN]\n"
-    "                       [--server-threads T] [--pull-limit L] [--keep]\n"
+    "                       [--server-threads T] [--pull-limit L] [--edit-pull] [--keep]\n"
     "\n"
     "  --devices N         concurrent devices, each with its own connection (default 50)\n"
     "  --batch B           changes per change-set, 1 to 1000 (default 1000)\n"
@@ -70,6 +70,8 @@ constexpr const char* k_usage =
     "  --url URL --token T drive a running server instead of hosting one\n"
     "  --server-threads T  self-hosted server's I/O threads (default: the server's default)\n"
     "  --pull-limit L      page size of the pull phase (default and most: 5000)\n"
+    "  --edit-pull         then patch one field of every record and pull the edits from the\n"
+    "                      cursor of the full pull, whole and as field diffs\n"
     "  --keep              keep the temporary store and the raw SQLite file\n";
 
 // Retries of one request after a transient failure (connection lost, 503, 5xx). Pushes are
@@ -94,6 +96,7 @@ struct options {
     std::string token;
     int server_threads = 0;
     std::int64_t pull_limit = fproto::tuning::max_pull_limit;
+    bool edit_pull = false;
     bool keep = false;
 };
 
@@ -157,6 +160,8 @@ std::optional<options> parse_args(int argc, char** argv) {
             const auto v = count(1, fproto::tuning::max_pull_limit);
             if (!v) return std::nullopt;
             o.pull_limit = *v;
+        } else if (a == "--edit-pull") {
+            o.edit_pull = true;
         } else if (a == "--keep") {
             o.keep = true;
         } else {
@@ -434,28 +439,60 @@ void run_device(int device, std::int64_t begin, std::int64_t end, const options&
 
 struct pull_totals {
     std::int64_t records = 0;
+    std::int64_t diffs = 0;     // records that came as field diffs
     std::int64_t pages = 0;
+    std::int64_t bytes = 0;     // answer bodies
     double seconds = 0;
+    std::string cursor;         // where the pull ended
 };
 
 pull_totals run_pull(const endpoint_address& where, const std::string& token, std::int64_t limit,
-                     std::atomic<std::int64_t>& retries) {
+                     std::atomic<std::int64_t>& retries, std::string cursor = {}, bool diffs = false) {
     http_client client(where, token);
     pull_totals p;
-    std::string cursor;
     const auto t0 = clock_type::now();
     for (;;) {
-        const std::string body = json{{"cursor", cursor}, {"limit", limit}}.dump();
-        auto [status, answer] = post_with_retry(client, body, retries);
+        json request = {{"cursor", cursor}, {"limit", limit}};
+        if (diffs) request["diffs"] = true;
+        auto [status, answer] = post_with_retry(client, request.dump(), retries);
         if (status != 200) throw std::runtime_error("pull: HTTP " + std::to_string(status) + ": " + answer);
+        p.bytes += static_cast<std::int64_t>(answer.size());
         const json res = json::parse(answer);
         p.records += static_cast<std::int64_t>(res.at("changes").size());
+        for (const auto& c : res.at("changes")) p.diffs += c.contains("diff") ? 1 : 0;
         ++p.pages;
         cursor = res.at("cursor").get<std::string>();
         if (!res.at("more").get<bool>()) break;
     }
     p.seconds = std::chrono::duration<double>(clock_type::now() - t0).count();
+    p.cursor = cursor;
     return p;
+}
+
+// --edit-pull: one device patches one field of every record (base version 1, so only on a
+// fresh store), in change-sets of `batch`.
+void run_edits(const options& o, const endpoint_address& where, const std::string& token, const std::string& run_id,
+               const std::vector<record_id>& ids, std::atomic<std::int64_t>& retries) {
+    http_client client(where, token);
+    for (std::size_t first = 0; first < ids.size(); first += static_cast<std::size_t>(o.batch)) {
+        const std::size_t last = std::min(ids.size(), first + static_cast<std::size_t>(o.batch));
+        json changes = json::array();
+        for (std::size_t i = first; i < last; ++i)
+            changes.push_back({{"change_id", "e-" + run_id + "-" + std::to_string(i)},
+                               {"collection", k_collection},
+                               {"id", std::string(ids[i].data(), ids[i].size())},
+                               {"unit_id", unit_of(static_cast<std::int64_t>(i))},
+                               {"op", "patch"},
+                               {"base_version", 1},
+                               {"data", {{"attended", static_cast<std::int64_t>(i % 97)}}}});
+        const json body = {{"batch_id", "e-" + run_id + "-" + std::to_string(first)},
+                           {"changes", std::move(changes)}, {"limit", 1}};
+        auto [status, answer] = post_with_retry(client, body.dump(), retries);
+        if (status != 200) throw std::runtime_error("edit: HTTP " + std::to_string(status) + ": " + answer);
+        const json res = json::parse(answer);
+        for (const auto& r : res.at("results"))
+            if (r.at("status") != "applied") throw std::runtime_error("edit: " + r.dump());
+    }
 }
 
 class sqlite_db {
@@ -648,6 +685,25 @@ int run(const options& o) {
         std::cerr << "fieldsync-bench: the pull returned " << pulled.records << " records, but " << accepted
                   << " were accepted\n";
         exit_code = 1;
+    }
+
+    if (o.edit_pull && o.url.empty() && o.db.empty()) {
+        // Phase 2b: a one-field edit of every record, pulled from the full pull's cursor as a
+        // replica that holds every record would: whole, then as field diffs.
+        std::atomic<std::int64_t> edit_retries{0};
+        const auto te = clock_type::now();
+        run_edits(o, where, tokens.front(), run_id, ids, edit_retries);
+        std::cout << "edits: " << ids.size() << " one-field patches in "
+                  << fixed(std::chrono::duration<double>(clock_type::now() - te).count(), 2) << " s\n";
+        for (const bool diffs : {false, true}) {
+            const auto p = run_pull(where, tokens.front(), o.pull_limit, pull_retries, pulled.cursor, diffs);
+            std::cout << "edit pull " << (diffs ? "as diffs" : "whole   ") << ": " << p.records << " records ("
+                      << p.diffs << " diffs) in " << p.pages << " pages, " << fixed(p.seconds, 2)
+                      << " s: " << fixed(static_cast<double>(p.records) / p.seconds, 0) << " changes/s, "
+                      << fixed(static_cast<double>(p.bytes) / static_cast<double>(std::max<std::int64_t>(p.records, 1)), 1)
+                      << " bytes/record\n"
+                      << std::flush;
+        }
     }
 
     if (srv) srv->stop();

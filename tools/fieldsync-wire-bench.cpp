@@ -1,11 +1,13 @@
 // fieldsync-wire-bench: bytes on the wire per synced record for each body encoding (JSON,
 // JSON+gzip, CBOR, CBOR+gzip), for an initial sync (a fresh replica pulls N records) and for
-// small edits (a one-field patch pushed and its new head pulled back), counted by the fault
-// proxy: HTTP headers included, TCP/IP overhead not. With --link, also the wall time of the
+// small edits (a one-field patch pushed and its new head pulled back; and another device's
+// one-field edit pulled by a replica that holds the record, as a field diff unless
+// --no-diffs), counted by the fault proxy: HTTP headers included, TCP/IP overhead not. With
+// --link, also the wall time of the
 // issue 6 scenario: N records created offline pushed over 64 kbit/s, 600 ms latency and a
 // reset every 20 s.
 //
-//   fieldsync-wire-bench [--records N] [--edits E] [--link] [--seed S]
+//   fieldsync-wire-bench [--records N] [--edits E] [--link] [--no-diffs] [--seed S]
 //
 // A benchmark, not a test: it prints figures and asserts nothing.
 
@@ -107,10 +109,12 @@ struct bench {
         if (!d) die("device: " + d.err().message);
         return d->second;
     }
+    bool diffs = true;
     std::unique_ptr<client::replica> replica(const std::string& name, const std::string& url, const encoding& e) {
         client::replica_options o;
         o.path = (dir / (name + ".db")).string();
         o.format = e.format;
+        o.pull_diffs = diffs;
         o.transport_override = client::make_http_transport(client::http_transport_options{.gzip = e.gzip});
         auto r = need(client::replica::open(std::move(o)), "open replica");
         need(r->configure(url, token(name)), "configure");
@@ -124,6 +128,7 @@ int main(int argc, char** argv) {
     std::size_t records = 1000;
     int edits = 50;
     bool link = false;
+    bool diffs = true;
     std::uint64_t seed = 20260611;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
@@ -135,8 +140,10 @@ int main(int argc, char** argv) {
             seed = std::stoull(argv[++i]);
         else if (a == "--link")
             link = true;
+        else if (a == "--no-diffs")
+            diffs = false;
         else
-            die("usage: fieldsync-wire-bench [--records N] [--edits E] [--link] [--seed S]");
+            die("usage: fieldsync-wire-bench [--records N] [--edits E] [--link] [--no-diffs] [--seed S]");
     }
 
     const encoding encodings[] = {{"JSON", client::body_format::json, false},
@@ -144,6 +151,7 @@ int main(int argc, char** argv) {
                                   {"CBOR", client::body_format::cbor, false},
                                   {"CBOR+gzip", client::body_format::cbor, true}};
     bench b;
+    b.diffs = diffs;
     std::vector<std::string> ids;
     {
         // The records every reader pulls, written straight to the server (not counted).
@@ -159,8 +167,12 @@ int main(int argc, char** argv) {
     std::printf("%zu member records (about %zu bytes of JSON data each); %d one-field edits;\n"
                 "bytes through the proxy per record (initial) or per edit: HTTP headers and bodies, not TCP/IP\n",
                 records, member(sample_rng).dump().size(), edits);
-    std::printf("%-10s  %14s %14s %14s   %14s %14s\n", "encoding", "initial up/rec", "initial dn/rec",
-                "initial total", "edit up", "edit down");
+    std::printf("pulled field diffs: %s\n", diffs ? "asked for" : "off (--no-diffs)");
+    std::printf("%-10s  %14s %14s %14s   %14s %14s   %14s %14s\n", "encoding", "initial up/rec", "initial dn/rec",
+                "initial total", "edit up", "edit down", "pulled up", "pulled down");
+    // Another device's edits, pulled by the reader: the writer syncs straight with the server.
+    auto writer = b.replica("writer", "http://127.0.0.1:" + std::to_string(b.port), encodings[1]);
+    need(writer->sync(), "writer sync");
     for (const auto& e : encodings) {
         fault_options fo;
         fo.target_port = b.port;
@@ -174,13 +186,22 @@ int main(int argc, char** argv) {
             need(r->patch("members", id, {{"phone", "08" + std::to_string(20000000 + k)}}), "patch");
             need(r->sync(), "edit sync");
         }
-        proxy.stop();
         const auto end = proxy.stats();
+        for (int k = 0; k < edits; ++k) {
+            const auto& id = ids[(static_cast<std::size_t>(k) * 53 + 11) % records];
+            need(writer->patch("members", id, {{"role", k % 2 ? "phó bí thư" : "đảng viên"}}), "writer patch");
+            need(writer->sync(), "writer sync");
+            need(r->sync(), "pull sync");
+        }
+        proxy.stop();
+        const auto pulled = proxy.stats();
         const double n = static_cast<double>(records);
-        std::printf("%-10s  %14.1f %14.1f %14.0f   %14.1f %14.1f\n", e.name, after_pull.bytes_up / n,
+        std::printf("%-10s  %14.1f %14.1f %14.0f   %14.1f %14.1f   %14.1f %14.1f\n", e.name, after_pull.bytes_up / n,
                     after_pull.bytes_down / n, static_cast<double>(after_pull.bytes_up + after_pull.bytes_down),
                     static_cast<double>(end.bytes_up - after_pull.bytes_up) / edits,
-                    static_cast<double>(end.bytes_down - after_pull.bytes_down) / edits);
+                    static_cast<double>(end.bytes_down - after_pull.bytes_down) / edits,
+                    static_cast<double>(pulled.bytes_up - end.bytes_up) / edits,
+                    static_cast<double>(pulled.bytes_down - end.bytes_down) / edits);
     }
 
     if (link) {
@@ -188,6 +209,7 @@ int main(int argc, char** argv) {
                     records);
         for (const auto& e : {encodings[1], encodings[3]}) {
             bench fresh;  // a server holding nothing else, as in the issue's scenario
+            fresh.diffs = diffs;
             fault_options fo;
             fo.target_port = fresh.port;
             fo.bytes_per_second = 64'000 / 8;

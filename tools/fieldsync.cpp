@@ -1,6 +1,7 @@
 // fieldsync: a field client on the command line, over one replica directory.
 //
-//   fieldsync --replica DIR <verb> [arguments]     (fieldsync help, fieldsync <verb> --help)
+//   fieldsync --replica DIR [--cbor] [--no-gzip] <verb> [arguments]
+//                                                  (fieldsync help, fieldsync <verb> --help)
 //
 // Exit codes (also in `fieldsync help`):
 //   0  done                           5  server unreachable, timed out or 5xx (try again later)
@@ -41,7 +42,10 @@ enum exit_code {
     exit_internal = 9,
 };
 
-constexpr const char* k_usage = R"(usage: fieldsync --replica DIR <verb> [arguments]
+constexpr const char* k_usage = R"(usage: fieldsync --replica DIR [--cbor] [--no-gzip] <verb> [arguments]
+
+  --cbor     sync bodies in CBOR instead of JSON (smaller, same content)
+  --no-gzip  do not compress sync bodies (to read them in a capture)
 
 verbs:
   init --server URL --token TOKEN      create the replica in DIR and remember the server
@@ -111,7 +115,9 @@ int code_for(const client::error& e) {
         case errc::forbidden: return exit_auth;
         case errc::bad_request:
         case errc::bad_response:
-        case errc::unsupported: return exit_refused;
+        case errc::unsupported:
+        case errc::server_too_old:
+        case errc::client_too_old: return exit_refused;
         case errc::internal: return exit_internal;
     }
     return exit_internal;
@@ -195,7 +201,13 @@ std::string human_bytes(std::int64_t n) {
     return buf;
 }
 
-int run(const std::string& dir, const std::string& verb, const std::vector<std::string>& rest) {
+/// How sync bodies travel (SPEC.md, "Compression and encodings"); the global options.
+struct wire_choice {
+    client::body_format format = client::body_format::json;
+    bool gzip = true;
+};
+
+int run(const std::string& dir, const wire_choice& wire, const std::string& verb, const std::vector<std::string>& rest) {
     std::vector<std::string> with_value, flags;
     if (verb == "init") with_value = {"server", "token"};
     else if (verb == "put") with_value = {"id", "unit"};
@@ -221,9 +233,14 @@ int run(const std::string& dir, const std::string& verb, const std::vector<std::
     }
     client::replica_options o;
     o.path = (std::filesystem::path(dir) / "replica.db").string();
+    o.format = wire.format;
     auto opened = client::replica::open(o);
     if (!opened) return fail(opened.err());
     auto& r = **opened;
+    if (!wire.gzip) {
+        auto e = r.set_encoding(wire.format, false);
+        if (!e) return fail(e.err());
+    }
 
     if (verb == "init") {
         if (!a->options.count("server") || !a->options.count("token") || !need_positional(0))
@@ -362,9 +379,14 @@ int run(const std::string& dir, const std::string& verb, const std::vector<std::
 int main(int argc, char** argv) {
     std::vector<std::string> all(argv + 1, argv + argc);
     std::string dir;
+    wire_choice wire;
     std::size_t i = 0;
     for (; i < all.size(); ++i) {
-        if (all[i] == "--replica" && i + 1 < all.size()) {
+        if (all[i] == "--cbor") {
+            wire.format = client::body_format::cbor;
+        } else if (all[i] == "--no-gzip") {
+            wire.gzip = false;
+        } else if (all[i] == "--replica" && i + 1 < all.size()) {
             dir = all[++i];
         } else if (all[i].rfind("--replica=", 0) == 0) {
             dir = all[i].substr(10);
@@ -387,7 +409,7 @@ int main(int argc, char** argv) {
             std::cout << it->second;
             return exit_ok;
         }
-        return run(dir, verb, rest);
+        return run(dir, wire, verb, rest);
     } catch (const std::exception& e) {
         std::cerr << "fieldsync: internal error: " << e.what() << "\n";
         return exit_internal;

@@ -27,6 +27,8 @@ public:
             case errc::busy: return "a sync is already running";
             case errc::unsupported: return "not supported by this build";
             case errc::internal: return "internal error";
+            case errc::server_too_old: return "the server is too old for this client";
+            case errc::client_too_old: return "this client is too old for the server";
         }
         return "unknown error";
     }

@@ -233,6 +233,23 @@ void check_data(const replica::impl& im, const std::string& collection, const js
     if (auto err = im.options.schema->validate(*c, data)) throw failure(errc::schema_violation, err->message);
 }
 
+// An app writes a record whole with the fields its schema names; fields of the record held
+// here that this replica's schema does not name (added by a newer schema, written by a newer
+// client) are copied in, since the app cannot mean to remove what it does not know of (SPEC.md,
+// "Versions and the handshake"). Without a local schema every field is the app's own.
+json with_unknown_fields(const replica::impl& im, const std::string& collection, const std::string& id, json data) {
+    if (!im.options.schema) return data;
+    const auto* c = im.options.schema->find(collection);
+    if (!c) return data;
+    const auto rec = im.store->find_record(collection, id);
+    if (!rec || rec->local_deleted || !rec->local_data) return data;
+    const auto held = json::parse(*rec->local_data);
+    if (!held.is_object()) return data;
+    for (const auto& [name, value] : held.items())
+        if (!data.contains(name) && c->fields.find(name) == c->fields.end()) data[name] = value;
+    return data;
+}
+
 }  // namespace
 
 result<record> replica::put(const std::string& collection, const json& data, const put_options& options) {
@@ -242,7 +259,8 @@ result<record> replica::put(const std::string& collection, const json& data, con
         check_data(*impl_, collection, data);
         std::lock_guard lock(impl_->mutex);
         detail::transaction tx(impl_->store->db());
-        auto r = apply_edit(*impl_, collection, id, options.unit_id, false, data);
+        auto r = apply_edit(*impl_, collection, id, options.unit_id, false,
+                            with_unknown_fields(*impl_, collection, id, data));
         tx.commit();
         return r;
     });
@@ -269,7 +287,7 @@ result<std::vector<record>> replica::put_many(const std::vector<put_item>& items
         for (std::size_t i = 0; i < items.size(); ++i) {
             try {
                 out.push_back(apply_edit(*impl_, items[i].collection, ids[i], items[i].options.unit_id, false,
-                                         items[i].data));
+                                         with_unknown_fields(*impl_, items[i].collection, ids[i], items[i].data)));
             } catch (const failure& f) {
                 return error{f.err().code, "item " + std::to_string(i) + ": " + f.err().message};
             }
@@ -411,7 +429,23 @@ result<void> replica::set_transport(std::shared_ptr<transport> t) {
     if (!one.owns_lock()) return make_error(errc::busy, "cannot change the transport while a sync runs");
     return guarded([&]() -> result<void> {
         impl_->options.transport_override = t;
-        impl_->net = t ? std::move(t) : std::shared_ptr<transport>(make_http_transport());
+        impl_->net = t ? std::move(t)
+                       : std::shared_ptr<transport>(make_http_transport(http_transport_options{.gzip = impl_->gzip}));
+        return {};
+    });
+}
+
+result<void> replica::set_encoding(body_format format, bool gzip) {
+    std::unique_lock one(impl_->sync_mutex, std::try_to_lock);
+    if (!one.owns_lock()) return make_error(errc::busy, "cannot change the encoding while a sync runs");
+    return guarded([&]() -> result<void> {
+        if (format != body_format::json && format != body_format::cbor)
+            return make_error(errc::invalid_argument, "unknown body format");
+        impl_->options.format = format;
+        impl_->gzip = gzip;
+        // An app's own transport compresses as it likes; the default one is made anew.
+        if (!impl_->options.transport_override)
+            impl_->net = make_http_transport(http_transport_options{.gzip = gzip});  // nullptr when embedded
         return {};
     });
 }

@@ -30,6 +30,7 @@ struct replica::impl {
     std::mutex mutex;                       // guards store and the read-modify-write of edits
     std::unique_ptr<detail::local_store> store;
     std::shared_ptr<transport> net;
+    bool gzip = true;                       // what the default transport is made with (set_encoding)
     protocol::hlc_clock clock;
     std::mutex sync_mutex;                  // one sync at a time
     std::mt19937_64 rng;
@@ -41,6 +42,9 @@ struct replica::impl {
     // its ordinal (1, 2, ...); returning false ends the sync at once with errc::cancelled and
     // writes nothing more, as if the process had been killed there.
     std::function<bool(std::int64_t)> test_after_commit;
+    // Test seam: the protocol version this replica claims in the handshake, so tests can play
+    // a client older or newer than the server (protocol::protocol_version otherwise).
+    std::int64_t test_protocol_version = 0;
 
     result<sync_report> run_sync(const progress_fn& progress);
 };

@@ -12,6 +12,11 @@ struct replica_test_access {
         std::lock_guard lock(r.impl_->mutex);
         r.impl_->test_after_commit = std::move(hook);
     }
+    /// See replica::impl::test_protocol_version.
+    static void set_protocol_version(replica& r, std::int64_t version) {
+        std::lock_guard lock(r.impl_->mutex);
+        r.impl_->test_protocol_version = version;
+    }
 };
 
 }  // namespace fieldsync::client

@@ -6,12 +6,12 @@
 // (batch_id, change ids and the exact wire form) before it is first sent and resent unchanged
 // until answered, so the server's change-id memory makes every retry safe.
 
-#include "merge_patch.hpp"
 #include "wire_body.hpp"
 #include "replica_impl.hpp"
 
 #include <fieldsync/client/tuning.hpp>
 #include <fieldsync/protocol/json_input.hpp>
+#include <fieldsync/protocol/merge_patch.hpp>
 #include <fieldsync/protocol/messages.hpp>
 #include <fieldsync/protocol/tuning.hpp>
 
@@ -52,13 +52,13 @@ protocol::change wire_change(const outbox_row& row) {
         return c;
     }
     auto content = parse_stored(row.data);
-    if (row.base_version == 0 || !row.base_data || detail::contains_null(content)) {
+    if (row.base_version == 0 || !row.base_data || protocol::contains_null(content)) {
         c.op = protocol::op_kind::put;
         c.data = std::move(content);
         return c;
     }
     c.op = protocol::op_kind::patch;
-    c.data = detail::merge_diff(parse_stored(row.base_data), content);
+    c.data = protocol::merge_diff(parse_stored(row.base_data), content);
     return c;
 }
 
@@ -86,6 +86,16 @@ error answer_error(const http_response& r, bool& transient, std::optional<protoc
     const std::string detail = body ? " (" + std::string(protocol::errc_name(body->code)) + ": " + body->message + ")"
                                     : std::string();
     const std::string what = "HTTP " + std::to_string(r.status) + detail;
+    // The handshake's refusals (SPEC.md, "Versions and the handshake"): permanent, and named,
+    // so an app can tell its user which side to upgrade.
+    if (body && body->code == protocol::errc::unsupported_protocol) {
+        transient = false;
+        return make_error(errc::server_too_old, what);
+    }
+    if (body && body->code == protocol::errc::client_too_old) {
+        transient = false;
+        return make_error(errc::client_too_old, what);
+    }
     if (r.status == 401) {
         transient = false;
         return make_error(errc::unauthorized, what);
@@ -158,6 +168,12 @@ result<sync_report> replica::impl::run_sync(const progress_fn& progress) {
         req.url = endpoint;
         const std::string media(detail::media_type(options.format));
         req.headers = {{"Content-Type", media}, {"Accept", media}};
+        // The handshake: the server compares these with its own versions on every request.
+        req.headers.emplace_back(protocol::protocol_header,
+                                 std::to_string(test_protocol_version > 0 ? test_protocol_version
+                                                                          : protocol::protocol_version));
+        req.headers.emplace_back(protocol::schema_header,
+                                 std::to_string(options.schema ? options.schema->version() : 1));
         if (!token.empty()) req.headers.emplace_back("Authorization", "Bearer " + token);
         for (int attempt = 1;; ++attempt) {
             body["limit"] = adapted(pull_page_limit, tuning::min_pull_page_limit);
@@ -201,6 +217,9 @@ result<sync_report> replica::impl::run_sync(const progress_fn& progress) {
     };
 
     bool cursor_reset = false;
+    // The last page held a diff against a version this replica does not hold: ask for the
+    // same page again, whole (SPEC.md, "Pulled field diffs").
+    bool whole_page = false;
     for (;;) {
         // 1. The change-set to send: the oldest one already handed to the server, or a new one
         //    made durable here, before its first send.
@@ -240,6 +259,14 @@ result<sync_report> replica::impl::run_sync(const progress_fn& progress) {
             }
             if (!batch.empty()) batch_id = *batch.front().batch_id;
         }
+        // The server answered our pushes but serves this version no pulls: with nothing more
+        // to push, stop here rather than ask for the 426 it would answer.
+        if (batch.empty() && report.upgrade && report.upgrade->required)
+            return make_error(errc::client_too_old,
+                              "the server (protocol " + std::to_string(report.upgrade->server.protocol) + ", schema " +
+                                  std::to_string(report.upgrade->server.schema) +
+                                  ") no longer serves this client's version: every pending edit was pushed; "
+                                  "upgrade the app to pull");
 
         // 2. The request body, from the stored wire forms (identical on every retry).
         json changes = json::array();
@@ -248,6 +275,7 @@ result<sync_report> replica::impl::run_sync(const progress_fn& progress) {
             changes.push_back(json::parse(*row.wire));
         }
         json body = {{"cursor", cursor}, {"limit", pull_page_limit}};
+        if (options.pull_diffs && !whole_page) body["diffs"] = true;
         if (!batch.empty()) {
             body["batch_id"] = batch_id;
             body["changes"] = std::move(changes);
@@ -282,6 +310,7 @@ result<sync_report> replica::impl::run_sync(const progress_fn& progress) {
         if (resp->more && resp->cursor == cursor && resp->changes.empty())
             return make_error(errc::bad_response, "the server reports more changes but its cursor does not advance");
         if (resp->server_hlc) clock.observe(*resp->server_hlc);
+        if (resp->upgrade) report.upgrade = resp->upgrade;
 
         // 3. Results, pulled page and cursor in one local transaction.
         {
@@ -363,57 +392,77 @@ result<sync_report> replica::impl::run_sync(const progress_fn& progress) {
                 store->save_record(*rec);
             }
 
-            // The device was moved to another unit: what it holds of its old scope goes (the
-            // new scope's records follow on this page and the next), except what only exists
-            // here: pending edits, and changes awaiting review or refused.
-            if (resp->reset) report.dropped += store->delete_synced_records(static_cast<int>(sync_state::synced));
-            for (const auto& p : resp->changes) {
-                auto rec = store->find_record(p.collection, p.id);
-                if (rec && p.version <= rec->server_version) continue;
-                if (!rec) {
-                    rec.emplace();
-                    rec->collection = p.collection;
-                    rec->id = p.id;
-                }
-                rec->server_version = p.version;
-                rec->server_deleted = p.deleted;
-                rec->server_data = p.deleted || p.data.is_null() ? std::nullopt : std::optional<std::string>(p.data.dump());
-                if (!store->has_outbox(p.collection, p.id)) {
-                    rec->unit_id = p.unit_id;
-                    rec->local_deleted = rec->server_deleted;
-                    rec->local_data = rec->server_data;
-                    const auto st = static_cast<sync_state>(rec->state);
-                    if (st == sync_state::pending ||
-                        ((st == sync_state::conflict || st == sync_state::rejected) && p.version > rec->state_version)) {
-                        rec->state = static_cast<int>(sync_state::synced);
-                        rec->state_version = 0;
-                        rec->reason_code.reset();
-                        rec->reason_message.reset();
-                        rec->conflict_id.reset();
-                        rec->held_data.reset();
+            // Diffs apply to the exact version they were made against; if this replica holds
+            // another one of any record of the page, the page waits and comes again whole.
+            const bool diffs_fit = std::all_of(resp->changes.begin(), resp->changes.end(), [&](const auto& p) {
+                if (!p.diff_base) return true;
+                const auto rec = store->find_record(p.collection, p.id);
+                return rec && (p.version <= rec->server_version ||
+                               (rec->server_version == *p.diff_base && !rec->server_deleted && rec->server_data));
+            });
+            whole_page = !diffs_fit;
+            if (whole_page) ++report.refetched_pages;
+
+            if (!whole_page) {
+                // The device was moved to another unit: what it holds of its old scope goes (the
+                // new scope's records follow on this page and the next), except what only exists
+                // here: pending edits, and changes awaiting review or refused.
+                if (resp->reset) report.dropped += store->delete_synced_records(static_cast<int>(sync_state::synced));
+                for (const auto& p : resp->changes) {
+                    auto rec = store->find_record(p.collection, p.id);
+                    if (rec && p.version <= rec->server_version) continue;
+                    if (!rec) {
+                        rec.emplace();
+                        rec->collection = p.collection;
+                        rec->id = p.id;
                     }
-                } else if (rec->unit_id.empty()) {
-                    rec->unit_id = p.unit_id;
+                    if (p.diff_base) {
+                        auto whole = json::parse(*rec->server_data);
+                        whole.merge_patch(p.data);
+                        rec->server_data = whole.dump();
+                    } else {
+                        rec->server_data = p.deleted || p.data.is_null() ? std::nullopt
+                                                                         : std::optional<std::string>(p.data.dump());
+                    }
+                    rec->server_version = p.version;
+                    rec->server_deleted = p.deleted;
+                    if (!store->has_outbox(p.collection, p.id)) {
+                        rec->unit_id = p.unit_id;
+                        rec->local_deleted = rec->server_deleted;
+                        rec->local_data = rec->server_data;
+                        const auto st = static_cast<sync_state>(rec->state);
+                        if (st == sync_state::pending ||
+                            ((st == sync_state::conflict || st == sync_state::rejected) && p.version > rec->state_version)) {
+                            rec->state = static_cast<int>(sync_state::synced);
+                            rec->state_version = 0;
+                            rec->reason_code.reset();
+                            rec->reason_message.reset();
+                            rec->conflict_id.reset();
+                            rec->held_data.reset();
+                        }
+                    } else if (rec->unit_id.empty()) {
+                        rec->unit_id = p.unit_id;
+                    }
+                    store->save_record(*rec);
+                    ++report.pulled;
                 }
-                store->save_record(*rec);
-                ++report.pulled;
-            }
-            // Records that left this device's scope (moved to a unit it does not see): the
-            // local copy goes, unless an edit of it is pending (its push will be answered,
-            // likely rejected out_of_scope) or it holds a change the server did not take
-            // (conflict, rejected): that content exists nowhere else on this device.
-            for (const auto& d : resp->dropped) {
-                const auto held = store->find_record(d.collection, d.id);
-                if (!held || store->has_outbox(d.collection, d.id) ||
-                    held->state == static_cast<int>(sync_state::conflict) ||
-                    held->state == static_cast<int>(sync_state::rejected))
-                    continue;
-                store->delete_record(d.collection, d.id);
-                ++report.dropped;
-            }
-            if (!resp->cursor.empty()) {
-                cursor = resp->cursor;
-                store->set_meta("cursor", cursor);
+                // Records that left this device's scope (moved to a unit it does not see): the
+                // local copy goes, unless an edit of it is pending (its push will be answered,
+                // likely rejected out_of_scope) or it holds a change the server did not take
+                // (conflict, rejected): that content exists nowhere else on this device.
+                for (const auto& d : resp->dropped) {
+                    const auto held = store->find_record(d.collection, d.id);
+                    if (!held || store->has_outbox(d.collection, d.id) ||
+                        held->state == static_cast<int>(sync_state::conflict) ||
+                        held->state == static_cast<int>(sync_state::rejected))
+                        continue;
+                    store->delete_record(d.collection, d.id);
+                    ++report.dropped;
+                }
+                if (!resp->cursor.empty()) {
+                    cursor = resp->cursor;
+                    store->set_meta("cursor", cursor);
+                }
             }
             store->set_meta("hlc", clock.now().to_string());
             tx.commit();
@@ -427,7 +476,7 @@ result<sync_report> replica::impl::run_sync(const progress_fn& progress) {
         if (!tell(batch.empty() ? sync_phase::pull : sync_phase::push))
             return make_error(errc::cancelled, "sync cancelled");
 
-        if (batch.empty() && !resp->more) break;
+        if (batch.empty() && !resp->more && !whole_page) break;
     }
     return finish();
 }

@@ -42,6 +42,8 @@ constexpr std::array k_codes{
     code_info{errc::rate_limited, "rate_limited", 429, retry_class::transient},
     code_info{errc::unavailable, "unavailable", 503, retry_class::transient},
     code_info{errc::storage_error, "storage_error", 500, retry_class::transient},
+    code_info{errc::unsupported_protocol, "unsupported_protocol", 400, retry_class::permanent},
+    code_info{errc::client_too_old, "client_too_old", 426, retry_class::permanent},
     code_info{errc::internal, "internal", 500, retry_class::transient},
 };
 

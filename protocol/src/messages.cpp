@@ -148,6 +148,10 @@ expected<change_set> decode_change_set(const json& body) {
         if (!v) return bad(errc::bad_request, "field 'limit' must be a positive integer");
         cs.limit = std::min<std::int64_t>(*v, tuning::max_pull_limit);
     }
+    if (const auto it = body.find("diffs"); it != body.end() && !it->is_null()) {
+        if (!it->is_boolean()) return bad(errc::bad_request, "field 'diffs' must be true or false");
+        cs.diffs = it->get<bool>();
+    }
 
     const auto changes = body.find("changes");
     if (changes == body.end() || changes->is_null()) return cs;
@@ -193,6 +197,7 @@ json encode(const change_set& cs) {
     // A pull-only request has no batch; "" is not an id and the decoder would refuse it.
     if (!cs.batch_id.empty()) j["batch_id"] = cs.batch_id;
     if (cs.limit > 0) j["limit"] = cs.limit;
+    if (cs.diffs) j["diffs"] = true;
     return j;
 }
 
@@ -208,6 +213,9 @@ json encode(const change_result& r) {
 }
 
 json encode(const pulled_change& p) {
+    if (p.diff_base)
+        return {{"collection", p.collection}, {"id", p.id},        {"unit_id", p.unit_id}, {"version", p.version},
+                {"deleted", false},           {"base", *p.diff_base}, {"diff", p.data}};
     return {{"collection", p.collection}, {"id", p.id},          {"unit_id", p.unit_id},
             {"version", p.version},       {"deleted", p.deleted}, {"data", p.deleted ? json(nullptr) : p.data}};
 }
@@ -225,6 +233,7 @@ json encode(const sync_response& r) {
     }
     if (r.reset) j["reset"] = true;
     if (r.server_hlc) j["server_hlc"] = r.server_hlc->to_string();
+    if (r.upgrade) j["upgrade"] = encode(*r.upgrade);
     return j;
 }
 
@@ -288,6 +297,14 @@ expected<pulled_change> decode_pulled_change(const json& j) {
     p.version = *as_int64(*v, 1);
     if (const auto d = j.find("deleted"); d != j.end() && d->is_boolean()) p.deleted = d->get<bool>();
     if (const auto d = j.find("data"); d != j.end()) p.data = *d;
+    if (const auto d = j.find("diff"); d != j.end()) {
+        const auto b = j.find("base");
+        const std::int64_t base = b == j.end() ? 0 : as_int64(*b, 1).value_or(0);
+        if (!d->is_object() || base < 1 || base >= p.version || p.deleted)
+            return bad(errc::bad_request, "a pulled diff needs an object 'diff' and a 'base' below its version");
+        p.diff_base = base;
+        p.data = *d;
+    }
     return p;
 }
 
@@ -321,6 +338,10 @@ expected<sync_response> decode_sync_response(const json& j) {
     if (const auto m = j.find("more"); m != j.end() && m->is_boolean()) r.more = m->get<bool>();
     if (auto h = str(j, "server_hlc")) {
         if (auto parsed = hlc::parse(*h)) r.server_hlc = *parsed;
+    }
+    if (const auto u = j.find("upgrade"); u != j.end()) {
+        r.upgrade = decode_upgrade_notice(*u);
+        if (!r.upgrade) return bad(errc::bad_request, "'upgrade' must hold required, protocol, min_protocol, schema, min_schema");
     }
     return r;
 }

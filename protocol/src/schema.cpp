@@ -90,12 +90,17 @@ std::optional<error> unknown_keys(const json& obj, std::initializer_list<std::st
 
 expected<schema> schema::from_json(const json& doc) {
     if (!doc.is_object()) return bad_schema("document", "must be a JSON object");
-    if (auto e = unknown_keys(doc, {"version", "collections"}, "document")) return *e;
+    if (auto e = unknown_keys(doc, {"version", "min_client_schema", "collections"}, "document")) return *e;
     schema s;
     if (const auto v = doc.find("version"); v != doc.end()) {
         const auto n = as_int64(*v, 1);
         if (!n) return bad_schema("version", "must be a positive integer");
         s.version_ = *n;
+    }
+    if (const auto v = doc.find("min_client_schema"); v != doc.end()) {
+        const auto n = as_int64(*v, 1);
+        if (!n || *n > s.version_) return bad_schema("min_client_schema", "must be an integer from 1 to the version");
+        s.min_client_version_ = *n;
     }
     const auto colls = doc.find("collections");
     if (colls == doc.end() || !colls->is_object() || colls->empty())

@@ -2,6 +2,7 @@
 
 #include <fieldsync/protocol/json_input.hpp>
 #include <fieldsync/protocol/schema.hpp>
+#include <fieldsync/protocol/version.hpp>
 #include <fieldsync/protocol/tuning.hpp>
 #include <fieldsync/server/server.hpp>
 #include <fieldsync/server/store.hpp>
@@ -27,6 +28,7 @@ constexpr int k_exit_failure = 1;
 
 constexpr const char* k_usage =
     "usage: fieldsync-server --db PATH --listen HOST:PORT [--schema FILE] [--threads N]\n"
+    "                        [--min-client-protocol N]\n"
     "\n"
     "Serves the fieldsync sync protocol (protocol/SPEC.md) over HTTP.\n"
     "  --db PATH          the SQLite store; created with the schema if missing\n"
@@ -34,6 +36,9 @@ constexpr const char* k_usage =
     "                     ([::1]:8080 for IPv6; port 0 picks a free one)\n"
     "  --schema FILE      a schema document (JSON); default: the built-in schema\n"
     "  --threads N        I/O threads (default 4)\n"
+    "  --min-client-protocol N\n"
+    "                     clients of an older protocol may push but not pull (default 1;\n"
+    "                     the oldest client schema is the schema's min_client_schema)\n"
     "  --help             this text\n"
     "SIGINT or SIGTERM stops accepting, finishes the change-sets in flight, closes the store\n"
     "and exits 0.\n";
@@ -49,6 +54,7 @@ struct arguments {
     std::uint16_t port = 0;
     std::string schema_file;
     int threads = fs::tuning::default_threads;
+    std::int64_t min_client_protocol = 1;
 };
 
 std::optional<long> parse_number(const std::string& s, long min, long max) {
@@ -121,6 +127,13 @@ int main(int argc, char** argv) {
             const auto n = v ? parse_number(*v, 1, 256) : std::nullopt;
             if (!n) return usage_error("--threads needs a number from 1 to 256");
             args.threads = static_cast<int>(*n);
+        } else if (arg == "--min-client-protocol") {
+            auto v = value("--min-client-protocol");
+            const auto n = v ? parse_number(*v, 1, proto::protocol_version) : std::nullopt;
+            if (!n)
+                return usage_error("--min-client-protocol needs a protocol from 1 to " +
+                                   std::to_string(proto::protocol_version));
+            args.min_client_protocol = *n;
         } else {
             return usage_error("unknown argument '" + arg + "'");
         }
@@ -157,6 +170,7 @@ int main(int argc, char** argv) {
     opts.host = args.host;
     opts.port = args.port;
     opts.threads = args.threads;
+    opts.min_client_protocol = args.min_client_protocol;
     fs::server srv(opts, **st);
     const auto port = srv.start();
     if (!port) {

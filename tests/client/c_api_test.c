@@ -103,6 +103,25 @@ int main(int argc, char** argv) {
         CHECK(strstr(got, "\"version\":2") != NULL);
         CHECK(strstr(got, "\"state\":\"synced\"") != NULL);
     }
+    /* A third replica pulls the same records in CBOR without gzip: the same content, fewer
+     * body bytes than b's JSON (bytes_received counts bodies as decoded). */
+    int64_t json_received = report.bytes_received;
+    char path_c[300];
+    snprintf(path_c, sizeof path_c, "%s/c.db", dir);
+    fs_replica* c = fs_replica_open(path_c, &err);
+    CHECK(c != NULL);
+    CHECK(fs_replica_configure(c, url, token, &err) == FS_OK);
+    CHECK(fs_replica_set_encoding(c, 7, 1, &err) == FS_ERR_INVALID_ARGUMENT);
+    CHECK(fs_replica_set_encoding(c, FS_BODY_CBOR, 0, &err) == FS_OK);
+    CHECK(fs_replica_sync(c, NULL, NULL, &report, &err) == FS_OK);
+    if (err.code != FS_OK) fprintf(stderr, "CBOR sync: %s\n", err.message);
+    CHECK(report.pulled == 2);
+    CHECK(report.bytes_received > 0 && report.bytes_received < json_received);
+    char* got_c = fs_replica_get(c, "members", id, &err);
+    CHECK(got_c != NULL && strstr(got_c, "Nói đi đôi với làm") != NULL);
+    fs_free(got_c);
+    fs_replica_close(c);
+
     char* list = fs_replica_list(b, "registrations", "xa-hung-le", "year", "2014", &err);
     CHECK(list != NULL && strstr(list, "tắt quạt máy") != NULL);
     CHECK(fs_replica_get(b, "members", "khong-co", &err) == NULL && err.code == FS_OK);

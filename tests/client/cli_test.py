@@ -5,6 +5,7 @@ Vietnamese text round-tripping through put, sync, get and list.
 usage: cli_test.py FIELDSYNC TEST_SERVER
 """
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -93,6 +94,21 @@ def run(exe, url, token, tmp):
     check(rc == 7 and "conflicts 1" in out, "b's sync exits 7 with a conflict")
     rc, out, _ = fs(b, "status")
     check("conflicts: 1" in out and "conflict members/" + mid in out, "status lists the conflict")
+
+    # --cbor: a fresh replica pulls the same records in CBOR, fewer body bytes than in JSON.
+    def received(out):
+        m = re.search(r"received ([0-9.]+) (B|KB)", out)
+        check(m is not None, "sync report names the bytes received: " + out)
+        return float(m.group(1)) * (1024 if m.group(2) == "KB" else 1)
+    d, e = tmp + "/d", tmp + "/e"
+    for r in (d, e):
+        check(fs(r, "init", "--server", url, "--token", token)[0] == 0, "init " + r)
+    rc_c, out_c, err_c = fs(d, "--cbor", "--no-gzip", "sync", "--quiet")
+    rc_j, out_j, err_j = fs(e, "--no-gzip", "sync", "--quiet")
+    check(rc_c == 0 and rc_j == 0, "CBOR and JSON syncs: " + err_c + err_j)
+    check(received(out_c) < received(out_j), "CBOR answers are smaller: " + out_c + " vs " + out_j)
+    rc, out, _ = fs(d, "get", "members", mid)
+    check(rc == 0 and json.loads(out)["data"]["name"] == name, "the CBOR replica holds the same record")
 
     # Wrong token: exit 6, no retry loop.
     c = tmp + "/c"

@@ -401,6 +401,10 @@ public:
     proto::expected<srv::pull_page> device_pull(const srv::device& dev, std::int64_t after, std::int64_t limit) override {
         return inner_.device_pull(dev, after, limit);
     }
+    proto::expected<std::vector<std::optional<srv::held_version>>> versions_at(
+        const std::vector<proto::pulled_change>& page, std::int64_t after_seq) override {
+        return inner_.versions_at(page, after_seq);
+    }
     proto::expected<srv::gc_report> gc(const srv::gc_options& o) override { return inner_.gc(o); }
     proto::expected<srv::report_table> report(const srv::scope& sc, const srv::report_request& r) override {
         return inner_.report(sc, r);

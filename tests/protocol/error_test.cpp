@@ -52,6 +52,8 @@ const expected_code k_contract[] = {
     {errc::rate_limited, "rate_limited", 429, retry_class::transient},
     {errc::unavailable, "unavailable", 503, retry_class::transient},
     {errc::storage_error, "storage_error", 500, retry_class::transient},
+    {errc::unsupported_protocol, "unsupported_protocol", 400, retry_class::permanent},
+    {errc::client_too_old, "client_too_old", 426, retry_class::permanent},
     {errc::internal, "internal", 500, retry_class::transient},
 };
 

@@ -402,8 +402,8 @@ TEST_CASE("round trip: change_result", "[protocol][messages][roundtrip]") {
 
 TEST_CASE("round trip: pulled_change", "[protocol][messages][roundtrip]") {
     fp::pulled_change live{"members", "mem-1", "chi-bo-ap-3", 2, false,
-                           json{{"name", "Huỳnh Thị Hạnh"}, {"cell", "chi-bo-ap-3"}}};
-    fp::pulled_change gone{"members", "mem-2", "chi-bo-ap-3", 5, true, nullptr};
+                           json{{"name", "Huỳnh Thị Hạnh"}, {"cell", "chi-bo-ap-3"}}, {}};
+    fp::pulled_change gone{"members", "mem-2", "chi-bo-ap-3", 5, true, nullptr, {}};
     for (const auto* p : {&live, &gone}) {
         const json wire = fp::encode(*p);
         const auto back = fp::decode_pulled_change(wire);
@@ -427,7 +427,7 @@ TEST_CASE("round trip: sync_response", "[protocol][messages][roundtrip]") {
     r.results.push_back({"c-2", fp::change_status::rejected, 0, std::nullopt,
                          fp::error{fp::errc::base_ahead, "base_version 9 is newer than the server's version 2"}});
     r.changes.push_back({"units", "xa-hung-le", "huyen-giong-trom", 1, false,
-                         json{{"name", "Đảng bộ xã Hưng Lễ"}, {"kind", "commune"}, {"parent", "huyen-giong-trom"}}});
+                         json{{"name", "Đảng bộ xã Hưng Lễ"}, {"kind", "commune"}, {"parent", "huyen-giong-trom"}}, {}});
     r.cursor = "4411";
     r.more = true;
     r.server_hlc = fp::hlc{1764163200123, 0};

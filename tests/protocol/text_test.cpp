@@ -85,7 +85,7 @@ std::string through_change(const std::string& text) {
 // Through a pull response: encode, dump, parse_json, decode.
 std::string through_pull(const std::string& text) {
     fp::sync_response r;
-    r.changes.push_back({"members", "mem-1", "chi-bo-ap-3", 1, false, json{{"name", text}, {"cell", "chi-bo-ap-3"}}});
+    r.changes.push_back({"members", "mem-1", "chi-bo-ap-3", 1, false, json{{"name", text}, {"cell", "chi-bo-ap-3"}}, {}});
     const auto parsed = fp::parse_json(fp::encode(r).dump(), fp::tuning::max_json_depth);
     REQUIRE(parsed);
     const auto back = fp::decode_sync_response(*parsed);

@@ -58,7 +58,9 @@ typedef enum fs_errc {
     FS_ERR_CANCELLED = 15,         /* the progress callback returned 0 */
     FS_ERR_BUSY = 16,              /* a sync of this replica is already running */
     FS_ERR_UNSUPPORTED = 17,       /* no default HTTP transport in this build: set one */
-    FS_ERR_INTERNAL = 18
+    FS_ERR_INTERNAL = 18,
+    FS_ERR_SERVER_TOO_OLD = 19,    /* the server does not speak this library's protocol; outbox kept */
+    FS_ERR_CLIENT_TOO_OLD = 20     /* the server refuses pulls from this version; edits were pushed first */
 } fs_errc;
 
 #define FS_ERROR_MESSAGE_MAX 512
@@ -143,6 +145,16 @@ typedef int (*fs_progress_fn)(void* user, int phase, int64_t pushed, int64_t to_
  * retried with exponential backoff and jitter before this returns them. */
 FS_API int fs_replica_sync(fs_replica* replica, fs_progress_fn progress, void* user, fs_sync_report* report,
                            fs_error* error);
+
+/* How sync bodies travel (protocol/SPEC.md, "Compression and encodings"). */
+typedef enum fs_body_format { FS_BODY_JSON = 0, FS_BODY_CBOR = 1 } fs_body_format;
+
+/* Makes later syncs send and ask for `body_format` (an fs_body_format) bodies, gzipped both
+ * ways by the built-in HTTP client when `gzip` is non-zero (the default is JSON with gzip).
+ * A transport callback receives the Content-Type and Accept headers and compresses as it
+ * likes. Returns an fs_errc (FS_ERR_INVALID_ARGUMENT for an unknown format, FS_ERR_BUSY while
+ * a sync runs). */
+FS_API int fs_replica_set_encoding(fs_replica* replica, int body_format, int gzip, fs_error* error);
 
 /* ---- Transport callback: the app sends HTTP with its own stack ---- */
 

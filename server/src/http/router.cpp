@@ -6,6 +6,7 @@
 #include "http/static_files.hpp"
 
 #include <fieldsync/protocol/json_input.hpp>
+#include <fieldsync/protocol/merge_patch.hpp>
 #include <fieldsync/protocol/messages.hpp>
 #include <fieldsync/protocol/tuning.hpp>
 
@@ -61,6 +62,20 @@ response answer(const request& req, const json& body) {
 
 response answer(const request& req, const proto::error& e) {
     return error_response(req.version(), req.keep_alive(), e);
+}
+
+// The handshake's refusals carry the server's versions, so a client can say what to upgrade.
+response version_refusal(const request& req, const proto::error& e, const proto::server_versions& v) {
+    auto body = proto::encode(e);
+    body["error"]["server"] = proto::encode(v);
+    return json_response(req.version(), req.keep_alive(), static_cast<http::status>(proto::http_status(e.code)), body);
+}
+
+std::string describe(const proto::server_versions& v) {
+    return "this server speaks protocols " + std::to_string(proto::oldest_protocol_version) + " to " +
+           std::to_string(v.protocol) + " and serves clients of protocol " + std::to_string(v.min_protocol) +
+           " or newer with schema " + std::to_string(v.min_schema) + " or newer (its schema is version " +
+           std::to_string(v.schema) + ")";
 }
 
 // Splits the path into decoded segments; the leading '/' is required.
@@ -139,6 +154,19 @@ std::optional<route_spec> match(const std::vector<std::string>& s, std::vector<s
 bool is_json_media_type(std::string_view content_type) {
     const auto semi = content_type.find(';');
     return beast::iequals(trim(content_type.substr(0, semi)), "application/json");
+}
+
+// SPEC.md, "Pulled field diffs": a head the device holds an older version of travels as a
+// merge patch against that version, when the patch can say it (no null in the head) and says
+// it in fewer bytes than the whole record.
+void diff_against(proto::pulled_change& head, const std::optional<held_version>& held) {
+    if (!held || held->deleted || head.deleted || held->version >= head.version || !head.data.is_object() ||
+        !held->data.is_object() || proto::contains_null(head.data))
+        return;
+    auto diff = proto::merge_diff(held->data, head.data);
+    if (diff.dump().size() >= head.data.dump().size()) return;
+    head.diff_base = held->version;
+    head.data = std::move(diff);
 }
 
 }  // namespace
@@ -244,6 +272,32 @@ std::variant<admitted, response> router::admit(const request& req, const boost::
     }
     a.dev = std::move(**dev);
 
+    // The handshake (SPEC.md, "Versions and the handshake"): a newer client is refused before
+    // anything is read; a client below the minimum may still push (router::sync) but not read.
+    for (const auto& [field, into] : {std::pair{proto::protocol_header, &a.client.protocol},
+                                      std::pair{proto::schema_header, &a.client.schema}}) {
+        const auto h = req.find(beast::string_view(field.data(), field.size()));
+        if (h == req.end()) continue;
+        const auto v = proto::parse_version(trim(h->value()));
+        if (!v) return answer(req, err(errc::bad_request, std::string(field) + " must be a positive decimal integer"));
+        *into = *v;
+        if (into == &a.client.protocol) a.client.named = true;
+    }
+    const auto sv = versions();
+    a.standing = proto::standing(a.client, sv);
+    if (a.standing == proto::client_standing::too_new)
+        return version_refusal(req, err(errc::unsupported_protocol,
+                                        "this client speaks protocol " + std::to_string(a.client.protocol) + "; " +
+                                            describe(sv) + ": upgrade the server"),
+                               sv);
+    // The conflict endpoints stay open: review tools (the /admin/ page) name no versions.
+    if (a.standing == proto::client_standing::too_old && (a.where == endpoint::record || a.where == endpoint::history))
+        return version_refusal(req, err(errc::client_too_old, "this client (protocol " +
+                                                                  std::to_string(a.client.protocol) + ", schema " +
+                                                                  std::to_string(a.client.schema) + ") must be upgraded; " +
+                                                                  describe(sv)),
+                               sv);
+
     if (a.where == endpoint::sync) {
         // SPEC.md, "Compression and encodings": CBOR beside JSON, and gzip content coding.
         if (!is_sync_media_type(req))
@@ -312,8 +366,24 @@ void router::sync(admitted a, request req, const net::any_io_executor& ex, respo
     pr.sent_cursor = pos->restarted ? std::optional<std::string>() : std::optional<std::string>(cs->cursor);
     pr.reset = pos->restarted;
     pr.limit = cs->limit > 0 ? cs->limit : proto::tuning::default_pull_limit;
+    // From the beginning (or after a move) the device holds nothing the feed could diff against.
+    pr.diffs = cs->diffs && !pos->restarted && pos->after_seq > 0;
+    // A client that named no protocol predates the notice: only a refusal would reach it.
+    if ((a.standing == proto::client_standing::older && a.client.named) ||
+        a.standing == proto::client_standing::too_old)
+        pr.upgrade = proto::upgrade_notice{a.standing == proto::client_standing::too_old, versions()};
 
-    if (cs->changes.empty()) return done(pull_and_answer(req, pr, {}));
+    if (cs->changes.empty()) {
+        // A client below the minimum only gets here to push: with nothing to push, it is told.
+        if (pr.upgrade && pr.upgrade->required)
+            return done(version_refusal(req, err(errc::client_too_old, "this client (protocol " +
+                                                                           std::to_string(a.client.protocol) + ", schema " +
+                                                                           std::to_string(a.client.schema) +
+                                                                           ") must be upgraded before it pulls; " +
+                                                                           describe(pr.upgrade->server)),
+                                        pr.upgrade->server));
+        return done(pull_and_answer(req, pr, {}));
+    }
 
     // The store answers on its writer thread; pulling there would hold up every other
     // device's commit, so the answer hops back to the session's executor first. The work
@@ -394,8 +464,23 @@ std::string format_cursor(std::int64_t epoch, std::int64_t seq) {
     return epoch == 0 ? std::to_string(seq) : std::to_string(epoch) + "." + std::to_string(seq);
 }
 
+proto::server_versions router::versions() const {
+    const auto& sch = store_.schema();
+    return proto::server_versions{proto::protocol_version, min_client_protocol_, sch.version(),
+                                  sch.min_client_version()};
+}
+
 response router::pull_and_answer(const request& req, const pull_request& in,
                                  std::vector<proto::change_result> results) const {
+    if (in.upgrade && in.upgrade->required) {
+        // Below the minimum: the push is answered, the page stays empty and the cursor as sent.
+        proto::sync_response out;
+        out.results = std::move(results);
+        out.cursor = in.sent_cursor.value_or(std::string());
+        out.server_hlc = store_.now_hlc();
+        out.upgrade = in.upgrade;
+        return answer(req, proto::encode(out));
+    }
     auto page = store_.device_pull(in.dev, in.after_seq, in.limit);
     if (!page) return answer(req, page.err());
     auto pr = in;
@@ -405,9 +490,17 @@ response router::pull_and_answer(const request& req, const pull_request& in,
         pr.after_seq = 0;
         pr.sent_cursor.reset();
         pr.reset = true;
+        pr.diffs = false;
     }
     proto::sync_response out;
     out.results = std::move(results);
+    if (pr.diffs) {
+        if (auto held = store_.versions_at(page->changes, pr.after_seq)) {
+            for (std::size_t i = 0; i < page->changes.size(); ++i) diff_against(page->changes[i], (*held)[i]);
+        } else {
+            return answer(req, held.err());
+        }
+    }
     out.changes = std::move(page->changes);
     // An empty page hands back the cursor as sent (SPEC.md, "The feed and the cursor"), so a
     // client that is up to date keeps exactly what it stored; a page of drops alone still
@@ -420,6 +513,7 @@ response router::pull_and_answer(const request& req, const pull_request& in,
     // Records that left the device's scope since its cursor: the device deletes its copy.
     out.dropped = std::move(page->dropped);
     out.reset = pr.reset;
+    out.upgrade = pr.upgrade;
     return answer(req, proto::encode(out));
 }
 

@@ -11,6 +11,7 @@
 #include "http/guard.hpp"
 
 #include <fieldsync/protocol/error.hpp>
+#include <fieldsync/protocol/version.hpp>
 #include <fieldsync/server/store.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -44,6 +45,8 @@ struct admitted {
     std::vector<std::string> params;                            // decoded path segments
     std::vector<std::pair<std::string, std::string>> query;     // decoded, in order
     std::optional<device> dev;
+    protocol::client_versions client;                           // from the handshake headers
+    protocol::client_standing standing = protocol::client_standing::current;
 };
 
 /// A JSON error response: {"error": {"code", "message"}} with the code's HTTP status.
@@ -101,7 +104,12 @@ private:
 
 class router {
 public:
-    router(store& st, address_guard& guard) : store_(st), guard_(guard) {}
+    /// `min_client_protocol`: clients speaking an older protocol may push but not pull.
+    router(store& st, address_guard& guard, std::int64_t min_client_protocol = protocol::oldest_protocol_version)
+        : store_(st), guard_(guard), min_client_protocol_(min_client_protocol) {}
+
+    /// This server's versions, as told to older and newer clients.
+    protocol::server_versions versions() const;
 
     /// Decides from the header (`req.body()` is not read yet) whether to read the body.
     /// `remote` is the client's address: failed sign-ins are counted per address.
@@ -128,12 +136,15 @@ private:
         std::int64_t limit = 0;
         std::optional<std::string> sent_cursor; // echoed on an empty page, unless it was restarted
         bool reset = false;                     // the cursor predates the device's move: start over
+        std::optional<protocol::upgrade_notice> upgrade;  // the client is older than the server
+        bool diffs = false;                     // send records the device holds as field diffs
     };
     response pull_and_answer(const request& req, const pull_request& pr, std::vector<protocol::change_result> results) const;
 
     store& store_;
     address_guard& guard_;
     mutable store_calls store_calls_;  // thread-safe
+    std::int64_t min_client_protocol_;
 };
 
 }  // namespace fieldsync::server::detail

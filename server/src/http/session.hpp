@@ -39,7 +39,7 @@ struct server_state {
     server_state(server_options o, store& st)
         : options(std::move(o)),
           guard(options.max_connections_per_address, options.max_auth_failures, options.auth_failure_window),
-          routes(st, guard) {}
+          routes(st, guard, options.min_client_protocol) {}
 
     const server_options options;
     address_guard guard;                       // per-address connection and sign-in limits

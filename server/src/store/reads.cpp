@@ -138,6 +138,33 @@ proto::expected<std::optional<record_view>> sqlite_store::get(const scope& sc, c
     });
 }
 
+proto::expected<std::vector<std::optional<held_version>>> sqlite_store::versions_at(
+    const std::vector<proto::pulled_change>& page, std::int64_t after_seq) {
+    return read([&](sqlite::db& db) {
+        std::vector<std::optional<held_version>> out;
+        out.reserve(page.size());
+        // Versions and seqs grow together per record, so the index on (collection, id,
+        // version) is walked down from the head to the first version at or before the cursor.
+        auto& s = db.cached(
+            "SELECT version, deleted, data FROM history WHERE collection = ? AND id = ? AND seq <= ? "
+            "ORDER BY version DESC LIMIT 1");
+        for (const auto& p : page) {
+            s.bind(1, p.collection).bind(2, p.id).bind(3, after_seq);
+            if (s.step()) {
+                held_version h;
+                h.version = s.int64(0);
+                h.deleted = s.int64(1) != 0;
+                if (!h.deleted) h.data = parse_stored(s.text(2));
+                out.emplace_back(std::move(h));
+            } else {
+                out.emplace_back();
+            }
+            s.reset();
+        }
+        return out;
+    });
+}
+
 proto::expected<std::vector<history_entry>> sqlite_store::history(const scope& sc, const std::string& collection,
                                                                    const std::string& id) {
     return read([&](sqlite::db& db) {

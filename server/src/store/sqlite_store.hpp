@@ -40,6 +40,8 @@ public:
     proto::expected<pull_page> pull(const scope& sc, std::int64_t after_seq, std::int64_t limit) override;
     proto::expected<pull_page> device_pull(const device& dev, std::int64_t after_seq, std::int64_t limit) override;
     proto::expected<gc_report> gc(const gc_options& o) override;
+    proto::expected<std::vector<std::optional<held_version>>> versions_at(const std::vector<proto::pulled_change>& page,
+                                                                         std::int64_t after_seq) override;
     proto::expected<std::optional<record_view>> get(const scope& sc, const std::string& collection,
                                                     const std::string& id) override;
     proto::expected<std::vector<history_entry>> history(const scope& sc, const std::string& collection,

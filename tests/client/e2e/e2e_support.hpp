@@ -24,27 +24,22 @@ namespace fieldsync::test {
 
 namespace srv = fieldsync::server;
 
+/// What a live_server serves with (the default: the built-in schema, every protocol).
+struct live_options {
+    const protocol::schema* schema = nullptr;   // must outlive the server
+    std::int64_t min_client_protocol = 1;
+};
+
 class live_server {
 public:
-    live_server() {
-        srv::store_options so;
-        so.path = dir_.file("central.db");
-        auto st = srv::open_sqlite_store(so);
-        INFO((st ? std::string() : st.err().message));
-        REQUIRE(st);
-        store_ = std::move(*st);
-        srv::server_options o;
-        o.host = "127.0.0.1";
-        o.port = 0;
-        o.threads = 2;
-        server_ = std::make_unique<srv::server>(o, *store_);
-        auto port = server_->start();
-        REQUIRE(port);
-        port_ = *port;
-    }
-    ~live_server() {
-        server_->stop();
-        store_->close();
+    live_server() : live_server(live_options{}) {}
+    explicit live_server(live_options options) { start(options); }
+    ~live_server() { stop(); }
+    /// Stops, reopens the same store file with `options` (a new schema, say) and serves it
+    /// again; the port changes.
+    void restart(live_options options) {
+        stop();
+        start(options);
     }
     std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
     std::uint16_t port() const { return port_; }
@@ -56,6 +51,31 @@ public:
     srv::store& store() { return *store_; }
 
 private:
+    void start(const live_options& options) {
+        srv::store_options so;
+        so.path = dir_.file("central.db");
+        so.schema = options.schema;
+        auto st = srv::open_sqlite_store(so);
+        INFO((st ? std::string() : st.err().message));
+        REQUIRE(st);
+        store_ = std::move(*st);
+        srv::server_options o;
+        o.host = "127.0.0.1";
+        o.port = 0;
+        o.threads = 2;
+        o.min_client_protocol = options.min_client_protocol;
+        server_ = std::make_unique<srv::server>(o, *store_);
+        auto port = server_->start();
+        REQUIRE(port);
+        port_ = *port;
+    }
+    void stop() {
+        if (server_) server_->stop();
+        if (store_) store_->close();
+        server_.reset();
+        store_.reset();
+    }
+
     temp_dir dir_;
     std::unique_ptr<srv::store> store_;
     std::unique_ptr<srv::server> server_;

@@ -37,6 +37,9 @@ enum class errc {
     busy = 16,              // another sync of this replica is running
     unsupported = 17,       // built without the default HTTP transport (embedded build)
     internal = 18,          // a bug: an invariant of the library did not hold
+    server_too_old = 19,    // the server does not speak this library's protocol: upgrade the server
+    client_too_old = 20,    // the server refuses pulls from this version (pending edits were
+                            // pushed first): upgrade the app
 };
 
 const std::error_category& client_category() noexcept;

@@ -31,6 +31,7 @@
 #include <fieldsync/client/transport.hpp>
 #include <fieldsync/protocol/json_input.hpp>
 #include <fieldsync/protocol/schema.hpp>
+#include <fieldsync/protocol/version.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -101,7 +102,13 @@ struct sync_report {
     std::int64_t bytes_received = 0;
     std::int64_t requests = 0;          // HTTP exchanges that got a response
     std::int64_t retries = 0;           // attempts that failed transiently and were retried
+    std::int64_t refetched_pages = 0;   // pulled pages asked for again whole: they held a diff
+                                        // against a version this replica does not hold
     std::chrono::milliseconds duration{0};
+    /// The server is newer than this replica (its protocol or schema): the app should be
+    /// upgraded. `required`: the server no longer serves this version's pulls; the sync pushed
+    /// what was pending and then failed with errc::client_too_old.
+    std::optional<protocol::upgrade_notice> upgrade;
 };
 
 enum class sync_phase { push, pull, retry_wait };
@@ -153,6 +160,11 @@ struct replica_options {
     sync_seams seams;
     sync_tuning tuning;
     body_format format = body_format::json;
+    /// Ask for pulled records this replica already holds as field diffs against the version it
+    /// holds (SPEC.md, "Pulled field diffs"): a one-field edit of a large record then costs a
+    /// few bytes. A diff against a version the replica does not hold is never applied: the
+    /// page is asked for again whole.
+    bool pull_diffs = true;
 };
 
 struct put_options {
@@ -203,6 +215,10 @@ public:
     /// Replaces the transport used by later syncs (nullptr: the default HTTP transport, if
     /// this build has one). Errors: busy while a sync runs.
     result<void> set_transport(std::shared_ptr<transport> t);
+    /// How later syncs send and ask for bodies: JSON or CBOR, and whether the default HTTP
+    /// transport gzips them both ways (an app's own transport is left as it is).
+    /// Errors: invalid_argument, busy while a sync runs.
+    result<void> set_encoding(body_format format, bool gzip);
 
     /// Pushes the outbox, then pulls until the server has nothing more. Transient failures are
     /// retried with backoff up to max_attempts per request; then the error is returned

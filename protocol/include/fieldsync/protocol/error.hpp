@@ -44,6 +44,9 @@ enum class errc {
     // server-side failures
     unavailable,           // 503: overloaded, shutting down, store busy
     storage_error,         // 500/507: the store failed; nothing was applied
+    // the version handshake (SPEC.md, "Versions and the handshake")
+    unsupported_protocol,  // 400: the client speaks a newer protocol than the server
+    client_too_old,        // 426: below the server's minimum; pushes are still answered
     internal,              // 500
 };
 

@@ -9,6 +9,7 @@
 #include <fieldsync/protocol/error.hpp>
 #include <fieldsync/protocol/hlc.hpp>
 #include <fieldsync/protocol/json_input.hpp>
+#include <fieldsync/protocol/version.hpp>
 
 #include <cstdint>
 #include <optional>
@@ -47,6 +48,7 @@ struct change_set {
     std::vector<change_entry> changes;
     std::string cursor;                 // "" = from the beginning
     std::int64_t limit = 0;             // 0 = the server's default page size
+    bool diffs = false;                 // the client takes pulled records as field diffs
 };
 
 enum class change_status { applied, merged, conflict, rejected };
@@ -66,7 +68,10 @@ struct pulled_change {
     std::string unit_id;
     std::int64_t version = 0;
     bool deleted = false;
-    json data;                            // null when deleted
+    json data;                            // null when deleted; the merge patch when diff_base is set
+    /// "base" on the wire: `data` is an RFC 7396 merge patch ("diff") that turns version
+    /// diff_base of the record into `version` (SPEC.md, "Pulled field diffs").
+    std::optional<std::int64_t> diff_base;
 };
 
 /// A record that left the device's scope: the device deletes its copy (SPEC.md, "Scopes").
@@ -86,6 +91,9 @@ struct sync_response {
     std::string cursor;
     bool more = false;
     std::optional<hlc> server_hlc;        // the server's clock, for clients to observe
+    /// The client is older than the server (SPEC.md, "Versions and the handshake"); absent
+    /// otherwise.
+    std::optional<upgrade_notice> upgrade;
 };
 
 /// Decodes the body of POST /v1/sync (already parsed by parse_json).

@@ -47,6 +47,9 @@ public:
 
     const collection_schema* find(std::string_view collection) const;
     std::int64_t version() const noexcept { return version_; }
+    /// The oldest client schema version the server still serves pulls to (SPEC.md, "Versions
+    /// and the handshake"): `min_client_schema` in the document, 1 when absent.
+    std::int64_t min_client_version() const noexcept { return min_client_version_; }
     const std::map<std::string, collection_schema, std::less<>>& collections() const { return collections_; }
 
     /// Checks a whole record against its collection: nullopt if it conforms, else a
@@ -55,6 +58,7 @@ public:
 
 private:
     std::int64_t version_ = 1;
+    std::int64_t min_client_version_ = 1;
     std::map<std::string, collection_schema, std::less<>> collections_;
 };
 

@@ -232,6 +232,13 @@ struct gc_report {
     std::int64_t decided = 0;           // remembered answers purged
 };
 
+/// A version of a record as history keeps it (store::versions_at).
+struct held_version {
+    std::int64_t version = 0;
+    bool deleted = false;
+    json data;                  // null when deleted
+};
+
 struct store_options {
     std::string path;                           // SQLite file; created if missing
     const proto::schema* schema = nullptr;      // default: proto::schema::default_schema()
@@ -276,6 +283,12 @@ public:
     /// stays purged; running it again finishes the work).
     virtual proto::expected<gc_report> gc(const gc_options& o) = 0;
 
+    /// For each record of `page`, the version a device that applied the feed up to
+    /// `after_seq` holds: its latest version in history with seq <= after_seq; nullopt when
+    /// it had none then. Pulled changes travel as diffs against it (SPEC.md, "Pulled field
+    /// diffs"); whether the device really holds it is the device's check.
+    virtual proto::expected<std::vector<std::optional<held_version>>> versions_at(
+        const std::vector<proto::pulled_change>& page, std::int64_t after_seq) = 0;
     /// Reads within a scope: a record or conflict outside it is answered as missing, so its
     /// existence is not revealed.
     virtual proto::expected<std::optional<record_view>> get(const scope& sc, const std::string& collection,

@@ -1,10 +1,10 @@
-#include "merge_patch.hpp"
+#include <fieldsync/protocol/merge_patch.hpp>
 
-namespace fieldsync::client::detail {
+namespace fieldsync::protocol {
 
-nlohmann::json merge_diff(const nlohmann::json& from, const nlohmann::json& to) {
+json merge_diff(const json& from, const json& to) {
     if (!from.is_object() || !to.is_object()) return to;
-    auto patch = nlohmann::json::object();
+    auto patch = json::object();
     for (const auto& [key, _] : from.items())
         if (!to.contains(key)) patch[key] = nullptr;
     for (const auto& [key, value] : to.items()) {
@@ -17,7 +17,7 @@ nlohmann::json merge_diff(const nlohmann::json& from, const nlohmann::json& to) 
     return patch;
 }
 
-bool contains_null(const nlohmann::json& j) {
+bool contains_null(const json& j) {
     if (j.is_null()) return true;
     if (j.is_object() || j.is_array()) {
         for (const auto& v : j)
@@ -26,4 +26,4 @@ bool contains_null(const nlohmann::json& j) {
     return false;
 }
 
-}  // namespace fieldsync::client::detail
+}  // namespace fieldsync::protocol
