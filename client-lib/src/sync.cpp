@@ -121,12 +121,17 @@ result<sync_report> replica::impl::run_sync(const progress_fn& progress) {
     std::int64_t commits = 0;
 
     std::string url, token, cursor;
+    // The stored cursor is that of an answer with more: false, so this replica holds every
+    // record of its scope as the feed had it at that cursor: the base the server diffs against
+    // (SPEC.md, "Pulled field diffs"). Mid-way through paging that is not so, and pulls go whole.
+    bool caught_up = false;
     std::int64_t max_seq = 0;
     {
         std::lock_guard lock(mutex);
         url = store->meta("server_url").value_or("");
         token = store->meta("token").value_or("");
         cursor = store->meta("cursor").value_or("");
+        caught_up = store->meta("caught_up").value_or("0") == "1";
         auto s = store->db().prepare("SELECT coalesce(max(seq), 0), count(*) FROM outbox");
         s->step();
         max_seq = s->int64(0);
@@ -275,7 +280,7 @@ result<sync_report> replica::impl::run_sync(const progress_fn& progress) {
             changes.push_back(json::parse(*row.wire));
         }
         json body = {{"cursor", cursor}, {"limit", pull_page_limit}};
-        if (options.pull_diffs && !whole_page) body["diffs"] = true;
+        if (options.pull_diffs && caught_up && !whole_page) body["diffs"] = true;
         if (!batch.empty()) {
             body["batch_id"] = batch_id;
             body["changes"] = std::move(changes);
@@ -462,6 +467,11 @@ result<sync_report> replica::impl::run_sync(const progress_fn& progress) {
                 if (!resp->cursor.empty()) {
                     cursor = resp->cursor;
                     store->set_meta("cursor", cursor);
+                }
+                // An answer to a client below the minimum has an empty page that says nothing.
+                if (!resp->upgrade || !resp->upgrade->required) {
+                    caught_up = !resp->more;
+                    store->set_meta("caught_up", caught_up ? "1" : "0");
                 }
             }
             store->set_meta("hlc", clock.now().to_string());

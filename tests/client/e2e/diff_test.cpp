@@ -12,14 +12,14 @@ using client::errc;
 namespace {
 
 std::unique_ptr<client::replica> replica_diffs(live_server& server, temp_dir& dir, const std::string& name,
-                                               bool diffs, std::int64_t page = 0) {
+                                               bool diffs, std::int64_t page = 0, std::string token = {}) {
     client::replica_options o;
     o.path = dir.file(name + ".db");
     o.pull_diffs = diffs;
     o.tuning.pull_page_limit = page;
     auto r = client::replica::open(std::move(o));
     REQUIRE(r);
-    ok((*r)->configure(server.url(), server.add_device("Máy " + name)));
+    ok((*r)->configure(server.url(), token.empty() ? server.add_device("Máy " + name) : token));
     return std::move(*r);
 }
 
@@ -94,36 +94,60 @@ TEST_CASE("a page with a diff against a version the replica does not hold is pul
     live_server server;
     temp_dir dir;
     auto writer = replica_diffs(server, dir, "writer", true);
-    auto behind = replica_diffs(server, dir, "behind", true, 2);
+    // A field device of hamlet 3: it sees the records of unit ap-3 only.
+    auto field_token = server.store().add_device("Máy ấp 3", "ap-3", srv::device_role::field);
+    REQUIRE(field_token);
+    auto hamlet = replica_diffs(server, dir, "hamlet", true, 0, field_token->second);
 
-    const auto r = ok(writer->put("members", long_member(1), {.id = "", .unit_id = "ap-3"})).id;
+    // (`elsewhere` first, so its version 1 lies before the cursor the hamlet will hold.)
+    const auto elsewhere = ok(writer->put("members", long_member(2), {.id = "", .unit_id = "ap-4"})).id;
+    const auto here = ok(writer->put("members", long_member(1), {.id = "", .unit_id = "ap-3"})).id;
     ok(writer->sync());
-    ok(behind->sync());  // holds r at version 1
+    ok(hamlet->sync());  // caught up: holds `here` at version 1, and nothing of `elsewhere`
+    REQUIRE_FALSE(ok(hamlet->get("members", elsewhere)));
 
-    // The writer adds records, so `behind` has pages to go through; `behind` edits r and stops
-    // right after its push is answered: it holds r at version 2 (its own), its cursor is
-    // still before version 2.
-    std::vector<std::string> others;
-    for (std::size_t i = 0; i < 6; ++i) others.push_back(ok(writer->put("members", long_member(i + 10), {.id = "", .unit_id = "ap-3"})).id);
+    // `elsewhere` moves into hamlet 3 with a one-field edit: the feed's version at the
+    // hamlet's cursor is version 1, which the hamlet never held (it was out of its scope), so
+    // the diff it is sent cannot be applied; `here` gets a diff it can apply.
+    ok(writer->put("members", ok(writer->get("members", elsewhere))->data, {.id = elsewhere, .unit_id = "ap-3"}));
+    ok(writer->patch("members", elsewhere, {{"role", "phó bí thư"}}));
+    ok(writer->patch("members", here, {{"role", "bí thư"}}));
     ok(writer->sync());
-    ok(behind->patch("members", r, {{"role", "phó bí thư"}}));
-    client::replica_test_access::set_after_commit(*behind, [](std::int64_t n) { return n < 2; });
-    const auto stopped = behind->sync();
-    REQUIRE_FALSE(stopped);
-    CHECK(stopped.err().code == errc::cancelled);
-    client::replica_test_access::set_after_commit(*behind, nullptr);
-    CHECK(ok(behind->get("members", r))->version == 2);
-
-    // Another device edits r: the server diffs version 3 against version 1 (what the cursor
-    // says `behind` holds); `behind` holds version 2, so it must not apply that diff.
-    ok(writer->sync());
-    ok(writer->patch("members", r, {{"joined", "2014-02-03"}}));
-    ok(writer->sync());
-    const auto report = ok(behind->sync());
+    const auto report = ok(hamlet->sync());
     CHECK(report.refetched_pages == 1);
-    others.push_back(r);
-    require_heads(server, *behind, others);
-    const auto head = ok(behind->get("members", r));
-    CHECK(head->data.at("role") == "phó bí thư");
-    CHECK(head->data.at("joined") == "2014-02-03");
+    CHECK(report.pulled == 2);
+    require_heads(server, *hamlet, {here, elsewhere});
+    CHECK(ok(hamlet->get("members", elsewhere))->data.at("role") == "phó bí thư");
+
+    // The next one-field edit comes as a diff again and applies.
+    ok(writer->patch("members", elsewhere, {{"joined", "2014-02-03"}}));
+    ok(writer->sync());
+    const auto next = ok(hamlet->sync());
+    CHECK(next.refetched_pages == 0);
+    require_heads(server, *hamlet, {here, elsewhere});
+}
+
+TEST_CASE("a replica paging through more than one page pulls whole, then diffs once caught up",
+          "[client][e2e][diffs]") {
+    live_server server;
+    temp_dir dir;
+    auto writer = replica_diffs(server, dir, "writer", true);
+    auto reader = replica_diffs(server, dir, "reader", true, 2);
+    std::vector<std::string> ids;
+    for (std::size_t i = 0; i < 3; ++i) ids.push_back(ok(writer->put("members", long_member(i), {.id = "", .unit_id = "ap-3"})).id);
+    ok(writer->sync());
+    ok(reader->sync());
+
+    // Seven records created and then edited while the reader is away: their versions 1 lie
+    // before cursors the reader will page through, but it never held them (their heads had
+    // moved on by then). Diffs against them would not apply; the reader asks for diffs only on
+    // the first page, whose cursor it was caught up at, and pulls the rest whole.
+    for (std::size_t i = 0; i < 7; ++i) ids.push_back(ok(writer->put("members", long_member(i + 10), {.id = "", .unit_id = "ap-3"})).id);
+    ok(writer->sync());
+    for (std::size_t i = 3; i < ids.size(); ++i) ok(writer->patch("members", ids[i], {{"role", "bí thư"}}));
+    ok(writer->patch("members", ids[0], {{"role", "bí thư"}}));
+    ok(writer->sync());
+    const auto r = ok(reader->sync());
+    CHECK(r.refetched_pages == 0);
+    require_heads(server, *reader, ids);
 }
