@@ -40,6 +40,7 @@ enum exit_code {
     exit_unsettled = 7,
     exit_refused = 8,
     exit_internal = 9,
+    exit_tls = 10,
 };
 
 constexpr const char* k_usage = R"(usage: fieldsync --replica DIR [--cbor] [--no-gzip] <verb> [arguments]
@@ -57,14 +58,14 @@ verbs:
                                        print records, one JSON object per line
   delete COLLECTION ID                 delete a record
   status                               pending changes, conflicts, rejected changes
-  sync [--quiet]                       push local changes, pull the server's
+  sync [--quiet] [--ca-file FILE]      push local changes, pull the server's
   help                                 this text; `fieldsync VERB --help` for one verb
 
 exit codes:
   0 done, 1 usage, 2 not found, 3 invalid input, 4 local storage failure,
   5 server unreachable / timed out / 5xx (try later), 6 unauthorized or forbidden,
   7 sync done but conflicts or rejected changes remain, 8 request refused or bad answer,
-  9 internal error
+  9 internal error, 10 the server's TLS certificate was not accepted
 )";
 
 const std::map<std::string, std::string> k_verb_help = {
@@ -88,11 +89,13 @@ const std::map<std::string, std::string> k_verb_help = {
     {"status", "usage: fieldsync --replica DIR status\n"
                "Prints the server, the cursor, and how many records are pending, in conflict or\n"
                "rejected; then each conflict and rejection with its reason.\n"},
-    {"sync", "usage: fieldsync --replica DIR sync [--quiet]\n"
+    {"sync", "usage: fieldsync --replica DIR sync [--quiet] [--ca-file FILE]\n"
              "Pushes the outbox and pulls until up to date. Shows a progress bar on a terminal,\n"
              "plain progress lines otherwise (none with --quiet), then the report. Transient\n"
              "failures are retried with backoff before exiting 5. Exit 7 if conflicts or\n"
-             "rejections remain after a successful sync.\n"},
+             "rejections remain after a successful sync. For an https:// server, --ca-file\n"
+             "names a PEM file of the CAs to trust instead of the system's; a certificate that\n"
+             "is not accepted (unknown CA, wrong host name, expired) exits 10 at once.\n"},
 };
 
 int code_for(const client::error& e) {
@@ -119,6 +122,7 @@ int code_for(const client::error& e) {
         case errc::server_too_old:
         case errc::client_too_old: return exit_refused;
         case errc::internal: return exit_internal;
+        case errc::tls: return exit_tls;
     }
     return exit_internal;
 }
@@ -212,7 +216,7 @@ int run(const std::string& dir, const wire_choice& wire, const std::string& verb
     if (verb == "init") with_value = {"server", "token"};
     else if (verb == "put") with_value = {"id", "unit"};
     else if (verb == "list") with_value = {"unit", "field", "value"}, flags = {"deleted"};
-    else if (verb == "sync") flags = {"quiet"};
+    else if (verb == "sync") with_value = {"ca-file"}, flags = {"quiet"};
     else if (!k_verb_help.count(verb)) return usage_error("unknown verb '" + verb + "'");
 
     std::string perr;
@@ -337,6 +341,11 @@ int run(const std::string& dir, const wire_choice& wire, const std::string& verb
     // sync
     if (!need_positional(0)) return usage_error("sync takes no arguments", verb);
     const bool quiet = has_flag("quiet");
+    if (a->options.count("ca-file")) {
+        client::http_transport_options http;
+        http.ca_file = a->options["ca-file"];
+        if (auto set = r.set_http_options(http); !set) return fail(set.err());
+    }
     const bool tty = isatty(STDERR_FILENO) != 0;
     auto progress = [&](const client::sync_progress& p) {
         if (quiet) return true;

@@ -17,6 +17,7 @@ namespace protocol = fieldsync::protocol;
 
 static_assert(FS_ERR_INTERNAL == static_cast<int>(errc::internal), "fs_errc must mirror client::errc");
 static_assert(FS_ERR_CLIENT_TOO_OLD == static_cast<int>(errc::client_too_old), "fs_errc must mirror client::errc");
+static_assert(FS_ERR_TLS == static_cast<int>(errc::tls), "fs_errc must mirror client::errc");
 static_assert(FS_ERR_UNSUPPORTED == static_cast<int>(errc::unsupported), "fs_errc must mirror client::errc");
 static_assert(FS_STATE_REJECTED == static_cast<int>(sync_state::rejected), "fs_state must mirror sync_state");
 
@@ -341,6 +342,16 @@ int fs_replica_set_encoding(fs_replica* h, int format, int gzip, fs_error* error
         return report(h, error, FS_ERR_INVALID_ARGUMENT, "body_format must be FS_BODY_JSON or FS_BODY_CBOR");
     return guard<int>(h, error, FS_ERR_INTERNAL, [&]() -> int {
         auto r = h->r->set_encoding(format == FS_BODY_CBOR ? body_format::cbor : body_format::json, gzip != 0);
+        return r ? ok(h, error) : report(h, error, r.err());
+    });
+}
+
+int fs_replica_set_ca_file(fs_replica* h, const char* ca_file, fs_error* error) {
+    if (!h) return report(nullptr, error, FS_ERR_INVALID_ARGUMENT, "replica is NULL");
+    return guard<int>(h, error, FS_ERR_INTERNAL, [&]() -> int {
+        auto o = h->r->http_options();  // keeps the gzip choice of fs_replica_set_encoding
+        o.ca_file = str(ca_file);
+        auto r = h->r->set_http_options(o);
         return r ? ok(h, error) : report(h, error, r.err());
     });
 }

@@ -29,6 +29,7 @@ public:
             case errc::internal: return "internal error";
             case errc::server_too_old: return "the server is too old for this client";
             case errc::client_too_old: return "this client is too old for the server";
+            case errc::tls: return "TLS failure: the server's certificate was not accepted";
         }
         return "unknown error";
     }
@@ -50,6 +51,9 @@ protocol::retry_class classify(errc e) noexcept {
         case errc::busy:
         case errc::storage:  // SQLITE_BUSY from another process; a full disk may be freed
             return protocol::retry_class::transient;
+        // errc::tls is permanent on purpose: the same server presents the same certificate a
+        // second later, and a certificate that fails verification may be an interception, not
+        // a network fault (ARCHITECTURE.md, "Hardened access").
         default: return protocol::retry_class::permanent;
     }
 }

@@ -6,6 +6,7 @@
 #include <fieldsync/protocol/messages.hpp>
 #include <fieldsync/protocol/tuning.hpp>
 
+#include <fstream>
 #include <thread>
 
 namespace fieldsync::client {
@@ -110,7 +111,7 @@ result<std::unique_ptr<replica>> replica::open(replica_options options) {
         auto p = std::make_unique<impl>(std::move(options));
         p->store = std::make_unique<detail::local_store>(p->options.path);
         p->net = p->options.transport_override;
-        if (!p->net) p->net = make_http_transport();  // nullptr in the embedded build
+        if (!p->net) p->net = make_http_transport(p->options.http);  // nullptr in the embedded build
         // Stamps of new edits must order after those made before a restart, even if the wall
         // clock stepped back in between.
         if (auto last = p->store->meta("hlc"))
@@ -429,8 +430,7 @@ result<void> replica::set_transport(std::shared_ptr<transport> t) {
     if (!one.owns_lock()) return make_error(errc::busy, "cannot change the transport while a sync runs");
     return guarded([&]() -> result<void> {
         impl_->options.transport_override = t;
-        impl_->net = t ? std::move(t)
-                       : std::shared_ptr<transport>(make_http_transport(http_transport_options{.gzip = impl_->gzip}));
+        impl_->net = t ? std::move(t) : std::shared_ptr<transport>(make_http_transport(impl_->options.http));
         return {};
     });
 }
@@ -442,12 +442,31 @@ result<void> replica::set_encoding(body_format format, bool gzip) {
         if (format != body_format::json && format != body_format::cbor)
             return make_error(errc::invalid_argument, "unknown body format");
         impl_->options.format = format;
-        impl_->gzip = gzip;
+        impl_->options.http.gzip = gzip;
         // An app's own transport compresses as it likes; the default one is made anew.
         if (!impl_->options.transport_override)
-            impl_->net = make_http_transport(http_transport_options{.gzip = gzip});  // nullptr when embedded
+            impl_->net = make_http_transport(impl_->options.http);  // nullptr when embedded
         return {};
     });
+}
+
+result<void> replica::set_http_options(const http_transport_options& options) {
+    if (!has_http_transport())
+        return make_error(errc::unsupported, "this build has no HTTP transport: give the replica one (set_transport)");
+    if (!options.ca_file.empty() && !std::ifstream(options.ca_file))
+        return make_error(errc::invalid_argument, "cannot read the CA file '" + options.ca_file + "'");
+    std::unique_lock one(impl_->sync_mutex, std::try_to_lock);
+    if (!one.owns_lock()) return make_error(errc::busy, "cannot change the transport while a sync runs");
+    return guarded([&]() -> result<void> {
+        impl_->options.http = options;
+        if (!impl_->options.transport_override) impl_->net = make_http_transport(options);
+        return {};
+    });
+}
+
+http_transport_options replica::http_options() const {
+    std::lock_guard one(impl_->sync_mutex);
+    return impl_->options.http;
 }
 
 result<sync_report> replica::sync(const progress_fn& progress) {

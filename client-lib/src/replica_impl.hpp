@@ -30,7 +30,6 @@ struct replica::impl {
     std::mutex mutex;                       // guards store and the read-modify-write of edits
     std::unique_ptr<detail::local_store> store;
     std::shared_ptr<transport> net;
-    bool gzip = true;                       // what the default transport is made with (set_encoding)
     protocol::hlc_clock clock;
     std::mutex sync_mutex;                  // one sync at a time
     std::mt19937_64 rng;

@@ -8,6 +8,7 @@
 #include <fieldsync/server/store.hpp>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/signal_set.hpp>
 
 #include <charconv>
@@ -27,13 +28,20 @@ constexpr int k_exit_usage = 2;
 constexpr int k_exit_failure = 1;
 
 constexpr const char* k_usage =
-    "usage: fieldsync-server --db PATH --listen HOST:PORT [--schema FILE] [--threads N]\n"
+    "usage: fieldsync-server --db PATH --listen HOST:PORT [--tls-cert FILE --tls-key FILE]\n"
+    "                        [--insecure-listen] [--schema FILE] [--threads N]\n"
     "                        [--min-client-protocol N]\n"
     "\n"
-    "Serves the fieldsync sync protocol (protocol/SPEC.md) over HTTP.\n"
+    "Serves the fieldsync sync protocol (protocol/SPEC.md) over HTTPS, or plain HTTP on a\n"
+    "loopback address.\n"
     "  --db PATH          the SQLite store; created with the schema if missing\n"
     "  --listen HOST:PORT the IP address and port to listen on, e.g. 127.0.0.1:8080\n"
     "                     ([::1]:8080 for IPv6; port 0 picks a free one)\n"
+    "  --tls-cert FILE    PEM certificate chain: the server's certificate, then any\n"
+    "                     intermediates; with --tls-key every connection is TLS 1.2+\n"
+    "  --tls-key FILE     PEM private key of that certificate\n"
+    "  --insecure-listen  allow plain HTTP on a non-loopback address (tokens and records\n"
+    "                     then cross the network unencrypted: only behind a TLS proxy)\n"
     "  --schema FILE      a schema document (JSON); default: the built-in schema\n"
     "  --threads N        I/O threads (default 4)\n"
     "  --min-client-protocol N\n"
@@ -55,6 +63,9 @@ struct arguments {
     std::string schema_file;
     int threads = fs::tuning::default_threads;
     std::int64_t min_client_protocol = 1;
+    std::string tls_cert;
+    std::string tls_key;
+    bool insecure_listen = false;
 };
 
 std::optional<long> parse_number(const std::string& s, long min, long max) {
@@ -118,6 +129,16 @@ int main(int argc, char** argv) {
             auto v = value("--listen");
             if (!v || !parse_listen(*v, args)) return usage_error("--listen needs HOST:PORT, e.g. 127.0.0.1:8080");
             have_listen = true;
+        } else if (arg == "--tls-cert") {
+            auto v = value("--tls-cert");
+            if (!v || v->empty()) return usage_error("--tls-cert needs a file");
+            args.tls_cert = *v;
+        } else if (arg == "--tls-key") {
+            auto v = value("--tls-key");
+            if (!v || v->empty()) return usage_error("--tls-key needs a file");
+            args.tls_key = *v;
+        } else if (arg == "--insecure-listen") {
+            args.insecure_listen = true;
         } else if (arg == "--schema") {
             auto v = value("--schema");
             if (!v || v->empty()) return usage_error("--schema needs a file");
@@ -140,6 +161,19 @@ int main(int argc, char** argv) {
     }
     if (args.db.empty()) return usage_error("--db is required");
     if (!have_listen) return usage_error("--listen is required");
+    if (args.tls_cert.empty() != args.tls_key.empty()) return usage_error("--tls-cert and --tls-key go together");
+    if (args.tls_cert.empty() && !args.insecure_listen) {
+        // Before the store is opened: a refused start leaves nothing behind.
+        boost::system::error_code ec;
+        const auto a = boost::asio::ip::make_address(args.host, ec);
+        if (!ec && !a.is_loopback()) {
+            std::cerr << "fieldsync-server: refusing to serve plain HTTP on " << args.host
+                      << ", which is not a loopback address: device tokens and records would cross the network "
+                         "unencrypted.\nGive --tls-cert FILE --tls-key FILE, or --insecure-listen if a TLS proxy "
+                         "in front of this server encrypts the traffic.\n";
+            return k_exit_usage;
+        }
+    }
 
     std::optional<proto::schema> custom_schema;
     if (!args.schema_file.empty()) {
@@ -171,6 +205,9 @@ int main(int argc, char** argv) {
     opts.port = args.port;
     opts.threads = args.threads;
     opts.min_client_protocol = args.min_client_protocol;
+    opts.tls_cert_file = args.tls_cert;
+    opts.tls_key_file = args.tls_key;
+    opts.insecure_listen = args.insecure_listen;
     fs::server srv(opts, **st);
     const auto port = srv.start();
     if (!port) {
@@ -182,7 +219,7 @@ int main(int argc, char** argv) {
     }
     const bool v6 = args.host.find(':') != std::string::npos;
     std::cout << "fieldsync-server listening on " << (v6 ? "[" : "") << args.host << (v6 ? "]" : "") << ":" << *port
-              << std::endl;
+              << (args.tls_cert.empty() ? "" : " (TLS)") << std::endl;
 
     int received = 0;
     signals.async_wait([&](const boost::system::error_code& ec, int sig) {

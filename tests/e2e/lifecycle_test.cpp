@@ -356,6 +356,35 @@ TEST_CASE("a store that stopped taking writes answers 503 unavailable while heal
     CHECK(http_request(f.port(), "GET", "/v1/health").status == 200);
 }
 
+
+TEST_CASE("fieldsync-server serves plain HTTP only on loopback unless --insecure-listen", "[e2e][lifecycle][exe][tls]") {
+    const auto server_bin = binary("server/fieldsync-server");
+    temp_dir dir;
+    const auto db = (dir.path() / "refused.db").string();
+
+    // Refused before the store is opened: exit 2, a message naming the way out, no file made.
+    for (const char* listen : {"0.0.0.0:0", "[::]:0"}) {
+        INFO(listen);
+        auto c = child::spawn({server_bin, "--db", db, "--listen", listen});
+        CHECK(c.read_all(20s).empty());
+        CHECK(c.wait_exit(20s) == 2);
+        CHECK_FALSE(std::filesystem::exists(db));
+    }
+    CHECK(run({server_bin, "--db", db, "--listen", "127.0.0.1:0", "--tls-cert", "server.crt"}).first == 2);
+    CHECK(run({server_bin, "--db", db, "--listen", "127.0.0.1:0", "--tls-key", "server.key"}).first == 2);
+    // Both files given but unreadable: the server says so and does not listen.
+    CHECK(run({server_bin, "--db", db, "--listen", "0.0.0.0:0", "--tls-cert", (dir.path() / "none.crt").string(),
+               "--tls-key", (dir.path() / "none.key").string()})
+              .first != 0);
+
+    // Allowed when asked for explicitly.
+    auto srv_proc = child::spawn({server_bin, "--db", db, "--listen", "0.0.0.0:0", "--insecure-listen"});
+    const auto line = srv_proc.read_line(10s);
+    CHECK(line.rfind("fieldsync-server listening on 0.0.0.0:", 0) == 0);
+    REQUIRE(kill(srv_proc.pid, SIGTERM) == 0);
+    CHECK(srv_proc.wait_exit(15s) == 0);
+}
+
 }  // namespace fieldsync::e2e
 
 namespace fieldsync::e2e {

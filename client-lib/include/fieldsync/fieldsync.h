@@ -60,7 +60,9 @@ typedef enum fs_errc {
     FS_ERR_UNSUPPORTED = 17,       /* no default HTTP transport in this build: set one */
     FS_ERR_INTERNAL = 18,
     FS_ERR_SERVER_TOO_OLD = 19,    /* the server does not speak this library's protocol; outbox kept */
-    FS_ERR_CLIENT_TOO_OLD = 20     /* the server refuses pulls from this version; edits were pushed first */
+    FS_ERR_CLIENT_TOO_OLD = 20,    /* the server refuses pulls from this version; edits were pushed first */
+    FS_ERR_TLS = 21                /* https: certificate not trusted (unknown CA, wrong host name,
+                                      expired) or TLS handshake refused; never retried */
 } fs_errc;
 
 #define FS_ERROR_MESSAGE_MAX 512
@@ -88,7 +90,8 @@ FS_API fs_replica* fs_replica_open(const char* path, fs_error* error);
  * be running or made afterwards (close after the sync thread has returned). */
 FS_API void fs_replica_close(fs_replica* replica);
 
-/* Stores the server URL ("http://host:port") and the device token in the replica file.
+/* Stores the server URL ("https://host:port"; "http://host:port" only where the server allows
+ * plain HTTP, e.g. loopback) and the device token in the replica file.
  * Returns an fs_errc (FS_OK on success). */
 FS_API int fs_replica_configure(fs_replica* replica, const char* server_url, const char* token, fs_error* error);
 
@@ -174,6 +177,13 @@ FS_API int fs_http_response_set(fs_http_response* response, int status, const ch
  * built-in HTTP client; fn NULL restores the built-in one. In the embedded build (no Boost)
  * this is the only transport. Returns an fs_errc. */
 FS_API int fs_replica_set_transport(fs_replica* replica, fs_transport_fn fn, void* user, fs_error* error);
+
+/* For https:// server URLs, the built-in HTTP client trusts only the CA certificates in the
+ * PEM file `ca_file` (e.g. a district's own CA); NULL or "" restores the system's store. The
+ * server's certificate must also name the URL's host. Applies to later syncs; not kept in the
+ * replica file (set it after each open). Returns an fs_errc: FS_ERR_INVALID_ARGUMENT if the
+ * file cannot be read, FS_ERR_UNSUPPORTED in the embedded build, FS_ERR_BUSY during a sync. */
+FS_API int fs_replica_set_ca_file(fs_replica* replica, const char* ca_file, fs_error* error);
 
 /* ---- Errors and memory ---- */
 

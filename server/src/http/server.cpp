@@ -1,6 +1,7 @@
 #include <fieldsync/server/server.hpp>
 
 #include "http/session.hpp"
+#include "http/tls.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -49,6 +50,20 @@ proto::expected<std::uint16_t> server::start() {
     boost::system::error_code ec;
     const auto address = net::ip::make_address(o.host, ec);
     if (ec) return proto::error{errc::bad_request, "'" + o.host + "' is not an IP address"};
+
+    // Checked before anything is bound, so a misconfigured server never listens at all.
+    if (o.tls_cert_file.empty() != o.tls_key_file.empty())
+        return proto::error{errc::bad_request, "TLS needs both a certificate file and a key file"};
+    if (!o.tls_cert_file.empty()) {
+        auto ctx = detail::make_tls_context(o.tls_cert_file, o.tls_key_file);
+        if (!ctx) return ctx.err();
+        m.state->tls = std::move(*ctx);
+    } else if (!o.insecure_listen && !detail::is_loopback_host(o.host)) {
+        return proto::error{errc::bad_request,
+                            "refusing plain HTTP on " + o.host +
+                                ", which is not a loopback address: tokens and records would cross the network "
+                                "unencrypted. Give a TLS certificate and key, or insecure_listen to allow it"};
+    }
 
     m.listener = std::make_shared<detail::listener>(m.ioc, m.state);
     ec = m.listener->open({address, o.port});

@@ -3,25 +3,37 @@
 #include "http/encoding.hpp"
 
 #include <boost/asio/dispatch.hpp>
-#include <cstdio>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core/bind_handler.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/stream_traits.hpp>
 #include <boost/beast/core/string.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <cstdio>
 #include <iostream>
+#include <type_traits>
 
 namespace fieldsync::server::detail {
 
 namespace proto = fieldsync::protocol;
+namespace ssl = net::ssl;
 using proto::errc;
 
 // ---- server_state -------------------------------------------------------------------------
 
-std::uint64_t server_state::remember(const std::shared_ptr<http_session>& s) {
+std::uint64_t server_state::remember(const std::shared_ptr<session_base>& s) {
     std::lock_guard lock(mutex_);
     const auto key = ++next_key_;
     sessions_.emplace(key, s);
@@ -45,7 +57,7 @@ bool server_state::evict_idle() {
     const auto newest = (std::chrono::steady_clock::now() - grace).time_since_epoch().count();
     // A few tries: the oldest idle session may start reading a request before it is claimed.
     for (int attempt = 0; attempt < 3; ++attempt) {
-        std::shared_ptr<http_session> oldest;
+        std::shared_ptr<session_base> oldest;
         std::int64_t since = 0;
         {
             std::lock_guard lock(mutex_);
@@ -67,7 +79,7 @@ bool server_state::evict_idle() {
 }
 
 void server_state::shutdown_all() {
-    std::vector<std::shared_ptr<http_session>> live;
+    std::vector<std::shared_ptr<session_base>> live;
     {
         std::lock_guard lock(mutex_);
         for (const auto& [key, weak] : sessions_)
@@ -79,232 +91,371 @@ void server_state::shutdown_all() {
 
 // ---- http_session -------------------------------------------------------------------------
 
-http_session::http_session(tcp::socket&& socket, std::shared_ptr<server_state> state, bool refuse, bool counted)
-    : stream_(std::move(socket)), state_(std::move(state)), refuse_(refuse), counted_(counted) {
-    beast::error_code ec;
-    const auto ep = stream_.socket().remote_endpoint(ec);
-    if (!ec) remote_ = ep.address();
-}
+namespace {
 
-http_session::~http_session() {
-    if (key_) state_->forget(key_);
-    if (!refuse_) state_->connections.fetch_sub(1);
-    if (refuse_) state_->refusing.fetch_sub(1);
-    if (counted_) state_->guard.release_connection(remote_);
-}
+using plain_stream = beast::tcp_stream;
+using tls_stream = beast::ssl_stream<beast::tcp_stream>;
 
-void http_session::run() {
-    key_ = state_->remember(shared_from_this());
-    // The socket came from the listener on this session's own strand; dispatch makes sure the
-    // first operation starts there too.
-    net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
-        if (self->refuse_) {
-            self->send(self->request_no_, error_response(11, false,
-                                                         proto::error{errc::unavailable, "the server has too many open connections; retry later"}));
-            return;
-        }
-        self->do_read_header();
-    });
-}
-
-void http_session::shutdown() {
-    net::post(stream_.get_executor(), [self = shared_from_this()] {
-        if (self->stopping_) return;
-        self->stopping_ = true;
-        self->stop_deadline_ = std::chrono::steady_clock::now() + self->state_->options.read_timeout;
-        // No request has begun on this connection: nothing in flight is lost by cutting it.
-        if (self->waiting_for_header_) self->stream_.cancel();
-    });
-}
-
-bool http_session::evict(std::int64_t since) {
-    // Claimed here, so the session is evicted once however many accepts pick it; one that
-    // has begun a request since it was picked is left alone.
-    if (!idle_since_.compare_exchange_strong(since, 0)) return false;
-    net::post(stream_.get_executor(), [self = shared_from_this()] {
-        if (self->waiting_for_header_) self->stream_.cancel();
-    });
-    return true;
-}
-
-void http_session::do_read_header() {
-    if (stopping_ || state_->stopping) return do_close(false);
-    const auto& o = state_->options;
-    parser_.emplace();
-    parser_->header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(o.header_limit, UINT32_MAX)));
-    parser_->body_limit(o.body_limit);
-    admitted_.reset();
-    ++request_no_;
-    responded_ = false;
-    waiting_for_header_ = true;
-    idle_since_ = std::chrono::steady_clock::now().time_since_epoch().count() | 1;  // never 0
-    // One deadline for the whole header block, so trickling bytes cannot keep it alive.
-    stream_.expires_after(o.read_timeout);
-    http::async_read_header(stream_, buffer_, *parser_,
-                            beast::bind_front_handler(&http_session::on_read_header, shared_from_this()));
-}
-
-void http_session::on_read_header(beast::error_code ec, std::size_t) {
-    waiting_for_header_ = false;
-    idle_since_ = 0;
-    if (ec) return on_read_error(ec);
-    const auto& req = parser_->get();
-    const std::string_view target = req.target();
-    log_method_ = std::string(req.method_string());
-    log_path_ = std::string(target.substr(0, target.find('?')));
-    log_device_.clear();
-    try {
-        auto decision = state_->routes.admit(req, remote_);
-        if (auto* res = std::get_if<response>(&decision)) {
-            // A refused request's body is never read; it would be taken for the next request,
-            // so the connection closes after the answer.
-            if (!parser_->is_done()) res->keep_alive(false);
-            return send(request_no_, std::move(*res));
-        }
-        admitted_ = std::move(std::get<admitted>(decision));
-        if (admitted_->dev) log_device_ = admitted_->dev->id;
-    } catch (const std::exception& e) {
-        std::cerr << "fieldsync-server: internal error while routing: " << e.what() << "\n";
-        return send(request_no_, error_response(req.version(), false, proto::error{errc::internal, "internal error"}));
-    } catch (...) {
-        std::cerr << "fieldsync-server: internal error while routing\n";
-        return send(request_no_, error_response(req.version(), false, proto::error{errc::internal, "internal error"}));
-    }
-    if (parser_->is_done()) return on_request();
-
-    const auto expect = req.find(http::field::expect);
-    if (expect != req.end() && beast::iequals(expect->value(), "100-continue")) {
-        // The client waits for this before it sends a large body (curl does above 1 MiB).
-        continue_ = std::make_shared<http::response<http::empty_body>>(http::status::continue_, req.version());
-        stream_.expires_after(state_->options.write_timeout);
-        return http::async_write(stream_, *continue_,
-                                 beast::bind_front_handler(&http_session::on_continue_sent, shared_from_this()));
-    }
-    do_read_body();
-}
-
-void http_session::on_continue_sent(beast::error_code ec, std::size_t) {
-    continue_.reset();
-    if (ec) return do_close(false);
-    do_read_body();
-}
-
-void http_session::do_read_body() {
-    // An inactivity bound per read: a big change-set over a slow link completes as long as
-    // it keeps moving. Once stopping, the remaining time is capped.
-    if (stopping_)
-        stream_.expires_at(stop_deadline_);
-    else
-        stream_.expires_after(state_->options.body_idle_timeout);
-    http::async_read_some(stream_, buffer_, *parser_,
-                          beast::bind_front_handler(&http_session::on_read_body, shared_from_this()));
-}
-
-void http_session::on_read_body(beast::error_code ec, std::size_t) {
-    if (ec) return on_read_error(ec);
-    if (!parser_->is_done()) return do_read_body();
-    on_request();
-}
-
-void http_session::on_request() {
-    auto req = parser_->release();
-    const auto version = req.version();
-    const auto no = request_no_;
-    try {
-        // A gzip body is inflated under the same limit as a plain one (a bomb gets 413), and
-        // answers are gzipped for clients that accept it (SPEC.md, "Compression and encodings").
-        if (auto refused = decode_content_encoding(req, state_->options.body_limit))
-            return send(no, error_response(version, req.keep_alive(), *refused));
-        const bool gzip = accepts_gzip(req);
-        state_->routes.handle(std::move(*admitted_), std::move(req), stream_.get_executor(),
-                              [self = shared_from_this(), no, gzip](response res) {
-                                  if (gzip) gzip_response(res);
-                                  self->send(no, std::move(res));
-                              });
-    } catch (const std::exception& e) {
-        std::cerr << "fieldsync-server: internal error while handling a request: " << e.what() << "\n";
-        send(no, error_response(version, false, proto::error{errc::internal, "internal error"}));
-    } catch (...) {
-        std::cerr << "fieldsync-server: internal error while handling a request\n";
-        send(no, error_response(version, false, proto::error{errc::internal, "internal error"}));
-    }
-}
-
-void http_session::on_read_error(beast::error_code ec) {
-    if (ec == http::error::end_of_stream || ec == http::error::partial_message || ec == net::error::operation_aborted ||
-        ec == beast::error::timeout) {
-        // The client left, went quiet past the deadline (the stream has closed the socket),
-        // or stop() cut an idle connection: nobody is waiting for an answer.
-        return do_close(false);
-    }
-    proto::error e;
-    if (ec == http::error::body_limit)
-        e = {errc::body_too_large, "the request body is larger than " + std::to_string(state_->options.body_limit) + " bytes"};
-    else if (ec == http::error::header_limit)
-        e = {errc::header_too_large, "the request header is larger than " + std::to_string(state_->options.header_limit) + " bytes"};
-    else if (ec.category() == http::make_error_code(http::error::bad_target).category())
-        e = {errc::bad_request, "malformed HTTP request: " + ec.message()};
-    else
-        return do_close(false);
-    const unsigned version = parser_ && parser_->is_header_done() ? parser_->get().version() : 11;
-    send(request_no_, error_response(version, false, e));
-}
-
-void http_session::send(std::uint64_t request_no, response res) {
-    // A late answer for a request that already got one (a handler that threw after handing
-    // its request on) is dropped rather than interleaved with another response.
-    if (request_no != request_no_ || responded_) return;
-    responded_ = true;
-    if (res.result_int() >= 400) log_refusal(res);
-    if (stopping_ || state_->stopping) res.keep_alive(false);
-    res_ = std::make_shared<response>(std::move(res));
-    stream_.expires_after(state_->options.write_timeout);
-    http::async_write(stream_, *res_,
-                      beast::bind_front_handler(&http_session::on_write, shared_from_this(), res_->need_eof()));
-}
-
-void http_session::log_refusal(const response& res) const {
-    // One JSON line per refused request: who (address, device when known), what and why.
-    // Never a header or a body: the token and records stay out of logs.
-    json line = {{"event", "refused"}, {"status", res.result_int()}, {"address", remote_.to_string()}};
-    if (const auto err = proto::decode_error(json::parse(res.body(), nullptr, false)))
-        line["code"] = proto::errc_name(err->code);
-    if (!log_method_.empty()) {
-        line["method"] = log_method_;
-        line["path"] = log_path_;
-    }
-    if (!log_device_.empty()) line["device"] = log_device_;
+// One JSON line per event worth an operator's eye, on stderr like the request refusals.
+void log_line(const json& line) {
     const std::string text = line.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
     std::fwrite(text.data(), 1, text.size(), stderr);
 }
 
-void http_session::on_write(bool close, beast::error_code ec, std::size_t) {
-    res_.reset();
-    if (ec) return do_close(false);
-    // Closing with request bytes still unread makes the kernel reset the connection, which
-    // can destroy the answer before the client reads it; linger then (tuning.hpp).
-    if (close) return do_close(!parser_ || !parser_->is_done());
-    do_read_header();
+// OpenSSL recognises a plain HTTP request where a ClientHello should be (SSL_R_HTTP_REQUEST).
+bool is_plain_http_on_tls(const beast::error_code& ec) {
+    return ec.category() == net::error::get_ssl_category() &&
+           ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_HTTP_REQUEST;
 }
 
-void http_session::do_close(bool linger) {
-    beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    if (!linger || ec || !stream_.socket().is_open()) return;
-    linger_buf_.resize(16 * 1024);
-    stream_.expires_after(state_->options.linger_timeout);
-    do_linger();
-}
+// The HTTP logic of a connection, the same over both streams; the differences (handshake,
+// TLS shutdown, what a refused connection gets) are the `if constexpr (k_tls)` branches.
+template <class Stream>
+class http_session final : public session_base, public std::enable_shared_from_this<http_session<Stream>> {
+    static constexpr bool k_tls = std::is_same_v<Stream, tls_stream>;
 
-void http_session::do_linger() {
-    stream_.async_read_some(net::buffer(linger_buf_),
-                            beast::bind_front_handler(&http_session::on_linger, shared_from_this()));
-}
+public:
+    http_session(tcp::socket&& socket, std::shared_ptr<server_state> state, bool refuse, bool counted)
+        : stream_(make_stream(std::move(socket), *state)), state_(std::move(state)), refuse_(refuse), counted_(counted) {
+        beast::error_code ec;
+        const auto ep = lowest().socket().remote_endpoint(ec);
+        if (!ec) remote_ = ep.address();
+    }
 
-void http_session::on_linger(beast::error_code ec, std::size_t) {
-    if (!ec) return do_linger();
-    beast::error_code ignored;
-    stream_.socket().close(ignored);
+    ~http_session() override {
+        if (key_) state_->forget(key_);
+        if (!refuse_) state_->connections.fetch_sub(1);
+        if (refuse_) state_->refusing.fetch_sub(1);
+        if (counted_) state_->guard.release_connection(remote_);
+    }
+
+    void run() {
+        key_ = state_->remember(this->shared_from_this());
+        // The socket came from the listener on this session's own strand; dispatch makes sure
+        // the first operation starts there too.
+        net::dispatch(lowest().get_executor(), [self = this->shared_from_this()] {
+            if (self->refuse_) return self->refuse_connection();
+            if constexpr (k_tls)
+                self->do_handshake();
+            else
+                self->do_read_header();
+        });
+    }
+
+    void shutdown() override {
+        net::post(lowest().get_executor(), [self = this->shared_from_this()] {
+            if (self->stopping_) return;
+            self->stopping_ = true;
+            self->stop_deadline_ = std::chrono::steady_clock::now() + self->state_->options.read_timeout;
+            // No request has begun on this connection: nothing in flight is lost by cutting it.
+            if (self->waiting_for_header_) self->lowest().cancel();
+        });
+    }
+
+    bool evict(std::int64_t since) override {
+        // Claimed here, so the session is evicted once however many accepts pick it; one that
+        // has begun a request since it was picked is left alone.
+        if (!idle_since_.compare_exchange_strong(since, 0)) return false;
+        net::post(lowest().get_executor(), [self = self_ptr()] {
+            if (self->waiting_for_header_) self->lowest().cancel();
+        });
+        return true;
+    }
+
+private:
+    static Stream make_stream(tcp::socket&& socket, server_state& state) {
+        if constexpr (k_tls)
+            return Stream(std::move(socket), *state.tls);
+        else
+            return Stream(std::move(socket));
+    }
+
+    beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
+    std::shared_ptr<http_session> self_ptr() { return this->shared_from_this(); }
+
+    void refuse_connection() {
+        if constexpr (k_tls) {
+            // Over a cap: closed before the handshake, so a flood of connections costs the
+            // server no key exchange. The client sees the connection closed (a transient
+            // network error, retried with backoff).
+            log_line({{"event", "refused"}, {"address", remote_.to_string()}, {"code", "unavailable"},
+                      {"reason", "too many open connections; closed before the TLS handshake"}});
+            beast::error_code ignored;
+            lowest().socket().close(ignored);
+        } else {
+            send(request_no_, error_response(11, false,
+                                             proto::error{errc::unavailable, "the server has too many open connections; retry later"}));
+        }
+    }
+
+    void do_handshake() {
+        waiting_for_header_ = true;  // nothing in flight yet: stop() may cut it, a full server evict it
+        idle_since_ = std::chrono::steady_clock::now().time_since_epoch().count() | 1;  // never 0
+        lowest().expires_after(state_->options.tls_handshake_timeout);
+        stream_.async_handshake(ssl::stream_base::server,
+                                beast::bind_front_handler(&http_session::on_handshake, self_ptr()));
+    }
+
+    void on_handshake(beast::error_code ec) {
+        waiting_for_header_ = false;
+        idle_since_ = 0;
+        if (!ec) {
+            tls_up_ = true;
+            return do_read_header();
+        }
+        if (stopping_ && ec == net::error::operation_aborted) return close_socket();
+        // One line per failed handshake (a scanner, an old client, a client that does not
+        // trust our certificate), and the connection is dropped; nothing else is affected.
+        const bool plain_http = is_plain_http_on_tls(ec);
+        log_line({{"event", "tls_handshake_failed"},
+                  {"address", remote_.to_string()},
+                  {"reason", ec == beast::error::timeout ? std::string("no handshake within the timeout")
+                             : plain_http                ? std::string("a plain HTTP request on the TLS port")
+                                                         : ec.message()}});
+        if (plain_http) return send_plain_refusal();
+        close_socket();
+    }
+
+    // A client that sent plain HTTP to the TLS port gets a plain answer saying so, instead of
+    // a bare reset it would take for a network failure and retry.
+    void send_plain_refusal() {
+        res_ = std::make_shared<response>(error_response(
+            11, false, proto::error{errc::bad_request, "this server speaks HTTPS only: use an https:// URL"}));
+        lowest().expires_after(state_->options.write_timeout);
+        http::async_write(lowest(), *res_, [self = self_ptr()](beast::error_code ec, std::size_t) {
+            self->res_.reset();
+            if (ec) return self->close_socket();
+            self->tcp_close(true);
+        });
+    }
+
+    void do_read_header() {
+        if (stopping_ || state_->stopping) return do_close(false);
+        const auto& o = state_->options;
+        parser_.emplace();
+        parser_->header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(o.header_limit, UINT32_MAX)));
+        parser_->body_limit(o.body_limit);
+        admitted_.reset();
+        ++request_no_;
+        responded_ = false;
+        waiting_for_header_ = true;
+        idle_since_ = std::chrono::steady_clock::now().time_since_epoch().count() | 1;  // never 0
+        // One deadline for the whole header block, so trickling bytes cannot keep it alive.
+        lowest().expires_after(o.read_timeout);
+        http::async_read_header(stream_, buffer_, *parser_,
+                                beast::bind_front_handler(&http_session::on_read_header, self_ptr()));
+    }
+
+    void on_read_header(beast::error_code ec, std::size_t) {
+        waiting_for_header_ = false;
+        idle_since_ = 0;
+        if (ec) return on_read_error(ec);
+        const auto& req = parser_->get();
+        const std::string_view target = req.target();
+        log_method_ = std::string(req.method_string());
+        log_path_ = std::string(target.substr(0, target.find('?')));
+        log_device_.clear();
+        try {
+            auto decision = state_->routes.admit(req, remote_);
+            if (auto* res = std::get_if<response>(&decision)) {
+                // A refused request's body is never read; it would be taken for the next
+                // request, so the connection closes after the answer.
+                if (!parser_->is_done()) res->keep_alive(false);
+                return send(request_no_, std::move(*res));
+            }
+            admitted_ = std::move(std::get<admitted>(decision));
+            if (admitted_->dev) log_device_ = admitted_->dev->id;
+        } catch (const std::exception& e) {
+            std::cerr << "fieldsync-server: internal error while routing: " << e.what() << "\n";
+            return send(request_no_, error_response(req.version(), false, proto::error{errc::internal, "internal error"}));
+        } catch (...) {
+            std::cerr << "fieldsync-server: internal error while routing\n";
+            return send(request_no_, error_response(req.version(), false, proto::error{errc::internal, "internal error"}));
+        }
+        if (parser_->is_done()) return on_request();
+
+        const auto expect = req.find(http::field::expect);
+        if (expect != req.end() && beast::iequals(expect->value(), "100-continue")) {
+            // The client waits for this before it sends a large body (curl does above 1 MiB).
+            continue_ = std::make_shared<http::response<http::empty_body>>(http::status::continue_, req.version());
+            lowest().expires_after(state_->options.write_timeout);
+            return http::async_write(stream_, *continue_,
+                                     beast::bind_front_handler(&http_session::on_continue_sent, self_ptr()));
+        }
+        do_read_body();
+    }
+
+    void on_continue_sent(beast::error_code ec, std::size_t) {
+        continue_.reset();
+        if (ec) return do_close(false);
+        do_read_body();
+    }
+
+    void do_read_body() {
+        // An inactivity bound per read: a big change-set over a slow link completes as long
+        // as it keeps moving. Once stopping, the remaining time is capped.
+        if (stopping_)
+            lowest().expires_at(stop_deadline_);
+        else
+            lowest().expires_after(state_->options.body_idle_timeout);
+        http::async_read_some(stream_, buffer_, *parser_,
+                              beast::bind_front_handler(&http_session::on_read_body, self_ptr()));
+    }
+
+    void on_read_body(beast::error_code ec, std::size_t) {
+        if (ec) return on_read_error(ec);
+        if (!parser_->is_done()) return do_read_body();
+        on_request();
+    }
+
+    void on_request() {
+        auto req = parser_->release();
+        const auto version = req.version();
+        const auto no = request_no_;
+        try {
+            // A gzip body is inflated under the same limit as a plain one (a bomb gets 413),
+            // and answers are gzipped for clients that accept it (SPEC.md, "Compression and
+            // encodings").
+            if (auto refused = decode_content_encoding(req, state_->options.body_limit))
+                return send(no, error_response(version, req.keep_alive(), *refused));
+            const bool gzip = accepts_gzip(req);
+            state_->routes.handle(std::move(*admitted_), std::move(req), lowest().get_executor(),
+                                  [self = self_ptr(), no, gzip](response res) {
+                                      if (gzip) gzip_response(res);
+                                      self->send(no, std::move(res));
+                                  });
+        } catch (const std::exception& e) {
+            std::cerr << "fieldsync-server: internal error while handling a request: " << e.what() << "\n";
+            send(no, error_response(version, false, proto::error{errc::internal, "internal error"}));
+        } catch (...) {
+            std::cerr << "fieldsync-server: internal error while handling a request\n";
+            send(no, error_response(version, false, proto::error{errc::internal, "internal error"}));
+        }
+    }
+
+    void on_read_error(beast::error_code ec) {
+        if (ec == http::error::end_of_stream || ec == http::error::partial_message || ec == net::error::operation_aborted ||
+            ec == beast::error::timeout || ec == ssl::error::stream_truncated) {
+            // The client left (over TLS often without a close_notify: stream_truncated), went
+            // quiet past the deadline (the stream has closed the socket), or stop() cut an
+            // idle connection: nobody is waiting for an answer.
+            return do_close(false);
+        }
+        proto::error e;
+        if (ec == http::error::body_limit)
+            e = {errc::body_too_large, "the request body is larger than " + std::to_string(state_->options.body_limit) + " bytes"};
+        else if (ec == http::error::header_limit)
+            e = {errc::header_too_large, "the request header is larger than " + std::to_string(state_->options.header_limit) + " bytes"};
+        else if (ec.category() == http::make_error_code(http::error::bad_target).category())
+            e = {errc::bad_request, "malformed HTTP request: " + ec.message()};
+        else
+            return do_close(false);
+        const unsigned version = parser_ && parser_->is_header_done() ? parser_->get().version() : 11;
+        send(request_no_, error_response(version, false, e));
+    }
+
+    void send(std::uint64_t request_no, response res) {
+        // A late answer for a request that already got one (a handler that threw after
+        // handing its request on) is dropped rather than interleaved with another response.
+        if (request_no != request_no_ || responded_) return;
+        responded_ = true;
+        if (res.result_int() >= 400) log_refusal(res);
+        if (stopping_ || state_->stopping) res.keep_alive(false);
+        res_ = std::make_shared<response>(std::move(res));
+        lowest().expires_after(state_->options.write_timeout);
+        http::async_write(stream_, *res_,
+                          beast::bind_front_handler(&http_session::on_write, self_ptr(), res_->need_eof()));
+    }
+
+    void log_refusal(const response& res) const {
+        // One JSON line per refused request: who (address, device when known), what and why.
+        // Never a header or a body: the token and records stay out of logs.
+        json line = {{"event", "refused"}, {"status", res.result_int()}, {"address", remote_.to_string()}};
+        if (const auto err = proto::decode_error(json::parse(res.body(), nullptr, false)))
+            line["code"] = proto::errc_name(err->code);
+        if (!log_method_.empty()) {
+            line["method"] = log_method_;
+            line["path"] = log_path_;
+        }
+        if (!log_device_.empty()) line["device"] = log_device_;
+        log_line(line);
+    }
+
+    void on_write(bool close, beast::error_code ec, std::size_t) {
+        res_.reset();
+        if (ec) return do_close(false);
+        // Closing with request bytes still unread makes the kernel reset the connection,
+        // which can destroy the answer before the client reads it; linger then (tuning.hpp).
+        if (close) return do_close(!parser_ || !parser_->is_done());
+        do_read_header();
+    }
+
+    void do_close(bool linger) {
+        if constexpr (k_tls) {
+            if (tls_up_ && lowest().socket().is_open()) {
+                // close_notify, so the client can tell our close from a cut; bounded, since a
+                // client need not answer it.
+                tls_up_ = false;
+                lowest().expires_after(state_->options.tls_shutdown_timeout);
+                return stream_.async_shutdown([self = self_ptr(), linger](beast::error_code) { self->tcp_close(linger); });
+            }
+        }
+        tcp_close(linger);
+    }
+
+    void tcp_close(bool linger) {
+        beast::error_code ec;
+        lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
+        if (!linger || ec || !lowest().socket().is_open()) return;
+        linger_buf_.resize(16 * 1024);
+        lowest().expires_after(state_->options.linger_timeout);
+        do_linger();
+    }
+
+    void do_linger() {
+        lowest().async_read_some(net::buffer(linger_buf_), beast::bind_front_handler(&http_session::on_linger, self_ptr()));
+    }
+
+    void on_linger(beast::error_code ec, std::size_t) {
+        if (!ec) return do_linger();
+        close_socket();
+    }
+
+    void close_socket() {
+        beast::error_code ignored;
+        lowest().socket().close(ignored);
+    }
+
+    Stream stream_;
+    beast::flat_buffer buffer_;
+    std::shared_ptr<server_state> state_;
+    const bool refuse_;
+    const bool counted_;
+    net::ip::address remote_;           // for per-address limits and the log
+    std::uint64_t key_ = 0;
+    std::optional<http::request_parser<http::string_body>> parser_;
+    std::optional<admitted> admitted_;
+    // The current request as log_refusal() names it; kept apart because the request and
+    // admitted_ are handed on to the router once the body is in.
+    std::string log_method_, log_path_, log_device_;
+    std::shared_ptr<response> res_;
+    std::shared_ptr<http::response<http::empty_body>> continue_;
+    std::vector<char> linger_buf_;
+    std::uint64_t request_no_ = 0;      // which request a late answer belongs to
+    bool responded_ = false;            // the current request has its answer
+    bool waiting_for_header_ = false;   // an idle or not yet started request: safe to cut
+    bool stopping_ = false;
+    bool tls_up_ = false;               // the handshake completed: a close sends close_notify
+    std::chrono::steady_clock::time_point stop_deadline_{};
+};
+
+}  // namespace
+
+void start_session(tcp::socket&& socket, const std::shared_ptr<server_state>& state, bool refuse, bool counted) {
+    if (state->tls)
+        std::make_shared<http_session<tls_stream>>(std::move(socket), state, refuse, counted)->run();
+    else
+        std::make_shared<http_session<plain_stream>>(std::move(socket), state, refuse, counted)->run();
 }
 
 // ---- listener -----------------------------------------------------------------------------
@@ -380,7 +531,7 @@ void listener::on_accept(beast::error_code ec, tcp::socket socket) {
     } else {
         state_->connections.fetch_add(1);
     }
-    std::make_shared<http_session>(std::move(socket), state_, refuse, counted)->run();
+    start_session(std::move(socket), state_, refuse, counted);
     do_accept();
 }
 

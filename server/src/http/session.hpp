@@ -1,6 +1,7 @@
 #pragma once
 // Connections: the listener accepts them, an http_session serves one (the structure of Beast's
-// example/advanced/server/advanced_server.cpp: do_x/on_x pairs on a per-connection strand).
+// example/advanced/server/advanced_server.cpp: do_x/on_x pairs on a per-connection strand;
+// over TLS too, as in its advanced_server_flex.cpp).
 //
 // Lifetime: sessions and the listener keep themselves alive through shared_from_this while an
 // operation is pending; server_state tracks them weakly so stop() can reach each one.
@@ -13,10 +14,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/empty_body.hpp>
-#include <boost/beast/http/parser.hpp>
+#include <boost/beast/core/error.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -27,13 +25,17 @@
 #include <optional>
 #include <vector>
 
+namespace boost::asio::ssl {
+class context;
+}
+
 namespace fieldsync::server::detail {
 
 namespace net = boost::asio;
 namespace beast = boost::beast;
 using tcp = net::ip::tcp;
 
-class http_session;
+class session_base;
 
 struct server_state {
     server_state(server_options o, store& st)
@@ -44,12 +46,14 @@ struct server_state {
     const server_options options;
     address_guard guard;                       // per-address connection and sign-in limits
     const router routes;
+    /// Set before the listener starts when the server speaks TLS; null for plain HTTP.
+    std::shared_ptr<boost::asio::ssl::context> tls;
     std::atomic<std::size_t> connections{0};   // sessions counted against max_connections
     std::atomic<std::size_t> refusing{0};      // sessions answering 503 (over a cap)
     std::atomic<bool> stopping{false};
 
     /// Registers a live session; returns its key for forget().
-    std::uint64_t remember(const std::shared_ptr<http_session>& s);
+    std::uint64_t remember(const std::shared_ptr<session_base>& s);
     void forget(std::uint64_t key);
     /// Asks every live session to finish its request in flight and close.
     void shutdown_all();
@@ -61,63 +65,33 @@ struct server_state {
 private:
     std::mutex mutex_;
     std::uint64_t next_key_ = 0;
-    std::map<std::uint64_t, std::weak_ptr<http_session>> sessions_;
+    std::map<std::uint64_t, std::weak_ptr<session_base>> sessions_;
 };
 
-class http_session : public std::enable_shared_from_this<http_session> {
+/// One connection. The HTTP logic is one class template over the stream (a plain
+/// beast::tcp_stream or a beast::ssl_stream over one), defined and instantiated in
+/// session.cpp; this is what the rest of the server sees of it.
+class session_base {
 public:
-    /// `refuse`: the connection is over a cap; it is answered 503 and closed. `counted`: the
-    /// connection was counted against its address's cap (released when the session ends).
-    http_session(tcp::socket&& socket, std::shared_ptr<server_state> state, bool refuse, bool counted);
-    ~http_session();
-
-    void run();
+    virtual ~session_base() = default;
     /// Any thread: stop after the request in flight (an idle connection closes now).
-    void shutdown();
+    virtual void shutdown() = 0;
     /// Any thread: if the session is waiting for a request header (idle since `since`, a
     /// steady_clock count), claims it for eviction and closes it; false if it is not idle.
-    bool evict(std::int64_t since);
-    /// Any thread: the steady_clock count since which the session waits for a request header,
-    /// 0 while a request is being read or answered.
+    virtual bool evict(std::int64_t since) = 0;
+    /// Any thread: the steady_clock count since which the session waits for a request header
+    /// (or, over TLS, for the handshake), 0 while a request is being read or answered.
     std::int64_t idle_since() const { return idle_since_.load(); }
 
-private:
-    void do_read_header();
-    void on_read_header(beast::error_code ec, std::size_t bytes);
-    void on_continue_sent(beast::error_code ec, std::size_t bytes);
-    void do_read_body();
-    void on_read_body(beast::error_code ec, std::size_t bytes);
-    void on_request();
-    void on_read_error(beast::error_code ec);
-    void send(std::uint64_t request_no, response res);
-    void on_write(bool close, beast::error_code ec, std::size_t bytes);
-    void log_refusal(const response& res) const;
-    void do_close(bool linger);
-    void do_linger();
-    void on_linger(beast::error_code ec, std::size_t bytes);
-
-    beast::tcp_stream stream_;
-    beast::flat_buffer buffer_;
-    std::shared_ptr<server_state> state_;
-    const bool refuse_;
-    const bool counted_;
-    net::ip::address remote_;           // for per-address limits and the log
-    std::uint64_t key_ = 0;
-    std::optional<http::request_parser<http::string_body>> parser_;
-    std::optional<admitted> admitted_;
-    // The current request as log_refusal() names it; kept apart because the request and
-    // admitted_ are handed on to the router once the body is in.
-    std::string log_method_, log_path_, log_device_;
-    std::shared_ptr<response> res_;
-    std::shared_ptr<http::response<http::empty_body>> continue_;
-    std::vector<char> linger_buf_;
-    std::uint64_t request_no_ = 0;      // which request a late answer belongs to
-    bool responded_ = false;            // the current request has its answer
-    bool waiting_for_header_ = false;   // an idle or not yet started request: safe to cut
-    std::atomic<std::int64_t> idle_since_{0};  // waiting_for_header_, for evict_idle() on other threads
-    bool stopping_ = false;
-    std::chrono::steady_clock::time_point stop_deadline_{};
+protected:
+    std::atomic<std::int64_t> idle_since_{0};  // for evict_idle() on other threads
 };
+
+/// Starts serving an accepted connection: plain HTTP, or a TLS handshake first when
+/// state->tls is set. `refuse`: the connection is over a cap (answered 503 and closed on
+/// plain HTTP; closed before any handshake on TLS). `counted`: it was counted against its
+/// address's cap (released when the session ends).
+void start_session(tcp::socket&& socket, const std::shared_ptr<server_state>& state, bool refuse, bool counted);
 
 class listener : public std::enable_shared_from_this<listener> {
 public:

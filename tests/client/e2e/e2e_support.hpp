@@ -28,12 +28,16 @@ namespace srv = fieldsync::server;
 struct live_options {
     const protocol::schema* schema = nullptr;   // must outlive the server
     std::int64_t min_client_protocol = 1;
+    std::function<void(srv::server_options&)> tune;  // adjusts the options before start
 };
 
 class live_server {
 public:
     live_server() : live_server(live_options{}) {}
     explicit live_server(live_options options) { start(options); }
+    /// `tune` adjusts the options before start (TLS files, limits, timeouts).
+    explicit live_server(std::function<void(srv::server_options&)> tune)
+        : live_server(live_options{.tune = std::move(tune)}) {}
     ~live_server() { stop(); }
     /// Stops, reopens the same store file with `options` (a new schema, say) and serves it
     /// again; the port changes.
@@ -41,7 +45,7 @@ public:
         stop();
         start(options);
     }
-    std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+    std::string url() const { return scheme_ + "://127.0.0.1:" + std::to_string(port_); }
     std::uint16_t port() const { return port_; }
     std::string add_device(const std::string& name) {
         auto d = store_->add_device(name, "huyen-giong-trom", srv::device_role::admin);
@@ -49,6 +53,14 @@ public:
         return d->second;
     }
     srv::store& store() { return *store_; }
+    /// Stops the server and closes its store now (what the destructor does; later calls do
+    /// nothing).
+    void stop() {
+        if (server_) server_->stop();
+        if (store_) store_->close();
+        server_.reset();
+        store_.reset();
+    }
 
 private:
     void start(const live_options& options) {
@@ -64,22 +76,19 @@ private:
         o.port = 0;
         o.threads = 2;
         o.min_client_protocol = options.min_client_protocol;
+        if (options.tune) options.tune(o);
+        scheme_ = o.tls_cert_file.empty() ? "http" : "https";
         server_ = std::make_unique<srv::server>(o, *store_);
         auto port = server_->start();
         REQUIRE(port);
         port_ = *port;
-    }
-    void stop() {
-        if (server_) server_->stop();
-        if (store_) store_->close();
-        server_.reset();
-        store_.reset();
     }
 
     temp_dir dir_;
     std::unique_ptr<srv::store> store_;
     std::unique_ptr<srv::server> server_;
     std::uint16_t port_ = 0;
+    std::string scheme_ = "http";
 };
 
 /// What the fault transport does with one request.

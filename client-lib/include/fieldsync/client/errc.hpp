@@ -40,6 +40,8 @@ enum class errc {
     server_too_old = 19,    // the server does not speak this library's protocol: upgrade the server
     client_too_old = 20,    // the server refuses pulls from this version (pending edits were
                             // pushed first): upgrade the app
+    tls = 21,               // https: the server's certificate is not trusted (unknown CA, wrong
+                            // host name, expired) or the TLS handshake failed (not a TLS server)
 };
 
 const std::error_category& client_category() noexcept;

@@ -153,6 +153,8 @@ struct replica_options {
                                         // parent existing) if missing
     /// The transport for sync(). nullptr: the default HTTP transport when this build has one.
     std::shared_ptr<transport> transport_override;
+    /// Options of the default transport (ca_file for https://, gzip); unused with an override.
+    http_transport_options http;
     /// Local check of put/patch data before it enters the outbox, so an app sees a schema
     /// error at once instead of a rejection after the next sync. nullptr: no local check
     /// (the server still checks). Must outlive the replica.
@@ -181,7 +183,8 @@ public:
     replica(const replica&) = delete;
     replica& operator=(const replica&) = delete;
 
-    /// Stores the server URL ("http://host:port") and the device token in the replica file,
+    /// Stores the server URL ("https://host:port", or "http://" on a loopback or trusted
+    /// network) and the device token in the replica file,
     /// so later opens can sync without asking again.
     result<void> configure(const std::string& server_url, const std::string& token);
 
@@ -219,6 +222,13 @@ public:
     /// transport gzips them both ways (an app's own transport is left as it is).
     /// Errors: invalid_argument, busy while a sync runs.
     result<void> set_encoding(body_format format, bool gzip);
+    /// Replaces the options of the default transport for later syncs (e.g. the CA file to
+    /// trust for https://). Errors: invalid_argument when ca_file is set but cannot be read,
+    /// unsupported in the embedded build, busy while a sync runs.
+    result<void> set_http_options(const http_transport_options& options);
+    /// The default transport's options as set (gzip by set_encoding, the CA file by
+    /// set_http_options), to change one of them.
+    http_transport_options http_options() const;
 
     /// Pushes the outbox, then pulls until the server has nothing more. Transient failures are
     /// retried with backoff up to max_attempts per request; then the error is returned

@@ -7,7 +7,8 @@
 // Contract for implementations:
 // - send() performs one exchange and returns the response whatever its status (a 503 is a
 //   response, not an error). It returns an error only when no complete response arrived:
-//   errc::network (could not connect, connection lost) or errc::timeout.
+//   errc::network (could not connect, connection lost) or errc::timeout; errc::tls when the
+//   server's certificate is not trusted or the TLS handshake is refused.
 // - send() must not throw. It is called from the thread that runs replica::sync(), one call
 //   at a time per replica; an implementation shared by several replicas must be thread-safe.
 
@@ -23,7 +24,7 @@ namespace fieldsync::client {
 
 struct http_request {
     std::string method;                                        // "POST"
-    std::string url;                                           // absolute: http://host:port/v1/sync
+    std::string url;                                           // absolute: https://host:port/v1/sync
     std::vector<std::pair<std::string, std::string>> headers;  // Authorization, Content-Type, ...
     std::string body;
 };
@@ -41,6 +42,11 @@ struct http_transport_options {
     /// for gzip answers (Accept-Encoding: gzip), inflated under tuning::max_response_bytes.
     /// Off only to measure or to talk to a server that does not read gzip.
     bool gzip = true;
+    /// For https:// URLs: a PEM file of the certificate authorities to trust (the only ones
+    /// then), e.g. a district's own CA. Empty: the system's store (/etc/ssl/certs). The
+    /// server's certificate must chain to one of them and name the URL's host (DNS name or IP
+    /// address); otherwise sync fails with errc::tls. An unreadable file: invalid_argument.
+    std::string ca_file;
 };
 
 class transport {
@@ -53,8 +59,10 @@ public:
 bool has_http_transport() noexcept;
 
 /// The default transport: HTTP/1.1 over TCP with keep-alive (one connection reused across the
-/// requests of a sync, reopened after an error). Only "http://" URLs; TLS is not built in yet,
-/// apps that need it plug in their own transport. In the embedded build it returns nullptr.
+/// requests of a sync, reopened after an error). "http://" URLs, and "https://" over TLS 1.2+
+/// with the server's certificate and host name verified (SNI sent for DNS names). A failed
+/// verification or TLS handshake is errc::tls (permanent: a retry meets the same certificate).
+/// In the embedded build it returns nullptr.
 /// The returned object is not thread-safe: give each replica its own.
 std::unique_ptr<transport> make_http_transport();
 std::unique_ptr<transport> make_http_transport(const http_transport_options& options);

@@ -1,6 +1,7 @@
 #pragma once
 // The HTTP server: Asio/Beast sessions in front of a `store` (ARCHITECTURE.md, "Server
-// internals"; the endpoints are those of protocol/SPEC.md).
+// internals"; the endpoints are those of protocol/SPEC.md), over plain TCP or TLS
+// (server_options::tls_cert_file; SPEC.md, "Transport").
 //
 //   GET  /v1/health                               liveness, no token needed
 //   POST /v1/sync                                 push a change-set, pull a page
@@ -50,6 +51,15 @@ struct server_options {
     /// Clients speaking an older protocol may still push, but their pulls and other calls are
     /// refused with client_too_old (SPEC.md, "Versions and the handshake"). 1 = serve all.
     std::int64_t min_client_protocol = 1;
+    /// TLS: both set = every connection is HTTPS (PEM files; the certificate file holds the
+    /// server's certificate first, then any intermediates). Both empty = plain HTTP.
+    std::string tls_cert_file;
+    std::string tls_key_file;
+    std::chrono::milliseconds tls_handshake_timeout = tuning::tls_handshake_timeout;
+    std::chrono::milliseconds tls_shutdown_timeout = tuning::tls_shutdown_timeout;
+    /// Plain HTTP is served only on a loopback address (127.0.0.0/8, ::1) unless this is set:
+    /// tokens and records would otherwise cross the network readable by anyone on the path.
+    bool insecure_listen = false;
 };
 
 class server {
@@ -60,8 +70,10 @@ public:
     server& operator=(const server&) = delete;
 
     /// Binds, listens and starts the I/O threads. Returns the bound port (the ephemeral one
-    /// when options.port is 0). Errors: bad_request for an unparsable host, unavailable when
-    /// the address cannot be bound (in use, not local), internal if already started.
+    /// when options.port is 0). Errors: bad_request for an unparsable host, for plain HTTP on
+    /// a non-loopback address without insecure_listen, for only one of the two TLS files or
+    /// one that cannot be loaded (checked before anything is bound); unavailable when the
+    /// address cannot be bound (in use, not local); internal if already started.
     protocol::expected<std::uint16_t> start();
 
     /// Stops accepting, closes idle connections, lets requests in flight finish and be

@@ -38,6 +38,25 @@ inline constexpr std::chrono::milliseconds write_timeout{30'000};
 /// client reads it; a short linger lets the client see why it was refused.
 inline constexpr std::chrono::milliseconds linger_timeout{2'000};
 
+/// How long a TLS client may take to complete its handshake, counted from the accept. A phone
+/// on 2G needs two round trips of a few hundred milliseconds plus a certificate chain of a
+/// few KiB; 10 s is ample, and a client that opens connections and never says hello holds
+/// each for at most this long.
+inline constexpr std::chrono::milliseconds tls_handshake_timeout{10'000};
+
+/// How long the server waits for the client's close_notify after sending its own when it
+/// closes a TLS connection. Our clients close the TCP connection without one; the wait only
+/// bounds a client that keeps the connection open.
+inline constexpr std::chrono::milliseconds tls_shutdown_timeout{2'000};
+
+/// TLS 1.2 cipher suites (TLS 1.3 uses OpenSSL's defaults, all AEAD): forward secrecy (ECDHE)
+/// and AEAD only, ECDSA or RSA certificates. Every client of the last decade (Android 5+,
+/// iOS 9+, OpenSSL 1.0.2+) has one of them; CBC, RSA key exchange and SHA-1 are left out.
+inline constexpr const char* tls12_ciphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+
 /// Open connections at most. Each costs a file descriptor and up to body_limit of buffered
 /// request; 1024 stays under the default `ulimit -n` with room for SQLite's files and bounds
 /// memory to what a small district server has. Connections past the cap get 503 unavailable.
