@@ -38,7 +38,7 @@ void require_still_serving(const server_fixture& f) {
     REQUIRE(r.status == 200);
 }
 
-TEST_CASE("a gzip request body is inflated and applied; answers are gzipped when accepted",
+TEST_CASE("a gzip request body is inflated and applied, answers are gzipped when accepted",
           "[e2e][encoding][gzip]") {
     server_fixture f;
     auto h = auth(f);

@@ -197,7 +197,7 @@ TEST_CASE("every choice resolves through HTTP and writes a resolved version", "[
     }
 }
 
-TEST_CASE("a stale resolution is refused with the conflict as it is now; deciding on the current head succeeds",
+TEST_CASE("a stale resolution is refused with the conflict as it is now, deciding on the current head succeeds",
           "[e2e][review]") {
     review_tree t;
     const auto id = t.make_conflict("dk-1", "ap-1", t.secretary, t.member);

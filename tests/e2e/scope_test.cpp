@@ -61,7 +61,7 @@ using ids = std::set<std::string>;
 
 }  // namespace
 
-TEST_CASE("a device reads, pulls and writes only its unit's subtree; an admin sees everything", "[e2e][scope]") {
+TEST_CASE("a device reads, pulls and writes only its unit's subtree, an admin sees everything", "[e2e][scope]") {
     tree t;
     REQUIRE(t.write(t.ap1, "c-1", "m-1", "ap-1")["status"] == "applied");
     REQUIRE(t.write(t.ap2, "c-2", "m-2", "ap-2")["status"] == "applied");

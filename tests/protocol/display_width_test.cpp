@@ -24,7 +24,7 @@ TEST_CASE("ASCII, Vietnamese NFC and NFD, combining marks", "[protocol][width]")
     CHECK(code_point_width(0x200B) == 0);  // zero-width space
 }
 
-TEST_CASE("wide characters take two columns; controls none; bad bytes one", "[protocol][width]") {
+TEST_CASE("wide characters take two columns, controls none, bad bytes one", "[protocol][width]") {
     CHECK(display_width("中文") == 4);
     CHECK(display_width("한국어") == 6);
     CHECK(display_width("ｶﾀｶﾅ") == 4);   // halfwidth katakana stay narrow

@@ -77,7 +77,7 @@ TEST_CASE("ill-formed UTF-8 is refused", "[protocol][json][utf8]") {
     }
 }
 
-TEST_CASE("depth is bounded; the bound itself is accepted", "[protocol][json]") {
+TEST_CASE("depth is bounded, the bound itself is accepted", "[protocol][json]") {
     const int max = fp::tuning::max_json_depth;
     CHECK(parse_code(nested_arrays(max)) == fp::errc::ok);
     CHECK(parse_code(nested_arrays(max + 1)) == fp::errc::too_deep);

@@ -146,7 +146,7 @@ TEST_CASE("the whole name list round-trips through parse and dump unchanged", "[
     }
 }
 
-TEST_CASE("\\u escapes decode to the same bytes as the literal text", "[protocol][utf8][vietnamese]") {
+TEST_CASE("JSON unicode escapes (backslash-u) decode to the same bytes as the literal text", "[protocol][utf8][vietnamese]") {
     const auto nfc = fp::parse_json(R"({"n":"Gi\u1ed3ng Tr\u00f4m"})", fp::tuning::max_json_depth);
     REQUIRE(nfc);
     CHECK((*nfc)["n"] == "Giồng Trôm");

@@ -82,7 +82,7 @@ TEST_CASE("unit import reads CSV with quoted Vietnamese names, children before p
     CHECK(p["giong-trom"] == "/giong-trom/");
 }
 
-TEST_CASE("unit import reads JSON; a bad file writes nothing", "[admin][units]") {
+TEST_CASE("unit import reads JSON, a bad file writes nothing", "[admin][units]") {
     units_fixture t;
     const auto json_file = t.file("units.json", R"([
         {"id": "chau-binh", "parent": "giong-trom", "name": "Đảng bộ xã Châu Bình", "kind": "commune"},
@@ -107,7 +107,7 @@ TEST_CASE("unit import reads JSON; a bad file writes nothing", "[admin][units]")
     CHECK_FALSE(p.count("ap-5"));
 }
 
-TEST_CASE("unit move carries the subtree; moving a unit under itself is refused", "[admin][units]") {
+TEST_CASE("unit move carries the subtree, moving a unit under itself is refused", "[admin][units]") {
     units_fixture t;
     const auto csv = t.file("u.csv",
                             "id,parent,name,kind\n"

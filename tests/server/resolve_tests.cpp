@@ -109,7 +109,7 @@ resolution choose(resolution::choice how, std::int64_t head_version) {
 
 }  // namespace
 
-TEST_CASE("keep head: colliding fields keep the head, the rest merges; the conflict closes", "[store][review]") {
+TEST_CASE("keep head: colliding fields keep the head, the rest merges, the conflict closes", "[store][review]") {
     review_fixture t;
     const auto id = t.make_conflict();
     auto shown = t.s->conflict(id);

@@ -117,7 +117,7 @@ std::string message_of(const proto::change_result& r) { return r.err ? r.err->me
 
 }  // namespace
 
-TEST_CASE("units form a tree of paths; a unit cannot move under itself", "[store][scope]") {
+TEST_CASE("units form a tree of paths, a unit cannot move under itself", "[store][scope]") {
     tree_fixture t;
     auto all = t.s->units();
     REQUIRE(all.has_value());

@@ -143,7 +143,7 @@ TEST_CASE("a replayed change is answered as the first time and applied once", "[
     CHECK(theirs[0].version == 2);
 }
 
-TEST_CASE("concurrent edits of different fields merge; of the same field they conflict with both texts",
+TEST_CASE("concurrent edits of different fields merge, of the same field they conflict with both texts",
           "[store][merge]") {
     temp_dir dir;
     auto s = open(dir.path / "central.db");

@@ -57,7 +57,7 @@ std::pair<wire_bytes, wire_bytes> measure(client::body_format format, bool gzip,
     return {{p.bytes_up, p.bytes_down}, {q.bytes_up, q.bytes_down}};
 }
 
-TEST_CASE("a replica syncs with JSON and CBOR bodies, gzipped or not; gzip and CBOR shrink the wire",
+TEST_CASE("a replica syncs with JSON and CBOR bodies, gzipped or not, gzip and CBOR shrink the wire",
           "[client][e2e][encoding]") {
     constexpr int n = 300;
     const auto json_plain = measure(client::body_format::json, false, n, "jp");

@@ -185,7 +185,7 @@ TEST_CASE("TLS: a CA file that cannot be read is invalid_argument, before and at
     CHECK(ok(r2->pending_count()) == 1);
 }
 
-TEST_CASE("TLS: plain HTTP to the TLS port and TLS to a plain port fail cleanly; both servers keep serving",
+TEST_CASE("TLS: plain HTTP to the TLS port and TLS to a plain port fail cleanly, both servers keep serving",
           "[client][e2e][tls]") {
     tls_setup t;
     live_server secure(with_tls(t.server));
