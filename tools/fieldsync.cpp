@@ -378,6 +378,8 @@ int run(const std::string& dir, const wire_choice& wire, const std::string& verb
               << ", sent " << human_bytes(rep->bytes_sent) << ", received " << human_bytes(rep->bytes_received)
               << ", " << rep->requests << " requests, " << rep->retries << " retries, " << rep->duration.count()
               << " ms\n";
+    if (rep->queued > 0)
+        std::cout << "queued at the relay hub: " << rep->queued << " (still pending; the next sync asks again)\n";
     auto s = r.status();
     if (!s) return fail(s.err());
     return s->conflicts + s->rejected > 0 ? exit_unsettled : exit_ok;

@@ -472,7 +472,50 @@ http_transport_options replica::http_options() const {
 result<sync_report> replica::sync(const progress_fn& progress) {
     std::unique_lock one(impl_->sync_mutex, std::try_to_lock);
     if (!one.owns_lock()) return make_error(errc::busy, "a sync of this replica is already running");
-    return guarded([&] { return impl_->run_sync(progress); });
+    return guarded([&] { return impl_->run_sync(progress, {}); });
+}
+
+result<sync_report> replica::sync(const progress_fn& progress, const answer_fn& on_answer) {
+    std::unique_lock one(impl_->sync_mutex, std::try_to_lock);
+    if (!one.owns_lock()) return make_error(errc::busy, "a sync of this replica is already running");
+    return guarded([&] { return impl_->run_sync(progress, on_answer); });
+}
+
+result<void> replica::forward(const protocol::change& c) {
+    return guarded([&]() -> result<void> {
+        check_names(c.collection, c.id);
+        if (!protocol::valid_id(c.change_id) || !protocol::valid_id(c.unit_id))
+            return make_error(errc::invalid_argument, "a forwarded change needs a valid change_id and unit_id");
+        std::lock_guard lock(impl_->mutex);
+        detail::transaction tx(impl_->store->db());
+        auto& st = *impl_->store;
+        if (st.outbox_by_change_id(c.change_id)) return {};
+        // The results of a sync need the record's row; its local copy stays what the server
+        // last sent (the relay's own copy is the server's, never an edit).
+        if (!st.find_record(c.collection, c.id)) {
+            record_row rec;
+            rec.collection = c.collection;
+            rec.id = c.id;
+            rec.unit_id = c.unit_id;
+            rec.server_deleted = true;
+            rec.local_deleted = true;
+            st.save_record(rec);
+        }
+        outbox_row row;
+        row.change_id = c.change_id;
+        row.collection = c.collection;
+        row.id = c.id;
+        row.unit_id = c.unit_id;
+        row.deleted = c.op == protocol::op_kind::del;
+        row.data = row.deleted || c.data.is_null() ? std::nullopt : std::optional<std::string>(c.data.dump());
+        row.base_version = c.base_version;
+        row.hlc = c.stamp ? c.stamp->to_string() : std::string();
+        // The wire form is fixed now: the batching in sync.cpp sends a stored wire form as it is.
+        row.wire = protocol::encode(c).dump();
+        st.insert_outbox(row);
+        tx.commit();
+        return {};
+    });
 }
 
 }  // namespace fieldsync::client

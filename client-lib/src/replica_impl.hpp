@@ -45,7 +45,7 @@ struct replica::impl {
     // a client older or newer than the server (protocol::protocol_version otherwise).
     std::int64_t test_protocol_version = 0;
 
-    result<sync_report> run_sync(const progress_fn& progress);
+    result<sync_report> run_sync(const progress_fn& progress, const replica::answer_fn& on_answer);
 };
 
 }  // namespace fieldsync::client

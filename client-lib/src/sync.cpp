@@ -114,7 +114,7 @@ error answer_error(const http_response& r, bool& transient, std::optional<protoc
 
 }  // namespace
 
-result<sync_report> replica::impl::run_sync(const progress_fn& progress) {
+result<sync_report> replica::impl::run_sync(const progress_fn& progress, const replica::answer_fn& on_answer) {
     const auto started = std::chrono::steady_clock::now();
     sync_report report;
     sync_progress prog;
@@ -225,6 +225,9 @@ result<sync_report> replica::impl::run_sync(const progress_fn& progress) {
     // The last page held a diff against a version this replica does not hold: ask for the
     // same page again, whole (SPEC.md, "Pulled field diffs").
     bool whole_page = false;
+    // Change-sets a relay hub answered `queued`: they stay in the outbox, frozen, and are
+    // resent by the next sync, not again by this one.
+    std::vector<std::string> deferred;
     for (;;) {
         // 1. The change-set to send: the oldest one already handed to the server, or a new one
         //    made durable here, before its first send.
@@ -232,7 +235,7 @@ result<sync_report> replica::impl::run_sync(const progress_fn& progress) {
         std::string batch_id;
         {
             std::lock_guard lock(mutex);
-            batch = store->oldest_in_flight_batch();
+            batch = store->oldest_in_flight_batch(deferred);
             if (batch.empty()) {
                 // Only changes that existed when this sync started: an app that keeps editing
                 // cannot keep a sync running forever; its new edits go with the next one.
@@ -244,7 +247,8 @@ result<sync_report> replica::impl::run_sync(const progress_fn& progress) {
                     std::size_t bytes = 0;
                     std::size_t taken = 0;
                     for (auto& row : rows) {
-                        auto wire = protocol::encode(wire_change(row)).dump();
+                        // A forwarded change (replica::forward) comes with its wire form.
+                        auto wire = row.wire ? *row.wire : protocol::encode(wire_change(row)).dump();
                         if (taken > 0 && bytes + wire.size() > adapted(push_batch_bytes, tuning::min_push_batch_bytes))
                             break;
                         bytes += wire.size();
@@ -316,14 +320,26 @@ result<sync_report> replica::impl::run_sync(const progress_fn& progress) {
             return make_error(errc::bad_response, "the server reports more changes but its cursor does not advance");
         if (resp->server_hlc) clock.observe(*resp->server_hlc);
         if (resp->upgrade) report.upgrade = resp->upgrade;
+        if (on_answer) {
+            auto seen = on_answer(*resp);
+            if (!seen) return std::move(seen).err();
+        }
 
         // 3. Results, pulled page and cursor in one local transaction.
         {
             std::lock_guard lock(mutex);
             detail::transaction tx(store->db());
+            bool deferred_batch = false;
             for (const auto& res : resp->results) {
                 auto row = store->outbox_by_change_id(res.change_id);
                 if (!row) continue;  // answered before (a resent batch whose answer we kept)
+                if (res.status == protocol::change_status::queued) {
+                    // Not an answer yet: the hub forwards it upstream. The change stays as it
+                    // was sent, and the record pending.
+                    ++report.queued;
+                    deferred_batch = true;
+                    continue;
+                }
                 auto rec = store->find_record(row->collection, row->id);
                 if (!rec) throw failure(errc::internal, "outbox change for a record the replica does not hold");
                 store->delete_outbox(row->seq);
@@ -345,6 +361,7 @@ result<sync_report> replica::impl::run_sync(const progress_fn& progress) {
                         }
                         break;
                     case protocol::change_status::merged: ++report.merged; break;
+                    case protocol::change_status::queued: break;  // handled above
                     case protocol::change_status::conflict:
                     case protocol::change_status::rejected: {
                         const bool conflict = res.status == protocol::change_status::conflict;
@@ -408,6 +425,7 @@ result<sync_report> replica::impl::run_sync(const progress_fn& progress) {
             whole_page = !diffs_fit;
             if (whole_page) ++report.refetched_pages;
 
+            if (deferred_batch) deferred.push_back(batch_id);
             if (!whole_page) {
                 // The device was moved to another unit: what it holds of its old scope goes (the
                 // new scope's records follow on this page and the next), except what only exists

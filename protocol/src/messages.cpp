@@ -21,6 +21,7 @@ std::string_view status_name(change_status s) noexcept {
         case change_status::merged: return "merged";
         case change_status::conflict: return "conflict";
         case change_status::rejected: return "rejected";
+        case change_status::queued: return "queued";
     }
     return "rejected";
 }
@@ -273,6 +274,8 @@ expected<change_result> decode_change_result(const json& j) {
         r.status = change_status::conflict;
     else if (*status == "rejected")
         r.status = change_status::rejected;
+    else if (*status == "queued")
+        r.status = change_status::queued;
     else
         return bad(errc::bad_request, "unknown status '" + *status + "'");
     if (const auto v = j.find("version"); v != j.end()) r.version = as_int64(*v, 0).value_or(0);

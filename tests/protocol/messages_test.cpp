@@ -320,6 +320,7 @@ TEST_CASE("status names are the wire strings", "[protocol][messages]") {
     CHECK(fp::status_name(fp::change_status::merged) == "merged");
     CHECK(fp::status_name(fp::change_status::conflict) == "conflict");
     CHECK(fp::status_name(fp::change_status::rejected) == "rejected");
+    CHECK(fp::status_name(fp::change_status::queued) == "queued");
 }
 
 TEST_CASE("round trip: change", "[protocol][messages][roundtrip]") {
@@ -375,7 +376,9 @@ TEST_CASE("round trip: change_result", "[protocol][messages][roundtrip]") {
     fp::change_result conflict{"c-3", fp::change_status::conflict, 4, std::string("cf-0190a1b2"), std::nullopt};
     fp::change_result rejected{"c-4", fp::change_status::rejected, 0, std::nullopt,
                                fp::error{fp::errc::schema_violation, "registrations: field 'year' is required"}};
-    for (const auto* r : {&applied, &merged, &conflict, &rejected}) {
+    // A relay hub's answer for a change it forwards (SPEC.md, "Relay hubs").
+    fp::change_result queued{"c-5", fp::change_status::queued, 2, std::nullopt, std::nullopt};
+    for (const auto* r : {&applied, &merged, &conflict, &rejected, &queued}) {
         const json wire = fp::encode(*r);
         const auto back = fp::decode_change_result(wire);
         REQUIRE(back);
@@ -394,6 +397,7 @@ TEST_CASE("round trip: change_result", "[protocol][messages][roundtrip]") {
         "error":{"code":"schema_violation","message":"registrations: field 'year' is required"}})"));
     CHECK(fp::encode(conflict) ==
           json::parse(R"({"change_id":"c-3","status":"conflict","version":4,"conflict_id":"cf-0190a1b2"})"));
+    CHECK(fp::encode(queued) == json::parse(R"({"change_id":"c-5","status":"queued","version":2})"));
 
     CHECK_FALSE(fp::decode_change_result(json::array()));
     CHECK_FALSE(fp::decode_change_result(json{{"change_id", "c"}}));

@@ -4,6 +4,7 @@
 
 #include <fieldsync/client/tuning.hpp>
 
+#include <algorithm>
 #include <array>
 
 namespace fieldsync::client::detail {
@@ -270,12 +271,16 @@ void local_store::delete_outbox(std::int64_t seq) {
     s->bind(1, seq).run();
 }
 
-std::vector<outbox_row> local_store::oldest_in_flight_batch() {
+std::vector<outbox_row> local_store::oldest_in_flight_batch(const std::vector<std::string>& skip) {
     std::string batch;
     {
-        auto s = db_.prepare("SELECT batch_id FROM outbox WHERE batch_id IS NOT NULL ORDER BY seq LIMIT 1");
-        if (!s->step()) return {};
-        batch = s->text(0);
+        auto s = db_.prepare(
+            "SELECT batch_id, min(seq) AS first FROM outbox WHERE batch_id IS NOT NULL GROUP BY batch_id ORDER BY first");
+        for (;;) {
+            if (!s->step()) return {};
+            batch = s->text(0);
+            if (std::find(skip.begin(), skip.end(), batch) == skip.end()) break;
+        }
     }
     auto s = db_.prepare(std::string("SELECT ") + k_outbox_columns + " FROM outbox WHERE batch_id = ?1 ORDER BY seq");
     s->bind(1, batch);
@@ -286,7 +291,9 @@ std::vector<outbox_row> local_store::oldest_in_flight_batch() {
 
 std::vector<outbox_row> local_store::unsent(std::size_t limit) {
     auto s = db_.prepare(std::string("SELECT ") + k_outbox_columns +
-                         " FROM outbox WHERE batch_id IS NULL ORDER BY seq LIMIT ?1");
+                         " FROM outbox WHERE batch_id IS NULL AND NOT EXISTS (SELECT 1 FROM outbox o WHERE "
+                         "o.collection = outbox.collection AND o.id = outbox.id AND o.batch_id IS NOT NULL) "
+                         "ORDER BY seq LIMIT ?1");
     s->bind(1, static_cast<std::int64_t>(limit));
     std::vector<outbox_row> out;
     while (s->step()) out.push_back(read_outbox(*s));

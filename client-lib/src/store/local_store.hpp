@@ -91,9 +91,12 @@ public:
     void insert_outbox(outbox_row& r);        // sets r.seq
     void update_outbox(const outbox_row& r);
     void delete_outbox(std::int64_t seq);
-    /// The oldest batch handed to the server and not yet answered (empty: none).
-    std::vector<outbox_row> oldest_in_flight_batch();
-    /// Up to `limit` unsent rows, oldest first, at most one per record (the oldest).
+    /// The oldest batch handed to the server and not yet answered, other than those of
+    /// `skip` (empty: none).
+    std::vector<outbox_row> oldest_in_flight_batch(const std::vector<std::string>& skip = {});
+    /// Up to `limit` unsent rows, oldest first, at most one per record (the oldest), of records
+    /// with no change in flight: an edit made on top of a change the server has not answered
+    /// is sent once that answer gives it its base (a relay hub's `queued` is no answer).
     std::vector<outbox_row> unsent(std::size_t limit);
     std::int64_t outbox_count();
     std::int64_t count_state(int state);

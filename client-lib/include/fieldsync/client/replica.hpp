@@ -30,6 +30,7 @@
 #include <fieldsync/client/errc.hpp>
 #include <fieldsync/client/transport.hpp>
 #include <fieldsync/protocol/json_input.hpp>
+#include <fieldsync/protocol/messages.hpp>
 #include <fieldsync/protocol/schema.hpp>
 #include <fieldsync/protocol/version.hpp>
 
@@ -96,6 +97,8 @@ struct sync_report {
     std::int64_t merged = 0;
     std::int64_t conflicts = 0;
     std::int64_t rejected = 0;
+    std::int64_t queued = 0;            // held by a relay hub for its upstream: still pending,
+                                        // resent (same change_id) by a later sync
     std::int64_t pulled = 0;            // pulled heads newer than the replica's copy, stored
     std::int64_t dropped = 0;           // records removed because they left the device's scope
     std::int64_t bytes_sent = 0;        // HTTP bodies, both ways
@@ -236,6 +239,22 @@ public:
     /// bad_response, not_configured, busy, cancelled and storage. Whatever the outcome,
     /// everything answered before the failure is committed locally.
     result<sync_report> sync(const progress_fn& progress = {});
+
+    // For a relay (a hub server whose upstream link is this replica; ARCHITECTURE.md, "Relay
+    // hub"). Not needed by apps.
+
+    /// Queues a change made elsewhere (by a device of the relay) to be sent exactly as given:
+    /// its change_id, op, base_version, data and hlc are kept, and it is never coalesced with
+    /// other changes. Idempotent: a change_id already in the outbox is not queued twice. The
+    /// local copy of the record is not touched (the answer and the pull bring the server's).
+    /// Errors: invalid_argument (bad ids), storage.
+    result<void> forward(const protocol::change& c);
+    /// Called with every decoded sync answer before the replica commits it. If it returns an
+    /// error, the sync stops with that error, nothing of the answer is committed here and the
+    /// same request (same change_ids, same cursor) is made again by the next sync: so what the
+    /// callback stores must be idempotent.
+    using answer_fn = std::function<result<void>(const protocol::sync_response&)>;
+    result<sync_report> sync(const progress_fn& progress, const answer_fn& on_answer);
 
     struct impl;
 

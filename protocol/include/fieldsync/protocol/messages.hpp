@@ -51,7 +51,8 @@ struct change_set {
     bool diffs = false;                 // the client takes pulled records as field diffs
 };
 
-enum class change_status { applied, merged, conflict, rejected };
+// queued: a relay hub holds the change for its upstream; not final (SPEC.md, "Statuses").
+enum class change_status { applied, merged, conflict, rejected, queued };
 std::string_view status_name(change_status s) noexcept;
 
 struct change_result {
