@@ -7,6 +7,8 @@
 #include <fieldsync/server/server.hpp>
 #include <fieldsync/server/store.hpp>
 
+#include "relay_hub.hpp"
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -31,6 +33,8 @@ constexpr const char* k_usage =
     "usage: fieldsync-server --db PATH --listen HOST:PORT [--tls-cert FILE --tls-key FILE]\n"
     "                        [--insecure-listen] [--schema FILE] [--threads N]\n"
     "                        [--min-client-protocol N]\n"
+    "                        [--upstream URL --upstream-token TOKEN [--upstream-replica PATH]\n"
+    "                         [--upstream-interval MS]]\n"
     "\n"
     "Serves the fieldsync sync protocol (protocol/SPEC.md) over HTTPS, or plain HTTP on a\n"
     "loopback address.\n"
@@ -47,6 +51,14 @@ constexpr const char* k_usage =
     "  --min-client-protocol N\n"
     "                     clients of an older protocol may push but not pull (default 1;\n"
     "                     the oldest client schema is the schema's min_client_schema)\n"
+    "  --upstream URL     run as a relay hub (ARCHITECTURE.md, \"Relay hub\"): devices' changes\n"
+    "                     are forwarded to the server at URL (http://host:port) and answered\n"
+    "                     \"queued\" until it answers; its records are mirrored here\n"
+    "  --upstream-token TOKEN  the hub's device token at the upstream (bound to this\n"
+    "                     commune's unit there)\n"
+    "  --upstream-replica PATH the upstream link's replica file (default: the --db path\n"
+    "                     followed by .upstream)\n"
+    "  --upstream-interval MS  how often to pull from the upstream when idle (default 10000)\n"
     "  --help             this text\n"
     "SIGINT or SIGTERM stops accepting, finishes the change-sets in flight, closes the store\n"
     "and exits 0.\n";
@@ -66,6 +78,10 @@ struct arguments {
     std::string tls_cert;
     std::string tls_key;
     bool insecure_listen = false;
+    std::string upstream;
+    std::string upstream_token;
+    std::string upstream_replica;
+    long upstream_interval_ms = fs::tuning::hub_pull_interval.count();
 };
 
 std::optional<long> parse_number(const std::string& s, long min, long max) {
@@ -155,12 +171,35 @@ int main(int argc, char** argv) {
                 return usage_error("--min-client-protocol needs a protocol from 1 to " +
                                    std::to_string(proto::protocol_version));
             args.min_client_protocol = *n;
+        } else if (arg == "--upstream") {
+            auto v = value("--upstream");
+            if (!v || !(v->starts_with("http://") || v->starts_with("https://")) || v->size() < 10)
+                return usage_error("--upstream needs a URL, e.g. http://10.0.0.1:8080");
+            args.upstream = *v;
+        } else if (arg == "--upstream-token") {
+            auto v = value("--upstream-token");
+            if (!v || v->empty()) return usage_error("--upstream-token needs the hub's device token");
+            args.upstream_token = *v;
+        } else if (arg == "--upstream-replica") {
+            auto v = value("--upstream-replica");
+            if (!v || v->empty()) return usage_error("--upstream-replica needs a path");
+            args.upstream_replica = *v;
+        } else if (arg == "--upstream-interval") {
+            auto v = value("--upstream-interval");
+            const auto n = v ? parse_number(*v, 100, 86'400'000) : std::nullopt;
+            if (!n) return usage_error("--upstream-interval needs milliseconds from 100 to 86400000");
+            args.upstream_interval_ms = *n;
         } else {
             return usage_error("unknown argument '" + arg + "'");
         }
     }
     if (args.db.empty()) return usage_error("--db is required");
     if (!have_listen) return usage_error("--listen is required");
+    if (args.upstream.empty() != args.upstream_token.empty())
+        return usage_error("--upstream and --upstream-token go together");
+    if (args.upstream.empty() && (!args.upstream_replica.empty()))
+        return usage_error("--upstream-replica needs --upstream");
+    if (args.upstream_replica.empty() && !args.upstream.empty()) args.upstream_replica = args.db + ".upstream";
     if (args.tls_cert.empty() != args.tls_key.empty()) return usage_error("--tls-cert and --tls-key go together");
     if (args.tls_cert.empty() && !args.insecure_listen) {
         // Before the store is opened: a refused start leaves nothing behind.
@@ -194,6 +233,7 @@ int main(int argc, char** argv) {
     fs::store_options so;
     so.path = args.db;
     so.schema = custom_schema ? &*custom_schema : nullptr;
+    so.relay = !args.upstream.empty();
     auto st = fs::open_sqlite_store(so);
     if (!st) {
         std::cerr << "fieldsync-server: cannot open the store '" << args.db << "': " << st.err().message << "\n";
@@ -208,6 +248,21 @@ int main(int argc, char** argv) {
     opts.tls_cert_file = args.tls_cert;
     opts.tls_key_file = args.tls_key;
     opts.insecure_listen = args.insecure_listen;
+    std::unique_ptr<fs::relay_hub> hub;
+    if (!args.upstream.empty()) {
+        fs::hub_options ho;
+        ho.upstream_url = args.upstream;
+        ho.upstream_token = args.upstream_token;
+        ho.replica_path = args.upstream_replica;
+        ho.pull_interval = std::chrono::milliseconds(args.upstream_interval_ms);
+        auto h = fs::relay_hub::open(ho, **st);
+        if (!h) {
+            (*st)->close();
+            std::cerr << "fieldsync-server: " << h.err().message << "\n";
+            return k_exit_failure;
+        }
+        hub = std::move(*h);
+    }
     fs::server srv(opts, **st);
     const auto port = srv.start();
     if (!port) {
@@ -220,6 +275,11 @@ int main(int argc, char** argv) {
     const bool v6 = args.host.find(':') != std::string::npos;
     std::cout << "fieldsync-server listening on " << (v6 ? "[" : "") << args.host << (v6 ? "]" : "") << ":" << *port
               << (args.tls_cert.empty() ? "" : " (TLS)") << std::endl;
+    if (hub) {
+        hub->start();
+        std::cerr << "fieldsync-server: relay hub, upstream " << args.upstream << " (link replica "
+                  << args.upstream_replica << ")\n";
+    }
 
     int received = 0;
     signals.async_wait([&](const boost::system::error_code& ec, int sig) {
@@ -229,6 +289,8 @@ int main(int argc, char** argv) {
 
     std::cerr << "fieldsync-server: " << (received == SIGTERM ? "SIGTERM" : "SIGINT")
               << ", finishing requests in flight\n";
+    // The hub first: its rounds write to the store, which must stay open until they end.
+    if (hub) hub->stop();
     srv.stop();
     (*st)->close();
     std::cerr << "fieldsync-server: stopped\n";

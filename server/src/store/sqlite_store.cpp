@@ -133,12 +133,25 @@ constexpr const char* k_migrations[] = {
     -- gc's walk over tombstones: only deleted heads, so it is small and costs live writes nothing.
     CREATE INDEX heads_tombstones ON heads(seq) WHERE deleted = 1;
     )sql",
+    // 5: relay hub: devices' changes kept for the upstream until it answers them.
+    R"sql(
+    CREATE TABLE forwards(
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        change_id TEXT NOT NULL UNIQUE,
+        device_id TEXT NOT NULL,
+        batch_id TEXT NOT NULL,
+        change TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        settled_ms INTEGER);
+    CREATE INDEX forwards_unsettled ON forwards(seq) WHERE settled_ms IS NULL;
+    )sql",
 };
 
 sqlite_store::sqlite_store(const store_options& o)
     : path_(o.path),
       schema_(o.schema ? *o.schema : proto::schema::default_schema()),
       wall_(o.wall),
+      relay_(o.relay),
       clock_(o.wall),
       writer_db_(path_, sqlite::db::mode::read_write_create),
       max_readers_(std::max(1, o.read_connections)) {

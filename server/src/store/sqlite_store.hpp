@@ -63,6 +63,9 @@ public:
     proto::expected<report_table> report(const scope& sc, const report_request& r) override;
     proto::expected<conflict_view> resolve(const device& reviewer, const std::string& conflict_id,
                                            const resolution& r) override;
+    proto::expected<std::vector<forward_entry>> relay_forwards(std::int64_t after_seq, std::int64_t limit) override;
+    std::optional<proto::error> relay_answer(const proto::sync_response& answer) override;
+    proto::expected<std::int64_t> relay_backlog() override;
 
 private:
     struct job {
@@ -148,10 +151,14 @@ private:
     std::vector<proto::change_result> apply(const device& dev, const proto::change_set& cs);
     std::optional<proto::change_result> decided(const std::string& device_id, const std::string& change_id);
     proto::change_result decide_one(const device& dev, const proto::change& c, std::int64_t now_ms);
+    // relay.cpp: a hub's answer to a device's change (store_options::relay).
+    proto::change_result relay_one(const device& dev, const proto::change& c, const std::string& batch_id,
+                                   std::int64_t now_ms);
 
     const std::string path_;
     const proto::schema schema_;
     const proto::hlc_clock::wall_fn wall_;
+    const bool relay_;
     proto::hlc_clock clock_;
 
     sqlite::db writer_db_;  // used by the constructor, then by the writer thread only

@@ -130,7 +130,12 @@ std::vector<proto::change_result> sqlite_store::apply(const device& dev, const p
             out.push_back(std::move(r));
             continue;
         }
-        auto r = decide_one(dev, entry.c, now_ms);
+        auto r = relay_ ? relay_one(dev, entry.c, cs.batch_id, now_ms) : decide_one(dev, entry.c, now_ms);
+        // Queued is not an answer: the upstream's answer is recorded when it comes (relay.cpp).
+        if (r.status == proto::change_status::queued) {
+            out.push_back(std::move(r));
+            continue;
+        }
         // seq: the feed's position after this change. A cursor above it was issued after the
         // answer existed, which is what lets gc forget the answer (retention.cpp).
         auto& s = writer_db_.cached(

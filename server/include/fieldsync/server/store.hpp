@@ -244,6 +244,17 @@ struct store_options {
     const proto::schema* schema = nullptr;      // default: proto::schema::default_schema()
     proto::hlc_clock::wall_fn wall = proto::hlc_clock::system_wall_ms;  // clock seam
     int read_connections = 4;
+    /// A relay hub's store (ARCHITECTURE.md, "Relay hub"): it decides nothing itself. A
+    /// device's change that passes the hub's own checks is kept as a forward and answered
+    /// `queued`; its final answer is the upstream's, given by relay_answer.
+    bool relay = false;
+};
+
+/// A device's change a relay hub keeps for its upstream (store_options::relay).
+struct forward_entry {
+    std::int64_t seq = 0;       // order of arrival at the hub
+    std::string device_id;
+    proto::change change;       // as the device sent it: change_id, op, base, data, hlc
 };
 
 class store {
@@ -354,6 +365,20 @@ public:
                                                                        device_role role) = 0;
     virtual proto::expected<std::optional<device>> authenticate(const std::string& token) = 0;
     virtual proto::expected<std::vector<device>> devices() = 0;
+
+    // Relay hub (store_options::relay; ARCHITECTURE.md, "Relay hub").
+
+    /// Up to `limit` forwards not yet settled, with seq > after_seq, in arrival order.
+    virtual proto::expected<std::vector<forward_entry>> relay_forwards(std::int64_t after_seq,
+                                                                       std::int64_t limit) = 0;
+    /// Takes in one transaction an upstream answer: each final result settles its forward
+    /// (the device's retry is then answered with it), and the pulled records are mirrored at
+    /// the upstream's versions (a head the hub already has at that version or newer is kept);
+    /// dropped records leave the hub's feed. Idempotent: the same answer twice changes nothing
+    /// more.
+    virtual std::optional<proto::error> relay_answer(const proto::sync_response& answer) = 0;
+    /// How many forwards are not settled yet.
+    virtual proto::expected<std::int64_t> relay_backlog() = 0;
 
     /// Stops the writer after the queued change-sets are committed; later submits are
     /// answered `unavailable`. Idempotent; the destructor calls it.

@@ -141,4 +141,24 @@ inline constexpr std::chrono::milliseconds ack_flush_interval{1000};
 /// History rows read at open to restore the clock past every stamp already stored.
 inline constexpr int hlc_recovery_rows = 1000;
 
+// ---- the relay hub (server/src/hub) ----
+
+/// How often the hub looks for devices' changes to forward. A device's edit waits at most this
+/// long (plus the upstream's answer) before it leaves for the district; a cheap indexed read.
+inline constexpr std::chrono::milliseconds hub_poll_interval{250};
+/// How often the hub pulls from the upstream when nothing is forwarded: district edits reach
+/// the commune within this time once the link is up, and an idle hub costs the district one
+/// small request per commune per interval.
+inline constexpr std::chrono::milliseconds hub_pull_interval{10'000};
+/// After a failed round the hub waits this long, doubled per consecutive failure up to
+/// hub_retry_cap: a commune link that is down for hours costs a few requests an hour, and one
+/// that comes back is used again within a minute.
+inline constexpr std::chrono::milliseconds hub_retry_interval{1'000};
+inline constexpr std::chrono::milliseconds hub_retry_cap{60'000};
+/// Attempts of one upstream request inside a round (the replica's own backoff); the hub's
+/// loop retries beyond that, so a cut link does not hold a round for long.
+inline constexpr int hub_request_attempts = 2;
+/// Forwards handed to the upstream replica per read of the hub's store.
+inline constexpr std::int64_t hub_hand_batch = 1000;
+
 }  // namespace fieldsync::server::tuning
