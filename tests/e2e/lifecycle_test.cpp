@@ -479,6 +479,14 @@ public:
     void close() override { inner_.close(); }
     const proto::schema& schema() const override { return inner_.schema(); }
     proto::hlc now_hlc() override { return inner_.now_hlc(); }
+    proto::expected<std::vector<srv::forward_entry>> relay_forwards(std::int64_t after_seq,
+                                                                     std::int64_t limit) override {
+        return inner_.relay_forwards(after_seq, limit);
+    }
+    std::optional<proto::error> relay_answer(const proto::sync_response& answer) override {
+        return inner_.relay_answer(answer);
+    }
+    proto::expected<std::int64_t> relay_backlog() override { return inner_.relay_backlog(); }
 
 private:
     srv::store& inner_;
