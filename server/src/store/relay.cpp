@@ -17,14 +17,11 @@ using namespace store_util;
 // needs the upstream's head, and a collision must open one conflict there, not one here.
 proto::change_result sqlite_store::relay_one(const device& dev, const proto::change& c, const std::string& batch_id,
                                              std::int64_t now_ms) {
+    auto rejected = [&](errc code, std::string message, std::int64_t version) {
+        return store_util::rejected_answer(c.change_id, error{code, std::move(message)}, version);
+    };
     proto::change_result r;
     r.change_id = c.change_id;
-    auto rejected = [&](errc code, std::string message, std::int64_t version) {
-        r.status = proto::change_status::rejected;
-        r.version = version;
-        r.err = error{code, std::move(message)};
-        return r;
-    };
 
     const auto* coll = schema_.find(c.collection);
     if (!coll) return rejected(errc::unknown_collection, "unknown collection '" + c.collection + "'", 0);

@@ -58,6 +58,15 @@ error storage_failure(const std::exception& e) {
     return error{errc::storage_error, std::string("the store failed: ") + e.what()};
 }
 
+protocol::change_result rejected_answer(std::string change_id, error err, std::int64_t version) {
+    protocol::change_result r;
+    r.change_id = std::move(change_id);
+    r.status = protocol::change_status::rejected;
+    r.version = version;
+    r.err = std::move(err);
+    return r;
+}
+
 device read_device(sqlite::stmt& s) {
     device d;
     d.id = s.text(0);

@@ -22,6 +22,8 @@ json parse_stored(const std::string& text);
 std::string dump(const json& j);
 /// A storage exception as the error a caller gets: `unavailable` when busy, else storage_error.
 protocol::error storage_failure(const std::exception& e);
+/// The answer `rejected` for one change: the error, and the head version when one is known.
+protocol::change_result rejected_answer(std::string change_id, protocol::error err, std::int64_t version = 0);
 /// The columns read_device reads, in its order (FROM devices d LEFT JOIN units u).
 inline constexpr const char* k_device_columns =
     "d.id, d.name, d.unit_id, d.role, d.created_ms, d.revoked_ms, "

@@ -123,11 +123,7 @@ std::vector<proto::change_result> sqlite_store::apply(const device& dev, const p
         }
         if (entry.rejected) {
             // Refused by the decoder: deterministic, so not recorded; a retry is refused alike.
-            proto::change_result r;
-            r.change_id = entry.c.change_id;
-            r.status = proto::change_status::rejected;
-            r.err = entry.rejected;
-            out.push_back(std::move(r));
+            out.push_back(store_util::rejected_answer(entry.c.change_id, *entry.rejected));
             continue;
         }
         auto r = relay_ ? relay_one(dev, entry.c, cs.batch_id, now_ms) : decide_one(dev, entry.c, now_ms);
@@ -159,14 +155,11 @@ std::optional<proto::change_result> sqlite_store::decided(const std::string& dev
 }
 
 proto::change_result sqlite_store::decide_one(const device& dev, const proto::change& c, std::int64_t now_ms) {
+    auto rejected = [&](errc code, std::string message, std::int64_t version) {
+        return store_util::rejected_answer(c.change_id, error{code, std::move(message)}, version);
+    };
     proto::change_result r;
     r.change_id = c.change_id;
-    auto rejected = [&](errc code, std::string message, std::int64_t version) {
-        r.status = proto::change_status::rejected;
-        r.version = version;
-        r.err = error{code, std::move(message)};
-        return r;
-    };
 
     const auto* coll = schema_.find(c.collection);
     if (!coll) return rejected(errc::unknown_collection, "unknown collection '" + c.collection + "'", 0);
