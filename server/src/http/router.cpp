@@ -2,6 +2,7 @@
 
 #include "http/encoding.hpp"
 #include "http/reports.hpp"
+#include "http/http_metrics.hpp"
 #include "http/review.hpp"
 #include "http/static_files.hpp"
 
@@ -127,6 +128,8 @@ std::optional<route_spec> match(const std::vector<std::string>& s, std::vector<s
         params.assign(s.begin() + 1, s.end());
         return route_spec{endpoint::admin_page, http::verb::get, "GET"};
     }
+    // Prometheus scrapes /metrics by default; an admin token is required (device ids are in it).
+    if (n == 1 && s[0] == "metrics") return route_spec{endpoint::metrics, http::verb::get, "GET"};
     if (n < 2 || s[0] != "v1") return std::nullopt;
     if (n == 2 && s[1] == "health") return route_spec{endpoint::health, http::verb::get, "GET"};
     if (n == 2 && s[1] == "sync") return route_spec{endpoint::sync, http::verb::post, "POST"};
@@ -170,6 +173,24 @@ void diff_against(proto::pulled_change& head, const std::optional<held_version>&
 }
 
 }  // namespace
+
+std::string_view route_template(endpoint e) noexcept {
+    switch (e) {
+        case endpoint::health: return "/v1/health";
+        case endpoint::sync: return "/v1/sync";
+        case endpoint::record: return "/v1/records/{collection}/{id}";
+        case endpoint::history: return "/v1/records/{collection}/{id}/history";
+        case endpoint::conflicts: return "/v1/conflicts";
+        case endpoint::conflict: return "/v1/conflicts/{id}";
+        case endpoint::resolve: return "/v1/conflicts/{id}/resolve";
+        case endpoint::admin_page: return "/admin/{file}";
+        case endpoint::reports: return "/v1/reports";
+        case endpoint::report: return "/v1/reports/{name}";
+        case endpoint::metrics: return "/metrics";
+        case endpoint::unmatched: return "unmatched";
+    }
+    return "unmatched";
+}
 
 std::optional<std::int64_t> parse_decimal(std::string_view s) {
     if (s.empty() || s.size() > 19) return std::nullopt;
@@ -228,7 +249,8 @@ std::optional<std::string> percent_decode(std::string_view text, bool plus_is_sp
     return out;
 }
 
-std::variant<admitted, response> router::admit(const request& req, const boost::asio::ip::address& remote) const {
+std::variant<admitted, response> router::admit(const request& req, const boost::asio::ip::address& remote,
+                                               endpoint* route) const {
     const std::string_view target = req.target();
     const auto qmark = target.find('?');
     auto segments = split_path(target.substr(0, qmark));
@@ -238,6 +260,7 @@ std::variant<admitted, response> router::admit(const request& req, const boost::
     const auto spec = match(*segments, a.params);
     if (!spec) return answer(req, err(errc::not_found, "no endpoint at " + std::string(target.substr(0, qmark))));
     a.where = spec->where;
+    if (route) *route = a.where;
     if (req.method() != spec->method) {
         auto res = answer(req, err(errc::method_not_allowed, "use " + std::string(spec->allow) + " for this path"));
         res.set(http::field::allow, spec->allow);
@@ -271,6 +294,8 @@ std::variant<admitted, response> router::admit(const request& req, const boost::
         return answer(req, err(errc::unauthorized, "unknown or revoked device token"));
     }
     a.dev = std::move(**dev);
+    if (a.where == endpoint::metrics && a.dev->role != device_role::admin)
+        return answer(req, err(errc::forbidden, "the metrics need an admin device's token"));
 
     // The handshake (SPEC.md, "Versions and the handshake"): a newer client is refused before
     // anything is read; a client below the minimum may still push (router::sync) but not read.
@@ -327,9 +352,23 @@ void router::handle(admitted a, request req, const net::any_io_executor& ex, res
         case endpoint::admin_page: return done(serve_admin_page(a.params, req));
         case endpoint::reports: return done(report_list(a, req));
         case endpoint::report: return done(report_show(store_, a, req));
+        case endpoint::metrics: return done(get_metrics(req));
         case endpoint::sync: return sync(std::move(a), std::move(req), ex, std::move(done));
+        case endpoint::unmatched: break;
     }
     done(answer(req, err(errc::internal, "unrouted endpoint")));
+}
+
+response router::get_metrics(const request& req) const {
+    if (!metrics_) return answer(req, err(errc::not_found, "this server keeps no metrics"));
+    response res{http::status::ok, req.version()};
+    res.set(http::field::server, k_server_name);
+    res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+    res.set(http::field::cache_control, "no-store");
+    res.keep_alive(req.keep_alive());
+    res.body() = metrics_->render(store_, connections_ ? connections_->load() : 0);
+    res.prepare_payload();
+    return res;
 }
 
 response router::get_record(const admitted& a, const request& req) const {
@@ -353,6 +392,7 @@ void router::sync(admitted a, request req, const net::any_io_executor& ex, respo
     if (!body) return done(answer(req, body.err()));
     auto cs = proto::decode_change_set(*body);
     if (!cs) return done(answer(req, cs.err()));
+    if (a.note) a.note->changes = static_cast<std::int64_t>(cs->changes.size());
 
     const device dev = *a.dev;
     pull_request pr;
@@ -408,6 +448,7 @@ void router::sync(admitted a, request req, const net::any_io_executor& ex, respo
         std::make_shared<pending>(pending{std::move(req), std::move(pr), std::move(done), net::make_work_guard(ex)}));
     store_.submit(dev, std::move(*cs), [this, held](proto::expected<std::vector<proto::change_result>> r) {
         auto p = held->p;
+        if (metrics_) metrics_->count_change_set(r);
         auto ex2 = p->guard.get_executor();
         net::post(ex2, [this, p, r = std::move(r)]() mutable {
             response res;

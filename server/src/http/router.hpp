@@ -18,9 +18,12 @@
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -36,7 +39,18 @@ using response = http::response<http::string_body>;
 /// Receives a finished response. Always called on the session's executor, exactly once.
 using respond_fn = std::function<void(response)>;
 
-enum class endpoint { health, sync, record, history, conflicts, conflict, resolve, admin_page, reports, report };
+enum class endpoint { health, sync, record, history, conflicts, conflict, resolve, admin_page, reports, report, metrics, unmatched };
+/// The route as the log and the metrics name it: a template such as
+/// "/v1/records/{collection}/{id}", never a path with ids in it.
+std::string_view route_template(endpoint e) noexcept;
+
+/// What handling a request found out that its log line reports (the session reads it after
+/// the answer). Written on the session's executor only.
+struct request_note {
+    std::int64_t changes = -1;  // changes in a sync's change-set; -1: not a sync, or not decoded
+};
+
+class http_metrics;
 
 /// A request that passed admit(): where it goes, its decoded path parameters and query, and
 /// the device that sent it (none for health).
@@ -47,6 +61,7 @@ struct admitted {
     std::optional<device> dev;
     protocol::client_versions client;                           // from the handshake headers
     protocol::client_standing standing = protocol::client_standing::current;
+    std::shared_ptr<request_note> note;                         // optional: filled by handle()
 };
 
 /// A JSON error response: {"error": {"code", "message"}} with the code's HTTP status.
@@ -105,15 +120,21 @@ private:
 class router {
 public:
     /// `min_client_protocol`: clients speaking an older protocol may push but not pull.
-    router(store& st, address_guard& guard, std::int64_t min_client_protocol = protocol::oldest_protocol_version)
-        : store_(st), guard_(guard), min_client_protocol_(min_client_protocol) {}
+    /// `metrics` (optional) counts change outcomes and is rendered at GET /metrics; it and
+    /// `connections` (open connections, for the gauge) must outlive the router.
+    router(store& st, address_guard& guard, std::int64_t min_client_protocol = protocol::oldest_protocol_version,
+           http_metrics* metrics = nullptr, const std::atomic<std::size_t>* connections = nullptr)
+        : store_(st), guard_(guard), min_client_protocol_(min_client_protocol), metrics_(metrics),
+          connections_(connections) {}
 
     /// This server's versions, as told to older and newer clients.
     protocol::server_versions versions() const;
 
     /// Decides from the header (`req.body()` is not read yet) whether to read the body.
-    /// `remote` is the client's address: failed sign-ins are counted per address.
-    std::variant<admitted, response> admit(const request& req, const boost::asio::ip::address& remote) const;
+    /// `remote` is the client's address: failed sign-ins are counted per address. `route`
+    /// (optional) receives the route the path matched, even when the request is refused.
+    std::variant<admitted, response> admit(const request& req, const boost::asio::ip::address& remote,
+                                           endpoint* route = nullptr) const;
 
     /// Answers an admitted request whose body is complete. `done` runs on `ex`; for POST
     /// /v1/sync that happens after the store's writer has made the change-set durable.
@@ -141,10 +162,14 @@ private:
     };
     response pull_and_answer(const request& req, const pull_request& pr, std::vector<protocol::change_result> results) const;
 
+    response get_metrics(const request& req) const;
+
     store& store_;
     address_guard& guard_;
     mutable store_calls store_calls_;  // thread-safe
     std::int64_t min_client_protocol_;
+    http_metrics* metrics_;
+    const std::atomic<std::size_t>* connections_;
 };
 
 }  // namespace fieldsync::server::detail

@@ -21,7 +21,9 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <iostream>
 #include <type_traits>
 
@@ -96,10 +98,33 @@ namespace {
 using plain_stream = beast::tcp_stream;
 using tls_stream = beast::ssl_stream<beast::tcp_stream>;
 
-// One JSON line per event worth an operator's eye, on stderr like the request refusals.
-void log_line(const json& line) {
-    const std::string text = line.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
-    std::fwrite(text.data(), 1, text.size(), stderr);
+// The log line's time: UTC, to the millisecond.
+std::string log_time() {
+    char time[64];  // room for any year the format could print
+    const auto now = std::chrono::system_clock::now();
+    const auto secs = std::chrono::system_clock::to_time_t(now);
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    std::snprintf(time, sizeof time, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+    return time;
+}
+
+// Writes one JSON log line (ARCHITECTURE.md, "Operations") to the server's log seam, or to
+// stderr. A sink that throws loses its line, never the connection.
+void log_line(const server_state& state, json line) {
+    try {
+        line["time"] = log_time();
+        const std::string text = line.dump(-1, ' ', false, json::error_handler_t::replace);
+        if (state.options.log) {
+            state.options.log(text);
+        } else {
+            const std::string with_newline = text + "\n";
+            std::fwrite(with_newline.data(), 1, with_newline.size(), stderr);
+        }
+    } catch (...) {
+    }
 }
 
 // OpenSSL recognises a plain HTTP request where a ClientHello should be (SSL_R_HTTP_REQUEST).
@@ -178,11 +203,12 @@ private:
             // Over a cap: closed before the handshake, so a flood of connections costs the
             // server no key exchange. The client sees the connection closed (a transient
             // network error, retried with backoff).
-            log_line({{"event", "refused"}, {"address", remote_.to_string()}, {"code", "unavailable"},
+            log_line(*state_, {{"event", "refused"}, {"remote", remote_.to_string()}, {"code", "unavailable"},
                       {"reason", "too many open connections; closed before the TLS handshake"}});
             beast::error_code ignored;
             lowest().socket().close(ignored);
         } else {
+            started_ = std::chrono::steady_clock::now();
             send(request_no_, error_response(11, false,
                                              proto::error{errc::unavailable, "the server has too many open connections; retry later"}));
         }
@@ -207,8 +233,8 @@ private:
         // One line per failed handshake (a scanner, an old client, a client that does not
         // trust our certificate), and the connection is dropped; nothing else is affected.
         const bool plain_http = is_plain_http_on_tls(ec);
-        log_line({{"event", "tls_handshake_failed"},
-                  {"address", remote_.to_string()},
+        log_line(*state_, {{"event", "tls_handshake_failed"},
+                  {"remote", remote_.to_string()},
                   {"reason", ec == beast::error::timeout ? std::string("no handshake within the timeout")
                              : plain_http                ? std::string("a plain HTTP request on the TLS port")
                                                          : ec.message()}});
@@ -236,6 +262,11 @@ private:
         parser_->header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(o.header_limit, UINT32_MAX)));
         parser_->body_limit(o.body_limit);
         admitted_.reset();
+        route_ = endpoint::unmatched;
+        method_.clear();
+        device_id_.clear();
+        bytes_in_ = 0;
+        note_.reset();
         ++request_no_;
         responded_ = false;
         waiting_for_header_ = true;
@@ -246,17 +277,16 @@ private:
                                 beast::bind_front_handler(&http_session::on_read_header, self_ptr()));
     }
 
-    void on_read_header(beast::error_code ec, std::size_t) {
+    void on_read_header(beast::error_code ec, std::size_t bytes) {
         waiting_for_header_ = false;
         idle_since_ = 0;
+        started_ = std::chrono::steady_clock::now();
+        bytes_in_ += bytes;
         if (ec) return on_read_error(ec);
         const auto& req = parser_->get();
-        const std::string_view target = req.target();
-        log_method_ = std::string(req.method_string());
-        log_path_ = std::string(target.substr(0, target.find('?')));
-        log_device_.clear();
+        method_ = std::string(req.method_string());
         try {
-            auto decision = state_->routes.admit(req, remote_);
+            auto decision = state_->routes.admit(req, remote_, &route_);
             if (auto* res = std::get_if<response>(&decision)) {
                 // A refused request's body is never read; it would be taken for the next
                 // request, so the connection closes after the answer.
@@ -264,7 +294,9 @@ private:
                 return send(request_no_, std::move(*res));
             }
             admitted_ = std::move(std::get<admitted>(decision));
-            if (admitted_->dev) log_device_ = admitted_->dev->id;
+            if (admitted_->dev) device_id_ = admitted_->dev->id;
+            note_ = std::make_shared<request_note>();
+            admitted_->note = note_;
         } catch (const std::exception& e) {
             std::cerr << "fieldsync-server: internal error while routing: " << e.what() << "\n";
             return send(request_no_, error_response(req.version(), false, proto::error{errc::internal, "internal error"}));
@@ -302,7 +334,8 @@ private:
                               beast::bind_front_handler(&http_session::on_read_body, self_ptr()));
     }
 
-    void on_read_body(beast::error_code ec, std::size_t) {
+    void on_read_body(beast::error_code ec, std::size_t bytes) {
+        bytes_in_ += bytes;
         if (ec) return on_read_error(ec);
         if (!parser_->is_done()) return do_read_body();
         on_request();
@@ -359,7 +392,6 @@ private:
         // handing its request on) is dropped rather than interleaved with another response.
         if (request_no != request_no_ || responded_) return;
         responded_ = true;
-        if (res.result_int() >= 400) log_refusal(res);
         if (stopping_ || state_->stopping) res.keep_alive(false);
         res_ = std::make_shared<response>(std::move(res));
         lowest().expires_after(state_->options.write_timeout);
@@ -367,21 +399,33 @@ private:
                           beast::bind_front_handler(&http_session::on_write, self_ptr(), res_->need_eof()));
     }
 
-    void log_refusal(const response& res) const {
-        // One JSON line per refused request: who (address, device when known), what and why.
-        // Never a header or a body: the token and records stay out of logs.
-        json line = {{"event", "refused"}, {"status", res.result_int()}, {"address", remote_.to_string()}};
-        if (const auto err = proto::decode_error(json::parse(res.body(), nullptr, false)))
-            line["code"] = proto::errc_name(err->code);
-        if (!log_method_.empty()) {
-            line["method"] = log_method_;
-            line["path"] = log_path_;
+    // Counts the answered request and writes its one log line. Only what the server decided
+    // or measured goes in: never a header value, a token, a raw path (ids) or a body (records).
+    void log_request(const response& res, std::size_t bytes_out) {
+        const auto took = std::chrono::steady_clock::now() - started_;
+        state_->metrics.count_request(route_, res.result_int(), took);
+        json line = {{"remote", remote_.to_string()},
+                     {"route", route_template(route_)},
+                     {"status", res.result_int()},
+                     {"bytes_in", bytes_in_},
+                     {"bytes_out", bytes_out},
+                     {"ms", std::chrono::duration<double, std::milli>(took).count()}};
+        if (!method_.empty()) line["method"] = method_;
+        if (res.result_int() >= 400 && res[http::field::content_encoding].empty()) {
+            if (const auto err = proto::decode_error(json::parse(res.body(), nullptr, false)))
+                line["code"] = proto::errc_name(err->code);
         }
-        if (!log_device_.empty()) line["device"] = log_device_;
-        log_line(line);
+        if (!device_id_.empty()) line["device"] = device_id_;
+        if (note_ && note_->changes >= 0) line["changes"] = note_->changes;
+        log_line(*state_, std::move(line));
     }
 
-    void on_write(bool close, beast::error_code ec, std::size_t) {
+    void on_write(bool close, beast::error_code ec, std::size_t bytes) {
+        try {
+            if (res_) log_request(*res_, bytes);
+        } catch (...) {
+            // A failure to log loses the line, never the connection.
+        }
         res_.reset();
         if (ec) return do_close(false);
         // Closing with request bytes still unread makes the kernel reset the connection,
@@ -435,9 +479,14 @@ private:
     std::uint64_t key_ = 0;
     std::optional<http::request_parser<http::string_body>> parser_;
     std::optional<admitted> admitted_;
-    // The current request as log_refusal() names it; kept apart because the request and
-    // admitted_ are handed on to the router once the body is in.
-    std::string log_method_, log_path_, log_device_;
+    // What the current request's log line and metrics report (reset for each request); kept
+    // apart because the request and admitted_ are handed on to the router once the body is in.
+    endpoint route_ = endpoint::unmatched;
+    std::string method_;
+    std::string device_id_;
+    std::size_t bytes_in_ = 0;
+    std::chrono::steady_clock::time_point started_{};
+    std::shared_ptr<request_note> note_;
     std::shared_ptr<response> res_;
     std::shared_ptr<http::response<http::empty_body>> continue_;
     std::vector<char> linger_buf_;

@@ -8,6 +8,7 @@
 // Thread safety: a session's members are touched only on its strand; server_state is shared
 // and guarded by its mutex or atomics.
 
+#include "http/http_metrics.hpp"
 #include "http/router.hpp"
 
 #include <fieldsync/server/server.hpp>
@@ -41,15 +42,16 @@ struct server_state {
     server_state(server_options o, store& st)
         : options(std::move(o)),
           guard(options.max_connections_per_address, options.max_auth_failures, options.auth_failure_window),
-          routes(st, guard, options.min_client_protocol) {}
+          routes(st, guard, options.min_client_protocol, &metrics, &connections) {}
 
     const server_options options;
     address_guard guard;                       // per-address connection and sign-in limits
-    const router routes;
+    http_metrics metrics;                      // GET /metrics
     /// Set before the listener starts when the server speaks TLS; null for plain HTTP.
     std::shared_ptr<boost::asio::ssl::context> tls;
     std::atomic<std::size_t> connections{0};   // sessions counted against max_connections
     std::atomic<std::size_t> refusing{0};      // sessions answering 503 (over a cap)
+    const router routes;                       // after what it points to
     std::atomic<bool> stopping{false};
 
     /// Registers a live session; returns its key for forget().

@@ -291,4 +291,36 @@ conflict_view sqlite_store::read_conflict(sqlite::stmt& s) {
     return c;
 }
 
+proto::expected<std::int64_t> sqlite_store::open_conflicts() {
+    return read([&](sqlite::db& db) {
+        auto& s = db.cached("SELECT count(*) FROM conflicts WHERE status = 'open'");
+        s.step();
+        const auto n = s.int64(0);
+        s.reset();
+        return n;
+    });
+}
+
+proto::expected<std::vector<std::pair<std::string, std::int64_t>>> sqlite_store::last_syncs() {
+    // The acknowledgements this process recorded, written or not (retention.cpp), over the
+    // ones in the store (another process's, or from before a restart).
+    std::map<std::string, std::int64_t> recent;
+    {
+        std::lock_guard lock(queue_mutex_);
+        for (const auto& [id, ack] : latest_acks_) recent[id] = ack.at_ms;
+    }
+    return read([&](sqlite::db& db) {
+        std::vector<std::pair<std::string, std::int64_t>> out;
+        auto& s = db.cached("SELECT id, ack_ms, revoked_ms IS NOT NULL FROM devices ORDER BY id");
+        while (s.step()) {
+            auto id = s.text(0);
+            std::int64_t ms = s.is_null(1) ? 0 : s.int64(1);
+            if (const auto p = recent.find(id); p != recent.end()) ms = std::max(ms, p->second);
+            if (ms > 0 && s.int64(2) == 0) out.emplace_back(std::move(id), ms);
+        }
+        s.reset();
+        return out;
+    });
+}
+
 }  // namespace fieldsync::server

@@ -30,6 +30,9 @@ public:
     void submit(const device& dev, proto::change_set cs, push_done done) override;
     void close() override;
     const proto::schema& schema() const override { return schema_; }
+    const store_metrics& metrics() const override { return metrics_; }
+    proto::expected<std::int64_t> open_conflicts() override;
+    proto::expected<std::vector<std::pair<std::string, std::int64_t>>> last_syncs() override;
     proto::hlc now_hlc() override { return clock_.now(); }
 
     using store::pull;
@@ -172,6 +175,7 @@ private:
     // device id -> its latest seen by this process, written or not: device_pull's first source,
     // so an acknowledgement between being taken for a write and its commit is never missed.
     std::map<std::string, acknowledgement> latest_acks_;
+    store_metrics metrics_;
 
     std::mutex readers_mutex_;
     std::condition_variable readers_cv_;

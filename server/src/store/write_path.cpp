@@ -6,6 +6,8 @@
 #include <fieldsync/protocol/tuning.hpp>
 #include <fieldsync/server/tuning.hpp>
 
+#include <chrono>
+
 namespace fieldsync::server {
 
 using proto::errc;
@@ -66,6 +68,7 @@ void sqlite_store::commit_group(std::vector<job>& group) {
     std::vector<proto::expected<std::vector<proto::change_result>>> answers;
     answers.reserve(group.size());
     auto& db = writer_db_;
+    const auto started = std::chrono::steady_clock::now();
     try {
         db.exec("BEGIN IMMEDIATE");
         // Read inside the write lock: the admin tool may have moved units (and taken seqs)
@@ -76,6 +79,7 @@ void sqlite_store::commit_group(std::vector<job>& group) {
             db.exec("ROLLBACK");
         } catch (...) {
         }
+        metrics_.failed_commits.fetch_add(1, std::memory_order_relaxed);
         for (auto& j : group) j.done(storage_failure(e));
         return;
     }
@@ -106,9 +110,11 @@ void sqlite_store::commit_group(std::vector<job>& group) {
             db.exec("ROLLBACK");
         } catch (...) {
         }
+        metrics_.failed_commits.fetch_add(1, std::memory_order_relaxed);
         for (auto& j : group) j.done(storage_failure(e));
         return;
     }
+    metrics_.commit_seconds.observe(std::chrono::steady_clock::now() - started);
     for (std::size_t i = 0; i < group.size(); ++i) group[i].done(std::move(answers[i]));
 }
 

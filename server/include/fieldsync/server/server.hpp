@@ -9,6 +9,7 @@
 //   GET  /v1/records/{collection}/{id}/history    every version, with who, when and how
 //   GET  /v1/conflicts?status=&limit=&offset=     conflicts, newest first
 //   GET  /v1/conflicts/{id}                       one conflict
+//   GET  /metrics                                 Prometheus text format; an admin token
 //
 // Every non-2xx answer has the body {"error": {"code", "message"}} and the HTTP status of its
 // code (protocol::http_status). No input makes a handler throw out of a session: anything
@@ -29,8 +30,10 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 namespace fieldsync::server {
 
@@ -60,6 +63,10 @@ struct server_options {
     /// Plain HTTP is served only on a loopback address (127.0.0.0/8, ::1) unless this is set:
     /// tokens and records would otherwise cross the network readable by anyone on the path.
     bool insecure_listen = false;
+    /// Receives one JSON object per answered request (ARCHITECTURE.md, "Operations"), without
+    /// a trailing newline. Empty: each line goes to stderr. It is called from the I/O threads,
+    /// several at once, so it must be thread-safe; tests capture lines through it.
+    std::function<void(std::string_view line)> log;
 };
 
 class server {

@@ -17,6 +17,7 @@
 #include <fieldsync/protocol/messages.hpp>
 #include <fieldsync/protocol/schema.hpp>
 #include <fieldsync/server/tuning.hpp>
+#include <fieldsync/server/metrics.hpp>
 
 #include <cstdint>
 #include <functional>
@@ -239,6 +240,12 @@ struct held_version {
     json data;                  // null when deleted
 };
 
+/// What the store measures for GET /metrics (ARCHITECTURE.md, "Operations").
+struct store_metrics {
+    latency_histogram commit_seconds;               // group commits: BEGIN IMMEDIATE to COMMIT returned
+    std::atomic<std::uint64_t> failed_commits{0};   // group transactions that could not begin or commit
+};
+
 struct store_options {
     std::string path;                           // SQLite file; created if missing
     const proto::schema* schema = nullptr;      // default: proto::schema::default_schema()
@@ -383,6 +390,15 @@ public:
     /// Stops the writer after the queued change-sets are committed; later submits are
     /// answered `unavailable`. Idempotent; the destructor calls it.
     virtual void close() = 0;
+
+    // ---- operations (GET /metrics) ----
+    virtual const store_metrics& metrics() const = 0;
+    /// Conflicts open now: a count over the status index, cheap enough for every scrape.
+    virtual proto::expected<std::int64_t> open_conflicts() = 0;
+    /// Each device's last sync: the time of its last acknowledged pull (`acknowledgement::at_ms`,
+    /// written or still in memory), ms since the epoch. Devices that never synced and revoked
+    /// devices are left out.
+    virtual proto::expected<std::vector<std::pair<std::string, std::int64_t>>> last_syncs() = 0;
 
     virtual const proto::schema& schema() const = 0;
     /// The server's hybrid logical clock (stamps changes that come without one).
