@@ -51,6 +51,8 @@ constexpr const char* k_usage =
     "  demo --district NAME [--seed N]             load the district's demo data set into an empty store\n"
     "  report NAME [--unit U] [--format table|csv|json]\n"
     "                                              the district's figures (see 'report --help')\n"
+    "  backup PATH                                 copy the store to PATH while the server serves\n"
+    "  restore BACKUP                              replace the store with BACKUP (server stopped)\n"
     "\n"
     "'fieldsync-admin COMMAND --help' describes a command.\n";
 
@@ -125,6 +127,18 @@ constexpr const char* k_gc_usage =
     "re-snapshots on its next sync, after pushing its pending edits. Safe while the server runs.\n"
     "  --dry-run          count what would be purged; change nothing\n"
     "  --window-days N    the retention window in days, 1 to 36500 (default 90)\n";
+constexpr const char* k_backup_usage =
+    "usage: fieldsync-admin --db STORE backup PATH\n"
+    "Copies the store to PATH (which must not exist) with SQLite's online backup. The server may\n"
+    "keep serving: the copy is one consistent snapshot. It is written beside PATH, checked with\n"
+    "PRAGMA integrity_check, synced and renamed, so PATH is either a whole, sound store or absent.\n";
+
+constexpr const char* k_restore_usage =
+    "usage: fieldsync-admin --db STORE restore BACKUP   (or: restore BACKUP --db STORE)\n"
+    "Replaces STORE with a checked copy of BACKUP. Stop the server first. The restored store gets\n"
+    "a new incarnation: replicas notice it on their next sync and send again what they sent\n"
+    "since the backup (up to 7 days back), so their edits are not lost. The replaced store is\n"
+    "kept beside it as STORE.replaced-<ms>.\n";
 
 int usage_error(const std::string& message, const char* usage) {
     std::cerr << "fieldsync-admin: " << message << "\n" << usage;
@@ -595,6 +609,59 @@ int cmd_gc(const std::string& db, const std::vector<std::string>& args) {
     return 0;
 }
 
+int cmd_backup(const std::string& db, const std::vector<std::string>& args) {
+    if (wants_help(args)) {
+        std::cout << k_backup_usage;
+        return 0;
+    }
+    if (args.size() != 1 || args[0].empty()) return usage_error("backup takes one path", k_backup_usage);
+    const auto r = fs::backup_sqlite_store(db, args[0]);
+    if (!r) {
+        std::cerr << "fieldsync-admin: backup failed: " << r.err().message << "\n";
+        return r.err().code == fieldsync::protocol::errc::bad_request ? k_exit_usage : k_exit_failure;
+    }
+    std::cerr << "fieldsync-admin: backup " << args[0] << ": " << r->bytes << " bytes, feed seq " << r->seq
+              << ", newest change " << (r->newest_change_ms ? format_ms(r->newest_change_ms) : "none")
+              << ", incarnation " << r->incarnation << ", integrity ok\n";
+    return 0;
+}
+
+int cmd_restore(std::string db, const std::vector<std::string>& args) {
+    if (wants_help(args)) {
+        std::cout << k_restore_usage;
+        return 0;
+    }
+    std::vector<std::string> rest;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        if (args[i] == "--db") {
+            if (i + 1 >= args.size()) return usage_error("--db needs a path", k_restore_usage);
+            db = args[++i];
+        } else {
+            rest.push_back(args[i]);
+        }
+    }
+    if (db.empty()) return usage_error("--db STORE is required", k_restore_usage);
+    if (rest.size() != 1 || rest[0].empty()) return usage_error("restore takes one backup file", k_restore_usage);
+    std::string replaced;
+    const auto r = fs::restore_sqlite_store(rest[0], db, &replaced);
+    if (!r) {
+        std::cerr << "fieldsync-admin: restore failed: " << r.err().message << "\n";
+        return r.err().code == fieldsync::protocol::errc::bad_request ? k_exit_usage : k_exit_failure;
+    }
+    std::cerr << "fieldsync-admin: restored " << rest[0] << " into " << db << ": feed seq " << r->seq
+              << ", newest change " << (r->newest_change_ms ? format_ms(r->newest_change_ms) : "none")
+              << ", new incarnation " << r->incarnation << "\n";
+    if (!replaced.empty()) std::cerr << "fieldsync-admin: the replaced store is kept as " << replaced << "\n";
+    const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    constexpr std::int64_t k_week_ms = 7LL * 24 * 3600 * 1000;
+    if (r->newest_change_ms > 0 && now - r->newest_change_ms > k_week_ms)
+        std::cerr << "fieldsync-admin: warning: the backup's newest change is more than 7 days old; replicas send "
+                     "again only what the server answered them in the last 7 days\n";
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -668,5 +735,10 @@ int main(int argc, char** argv) {
     }
     if (cmd == "demo") return fieldsync::admin::run_demo(db, rest);
     if (cmd == "report") return fieldsync::admin::run_report(db, rest);
+    if (cmd == "backup") {
+        if (!wants_help(rest) && need_db()) return usage_error("--db PATH is required", k_usage);
+        return cmd_backup(db, rest);
+    }
+    if (cmd == "restore") return cmd_restore(db, rest);
     return usage_error("unknown command '" + cmd + "'", k_usage);
 }

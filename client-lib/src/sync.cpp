@@ -4,7 +4,10 @@
 // made from the unsent outbox) and the pull cursor; each response's results, pulled page and
 // new cursor are committed in one local transaction. A change-set is written to the outbox
 // (batch_id, change ids and the exact wire form) before it is first sent and resent unchanged
-// until answered, so the server's change-id memory makes every retry safe.
+// until answered, so the server's change-id memory makes every retry safe. Answered rows are
+// kept (acked) for tuning::acked_retention: when the server's answers name another store
+// incarnation than the one this replica synced with (its store was restored from a backup),
+// they are sent again with their ids and the pull starts over (SPEC.md, "After a restore").
 
 #include "wire_body.hpp"
 #include "replica_impl.hpp"
@@ -228,6 +231,7 @@ result<sync_report> replica::impl::run_sync(const progress_fn& progress, const r
     // Change-sets a relay hub answered `queued`: they stay in the outbox, frozen, and are
     // resent by the next sync, not again by this one.
     std::vector<std::string> deferred;
+    bool restore_handled = false;  // at most once per sync: a store that keeps changing is an error
     for (;;) {
         // 1. The change-set to send: the oldest one already handed to the server, or a new one
         //    made durable here, before its first send.
@@ -324,6 +328,14 @@ result<sync_report> replica::impl::run_sync(const progress_fn& progress, const r
             auto seen = on_answer(*resp);
             if (!seen) return std::move(seen).err();
         }
+        bool restored = false;
+        if (!resp->incarnation.empty()) {
+            std::lock_guard lock(mutex);
+            const auto known = store->meta("incarnation");
+            restored = known && !known->empty() && *known != resp->incarnation;
+        }
+        if (restored && restore_handled)
+            return make_error(errc::bad_response, "the server's store changed its incarnation twice in one sync");
 
         // 3. Results, pulled page and cursor in one local transaction.
         {
@@ -342,7 +354,7 @@ result<sync_report> replica::impl::run_sync(const progress_fn& progress, const r
                 }
                 auto rec = store->find_record(row->collection, row->id);
                 if (!rec) throw failure(errc::internal, "outbox change for a record the replica does not hold");
-                store->delete_outbox(row->seq);
+                store->ack_outbox(*row, clock.wall_ms());
                 auto rest = store->outbox_for(row->collection, row->id);
                 outbox_row* next = rest.empty() ? nullptr : &rest.front();
                 ++report.pushed;
@@ -416,7 +428,8 @@ result<sync_report> replica::impl::run_sync(const progress_fn& progress, const r
 
             // Diffs apply to the exact version they were made against; if this replica holds
             // another one of any record of the page, the page waits and comes again whole.
-            const bool diffs_fit = std::all_of(resp->changes.begin(), resp->changes.end(), [&](const auto& p) {
+            // (After a restore the page is not used at all.)
+            const bool diffs_fit = restored || std::all_of(resp->changes.begin(), resp->changes.end(), [&](const auto& p) {
                 if (!p.diff_base) return true;
                 const auto rec = store->find_record(p.collection, p.id);
                 return rec && (p.version <= rec->server_version ||
@@ -426,7 +439,21 @@ result<sync_report> replica::impl::run_sync(const progress_fn& progress, const r
             if (whole_page) ++report.refetched_pages;
 
             if (deferred_batch) deferred.push_back(batch_id);
-            if (!whole_page) {
+            if (restored) {
+                // The store was restored from a backup: what it lost may include changes it
+                // answered us. Everything answered within the retention window goes again
+                // with its ids (the restored store answers those it still has from
+                // `decided` and applies the others), and the pull starts over: this page
+                // and cursor belong to the old store, and so do our copies' versions.
+                report.resent += store->requeue_acked();
+                store->forget_server_versions();
+                cursor.clear();
+                store->set_meta("cursor", cursor);
+                caught_up = false;
+                store->set_meta("caught_up", "0");
+                store->set_meta("incarnation", resp->incarnation);
+                restore_handled = true;
+            } else if (!whole_page) {
                 // The device was moved to another unit: what it holds of its old scope goes (the
                 // new scope's records follow on this page and the next), except what only exists
                 // here: pending edits, and changes awaiting review or refused.
@@ -491,7 +518,11 @@ result<sync_report> replica::impl::run_sync(const progress_fn& progress, const r
                     caught_up = !resp->more;
                     store->set_meta("caught_up", caught_up ? "1" : "0");
                 }
+                if (!resp->incarnation.empty()) store->set_meta("incarnation", resp->incarnation);
             }
+            const auto now_ms = clock.wall_ms();
+            store->prune_acked(now_ms - std::chrono::duration_cast<std::chrono::milliseconds>(tuning::acked_retention).count(),
+                               tuning::acked_retention_changes);
             store->set_meta("hlc", clock.now().to_string());
             tx.commit();
             ++commits;
@@ -504,6 +535,7 @@ result<sync_report> replica::impl::run_sync(const progress_fn& progress, const r
         if (!tell(batch.empty() ? sync_phase::pull : sync_phase::push))
             return make_error(errc::cancelled, "sync cancelled");
 
+        if (restored) continue;
         if (batch.empty() && !resp->more && !whole_page) break;
     }
     return finish();

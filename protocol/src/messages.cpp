@@ -235,6 +235,7 @@ json encode(const sync_response& r) {
     if (r.reset) j["reset"] = true;
     if (r.server_hlc) j["server_hlc"] = r.server_hlc->to_string();
     if (r.upgrade) j["upgrade"] = encode(*r.upgrade);
+    if (!r.incarnation.empty()) j["incarnation"] = r.incarnation;
     return j;
 }
 
@@ -346,6 +347,7 @@ expected<sync_response> decode_sync_response(const json& j) {
         r.upgrade = decode_upgrade_notice(*u);
         if (!r.upgrade) return bad(errc::bad_request, "'upgrade' must hold required, protocol, min_protocol, schema, min_schema");
     }
+    r.incarnation = str(j, "incarnation").value_or("");
     return r;
 }
 

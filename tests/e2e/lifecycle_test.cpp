@@ -478,6 +478,12 @@ public:
     proto::expected<std::vector<srv::device>> devices() override { return inner_.devices(); }
     void close() override { inner_.close(); }
     const proto::schema& schema() const override { return inner_.schema(); }
+    const srv::store_metrics& metrics() const override { return inner_.metrics(); }
+    proto::expected<std::int64_t> open_conflicts() override { return inner_.open_conflicts(); }
+    proto::expected<std::vector<std::pair<std::string, std::int64_t>>> last_syncs() override {
+        return inner_.last_syncs();
+    }
+    const std::string& incarnation() const override { return inner_.incarnation(); }
     proto::hlc now_hlc() override { return inner_.now_hlc(); }
     proto::expected<std::vector<srv::forward_entry>> relay_forwards(std::int64_t after_seq,
                                                                      std::int64_t limit) override {

@@ -14,6 +14,7 @@
 #include <regex>
 #include <set>
 #include <sstream>
+#include <thread>
 
 namespace fieldsync::e2e {
 namespace {
@@ -258,6 +259,98 @@ TEST_CASE("GET /metrics: an admin token only, Prometheus text with routes, outco
         REQUIRE(again.count(mine) == 1);
         CHECK(again.at(mine) == before);
         CHECK(again.at("fieldsync_open_conflicts") == 1);
+    }
+}
+
+TEST_CASE("a backup taken while devices write is one sound snapshot, and a restore gives the store a new incarnation",
+          "[e2e][operations][backup]") {
+    server_fixture f;
+    const auto backup = (f.db_path() + ".backup");
+    const auto before = f.store().incarnation();
+    CHECK(f.sync(json{{"cursor", ""}})["incarnation"] == before);
+
+    // Devices keep writing while the backup runs.
+    std::atomic<bool> stop{false};
+    std::atomic<int> answered{0};
+    std::thread writer([&] {
+        for (int n = 0; !stop.load() || n < 20; ++n) {
+            std::vector<json> changes;
+            for (int k = 0; k < 5; ++k)
+                changes.push_back(put_change("c-" + std::to_string(n) + "-" + std::to_string(k), "members",
+                                             "m-" + std::to_string(n) + "-" + std::to_string(k), 0,
+                                             {{"name", "Đoàn Thị Điểm"}, {"cell", "Chi bộ ấp " + std::to_string(k)}}));
+            if (f.post_sync(batch("b-" + std::to_string(n), changes)).status == 200) ++answered;
+        }
+    });
+    const bool writing = eventually([&] { return answered.load() >= 5; });
+    const auto r = srv::backup_sqlite_store(f.db_path(), backup);
+    stop = true;
+    writer.join();
+    CHECK(writing);
+    INFO((r ? std::string() : r.err().message));
+    REQUIRE(r);
+    CHECK(r->incarnation == before);
+    CHECK(r->seq > 0);
+    CHECK(r->seq % 5 == 0);  // whole change-sets only: one consistent snapshot
+    CHECK(r->bytes == static_cast<std::int64_t>(std::filesystem::file_size(backup)));
+    CHECK_FALSE(std::filesystem::exists(backup + "-wal"));
+
+    // The snapshot holds exactly the first r->seq versions: the feed of the copy, read back.
+    {
+        srv::store_options so;
+        so.path = backup;
+        auto copy = srv::open_sqlite_store(so);
+        REQUIRE(copy);
+        auto page = (*copy)->pull(0, 100000);
+        REQUIRE(page);
+        CHECK(static_cast<std::int64_t>(page->changes.size()) == r->seq);
+        CHECK(page->last_seq == r->seq);
+        (*copy)->close();
+    }
+
+    SECTION("a backup never overwrites, and a missing store is not created") {
+        const auto again = srv::backup_sqlite_store(f.db_path(), backup);
+        REQUIRE_FALSE(again);
+        CHECK(again.err().code == proto::errc::bad_request);
+        const auto missing = srv::backup_sqlite_store(f.db_path() + ".khong-co", backup + "2");
+        REQUIRE_FALSE(missing);
+        CHECK(missing.err().code == proto::errc::not_found);
+        CHECK_FALSE(std::filesystem::exists(f.db_path() + ".khong-co"));
+        CHECK_FALSE(std::filesystem::exists(backup + "2"));
+    }
+    SECTION("a restore refuses what is not a sound store and changes nothing") {
+        f.shut_down();
+        const auto junk = f.db_path() + ".junk";
+        std::ofstream(junk) << "đây không phải là một cơ sở dữ liệu";
+        const auto refused = srv::restore_sqlite_store(junk, f.db_path());
+        REQUIRE_FALSE(refused);
+        srv::store_options so;
+        so.path = f.db_path();
+        auto st = srv::open_sqlite_store(so);
+        REQUIRE(st);
+        CHECK((*st)->incarnation() == before);
+        (*st)->close();
+    }
+    SECTION("a restore installs the copy under a new incarnation and keeps the replaced store") {
+        f.shut_down();
+        std::string replaced;
+        const auto restored = srv::restore_sqlite_store(backup, f.db_path(), &replaced);
+        INFO((restored ? std::string() : restored.err().message));
+        REQUIRE(restored);
+        CHECK(restored->seq == r->seq);
+        CHECK(restored->incarnation != before);
+        CHECK(restored->incarnation.size() == 32);
+        REQUIRE_FALSE(replaced.empty());
+        CHECK(std::filesystem::exists(replaced));
+        srv::store_options so;
+        so.path = f.db_path();
+        auto st = srv::open_sqlite_store(so);
+        REQUIRE(st);
+        CHECK((*st)->incarnation() == restored->incarnation);
+        auto page = (*st)->pull(0, 100000);
+        REQUIRE(page);
+        CHECK(page->last_seq == r->seq);
+        (*st)->close();
     }
 }
 

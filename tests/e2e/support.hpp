@@ -111,6 +111,8 @@ public:
     std::uint16_t port() const { return port_; }
     srv::store& store() { return *store_; }
     srv::server& server() { return *server_; }
+    /// The store's SQLite file.
+    std::string db_path() const { return (dir_.path() / "central.db").string(); }
     const std::string& token() const { return token_; }
     const srv::device& device() const { return device_; }
 

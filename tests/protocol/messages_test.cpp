@@ -435,9 +435,11 @@ TEST_CASE("round trip: sync_response", "[protocol][messages][roundtrip]") {
     r.cursor = "4411";
     r.more = true;
     r.server_hlc = fp::hlc{1764163200123, 0};
+    r.incarnation = "9c1e0f2a4b5d46e7a8b9c0d1e2f3a4b5";
 
     const json wire = fp::encode(r);
     CHECK(wire["server_hlc"] == "1764163200123-0");
+    CHECK(wire["incarnation"] == "9c1e0f2a4b5d46e7a8b9c0d1e2f3a4b5");
     const auto back = fp::decode_sync_response(wire);
     REQUIRE(back);
     CHECK(fp::encode(*back) == wire);
@@ -445,6 +447,7 @@ TEST_CASE("round trip: sync_response", "[protocol][messages][roundtrip]") {
     CHECK(back->cursor == "4411");
     REQUIRE(back->server_hlc);
     CHECK(*back->server_hlc == *r.server_hlc);
+    CHECK(back->incarnation == r.incarnation);
 
     fp::sync_response empty;
     const json empty_wire = fp::encode(empty);

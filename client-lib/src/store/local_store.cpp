@@ -12,7 +12,7 @@ namespace {
 
 // Ordered migrations: step i brings user_version from i to i+1. Released steps never change;
 // a new schema is a new step appended here.
-constexpr std::array<const char*, 1> k_migrations{
+constexpr std::array<const char*, 2> k_migrations{
     R"sql(
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
@@ -53,6 +53,25 @@ CREATE TABLE outbox (
 );
 CREATE INDEX outbox_by_record ON outbox (collection, id);
 CREATE INDEX outbox_by_batch ON outbox (batch_id, seq);
+)sql",
+    // 2: answered change-sets kept for resending after a server restore.
+    R"sql(
+CREATE TABLE acked (
+    seq          INTEGER PRIMARY KEY,
+    change_id    TEXT NOT NULL UNIQUE,
+    collection   TEXT NOT NULL,
+    id           TEXT NOT NULL,
+    unit_id      TEXT NOT NULL,
+    deleted      INTEGER NOT NULL,
+    data         TEXT,
+    base_version INTEGER NOT NULL,
+    base_data    TEXT,
+    hlc          TEXT NOT NULL,
+    batch_id     TEXT NOT NULL,
+    wire         TEXT NOT NULL,
+    acked_ms     INTEGER NOT NULL
+);
+CREATE INDEX acked_by_time ON acked (acked_ms);
 )sql",
 };
 
@@ -299,6 +318,41 @@ std::vector<outbox_row> local_store::unsent(std::size_t limit) {
     while (s->step()) out.push_back(read_outbox(*s));
     return out;
 }
+
+void local_store::ack_outbox(const outbox_row& r, std::int64_t now_ms) {
+    if (r.batch_id && r.wire) {
+        auto s = db_.prepare(
+            "INSERT OR REPLACE INTO acked (seq, change_id, collection, id, unit_id, deleted, data, base_version, "
+            "base_data, hlc, batch_id, wire, acked_ms) "
+            "SELECT seq, change_id, collection, id, unit_id, deleted, data, base_version, base_data, hlc, batch_id, "
+            "wire, ?2 FROM outbox WHERE seq = ?1");
+        s->bind(1, r.seq);
+        s->bind(2, now_ms);
+        s->run();
+    }
+    delete_outbox(r.seq);
+}
+
+void local_store::prune_acked(std::int64_t before_ms, std::int64_t keep) {
+    auto old = db_.prepare("DELETE FROM acked WHERE acked_ms < ?1");
+    old->bind(1, before_ms);
+    old->run();
+    auto extra = db_.prepare("DELETE FROM acked WHERE seq <= (SELECT seq FROM acked ORDER BY seq DESC LIMIT 1 OFFSET ?1)");
+    extra->bind(1, keep);
+    extra->run();
+}
+
+std::int64_t local_store::requeue_acked() {
+    db_.exec(
+        "INSERT INTO outbox (seq, change_id, collection, id, unit_id, deleted, data, base_version, base_data, hlc, "
+        "batch_id, wire) SELECT seq, change_id, collection, id, unit_id, deleted, data, base_version, base_data, hlc, "
+        "batch_id, wire FROM acked ORDER BY seq");
+    const auto n = static_cast<std::int64_t>(sqlite3_changes(db_.handle()));
+    db_.exec("DELETE FROM acked");
+    return n;
+}
+
+void local_store::forget_server_versions() { db_.exec("UPDATE records SET server_version = 0"); }
 
 std::int64_t local_store::outbox_count() {
     auto s = db_.prepare("SELECT count(*) FROM outbox");

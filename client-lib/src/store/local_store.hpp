@@ -7,7 +7,10 @@
 //   outbox   local changes not yet answered. A row with batch_id NULL is unsent and still
 //            absorbs later edits of its record; a row with a batch_id has been handed to the
 //            server (its exact wire form is stored in `wire`) and is frozen until answered.
-//   meta     server URL, token, pull cursor, last HLC.
+//   acked    answered change-sets (outbox rows with their answer's time), kept for a bounded
+//            window: if the server's store is restored from a backup, they are sent again
+//            (SPEC.md, "After a restore").
+//   meta     server URL, token, pull cursor, last HLC, the server store's incarnation.
 //
 // Not thread-safe: the replica serialises access. Errors throw detail::failure(storage).
 
@@ -99,6 +102,16 @@ public:
     /// is sent once that answer gives it its base (a relay hub's `queued` is no answer).
     std::vector<outbox_row> unsent(std::size_t limit);
     std::int64_t outbox_count();
+    /// Moves an answered outbox row to `acked` (same seq, batch, ids and wire form).
+    void ack_outbox(const outbox_row& r, std::int64_t now_ms);
+    /// Forgets acked rows answered before `before_ms`, and all but the newest `keep` rows.
+    void prune_acked(std::int64_t before_ms, std::int64_t keep);
+    /// Puts every acked row back into the outbox as a sent, unanswered change-set (its old
+    /// seq, so the resends go first and in their first order). Returns how many.
+    std::int64_t requeue_acked();
+    /// Forgets which server version each record copy is (all become 0), so the next full pull
+    /// replaces every server copy: after a restore the versions of the old store mean nothing.
+    void forget_server_versions();
     std::int64_t count_state(int state);
     std::int64_t count_live_records();
 

@@ -555,6 +555,7 @@ response router::pull_and_answer(const request& req, const pull_request& in,
     out.dropped = std::move(page->dropped);
     out.reset = pr.reset;
     out.upgrade = pr.upgrade;
+    out.incarnation = store_.incarnation();
     return answer(req, proto::encode(out));
 }
 

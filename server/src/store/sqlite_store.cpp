@@ -145,6 +145,10 @@ constexpr const char* k_migrations[] = {
         settled_ms INTEGER);
     CREATE INDEX forwards_unsettled ON forwards(seq) WHERE settled_ms IS NULL;
     )sql",
+    // 6: the store's incarnation, replaced by every restore (SPEC.md, "After a restore").
+    R"sql(
+    INSERT OR IGNORE INTO meta(key, value) VALUES ('incarnation', lower(hex(randomblob(16))));
+    )sql",
 };
 
 sqlite_store::sqlite_store(const store_options& o)
@@ -157,6 +161,11 @@ sqlite_store::sqlite_store(const store_options& o)
       max_readers_(std::max(1, o.read_connections)) {
     configure(writer_db_);
     migrate();
+    {
+        auto& s = writer_db_.cached("SELECT value FROM meta WHERE key = 'incarnation'");
+        if (s.step()) incarnation_ = s.text(0);
+        s.reset();
+    }
     recover_clock();
     writer_ = std::thread([this] { writer_loop(); });
 }

@@ -31,6 +31,7 @@ public:
     void close() override;
     const proto::schema& schema() const override { return schema_; }
     const store_metrics& metrics() const override { return metrics_; }
+    const std::string& incarnation() const override { return incarnation_; }
     proto::expected<std::int64_t> open_conflicts() override;
     proto::expected<std::vector<std::pair<std::string, std::int64_t>>> last_syncs() override;
     proto::hlc now_hlc() override { return clock_.now(); }
@@ -176,6 +177,7 @@ private:
     // so an acknowledgement between being taken for a write and its commit is never missed.
     std::map<std::string, acknowledgement> latest_acks_;
     store_metrics metrics_;
+    std::string incarnation_;  // read at open
 
     std::mutex readers_mutex_;
     std::condition_variable readers_cv_;

@@ -101,6 +101,7 @@ struct sync_report {
                                         // resent (same change_id) by a later sync
     std::int64_t pulled = 0;            // pulled heads newer than the replica's copy, stored
     std::int64_t dropped = 0;           // records removed because they left the device's scope
+    std::int64_t resent = 0;            // answered changes sent again because the server's store was restored
     std::int64_t bytes_sent = 0;        // HTTP bodies, both ways
     std::int64_t bytes_received = 0;
     std::int64_t requests = 0;          // HTTP exchanges that got a response

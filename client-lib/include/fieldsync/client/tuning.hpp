@@ -66,4 +66,15 @@ inline constexpr std::size_t gzip_min_bytes = 1024;
 /// for one local transaction, which is milliseconds; 5 s rides that out without hanging.
 inline constexpr std::chrono::milliseconds busy_timeout{5'000};
 
+/// How long answered changes are kept to be sent again if the server's store is restored from
+/// a backup (SPEC.md, "After a restore"). Servers are backed up at least daily (README); a
+/// week covers restoring the last good backup after a problem noticed days later (a weekend,
+/// a long power cut). Changes answered before it are not sent again: if the restored backup is
+/// older, the server lost them and the replica takes the restored versions.
+inline constexpr std::chrono::hours acked_retention{24 * 7};
+/// At most this many answered changes are kept (the newest): about 1 KiB each, 20 MiB on a
+/// phone at most, which a field device writing a few hundred changes a day never reaches
+/// within the week.
+inline constexpr std::int64_t acked_retention_changes = 20'000;
+
 }  // namespace fieldsync::client::tuning

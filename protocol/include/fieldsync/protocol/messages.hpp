@@ -95,6 +95,9 @@ struct sync_response {
     /// The client is older than the server (SPEC.md, "Versions and the handshake"); absent
     /// otherwise.
     std::optional<upgrade_notice> upgrade;
+    /// The server store's incarnation (SPEC.md, "After a restore"): it changes when the store
+    /// is restored from a backup. "incarnation" on the wire; absent from servers without one.
+    std::string incarnation;
 };
 
 /// Decodes the body of POST /v1/sync (already parsed by parse_json).

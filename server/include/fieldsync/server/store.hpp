@@ -400,6 +400,10 @@ public:
     /// devices are left out.
     virtual proto::expected<std::vector<std::pair<std::string, std::int64_t>>> last_syncs() = 0;
 
+    /// The store's incarnation: a random id made when the store is created and replaced by
+    /// every restore (restore_sqlite_store). Every sync answer carries it.
+    virtual const std::string& incarnation() const = 0;
+
     virtual const proto::schema& schema() const = 0;
     /// The server's hybrid logical clock (stamps changes that come without one).
     virtual proto::hlc now_hlc() = 0;
@@ -407,5 +411,26 @@ public:
 
 /// Opens (creating and migrating as needed) a SQLite store.
 proto::expected<std::unique_ptr<store>> open_sqlite_store(const store_options& options);
+
+/// What a backup or a restore produced.
+struct backup_report {
+    std::int64_t bytes = 0;
+    std::int64_t seq = 0;                   // the feed's last seq in the copy
+    std::string incarnation;                // the copy's incarnation (a restore's is new)
+    std::int64_t newest_change_ms = 0;      // server time of the newest version in it (0: none)
+};
+
+/// Copies the store file at `store_path` to `dest` with SQLite's online backup, while a server
+/// may be serving it from another process: one consistent snapshot, written to a temporary
+/// file beside `dest`, checked with PRAGMA integrity_check, synced, then renamed. Never
+/// overwrites: `dest` must not exist (bad_request). not_found when there is no store.
+proto::expected<backup_report> backup_sqlite_store(const std::string& store_path, const std::string& dest);
+
+/// Replaces the store at `store_path` with a checked copy of `backup` under a new incarnation.
+/// No server may have the store open. The replaced files are kept beside it as
+/// `<store>.replaced-<ms>` (named in `*replaced`). bad_request: `backup` is not a sound
+/// fieldsync store.
+proto::expected<backup_report> restore_sqlite_store(const std::string& backup, const std::string& store_path,
+                                                    std::string* replaced = nullptr);
 
 }  // namespace fieldsync::server

@@ -138,6 +138,9 @@ inline constexpr std::int64_t gc_batch_rows = 250;
 /// transaction per interval instead of one fsync per pull. Losing them (a crash) only makes
 /// gc more careful and may make a device re-snapshot once.
 inline constexpr std::chrono::milliseconds ack_flush_interval{1000};
+/// How long a backup waits before trying again when the store is locked at the moment its
+/// read transaction begins (the backup API does not use the busy timeout).
+inline constexpr int backup_busy_wait_ms = 20;
 /// History rows read at open to restore the clock past every stamp already stored.
 inline constexpr int hlc_recovery_rows = 1000;
 
