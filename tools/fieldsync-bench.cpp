@@ -25,6 +25,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
+#include "invariants/store_check.hpp"
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -33,10 +34,14 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <climits>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <iterator>
+#include <map>
+#include <set>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -61,6 +66,7 @@ constexpr const char* k_usage =
     "usage: fieldsync-bench [--devices N] [--batch B] [--changes C] [--random-ids]\n"
     "                       [--db PATH | --url http://HOST:PORT --token TOKEN]\n"
     "                       [--server-threads T] [--pull-limit L] [--edit-pull] [--keep]\n"
+    "       fieldsync-bench --soak SECONDS [--devices N] [--batch B] [--seed S] [--db PATH] [--keep]\n"
     "\n"
     "  --devices N         concurrent devices, each with its own connection (default 50)\n"
     "  --batch B           changes per change-set, 1 to 1000 (default 1000)\n"
@@ -72,7 +78,14 @@ constexpr const char* k_usage =
     "  --pull-limit L      page size of the pull phase (default and most: 5000)\n"
     "  --edit-pull         then patch one field of every record and pull the edits from the\n"
     "                      cursor of the full pull, whole and as field diffs\n"
-    "  --keep              keep the temporary store and the raw SQLite file\n";
+    "  --keep              keep the temporary store and the raw SQLite file\n"
+    "\n"
+    "  --soak SECONDS      self-hosted soak: N devices write for SECONDS (new records, edits of\n"
+    "                      shared and own records, deletes; change-sets of 1 to B changes,\n"
+    "                      default 8), each pulling as it goes; then the store invariants are\n"
+    "                      checked and every device's pulled copy is compared with a full pull.\n"
+    "                      Prints figures and PASS or FAIL; exits 1 on a broken invariant.\n"
+    "  --seed S            soak: the seed of the devices' choices (default: random, printed)\n";
 
 // Retries of one request after a transient failure (connection lost, 503, 5xx). Pushes are
 // idempotent (same batch and change ids), so a retry is safe; more than a few means the
@@ -98,6 +111,9 @@ struct options {
     std::int64_t pull_limit = fproto::tuning::max_pull_limit;
     bool edit_pull = false;
     bool keep = false;
+    std::int64_t soak_seconds = 0;      // > 0: soak mode
+    bool batch_given = false;
+    std::optional<std::uint64_t> seed;
 };
 
 std::optional<std::int64_t> parse_count(const std::string& s, std::int64_t min, std::int64_t max) {
@@ -134,6 +150,15 @@ std::optional<options> parse_args(int argc, char** argv) {
             const auto v = count(1, static_cast<std::int64_t>(fproto::tuning::max_changes_per_batch));
             if (!v) return std::nullopt;
             o.batch = *v;
+            o.batch_given = true;
+        } else if (a == "--soak") {
+            const auto v = count(1, 30 * 24 * 3600);
+            if (!v) return std::nullopt;
+            o.soak_seconds = *v;
+        } else if (a == "--seed") {
+            const auto v = count(0, INT64_MAX);
+            if (!v) return std::nullopt;
+            o.seed = static_cast<std::uint64_t>(*v);
         } else if (a == "--changes") {
             const auto v = count(1, 1'000'000'000);
             if (!v) return std::nullopt;
@@ -170,6 +195,8 @@ std::optional<options> parse_args(int argc, char** argv) {
     }
     if (o.url.empty() != o.token.empty()) return std::nullopt;  // --url and --token go together
     if (!o.url.empty() && !o.db.empty()) return std::nullopt;
+    // A soak checks the store file afterwards, so it hosts the server itself.
+    if (o.soak_seconds > 0 && !o.url.empty()) return std::nullopt;
     return o;
 }
 
@@ -574,6 +601,260 @@ std::filesystem::path make_temp_dir() {
     throw std::runtime_error("cannot create a temporary directory in " + base.string());
 }
 
+// ---- soak ----------------------------------------------------------------------------------
+
+// Shared records every device edits (merges, conflicts); the rest are each device's own.
+constexpr int k_soak_shared_records = 32;
+constexpr const char* k_soak_collection = "members";
+constexpr const char* k_soak_unit = "xa-binh-hoa";
+constexpr std::int64_t k_soak_pull_limit = 200;
+const char* const k_soak_names[] = {"Nguyễn Thị Lựu", "Trần Văn Đức", "Lê Thị Hồng", "Phạm Minh Châu",
+                                    "Võ Thị Sáu", "Huỳnh Văn Nghệ", "Đặng Thùy Trâm", "Bùi Quang Thận"};
+
+struct soak_device {
+    int index = 0;
+    std::string token;
+    std::vector<fieldsync::tools::answered_change> answered;
+    std::map<std::string, std::int64_t> known;      // record id -> last version this device heard of
+    std::map<std::string, std::int64_t> replica;    // record id -> version, from its own pulls
+    std::string cursor;
+    std::int64_t change_sets = 0, retries = 0;
+    std::vector<double> latencies_ms;
+    std::string failure;
+};
+
+// One change-set: new records, edits (put or patch) of shared and own records, deletes of own
+// records, each against the version this device last heard of.
+std::string soak_batch(soak_device& d, std::int64_t n, std::int64_t most, std::mt19937_64& rng,
+                       std::vector<fieldsync::tools::answered_change>& sent) {
+    const std::string prefix = "d" + std::to_string(d.index) + "-" + std::to_string(n);
+    json changes = json::array();
+    std::set<std::string> ids;
+    const auto count = 1 + static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(most));
+    for (std::int64_t k = 0; k < count; ++k) {
+        const auto pick = rng() % 100;
+        std::string id;
+        if (pick < 30 || d.known.empty())
+            id = "m-" + prefix + "-" + std::to_string(k);  // a new record
+        else if (pick < 55)
+            id = "m-shared-" + std::to_string(rng() % k_soak_shared_records);
+        else {
+            auto it = d.known.begin();
+            std::advance(it, static_cast<std::ptrdiff_t>(rng() % d.known.size()));
+            id = it->first;
+        }
+        if (!ids.insert(id).second) continue;
+        const auto base = d.known.count(id) ? d.known[id] : 0;
+        const std::string cid = "c-" + prefix + "-" + std::to_string(k);
+        json c = {{"change_id", cid}, {"collection", k_soak_collection}, {"id", id}, {"unit_id", k_soak_unit},
+                  {"base_version", base}};
+        const bool own = id.rfind("m-shared-", 0) != 0;
+        const auto how = rng() % 10;
+        if (base > 0 && own && how == 0) {
+            c["op"] = "delete";
+        } else if (base > 0 && how < 5) {
+            c["op"] = "patch";
+            c["data"] = {{"notes", "sửa lần " + std::to_string(n) + " bởi máy " + std::to_string(d.index)}};
+        } else {
+            c["op"] = "put";
+            c["data"] = {{"name", k_soak_names[rng() % std::size(k_soak_names)]},
+                         {"cell", "Chi bộ ấp " + std::to_string(1 + rng() % 9)},
+                         {"notes", "ghi chú " + cid}};
+        }
+        changes.push_back(std::move(c));
+        sent.push_back({cid, k_soak_collection, id, nullptr});
+    }
+    return json{{"batch_id", "b-" + prefix}, {"changes", changes}, {"cursor", d.cursor}, {"limit", k_soak_pull_limit}}
+        .dump();
+}
+
+// Applies a pulled page to a device's copy: the latest version of each record.
+void soak_apply_page(std::map<std::string, std::int64_t>& replica, const json& res) {
+    for (const auto& c : res.at("changes")) {
+        auto& v = replica[c.at("id").get<std::string>()];
+        v = std::max(v, c.at("version").get<std::int64_t>());
+    }
+}
+
+void run_soak_device(soak_device& d, const endpoint_address& where, std::int64_t most, std::uint64_t seed,
+                     clock_type::time_point deadline) {
+    std::mt19937_64 rng(seed);
+    http_client client(where, d.token);
+    std::atomic<std::int64_t> retries{0};
+    try {
+        for (std::int64_t n = 0; clock_type::now() < deadline; ++n) {
+            std::vector<fieldsync::tools::answered_change> sent;
+            const auto body = soak_batch(d, n, most, rng, sent);
+            const auto t0 = clock_type::now();
+            auto [status, answer] = post_with_retry(client, body, retries);
+            d.latencies_ms.push_back(std::chrono::duration<double, std::milli>(clock_type::now() - t0).count());
+            if (status != 200) throw std::runtime_error("HTTP " + std::to_string(status) + ": " + answer.substr(0, 300));
+            const json res = json::parse(answer);
+            const auto& results = res.at("results");
+            if (results.size() != sent.size())
+                throw std::runtime_error("answered " + std::to_string(results.size()) + " results for " +
+                                         std::to_string(sent.size()) + " changes");
+            for (std::size_t k = 0; k < sent.size(); ++k) {
+                if (results[k].value("change_id", "") != sent[k].change_id)
+                    throw std::runtime_error("results out of order: " + results[k].dump());
+                sent[k].result = results[k];
+                if (results[k].value("status", "") != "rejected" && results[k].contains("version"))
+                    d.known[sent[k].id] = results[k]["version"].get<std::int64_t>();
+                d.answered.push_back(std::move(sent[k]));
+            }
+            soak_apply_page(d.replica, res);
+            d.cursor = res.at("cursor").get<std::string>();
+            ++d.change_sets;
+        }
+    } catch (const std::exception& e) {
+        d.failure = e.what();
+    }
+    d.retries = retries.load();
+}
+
+// After every device has stopped writing: pull until the feed has nothing more.
+void soak_catch_up(soak_device& d, const endpoint_address& where) {
+    if (!d.failure.empty()) return;
+    http_client client(where, d.token);
+    std::atomic<std::int64_t> retries{0};
+    try {
+        for (;;) {
+            auto [status, answer] =
+                post_with_retry(client, json{{"cursor", d.cursor}, {"limit", k_soak_pull_limit}}.dump(), retries);
+            if (status != 200) throw std::runtime_error("pull: HTTP " + std::to_string(status));
+            const json res = json::parse(answer);
+            soak_apply_page(d.replica, res);
+            d.cursor = res.at("cursor").get<std::string>();
+            if (!res.at("more").get<bool>()) break;
+        }
+    } catch (const std::exception& e) {
+        d.failure = std::string("catching up: ") + e.what();
+    }
+    d.retries += retries.load();
+}
+
+int run_soak(const options& o) {
+    const std::uint64_t seed = o.seed ? *o.seed : std::random_device{}();
+    const std::int64_t most = o.batch_given ? o.batch : 8;
+    std::filesystem::path temp_dir;
+    std::string store_path = o.db;
+    if (store_path.empty()) {
+        temp_dir = make_temp_dir();
+        store_path = (temp_dir / "soak-store.db").string();
+    }
+    std::cout << "soak: " << o.soak_seconds << " s, " << o.devices << " devices, change-sets of 1 to " << most
+              << " changes, seed " << seed << ", store " << store_path << "\n"
+              << std::flush;
+
+    fsrv::store_options so;
+    so.path = store_path;
+    auto opened = fsrv::open_sqlite_store(so);
+    if (!opened) throw std::runtime_error("opening the store: " + opened.err().message);
+    auto st = std::move(opened).value();
+    std::vector<soak_device> devices(static_cast<std::size_t>(o.devices));
+    for (int k = 0; k < o.devices; ++k) {
+        auto dev = st->add_device("soak-device-" + std::to_string(k), k_soak_unit, fsrv::device_role::field);
+        if (!dev) throw std::runtime_error("adding a device: " + dev.err().message);
+        devices[static_cast<std::size_t>(k)].index = k;
+        devices[static_cast<std::size_t>(k)].token = dev->second;
+    }
+    fsrv::server_options sopt;
+    if (o.server_threads > 0) sopt.threads = o.server_threads;
+    sopt.log = [](std::string_view) {};  // a line per request would drown the figures
+    auto srv = std::make_unique<fsrv::server>(sopt, *st);
+    auto port = srv->start();
+    if (!port) throw std::runtime_error("starting the server: " + port.err().message);
+    const endpoint_address where{"127.0.0.1", std::to_string(*port)};
+
+    const auto t0 = clock_type::now();
+    const auto deadline = t0 + std::chrono::seconds(o.soak_seconds);
+    {
+        std::vector<std::thread> threads;
+        for (auto& d : devices)
+            threads.emplace_back(run_soak_device, std::ref(d), std::cref(where), most,
+                                 seed + static_cast<std::uint64_t>(d.index) * 0x9E3779B97F4A7C15ull, deadline);
+        for (auto& t : threads) t.join();
+    }
+    const double secs = std::chrono::duration<double>(clock_type::now() - t0).count();
+    {
+        std::vector<std::thread> threads;
+        for (auto& d : devices) threads.emplace_back(soak_catch_up, std::ref(d), std::cref(where));
+        for (auto& t : threads) t.join();
+    }
+
+    int failures = 0;
+    auto fail = [&](const std::string& what) {
+        if (++failures <= 50) std::cerr << "soak: FAIL: " << what << "\n";
+    };
+    for (const auto& d : devices)
+        if (!d.failure.empty()) fail("device " + std::to_string(d.index) + ": " + d.failure);
+
+    // A full pull from the beginning by a fresh reader: every device's copy, built from its
+    // own incremental pulls during the run, must equal it.
+    std::map<std::string, std::int64_t> full;
+    {
+        http_client client(where, devices.front().token);
+        std::atomic<std::int64_t> r{0};
+        std::string cursor;
+        for (;;) {
+            auto [status, answer] = post_with_retry(client, json{{"cursor", cursor}, {"limit", 5000}}.dump(), r);
+            if (status != 200) throw std::runtime_error("full pull: HTTP " + std::to_string(status));
+            const json res = json::parse(answer);
+            soak_apply_page(full, res);
+            cursor = res.at("cursor").get<std::string>();
+            if (!res.at("more").get<bool>()) break;
+        }
+    }
+    int diverged = 0;
+    for (const auto& d : devices)
+        if (d.failure.empty() && d.replica != full) {
+            ++diverged;
+            fail("device " + std::to_string(d.index) + "'s pulled copy differs from a full pull (" +
+                 std::to_string(d.replica.size()) + " vs " + std::to_string(full.size()) + " records)");
+        }
+
+    srv->stop();
+    const auto commits = st->metrics().commit_seconds.count();
+    st->close();
+    st.reset();
+
+    std::vector<fieldsync::tools::answered_change> answered;
+    std::vector<double> latencies;
+    std::int64_t change_sets = 0, retries = 0;
+    for (auto& d : devices) {
+        change_sets += d.change_sets;
+        retries += d.retries;
+        latencies.insert(latencies.end(), d.latencies_ms.begin(), d.latencies_ms.end());
+        std::move(d.answered.begin(), d.answered.end(), std::back_inserter(answered));
+    }
+    const auto t_check = clock_type::now();
+    const auto totals = fieldsync::tools::check_store(store_path, answered, fail);
+    const double check_s = std::chrono::duration<double>(clock_type::now() - t_check).count();
+    const auto db_bytes = std::filesystem::file_size(store_path);
+
+    std::cout << "soak: " << fixed(secs, 1) << " s, " << change_sets << " change-sets of " << answered.size()
+              << " changes answered (" << fixed(static_cast<double>(change_sets) / secs, 0) << " change-sets/s, "
+              << fixed(static_cast<double>(answered.size()) / secs, 0) << " changes/s), " << retries << " retries, "
+              << commits << " group commits\n";
+    std::cout << "soak: outcomes: " << totals.applied << " applied, " << totals.merged << " merged, "
+              << totals.conflicts << " conflict, " << totals.rejected << " rejected\n";
+    std::cout << "soak: change-set latency: p50 " << fixed(percentile(latencies, 0.50)) << " ms, p99 "
+              << fixed(percentile(latencies, 0.99)) << " ms, max " << fixed(percentile(latencies, 1.0)) << " ms\n";
+    std::cout << "soak: store: " << totals.records << " records, " << totals.versions << " history versions, "
+              << fixed(static_cast<double>(db_bytes) / (1024.0 * 1024.0), 1) << " MiB; checked in " << fixed(check_s, 1)
+              << " s; " << (o.devices - diverged) << " of " << o.devices << " device copies equal a full pull of "
+              << full.size() << " records\n";
+    std::cout << "soak: " << (failures == 0 ? "PASS" : "FAIL (" + std::to_string(failures) + " broken invariants)")
+              << " (seed " << seed << ")\n";
+    if (!o.keep && !temp_dir.empty() && failures == 0) {
+        std::error_code ec;
+        std::filesystem::remove_all(temp_dir, ec);
+    } else if (!temp_dir.empty()) {
+        std::cout << "kept: " << temp_dir.string() << "\n";
+    }
+    return failures == 0 ? 0 : 1;
+}
+
 int run(const options& o) {
     std::filesystem::path temp_dir;
     std::string store_path = o.db;
@@ -742,7 +1023,7 @@ int main(int argc, char** argv) {
         return 2;
     }
     try {
-        return run(*o);
+        return o->soak_seconds > 0 ? run_soak(*o) : run(*o);
     } catch (const std::exception& e) {
         std::cerr << "fieldsync-bench: " << e.what() << "\n";
         return 1;

@@ -3,12 +3,9 @@
 // the server with SIGKILL at random moments, restarts it on the same store, and lets the
 // devices retry every unanswered change-set with the same batch_id and change_ids. Then it
 // checks what the promise to users says:
-//   - every answered change is present exactly once, with the answered version (history);
-//     a conflict answer names an open conflict of that change; a rejected change wrote nothing;
-//   - no history entry belongs to a change that was never answered;
-//   - PRAGMA integrity_check is ok;
-//   - the feed, pulled from the beginning, holds every record once at its head version, and
-//     history seqs are strictly increasing with no gap;
+//   - the invariants of tools/invariants/store_check.hpp (every answered change present exactly
+//     once at its answered version, nothing unanswered written, integrity_check, a feed
+//     without gap or repeat), shared with fieldsync-bench --soak;
 //   - sending every change-set again returns the first answers.
 //
 // usage: fieldsync_crash_test [--kills N] [--devices N] [--seed S] [--server PATH] [--keep]
@@ -17,6 +14,7 @@
 // thread timing still varies, so a replay hits nearby, not identical, moments.
 
 #include "crash/http_client.hpp"
+#include "invariants/store_check.hpp"
 
 #include <fieldsync/protocol/json_input.hpp>
 #include <fieldsync/server/store.hpp>
@@ -253,141 +251,16 @@ void run_device(device_state& d, const server_process& server, std::uint64_t see
 
 // ---- the checks ----------------------------------------------------------------------------
 
-bool integrity_ok(const fs::path& db) {
-    sqlite3* h = nullptr;
-    if (sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
-        failure("cannot open the store for integrity_check");
-        sqlite3_close(h);
-        return false;
-    }
-    std::string out;
-    sqlite3_stmt* st = nullptr;
-    sqlite3_prepare_v2(h, "PRAGMA integrity_check", -1, &st, nullptr);
-    while (st && sqlite3_step(st) == SQLITE_ROW) out += reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
-    sqlite3_finalize(st);
-    sqlite3_close(h);
-    if (out != "ok") failure("PRAGMA integrity_check: " + out);
-    return out == "ok";
-}
-
+// The checks themselves are shared with fieldsync-bench --soak (tools/invariants).
 void check_store(const fs::path& db, const std::vector<device_state>& devices) {
-    integrity_ok(db);
-    srv::store_options so;
-    so.path = db.string();
-    auto opened = srv::open_sqlite_store(so);
-    if (!opened) return failure("cannot open the store: " + opened.err().message);
-    auto& st = **opened;
-
-    // Every record any device wrote, and its history.
-    std::set<std::string> ids;
+    std::vector<fieldsync::tools::answered_change> answered;
     for (const auto& d : devices)
         for (const auto& b : d.batches)
-            for (const auto& c : b.changes) ids.insert(c.id);
-    std::map<std::string, std::vector<srv::history_entry>> history;
-    std::map<std::string, int> seen_change;  // change_id -> history entries
-    std::vector<std::int64_t> seqs;
-    for (const auto& id : ids) {
-        auto h = st.history("members", id);
-        if (!h) {
-            failure("history of " + id + ": " + h.err().message);
-            continue;
-        }
-        for (const auto& e : *h) {
-            seqs.push_back(e.seq);
-            if (!e.change_id.empty()) ++seen_change[e.change_id];
-        }
-        history[id] = std::move(*h);
-    }
-
-    std::set<std::string> answered_ids;
-    long applied = 0, merged = 0, conflicts = 0, rejected = 0;
-    for (const auto& d : devices)
-        for (const auto& b : d.batches)
-            for (std::size_t k = 0; k < b.changes.size(); ++k) {
-                const auto& c = b.changes[k];
-                const auto& r = b.results[k];
-                answered_ids.insert(c.change_id);
-                const auto status = r.value("status", "");
-                const auto version = r.value("version", std::int64_t{-1});
-                const auto& h = history[c.id];
-                int with_id = 0;
-                bool version_matches = false, version_exists = false;
-                for (const auto& e : h) {
-                    if (e.change_id == c.change_id) {
-                        ++with_id;
-                        version_matches = e.version == version;
-                    }
-                    if (e.version == version) version_exists = true;
-                }
-                const std::string who = c.change_id + " (" + status + " v" + std::to_string(version) + ")";
-                if (status == "applied") {
-                    ++applied;
-                    if (with_id != 1 || !version_matches)
-                        failure(who + ": " + std::to_string(with_id) + " history entries, version match " +
-                                std::to_string(version_matches));
-                } else if (status == "merged") {
-                    ++merged;
-                    // A merge equal to the head writes no version (ARCHITECTURE.md, Departures).
-                    if (with_id > 1 || (with_id == 1 && !version_matches) || (with_id == 0 && !version_exists))
-                        failure(who + ": " + std::to_string(with_id) + " history entries, version match " +
-                                std::to_string(version_matches));
-                } else if (status == "conflict") {
-                    ++conflicts;
-                    if (with_id != 0) failure(who + ": a conflict wrote history");
-                    const auto cf = st.conflict(r.value("conflict_id", ""));
-                    if (!cf || !*cf || (*cf)->change_id != c.change_id)
-                        failure(who + ": no conflict " + r.value("conflict_id", "") + " for it");
-                } else if (status == "rejected") {
-                    ++rejected;
-                    if (with_id != 0) failure(who + ": a rejected change wrote history");
-                } else {
-                    failure(who + ": unknown status " + r.dump());
-                }
-            }
-    for (const auto& [cid, n] : seen_change)
-        if (!answered_ids.count(cid)) failure("history holds " + cid + ", which was never answered");
-
-    // Seqs: strictly increasing with no gap.
-    std::sort(seqs.begin(), seqs.end());
-    for (std::size_t k = 0; k < seqs.size(); ++k)
-        if (seqs[k] != static_cast<std::int64_t>(k) + 1) {
-            failure("history seq " + std::to_string(k + 1) + " is " + std::to_string(seqs[k]) + " (gap or repeat)");
-            break;
-        }
-
-    // The feed from the beginning: each record once, at its head version.
-    std::map<std::string, std::int64_t> fed;
-    std::int64_t after = 0, last = 0;
-    for (int page = 0; page < 100000; ++page) {
-        auto p = st.pull(after, 50);
-        if (!p) {
-            failure("pull: " + p.err().message);
-            break;
-        }
-        for (const auto& c : p->changes)
-            if (!fed.emplace(c.id, c.version).second) failure("the feed repeats " + c.id);
-        if (p->last_seq < last) failure("the feed's cursor went back");
-        last = after = p->last_seq;
-        if (!p->more) break;
-    }
-    for (const auto& [id, h] : history) {
-        if (h.empty()) continue;
-        const auto head = st.get("members", id);
-        if (!head || !*head) {
-            failure("no head for " + id);
-            continue;
-        }
-        const auto it = fed.find(id);
-        if (it == fed.end()) failure("the feed misses " + id);
-        else if (it->second != (*head)->version) failure("the feed has " + id + " at an old version");
-        if ((*head)->version != h.back().version) failure(id + ": head version is not the last history version");
-    }
-    if (static_cast<std::ptrdiff_t>(fed.size()) !=
-        std::count_if(history.begin(), history.end(), [](auto& h) { return !h.second.empty(); }))
-        failure("the feed holds records with no history");
-    st.close();
-    std::printf("crash: %zu records, %zu history versions; answers: %ld applied, %ld merged, %ld conflict, %ld rejected\n",
-                history.size(), seqs.size(), applied, merged, conflicts, rejected);
+            for (std::size_t k = 0; k < b.changes.size(); ++k)
+                answered.push_back({b.changes[k].change_id, b.changes[k].collection, b.changes[k].id, b.results[k]});
+    const auto t = fieldsync::tools::check_store(db, answered, failure);
+    std::printf("crash: %ld records, %ld history versions; answers: %ld applied, %ld merged, %ld conflict, %ld rejected\n",
+                t.records, t.versions, t.applied, t.merged, t.conflicts, t.rejected);
 }
 
 void replay_all(const server_process& server, const std::vector<device_state>& devices) {
