@@ -443,9 +443,13 @@ result<sync_report> replica::impl::run_sync(const progress_fn& progress, const r
                 // The store was restored from a backup: what it lost may include changes it
                 // answered us. Everything answered within the retention window goes again
                 // with its ids (the restored store answers those it still has from
-                // `decided` and applies the others), and the pull starts over: this page
-                // and cursor belong to the old store, and so do our copies' versions.
+                // `decided` and applies the others), and the replica re-snapshots as after a
+                // `reset`: this page and cursor belong to the old store, and so do our
+                // copies' versions. Synced copies go (the restored store may not have them:
+                // a record another device wrote after the backup and never resends); what is
+                // pending, in conflict or refused stays, its server versions forgotten.
                 report.resent += store->requeue_acked();
+                report.dropped += store->delete_synced_records(static_cast<int>(sync_state::synced));
                 store->forget_server_versions();
                 cursor.clear();
                 store->set_meta("cursor", cursor);

@@ -100,3 +100,30 @@ TEST_CASE("paging with cursors returns every record's head exactly once while wr
 }
 
 }  // namespace fieldsync::e2e
+
+namespace fieldsync::e2e {
+
+TEST_CASE("a cursor past the feed's end (issued before a restore) is answered reset and from the beginning", "[e2e][paging][restore]") {
+    server_fixture f;
+    const auto writer = f.add_device("Máy nhập liệu xã", "xa-binh-hoa");
+    const auto r1 = f.sync(batch("b-1", {put_change("c-1", "members", "m-1", 0, {{"name", "Trần Thị Lụa"}, {"cell", "Chi bộ ấp 1"}}),
+                                         put_change("c-2", "members", "m-2", 0, {{"name", "Nguyễn Văn Út"}, {"cell", "Chi bộ ấp 2"}})}),
+                           writer);
+    REQUIRE(r1["results"].size() == 2);
+    for (const auto& res : r1["results"]) REQUIRE(res["status"] == "applied");
+    const auto all = f.sync(json{{"cursor", ""}});
+    REQUIRE(all["changes"].size() == 2);
+    const std::string end = all["cursor"];
+    const auto current = f.sync(json{{"cursor", end}});
+    CHECK(current["changes"].empty());  // nothing more, and no reset
+    CHECK_FALSE(current.contains("reset"));
+
+    // The store restored from a backup is behind the cursors its devices hold.
+    const auto past = std::to_string(std::stoll(end) + 5);
+    const auto answer = f.sync(json{{"cursor", past}});
+    CHECK(answer["reset"] == true);
+    CHECK(answer["changes"].size() == 2);
+    CHECK(answer["cursor"] == end);
+}
+
+}  // namespace fieldsync::e2e

@@ -90,8 +90,10 @@ proto::expected<pull_page> sqlite_store::device_pull(const device& dev, std::int
         db.exec("BEGIN");
         const auto horizon = meta_int(db, "purge_horizon");
         const auto feed_seq = meta_int(db, "seq");
-        bool restart = false;
-        if (after_seq > 0 && after_seq < horizon) {
+        // A cursor past the feed's end was issued by another incarnation of the store (it was
+        // restored from an older backup): it acknowledges nothing here, so start over.
+        bool restart = after_seq > feed_seq;
+        if (!restart && after_seq > 0 && after_seq < horizon) {
             std::optional<acknowledgement> last;
             {
                 std::lock_guard lock(queue_mutex_);
