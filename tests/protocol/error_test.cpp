@@ -7,6 +7,9 @@
 #include <set>
 #include <string>
 #include <system_error>
+#include <type_traits>
+#include <utility>
+#include <vector>
 
 namespace fp = fieldsync::protocol;
 using fp::errc;
@@ -104,4 +107,28 @@ TEST_CASE("expected holds a value or an error", "[protocol][error]") {
     REQUIRE_FALSE(e);
     CHECK(e.err().code == errc::bad_cursor);
     CHECK_THROWS(e.value());
+}
+
+namespace {
+fp::expected<std::vector<std::string>> names() { return std::vector<std::string>{"Nguyễn Thị Hồng", "Lê Văn Tám"}; }
+fp::expected<int> failed() { return fp::error{errc::storage_error, "đĩa đầy"}; }
+}  // namespace
+
+// `*f()` once returned a reference into the destroyed temporary: `const auto& x = *f();` and
+// `for (auto& e : *f())` read freed memory. A temporary's value and error now come out by value.
+static_assert(std::is_same_v<decltype(*names()), std::vector<std::string>>);
+static_assert(std::is_same_v<decltype(names().value()), std::vector<std::string>>);
+static_assert(std::is_same_v<decltype(failed().err()), fp::error>);
+static_assert(std::is_same_v<decltype(*std::declval<fp::expected<int>&>()), int&>);
+
+TEST_CASE("a temporary expected gives its value and error out by value", "[protocol][error]") {
+    const auto& held = *names();  // the returned vector lives as long as `held`
+    REQUIRE(held.size() == 2);
+    CHECK(held[0] == "Nguyễn Thị Hồng");
+    std::size_t n = 0;
+    for (const auto& name : *names()) n += name.size();
+    CHECK(n == std::string("Nguyễn Thị Hồng").size() + std::string("Lê Văn Tám").size());
+    const auto& e = failed().err();
+    CHECK(e.code == errc::storage_error);
+    CHECK(e.message == "đĩa đầy");
 }

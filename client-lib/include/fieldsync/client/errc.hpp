@@ -66,15 +66,19 @@ public:
     result(error e) : v_(std::move(e)) {}
     bool has_value() const noexcept { return v_.index() == 0; }
     explicit operator bool() const noexcept { return has_value(); }
+    // On a temporary (`*f()`, `f().value()`, `f().err()`) the value is moved out and returned
+    // by value, so `const auto& x = *f();` and `for (auto& e : *f())` hold it, not a
+    // reference into the destroyed temporary.
     T& value() & { return std::get<0>(v_); }
     const T& value() const& { return std::get<0>(v_); }
-    T&& value() && { return std::get<0>(std::move(v_)); }
+    T value() && { return std::get<0>(std::move(v_)); }
     T* operator->() { return &std::get<0>(v_); }
     const T* operator->() const { return &std::get<0>(v_); }
     T& operator*() & { return std::get<0>(v_); }
     const T& operator*() const& { return std::get<0>(v_); }
+    T operator*() && { return std::get<0>(std::move(v_)); }
     const error& err() const& { return std::get<1>(v_); }
-    error&& err() && { return std::get<1>(std::move(v_)); }
+    error err() && { return std::get<1>(std::move(v_)); }
 
 private:
     std::variant<T, error> v_;
@@ -88,7 +92,7 @@ public:
     bool has_value() const noexcept { return !failed_; }
     explicit operator bool() const noexcept { return !failed_; }
     const error& err() const& { return err_; }
-    error&& err() && { return std::move(err_); }
+    error err() && { return std::move(err_); }
 
 private:
     error err_;
