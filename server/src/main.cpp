@@ -33,8 +33,8 @@ constexpr const char* k_usage =
     "usage: fieldsync-server --db PATH --listen HOST:PORT [--tls-cert FILE --tls-key FILE]\n"
     "                        [--insecure-listen] [--schema FILE] [--threads N]\n"
     "                        [--min-client-protocol N]\n"
-    "                        [--upstream URL --upstream-token TOKEN [--upstream-replica PATH]\n"
-    "                         [--upstream-interval MS]]\n"
+    "                        [--upstream URL (--upstream-token TOKEN | --upstream-token-file FILE)\n"
+    "                         [--upstream-ca FILE] [--upstream-replica PATH] [--upstream-interval MS]]\n"
     "\n"
     "Serves the fieldsync sync protocol (protocol/SPEC.md) over HTTPS, or plain HTTP on a\n"
     "loopback address.\n"
@@ -56,6 +56,10 @@ constexpr const char* k_usage =
     "                     \"queued\" until it answers; its records are mirrored here\n"
     "  --upstream-token TOKEN  the hub's device token at the upstream (bound to this\n"
     "                     commune's unit there)\n"
+    "  --upstream-token-file FILE  the same token read from FILE's first line, so it is not\n"
+    "                     on the command line for others to see in ps\n"
+    "  --upstream-ca FILE an https upstream's certificate is verified against the CAs of this\n"
+    "                     PEM file only (default: the system's CA store)\n"
     "  --upstream-replica PATH the upstream link's replica file (default: the --db path\n"
     "                     followed by .upstream)\n"
     "  --upstream-interval MS  how often to pull from the upstream when idle (default 10000)\n"
@@ -80,6 +84,8 @@ struct arguments {
     bool insecure_listen = false;
     std::string upstream;
     std::string upstream_token;
+    std::string upstream_token_file;
+    std::string upstream_ca;
     std::string upstream_replica;
     long upstream_interval_ms = fs::tuning::hub_pull_interval.count();
 };
@@ -180,6 +186,14 @@ int main(int argc, char** argv) {
             auto v = value("--upstream-token");
             if (!v || v->empty()) return usage_error("--upstream-token needs the hub's device token");
             args.upstream_token = *v;
+        } else if (arg == "--upstream-token-file") {
+            auto v = value("--upstream-token-file");
+            if (!v || v->empty()) return usage_error("--upstream-token-file needs a file");
+            args.upstream_token_file = *v;
+        } else if (arg == "--upstream-ca") {
+            auto v = value("--upstream-ca");
+            if (!v || v->empty()) return usage_error("--upstream-ca needs a PEM file of CA certificates");
+            args.upstream_ca = *v;
         } else if (arg == "--upstream-replica") {
             auto v = value("--upstream-replica");
             if (!v || v->empty()) return usage_error("--upstream-replica needs a path");
@@ -195,10 +209,24 @@ int main(int argc, char** argv) {
     }
     if (args.db.empty()) return usage_error("--db is required");
     if (!have_listen) return usage_error("--listen is required");
+    if (!args.upstream_token.empty() && !args.upstream_token_file.empty())
+        return usage_error("give --upstream-token or --upstream-token-file, not both");
+    if (!args.upstream_token_file.empty()) {
+        // The first line, without surrounding blanks (a file written by `echo` ends in \n).
+        std::ifstream in(args.upstream_token_file);
+        std::string line;
+        if (!in || !std::getline(in, line)) return usage_error("cannot read a token from " + args.upstream_token_file);
+        const auto first = line.find_first_not_of(" \t\r");
+        const auto last = line.find_last_not_of(" \t\r");
+        if (first == std::string::npos) return usage_error(args.upstream_token_file + " holds no token on its first line");
+        args.upstream_token = line.substr(first, last - first + 1);
+    }
     if (args.upstream.empty() != args.upstream_token.empty())
-        return usage_error("--upstream and --upstream-token go together");
-    if (args.upstream.empty() && (!args.upstream_replica.empty()))
-        return usage_error("--upstream-replica needs --upstream");
+        return usage_error("--upstream and --upstream-token (or --upstream-token-file) go together");
+    if (args.upstream.empty() && (!args.upstream_replica.empty() || !args.upstream_ca.empty()))
+        return usage_error("--upstream-replica and --upstream-ca need --upstream");
+    if (!args.upstream_ca.empty() && !std::ifstream(args.upstream_ca))
+        return usage_error("cannot read the CA file " + args.upstream_ca);
     if (args.upstream_replica.empty() && !args.upstream.empty()) args.upstream_replica = args.db + ".upstream";
     if (args.tls_cert.empty() != args.tls_key.empty()) return usage_error("--tls-cert and --tls-key go together");
     if (args.tls_cert.empty() && !args.insecure_listen) {
@@ -254,6 +282,7 @@ int main(int argc, char** argv) {
         ho.upstream_url = args.upstream;
         ho.upstream_token = args.upstream_token;
         ho.replica_path = args.upstream_replica;
+        ho.upstream_ca_file = args.upstream_ca;
         ho.pull_interval = std::chrono::milliseconds(args.upstream_interval_ms);
         auto h = fs::relay_hub::open(ho, **st);
         if (!h) {

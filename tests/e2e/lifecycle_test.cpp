@@ -9,6 +9,7 @@
 #include <array>
 #include <atomic>
 #include <cstdio>
+#include <fstream>
 #include <future>
 #include <sstream>
 #include <thread>
@@ -383,6 +384,81 @@ TEST_CASE("fieldsync-server serves plain HTTP only on loopback unless --insecure
     CHECK(line.rfind("fieldsync-server listening on 0.0.0.0:", 0) == 0);
     REQUIRE(kill(srv_proc.pid, SIGTERM) == 0);
     CHECK(srv_proc.wait_exit(15s) == 0);
+}
+
+TEST_CASE("fieldsync-server as a relay hub reads its upstream token from a file and checks its hub flags",
+          "[e2e][lifecycle][exe][hub]") {
+    const auto admin = binary("tools/fieldsync-admin");
+    const auto server_bin = binary("server/fieldsync-server");
+    server_fixture district;
+    const auto hub_token = district.add_device("Máy chủ xã Bình Hòa", "xa-binh-hoa");
+    const auto upstream = "http://127.0.0.1:" + std::to_string(district.port());
+    temp_dir dir;
+    const auto db = (dir.path() / "binh-hoa.db").string();
+    const auto token_file = (dir.path() / "upstream.token").string();
+    const auto blank_file = (dir.path() / "blank.token").string();
+    std::ofstream(token_file) << "  " << hub_token << "\n";  // as `echo` writes it, with stray blanks
+    std::ofstream(blank_file) << "\n";
+
+    // Refused before the store is opened: exit 2, no file made.
+    const std::vector<std::vector<std::string>> refused = {
+        {"--upstream", upstream, "--upstream-token-file", (dir.path() / "none.token").string()},
+        {"--upstream", upstream, "--upstream-token-file", blank_file},
+        {"--upstream", upstream, "--upstream-token", hub_token, "--upstream-token-file", token_file},
+        {"--upstream-token-file", token_file},
+        {"--upstream", upstream, "--upstream-token-file", token_file, "--upstream-ca", (dir.path() / "none.pem").string()},
+        {"--upstream-ca", token_file},
+    };
+    for (const auto& extra : refused) {
+        std::vector<std::string> args = {server_bin, "--db", db, "--listen", "127.0.0.1:0"};
+        args.insert(args.end(), extra.begin(), extra.end());
+        INFO(extra.front() << " ... " << extra.back());
+        CHECK(run(args).first == 2);
+        CHECK_FALSE(std::filesystem::exists(db));
+    }
+
+    // A commune hub with a hamlet phone, its token only in the file.
+    REQUIRE(run({admin, "--db", db, "init"}).first == 0);
+    const auto [add_rc, add_out] = run({admin, "--db", db, "device", "add", "--name", "Điện thoại ấp 3", "--unit", "xa-binh-hoa"});
+    REQUIRE(add_rc == 0);
+    const auto phone = add_out.substr(0, add_out.size() - 1);
+    auto hub = child::spawn({server_bin, "--db", db, "--listen", "127.0.0.1:0", "--upstream", upstream,
+                             "--upstream-token-file", token_file, "--upstream-interval", "200"});
+    const auto line = hub.read_line(10s);
+    const std::string prefix = "fieldsync-server listening on 127.0.0.1:";
+    REQUIRE(line.rfind(prefix, 0) == 0);
+    const auto port = static_cast<std::uint16_t>(std::stoi(line.substr(prefix.size())));
+    {
+        std::ifstream cmdline("/proc/" + std::to_string(hub.pid) + "/cmdline");
+        const std::string args((std::istreambuf_iterator<char>(cmdline)), std::istreambuf_iterator<char>());
+        CHECK(args.find("--upstream-token-file") != std::string::npos);
+        CHECK(args.find(hub_token) == std::string::npos);
+    }
+
+    // The phone's change is queued at the hub, reaches the district through the token read
+    // from the file, and the phone's resend gets the district's answer.
+    const auto body = batch("b-1", {put_change("c-1", "members", "m-1", 0, member("Nguyễn Thị Giang"))}).dump();
+    const std::vector<std::pair<std::string, std::string>> headers = {{"Authorization", "Bearer " + phone},
+                                                                      {"Content-Type", "application/json"}};
+    auto first = http_request(port, "POST", "/v1/sync", body, headers);
+    REQUIRE(first.status == 200);
+    CHECK(only_result(first.body_json())["status"] == "queued");
+    std::string status;
+    for (auto until = std::chrono::steady_clock::now() + 60s; std::chrono::steady_clock::now() < until;) {
+        auto again = http_request(port, "POST", "/v1/sync", body, headers);
+        REQUIRE(again.status == 200);
+        status = only_result(again.body_json())["status"];
+        if (status != "queued") break;
+        std::this_thread::sleep_for(50ms);
+    }
+    CHECK(status == "applied");
+    auto at_district = district.store().get("members", "m-1");
+    REQUIRE(at_district);
+    REQUIRE(at_district->has_value());
+    CHECK((*at_district)->data["name"] == "Nguyễn Thị Giang");
+
+    REQUIRE(kill(hub.pid, SIGTERM) == 0);
+    CHECK(hub.wait_exit(15s) == 0);
 }
 
 }  // namespace fieldsync::e2e

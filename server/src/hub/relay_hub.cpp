@@ -75,6 +75,7 @@ proto::expected<std::unique_ptr<relay_hub>> relay_hub::open(hub_options options,
     ro.tuning.max_attempts = tuning::hub_request_attempts;
     // Whole records: the hub mirrors what it pulls into its own store (relay_answer).
     ro.pull_diffs = false;
+    ro.http.ca_file = p->options.upstream_ca_file;
     auto* self = p.get();
     // The replica's backoff sleeps end early when the hub stops.
     ro.seams.sleep = [self](std::chrono::milliseconds d) { self->wait_for(d); };

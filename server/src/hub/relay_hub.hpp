@@ -27,6 +27,9 @@ struct hub_options {
     std::string upstream_url;           // the district server, "http://host:port"
     std::string upstream_token;         // the hub's device token at the district
     std::string replica_path;           // the upstream link's replica file
+    /// An https upstream is verified against these CAs only (a PEM file, as a district that is
+    /// its own CA hands out); empty: the system's CA store. Unused for http.
+    std::string upstream_ca_file;
     std::chrono::milliseconds poll_interval = tuning::hub_poll_interval;
     std::chrono::milliseconds pull_interval = tuning::hub_pull_interval;
     std::chrono::milliseconds retry_interval = tuning::hub_retry_interval;

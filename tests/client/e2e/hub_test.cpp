@@ -7,6 +7,7 @@
 
 #include "proxy/fault_proxy.hpp"
 #include "relay_hub.hpp"
+#include "test_certs.hpp"
 
 #include <fieldsync/server/server.hpp>
 
@@ -43,7 +44,11 @@ std::uint64_t test_seed() {
 // One server (store + HTTP) on a temp file; reopened on the same file by restart().
 class tier {
 public:
-    tier(const std::string& path, bool relay) : path_(path), relay_(relay) { open(); }
+    /// `tls`: serve HTTPS with this certificate and key (a district reached over the network).
+    tier(const std::string& path, bool relay, std::optional<pem_files> tls = std::nullopt)
+        : path_(path), relay_(relay), tls_(std::move(tls)) {
+        open();
+    }
     ~tier() { close(); }
     void open() {
         srv::store_options so;
@@ -57,6 +62,10 @@ public:
         o.host = "127.0.0.1";
         o.port = port_;  // a restarted hub keeps its address, as the devices know it
         o.threads = 2;
+        if (tls_) {
+            o.tls_cert_file = tls_->cert;
+            o.tls_key_file = tls_->key;
+        }
         server_ = std::make_unique<srv::server>(o, *store_);
         auto port = server_->start();
         REQUIRE(port);
@@ -70,11 +79,12 @@ public:
     }
     srv::store& store() { return *store_; }
     std::uint16_t port() const { return port_; }
-    std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+    std::string url() const { return (tls_ ? "https" : "http") + std::string("://127.0.0.1:") + std::to_string(port_); }
 
 private:
     std::string path_;
     bool relay_;
+    std::optional<pem_files> tls_;
     std::unique_ptr<srv::store> store_;
     std::unique_ptr<srv::server> server_;
     std::uint16_t port_ = 0;
@@ -516,4 +526,67 @@ TEST_CASE("hub: a hub restarted in the middle of forwarding loses nothing and ap
 }
 
 }  // namespace
+}  // namespace fieldsync::test
+
+namespace fieldsync::test {
+
+TEST_CASE("hub: an https upstream is trusted through the hub's CA file and refused with another CA",
+          "[hub][e2e][tls]") {
+    temp_dir dir;
+    std::filesystem::create_directories(dir.path() / "district-ca");
+    std::filesystem::create_directories(dir.path() / "stranger-ca");
+    test_ca ca((dir.path() / "district-ca").string(), "Sở Nội vụ Bến Tre (thử nghiệm)");
+    test_ca stranger((dir.path() / "stranger-ca").string(), "Một CA lạ");
+    tier district(dir.file("district.db"), false, ca.issue("district", "IP:127.0.0.1"));
+    load_tree(district.store());
+    auto hub_device = district.store().add_device("Máy chủ xã Bình Hòa", "binh-hoa", srv::device_role::field);
+    REQUIRE(hub_device);
+    tier commune(dir.file("hub.db"), true);
+    load_tree(commune.store());
+
+    // A hamlet phone's change, queued at the hub.
+    auto d = commune.store().add_device("Điện thoại ấp 3", "ap-3", srv::device_role::field);
+    REQUIRE(d);
+    auto phone = open_replica(dir.file("phone.db"));
+    ok(phone->configure(commune.url(), d->second));
+    const auto id = ok(phone->put("members", member(7), {.unit_id = "ap-3"})).id;
+    CHECK(ok(phone->sync()).queued == 1);
+
+    auto open_hub = [&](const std::string& ca_file) {
+        srv::hub_options o;
+        o.upstream_url = district.url();
+        o.upstream_token = hub_device->second;
+        o.replica_path = dir.file("hub.db.upstream");
+        o.upstream_ca_file = ca_file;
+        auto h = srv::relay_hub::open(o, commune.store());
+        INFO((h ? std::string() : h.err().message));
+        REQUIRE(h);
+        return std::move(*h);
+    };
+    {
+        // A CA that did not sign the district's certificate: the round fails on the
+        // certificate and nothing reaches the district.
+        auto hub = open_hub(stranger.cert_file());
+        const auto failed = hub->round();
+        REQUIRE(failed);
+        CHECK_THAT(failed->message, Catch::Contains("certificate"));
+        auto head = district.store().get("members", id);
+        REQUIRE(head);
+        CHECK_FALSE(head->has_value());
+    }
+    {
+        auto hub = open_hub(ca.cert_file());
+        const auto failed = hub->round();
+        INFO((failed ? failed->message : std::string()));
+        CHECK_FALSE(failed);
+        auto head = district.store().get("members", id);
+        REQUIRE(head);
+        REQUIRE(head->has_value());
+        CHECK((*head)->data["name"] == member(7)["name"]);
+    }
+    auto answered = ok(phone->sync());
+    CHECK(answered.applied == 1);
+    CHECK(ok(phone->pending_count()) == 0);
+}
+
 }  // namespace fieldsync::test
