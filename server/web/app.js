@@ -9,7 +9,7 @@ const LANG_KEY = 'fieldsync.review.lang';
 
 const strings = {
   vi: {
-    title: 'Xem xét xung đột', language: 'Ngôn ngữ', signout: 'Đăng xuất', signin_title: 'Đăng nhập',
+    title: 'Xung đột và báo cáo', language: 'Ngôn ngữ', signout: 'Đăng xuất', signin_title: 'Đăng nhập',
     token_label: 'Mã thiết bị của người xem xét', signin: 'Đăng nhập', open_conflicts: 'Xung đột',
     status: 'Trạng thái', status_open: 'đang mở', status_resolved: 'đã giải quyết',
     status_dismissed: 'đã bỏ qua', status_any: 'tất cả', collection: 'Danh mục', refresh: 'Tải lại',
@@ -49,7 +49,7 @@ const strings = {
     tot_vague_registrations: 'đăng ký chung chung', tot_conclusions: 'thông báo kết luận',
   },
   en: {
-    title: 'Conflict review', language: 'Language', signout: 'Sign out', signin_title: 'Sign in',
+    title: 'Conflicts and reports', language: 'Language', signout: 'Sign out', signin_title: 'Sign in',
     token_label: "Reviewer device token", signin: 'Sign in', open_conflicts: 'Conflicts',
     status: 'Status', status_open: 'open', status_resolved: 'resolved', status_dismissed: 'dismissed',
     status_any: 'any', collection: 'Collection', refresh: 'Refresh', record: 'Record',

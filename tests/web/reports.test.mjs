@@ -5,40 +5,15 @@
 // refuses a field device (403), an unknown report (404) and a unit outside the scope (404).
 //
 // usage: node reports.test.mjs SERVER_BINARY ADMIN_BINARY SCREENSHOT_PNG
-import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import assert from 'node:assert/strict';
-import { chromium } from 'playwright-core';
+import { WebTest } from './harness.mjs';
 
-const [serverBin, adminBin, screenshot] = process.argv.slice(2);
-if (!serverBin || !adminBin || !screenshot) {
-  console.error('usage: node reports.test.mjs SERVER_BINARY ADMIN_BINARY SCREENSHOT_PNG');
-  process.exit(2);
-}
-
-const dir = mkdtempSync(join(tmpdir(), 'fieldsync-web-reports-'));
-const db = join(dir, 'central.db');
-let server;
-let browser;
-
-function startServer() {
-  return new Promise((resolve, reject) => {
-    server = spawn(serverBin, ['--db', db, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    server.stdout.on('data', (d) => {
-      out += d;
-      const m = out.match(/listening on 127\.0\.0\.1:(\d+)/);
-      if (m) resolve(Number(m[1]));
-    });
-    server.on('exit', (code) => reject(new Error('fieldsync-server exited with ' + code)));
-  });
-}
+const t = new WebTest('reports.test.mjs');
 
 async function main() {
   // ROLE<TAB>UNIT<TAB>NAME<TAB>TOKEN per device.
-  const devices = execFileSync(adminBin, ['--db', db, 'demo', '--district', 'Giồng Trôm', '--seed', '2014'],
+  const devices = execFileSync(t.adminBin, ['--db', t.db, 'demo', '--district', 'Giồng Trôm', '--seed', '2014'],
                                { encoding: 'utf8' })
     .trim().split('\n').map((line) => { const [role, unit, name, token] = line.split('\t'); return { role, unit, name, token }; });
   const districtReviewer = devices.find((d) => d.role === 'reviewer' && d.unit === 'giong-trom');
@@ -46,8 +21,7 @@ async function main() {
   const field = devices.find((d) => d.role === 'field');
   assert.ok(districtReviewer && communeReviewer && field, 'the demo registers a reviewer per level and a field device');
 
-  const port = await startServer();
-  const base = 'http://127.0.0.1:' + port;
+  const base = await t.startServer();
   const get = async (path, token) => {
     const res = await fetch(base + path, { headers: { Authorization: 'Bearer ' + token } });
     return { status: res.status, json: await res.json() };
@@ -63,26 +37,9 @@ async function main() {
   assert.equal(own.status, 200);
   assert.equal(own.json.unit.id, communeReviewer.unit);
 
-  browser = await chromium.launchPersistentContext(join(dir, 'chromium-profile'), {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    viewport: { width: 1280, height: 1000 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-           '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  const page = await browser.newPage();
-  const problems = [];
-  page.on('pageerror', (e) => problems.push('page error: ' + e.message));
-  page.on('console', (m) => {
-    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) problems.push('console error: ' + m.text());
-  });
-  const requested = [];
-  page.on('request', (r) => requested.push(r.url()));
-
+  const page = await t.openPage();
   await page.goto(base + '/admin/');
-  await page.fill('#token', districtReviewer.token);
-  await page.click('#signin button[type=submit]');
-  await page.waitForSelector('#list-view:not([hidden])');
+  await t.signIn(page, districtReviewer.token);
   await page.click('#tab-reports');
   await page.waitForSelector('#reports-view:not([hidden])');
   await page.locator('#report-chart svg rect.bar').first().waitFor();
@@ -92,6 +49,9 @@ async function main() {
   assert.ok(rows > 10);
   assert.equal(await page.locator('#report-chart svg rect.bar').count(), rows);
   assert.match(await page.textContent('#report-title'), /Tỷ lệ tham gia học tập chuyên đề — Huyện ủy Giồng Trôm/);
+  // The page's title names both views, not only the conflicts.
+  assert.equal(await page.title(), 'fieldsync — Xung đột và báo cáo');
+  assert.equal(await page.textContent('h1'), 'Xung đột và báo cáo');
   const teachers = await page.$$eval('#report-table tbody tr', (trs) => trs
     .map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent))
     .find((cells) => cells[0] === 'giong-trom' && cells[2] === 'giáo viên'));
@@ -114,6 +74,7 @@ async function main() {
   // English.
   await page.selectOption('#lang', 'en');
   assert.match(await page.textContent('#report-title'), /Members registered this year/);
+  assert.equal(await page.title(), 'fieldsync — Conflicts and reports');
   assert.equal(await page.textContent('#report-table thead th:nth-child(4)'), 'Members');
 
   // A unit outside the tree: a clear message, no chart left from before.
@@ -127,20 +88,10 @@ async function main() {
   await page.fill('#report-unit', '');
   await page.selectOption('#report-name', 'participation');
   await page.locator('#report-title', { hasText: 'Tỷ lệ tham gia' }).waitFor();
-  await page.screenshot({ path: screenshot, fullPage: true });
+  await page.screenshot({ path: t.screenshot, fullPage: true });
 
-  for (const url of requested) assert.ok(!url.includes(districtReviewer.token), 'the token appeared in ' + url);
-  assert.deepEqual(problems, []);
-  console.log('web reports test passed; screenshot: ' + screenshot);
+  for (const url of t.requested) assert.ok(!url.includes(districtReviewer.token), 'the token appeared in ' + url);
+  assert.deepEqual(t.problems, []);
 }
 
-try {
-  await main();
-} catch (e) {
-  console.error('web reports test FAILED:', e);
-  process.exitCode = 1;
-} finally {
-  if (browser) await browser.close();
-  if (server) server.kill('SIGTERM');
-  rmSync(dir, { recursive: true, force: true });
-}
+await t.run('web reports test', main);

@@ -5,38 +5,12 @@
 // usage: node review.test.mjs SERVER_BINARY ADMIN_BINARY SCREENSHOT_PNG
 // Starts fieldsync-server on 127.0.0.1:0 with a fresh store seeded through fieldsync-admin
 // (units, devices) and the HTTP API (conflicting edits). Exit 0 on success, 1 on failure.
-import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import assert from 'node:assert/strict';
-import { chromium } from 'playwright-core';
+import { WebTest } from './harness.mjs';
 
-const [serverBin, adminBin, screenshot] = process.argv.slice(2);
-if (!serverBin || !adminBin || !screenshot) {
-  console.error('usage: node review.test.mjs SERVER_BINARY ADMIN_BINARY SCREENSHOT_PNG');
-  process.exit(2);
-}
-
-const dir = mkdtempSync(join(tmpdir(), 'fieldsync-web-'));
-const db = join(dir, 'central.db');
-const admin = (...args) => execFileSync(adminBin, ['--db', db, ...args], { encoding: 'utf8' }).trim();
-
-let server;
-let browser;
-
-function startServer() {
-  return new Promise((resolve, reject) => {
-    server = spawn(serverBin, ['--db', db, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    server.stdout.on('data', (d) => {
-      out += d;
-      const m = out.match(/listening on 127\.0\.0\.1:(\d+)/);
-      if (m) resolve(Number(m[1]));
-    });
-    server.on('exit', (code) => reject(new Error('fieldsync-server exited with ' + code)));
-  });
-}
+const t = new WebTest('review.test.mjs');
+const admin = (...args) => execFileSync(t.adminBin, ['--db', t.db, ...args], { encoding: 'utf8' }).trim();
 
 async function sync(base, token, changes) {
   const res = await fetch(base + '/v1/sync', {
@@ -64,8 +38,7 @@ async function main() {
   const member = admin('device', 'add', '--name', 'Đảng viên Nguyễn Văn An', '--unit', 'ap-1');
   const reviewer = admin('device', 'add', '--name', 'Kiểm tra xã Bình Hòa', '--unit', 'binh-hoa', '--role', 'reviewer');
 
-  const port = await startServer();
-  const base = 'http://127.0.0.1:' + port;
+  const base = await t.startServer();
 
   // dk-1: notes and status collide, theme merges. dk-x: the incoming notes hold markup.
   assert.equal((await sync(base, secretary, [put('c1', 'dk-1', 0, record())])).status, 'applied');
@@ -77,25 +50,7 @@ async function main() {
   const c2 = await sync(base, member, [put('c6', 'dk-x', 1, record({ notes: '<script>alert(1)</script><img src=x onerror=alert(2)>' }))]);
   assert.equal(c2.status, 'conflict');
 
-  // A fresh profile in the temp dir (playwright passes it as --user-data-dir).
-  browser = await chromium.launchPersistentContext(join(dir, 'chromium-profile'), {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    viewport: { width: 1280, height: 1000 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-           '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  const page = await browser.newPage();
-  const problems = [];
-  page.on('dialog', async (d) => { problems.push('a dialog opened: ' + d.message()); await d.dismiss(); });
-  page.on('pageerror', (e) => problems.push('page error: ' + e.message));
-  // Chromium logs every non-2xx fetch ("Failed to load resource"): the expected 409 stale and
-  // the favicon's 404 among them. Anything else logged as an error (a CSP violation) fails.
-  page.on('console', (m) => {
-    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) problems.push('console error: ' + m.text());
-  });
-  const requested = [];
-  page.on('request', (r) => requested.push(r.url()));
+  const page = await t.openPage();
 
   // Headers of the page itself.
   const first = await page.goto(base + '/admin/');
@@ -105,9 +60,7 @@ async function main() {
 
   // Vietnamese by default.
   assert.equal(await page.textContent('#signin h2'), 'Đăng nhập');
-  await page.fill('#token', reviewer);
-  await page.click('#signin button[type=submit]');
-  await page.waitForSelector('#list-view:not([hidden])');
+  await t.signIn(page, reviewer);
   await page.waitForSelector('#conflicts tbody tr');
   assert.equal(await page.locator('#conflicts tbody tr').count(), 2);
   assert.equal(await page.isVisible('#signin'), false);
@@ -171,21 +124,11 @@ async function main() {
 
   assert.equal(await page.isVisible('#signin'), false);
   assert.equal(await page.isVisible('#list-view'), false);
-  await page.screenshot({ path: screenshot, fullPage: true });
+  await page.screenshot({ path: t.screenshot, fullPage: true });
 
   // The token never appeared in a URL.
-  for (const url of requested) assert.ok(!url.includes(reviewer), 'the token appeared in ' + url);
-  assert.deepEqual(problems, []);
-  console.log('web review test passed; screenshot: ' + screenshot);
+  for (const url of t.requested) assert.ok(!url.includes(reviewer), 'the token appeared in ' + url);
+  assert.deepEqual(t.problems, []);
 }
 
-try {
-  await main();
-} catch (e) {
-  console.error('web review test FAILED:', e);
-  process.exitCode = 1;
-} finally {
-  if (browser) await browser.close();
-  if (server) server.kill('SIGTERM');
-  rmSync(dir, { recursive: true, force: true });
-}
+await t.run('web review test', main);
