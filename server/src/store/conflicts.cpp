@@ -171,33 +171,24 @@ proto::expected<conflict_view> sqlite_store::resolve(const device& reviewer, con
             const auto version = head.version + 1;
             const auto seq = load_seq(db) + 1;
             const auto stamp = clock_.now().to_string();
-            db.cached("INSERT INTO history(seq, collection, id, version, deleted, data, unit_id, device_id, change_id, "
-                      "hlc, server_ms, how, lost) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'resolved', ?)")
-                .bind(1, seq)
-                .bind(2, c.collection)
-                .bind(3, c.record_id)
-                .bind(4, version)
-                .bind(5, result.deleted ? 1 : 0)
-                .bind(6, dump(result.deleted ? json(nullptr) : result.data))
-                .bind(7, unit_id)
-                .bind(8, reviewer.id)
-                .bind(9, "resolve:" + c.id)
-                .bind(10, stamp)
-                .bind(11, now)
-                .bind(12, lost.dump())
-                .run();
-            db.cached("UPDATE heads SET version = ?, deleted = ?, data = ?, seq = ?, hlc = ?, writer = ?, "
-                      "updated_ms = ? WHERE collection = ? AND id = ?")
-                .bind(1, version)
-                .bind(2, result.deleted ? 1 : 0)
-                .bind(3, dump(result.deleted ? json(nullptr) : result.data))
-                .bind(4, seq)
-                .bind(5, stamp)
-                .bind(6, reviewer.id)
-                .bind(7, now)
-                .bind(8, c.collection)
-                .bind(9, c.record_id)
-                .run();
+            version_row v;
+            v.collection = c.collection;
+            v.id = c.record_id;
+            v.unit_id = unit_id;
+            v.path = path;  // resolving moves nothing
+            v.old_path = path;
+            v.version = version;
+            v.deleted = result.deleted;
+            if (!result.deleted) v.data = result.data.dump();
+            v.writer = reviewer.id;
+            const auto change_id = "resolve:" + c.id;
+            v.change_id = change_id;
+            v.hlc = stamp;
+            v.server_ms = now;
+            v.how = "resolved";
+            v.lost = lost.dump();
+            v.seq = seq;
+            write_version(db, v);
             store_seq(db, seq);
             decision["version"] = version;
             close("resolved");

@@ -151,38 +151,23 @@ std::optional<proto::error> sqlite_store::relay_answer(const proto::sync_respons
                 s.reset();
             }
             if (have && *have >= p.version) continue;
-            // (A record that left the hub's scope and came back may bring a version the hub's
-            // history already holds: that row stays, hence OR IGNORE below.)
             const auto path = path_of(db, p.unit_id);
-            const auto data = p.deleted || p.data.is_null() ? std::optional<std::string>() : std::optional(p.data.dump());
-            ++seq;
-            auto& h = db.cached(
-                "INSERT OR IGNORE INTO history(collection, id, version, deleted, data, unit_id, device_id, change_id, "
-                "hlc, server_ms, how, lost, seq) VALUES (?, ?, ?, ?, ?, ?, 'upstream', '', ?, ?, 'mirrored', NULL, ?)");
-            h.bind(1, p.collection).bind(2, p.id).bind(3, p.version).bind(4, p.deleted ? 1 : 0);
-            if (data)
-                h.bind(5, *data);
-            else
-                h.bind_null(5);
-            h.bind(6, p.unit_id).bind(7, stamp).bind(8, now_ms).bind(9, seq).run();
-            if (have && old_path != path)
-                db.cached("INSERT INTO drops(seq, collection, id, path) VALUES (?, ?, ?, ?)")
-                    .bind(1, seq)
-                    .bind(2, p.collection)
-                    .bind(3, p.id)
-                    .bind(4, old_path)
-                    .run();
-            auto& u = db.cached(
-                "INSERT INTO heads(collection, id, unit_id, version, deleted, data, seq, hlc, writer, updated_ms, "
-                "path) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'upstream', ?9, ?10) "
-                "ON CONFLICT(collection, id) DO UPDATE SET unit_id = ?3, version = ?4, deleted = ?5, "
-                "data = ?6, seq = ?7, hlc = ?8, writer = 'upstream', updated_ms = ?9, path = ?10");
-            u.bind(1, p.collection).bind(2, p.id).bind(3, p.unit_id).bind(4, p.version).bind(5, p.deleted ? 1 : 0);
-            if (data)
-                u.bind(6, *data);
-            else
-                u.bind_null(6);
-            u.bind(7, seq).bind(8, stamp).bind(9, now_ms).bind(10, path).run();
+            version_row v;
+            v.collection = p.collection;
+            v.id = p.id;
+            v.unit_id = p.unit_id;
+            v.path = path;
+            v.version = p.version;
+            v.deleted = p.deleted;
+            if (!p.deleted && !p.data.is_null()) v.data = p.data.dump();
+            v.writer = "upstream";
+            v.hlc = stamp;
+            v.server_ms = now_ms;
+            v.how = "mirrored";
+            v.seq = ++seq;
+            if (have) v.old_path = old_path;
+            v.history_may_hold = true;  // a record that left the hub's scope and came back
+            write_version(db, v);
         }
         // Records that left the hub's scope upstream leave the feed of the hub's devices.
         for (const auto& d : answer.dropped) {

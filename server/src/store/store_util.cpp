@@ -52,6 +52,45 @@ json parse_stored(const std::string& text) {
 
 std::string dump(const json& j) { return j.is_null() ? std::string() : j.dump(); }
 
+void write_version(sqlite::db& db, const version_row& v) {
+    auto& h = db.cached(v.history_may_hold
+                            ? "INSERT OR IGNORE INTO history(collection, id, version, deleted, data, unit_id, device_id, "
+                              "change_id, hlc, server_ms, how, lost, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                            : "INSERT INTO history(collection, id, version, deleted, data, unit_id, device_id, "
+                              "change_id, hlc, server_ms, how, lost, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    h.bind(1, v.collection).bind(2, v.id).bind(3, v.version).bind(4, v.deleted ? 1 : 0);
+    if (v.data)
+        h.bind(5, *v.data);
+    else
+        h.bind_null(5);
+    h.bind(6, v.unit_id).bind(7, v.writer).bind(8, v.change_id).bind(9, v.hlc).bind(10, v.server_ms).bind(11, v.how);
+    if (v.lost)
+        h.bind(12, *v.lost);
+    else
+        h.bind_null(12);
+    h.bind(13, v.seq).run();
+    if (v.old_path && *v.old_path != v.path) {
+        // The record leaves a subtree: the devices there drop it (reads.cpp, pull).
+        db.cached("INSERT INTO drops(seq, collection, id, path) VALUES (?, ?, ?, ?)")
+            .bind(1, v.seq)
+            .bind(2, v.collection)
+            .bind(3, v.id)
+            .bind(4, *v.old_path)
+            .run();
+    }
+    auto& u = db.cached(
+        "INSERT INTO heads(collection, id, unit_id, version, deleted, data, seq, hlc, writer, updated_ms, path) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
+        "ON CONFLICT(collection, id) DO UPDATE SET unit_id = ?3, version = ?4, deleted = ?5, data = ?6, seq = ?7, "
+        "hlc = ?8, writer = ?9, updated_ms = ?10, path = ?11");
+    u.bind(1, v.collection).bind(2, v.id).bind(3, v.unit_id).bind(4, v.version).bind(5, v.deleted ? 1 : 0);
+    if (v.data)
+        u.bind(6, *v.data);
+    else
+        u.bind_null(6);
+    u.bind(7, v.seq).bind(8, v.hlc).bind(9, v.writer).bind(10, v.server_ms).bind(11, v.path).run();
+}
+
 error storage_failure(const std::exception& e) {
     if (const auto* s = dynamic_cast<const sqlite::sqlite_error*>(&e); s && (s->code() & 0xFF) == SQLITE_BUSY)
         return error{errc::unavailable, std::string("the store is busy: ") + e.what()};

@@ -5,6 +5,7 @@
 
 #include "store/sqlite.hpp"
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -32,6 +33,31 @@ inline constexpr const char* k_device_columns =
 /// How many columns k_device_columns names.
 inline constexpr int k_device_column_count = 13;
 device read_device(sqlite::stmt& s);
+
+/// One new version of a record: its history row, a drop notice when the record leaves its
+/// old subtree, and the head. The write path, conflict resolution and the relay hub's mirror
+/// all write a version this way; the caller has taken `seq` from the feed's counter.
+struct version_row {
+    std::string_view collection, id, unit_id;
+    std::string_view path;                  // the unit's path (units.path)
+    std::int64_t version = 0;
+    bool deleted = false;
+    std::optional<std::string> data;        // the record as stored; none when deleted
+    std::string_view writer;                // the device (history.device_id, heads.writer)
+    std::string_view change_id;
+    std::string_view hlc;
+    std::int64_t server_ms = 0;
+    std::string_view how;                   // applied, merged, resolved, mirrored
+    std::optional<std::string> lost;        // values that lost a collision or a resolution
+    std::int64_t seq = 0;
+    /// The head's path before this version, when there was one: the devices of that subtree
+    /// get a drop notice if it differs from `path`.
+    std::optional<std::string_view> old_path;
+    /// A mirrored version the hub's history may hold already (a record that left the hub's
+    /// scope and came back): that row stays.
+    bool history_may_hold = false;
+};
+void write_version(sqlite::db& db, const version_row& v);
 
 /// The upper bound of a subtree's path range: paths p with path <= p < subtree_end(path).
 /// Paths end with '/', and '0' is the character after '/'.

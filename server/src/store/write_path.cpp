@@ -264,45 +264,24 @@ proto::change_result sqlite_store::decide_one(const device& dev, const proto::ch
         case proto::merge_kind::merged: {
             const auto version = head_version + 1;
             const bool fast = o.kind == proto::merge_kind::fast_forward;
-            const auto seq = ++seq_;
-            auto& h = writer_db_.cached(
-                "INSERT INTO history(collection, id, version, deleted, data, unit_id, device_id, change_id, "
-                "hlc, server_ms, how, lost, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-            h.bind(1, c.collection).bind(2, c.id).bind(3, version).bind(4, o.result.deleted ? 1 : 0);
-            if (o.result.deleted)
-                h.bind_null(5);
-            else
-                h.bind(5, o.result.data.dump());
-            h.bind(6, c.unit_id).bind(7, dev.id).bind(8, c.change_id).bind(9, stamp.to_string());
-            h.bind(10, now_ms).bind(11, fast ? "applied" : "merged");
-            if (o.lost.empty())
-                h.bind_null(12);
-            else
-                h.bind(12, o.lost.dump());
-            h.bind(13, seq);
-            h.run();
-            if (head && head_path != path) {
-                // The record leaves a subtree: the devices there drop it (reads.cpp, pull).
-                writer_db_.cached("INSERT INTO drops(seq, collection, id, path) VALUES (?, ?, ?, ?)")
-                    .bind(1, seq)
-                    .bind(2, c.collection)
-                    .bind(3, c.id)
-                    .bind(4, head_path)
-                    .run();
-            }
-            auto& u = writer_db_.cached(
-                "INSERT INTO heads(collection, id, unit_id, version, deleted, data, seq, hlc, writer, updated_ms, "
-                "path) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
-                "ON CONFLICT(collection, id) DO UPDATE SET unit_id = ?3, version = ?4, deleted = ?5, "
-                "data = ?6, seq = ?7, hlc = ?8, writer = ?9, updated_ms = ?10, path = ?11");
-            u.bind(1, c.collection).bind(2, c.id).bind(3, c.unit_id).bind(4, version);
-            u.bind(5, o.result.deleted ? 1 : 0);
-            if (o.result.deleted)
-                u.bind_null(6);
-            else
-                u.bind(6, o.result.data.dump());
-            u.bind(7, seq).bind(8, stamp.to_string()).bind(9, dev.id).bind(10, now_ms).bind(11, path);
-            u.run();
+            version_row v;
+            v.collection = c.collection;
+            v.id = c.id;
+            v.unit_id = c.unit_id;
+            v.path = path;
+            v.version = version;
+            v.deleted = o.result.deleted;
+            if (!o.result.deleted) v.data = o.result.data.dump();
+            v.writer = dev.id;
+            v.change_id = c.change_id;
+            const auto hlc = stamp.to_string();
+            v.hlc = hlc;
+            v.server_ms = now_ms;
+            v.how = fast ? "applied" : "merged";
+            if (!o.lost.empty()) v.lost = o.lost.dump();
+            v.seq = ++seq_;
+            if (head) v.old_path = head_path;
+            write_version(writer_db_, v);
             r.status = fast ? proto::change_status::applied : proto::change_status::merged;
             r.version = version;
             return r;
