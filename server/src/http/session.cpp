@@ -124,6 +124,7 @@ void log_line(const server_state& state, json line) {
             std::fwrite(with_newline.data(), 1, with_newline.size(), stderr);
         }
     } catch (...) {
+        // Nowhere to report it: the line is lost, the connection goes on.
     }
 }
 
@@ -203,8 +204,10 @@ private:
             // Over a cap: closed before the handshake, so a flood of connections costs the
             // server no key exchange. The client sees the connection closed (a transient
             // network error, retried with backoff).
-            log_line(*state_, {{"event", "refused"}, {"remote", remote_.to_string()}, {"code", "unavailable"},
-                      {"reason", "too many open connections; closed before the TLS handshake"}});
+            log_line(*state_, {{"event", "refused"},
+                               {"remote", remote_.to_string()},
+                               {"code", "unavailable"},
+                               {"reason", "too many open connections; closed before the TLS handshake"}});
             beast::error_code ignored;
             lowest().socket().close(ignored);
         } else {
@@ -234,10 +237,10 @@ private:
         // trust our certificate), and the connection is dropped; nothing else is affected.
         const bool plain_http = is_plain_http_on_tls(ec);
         log_line(*state_, {{"event", "tls_handshake_failed"},
-                  {"remote", remote_.to_string()},
-                  {"reason", ec == beast::error::timeout ? std::string("no handshake within the timeout")
-                             : plain_http                ? std::string("a plain HTTP request on the TLS port")
-                                                         : ec.message()}});
+                           {"remote", remote_.to_string()},
+                           {"reason", ec == beast::error::timeout ? std::string("no handshake within the timeout")
+                                      : plain_http                ? std::string("a plain HTTP request on the TLS port")
+                                                                  : ec.message()}});
         if (plain_http) return send_plain_refusal();
         close_socket();
     }
