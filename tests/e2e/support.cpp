@@ -45,10 +45,6 @@ std::string http_reply::error_message() const {
 
 // ---- raw_connection -------------------------------------------------------------------------
 
-raw_connection::raw_connection(std::uint16_t port) : socket_(ioc_) {
-    socket_.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
-}
-
 raw_connection::~raw_connection() {
     boost::system::error_code ec;
     socket_.close(ec);
@@ -69,6 +65,26 @@ bool raw_connection::run_for(std::chrono::milliseconds timeout, Start start) {
         return false;
     }
     return true;
+}
+
+raw_connection::raw_connection(std::uint16_t port) : socket_(ioc_) {
+    // Bounded like every step: a server too busy to accept leaves its backlog full, the kernel
+    // drops the SYN, and a blocking connect waits through its retries (about two minutes).
+    // A refusal throws as before; a connect still pending at the timeout leaves the socket
+    // closed, so the request fails with status 0 (what a client retries).
+    boost::system::error_code result;
+    const bool finished = run_for(k_client_timeout, [&](bool& done) {
+        socket_.async_connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port),
+                              [&](boost::system::error_code ec) {
+                                  result = ec;
+                                  done = true;
+                              });
+    });
+    if (finished && result) throw boost::system::system_error(result, "connect");
+    if (!finished) {
+        boost::system::error_code ignored;
+        socket_.close(ignored);
+    }
 }
 
 bool raw_connection::send(std::string_view bytes) {
