@@ -59,21 +59,27 @@ bool server_state::evict_idle() {
     const auto newest = (std::chrono::steady_clock::now() - grace).time_since_epoch().count();
     // A few tries: the oldest idle session may start reading a request before it is claimed.
     for (int attempt = 0; attempt < 3; ++attempt) {
-        std::shared_ptr<session_base> oldest;
+        // Every session locked here is kept in `held` until the lock is released: a session
+        // that ends meanwhile on its own thread leaves this the last reference, and its
+        // destructor takes the lock to forget itself (a destructor run under the lock
+        // deadlocked the server; found by the flood test under ThreadSanitizer).
+        std::vector<std::shared_ptr<session_base>> held;
+        session_base* oldest = nullptr;
         std::int64_t since = 0;
         {
             std::lock_guard lock(mutex_);
+            held.reserve(sessions_.size());
             for (const auto& [key, weak] : sessions_) {
                 auto s = weak.lock();
                 if (!s) continue;
                 const auto t = s->idle_since();
                 if (t != 0 && t <= newest && (since == 0 || t < since)) {
                     since = t;
-                    oldest = std::move(s);
+                    oldest = s.get();
                 }
+                held.push_back(std::move(s));
             }
         }
-        // Outside the lock: the last reference may go here, and the destructor takes it.
         if (!oldest) return false;
         if (oldest->evict(since)) return true;
     }
