@@ -11,6 +11,7 @@
 //
 // A benchmark, not a test: it prints figures and asserts nothing.
 
+#include "bench_support.hpp"
 #include "proxy/fault_proxy.hpp"
 #include "relay_hub.hpp"
 
@@ -38,23 +39,8 @@ using fieldsync::tools::fault_proxy;
 using json = nlohmann::json;
 using steady = std::chrono::steady_clock;
 
-[[noreturn]] void die(const std::string& what) {
-    std::cerr << "fieldsync-hub-bench: " << what << "\n";
-    std::exit(1);
-}
-template <class T>
-T need(client::result<T> r, const char* what) {
-    if (!r) die(std::string(what) + ": " + r.err().message);
-    return std::move(*r);
-}
-void need(client::result<void> r, const char* what) {
-    if (!r) die(std::string(what) + ": " + r.err().message);
-}
-template <class T>
-T need(fieldsync::protocol::expected<T> r, const char* what) {
-    if (!r) die(std::string(what) + ": " + r.err().message);
-    return std::move(*r);
-}
+using fieldsync::bench::die;
+using fieldsync::bench::need;
 
 json member(std::mt19937_64& rng, const std::string& cell) {
     static const char* family[] = {"Nguyễn", "Trần", "Lê", "Phạm", "Huỳnh", "Võ", "Đặng", "Bùi", "Đỗ", "Hồ"};

@@ -10,6 +10,8 @@
 // The certificate must name 127.0.0.1 (an IP SAN) and chain to the CA file (README.md, "Running
 // with TLS", shows how to make both). A benchmark, not a test: it prints figures, asserts nothing.
 
+#include "bench_support.hpp"
+
 #include <fieldsync/client/replica.hpp>
 #include <fieldsync/client/transport.hpp>
 #include <fieldsync/server/server.hpp>
@@ -32,19 +34,8 @@ namespace srv = fieldsync::server;
 using json = nlohmann::json;
 using clock_type = std::chrono::steady_clock;
 
-[[noreturn]] void die(const std::string& what) {
-    std::cerr << "fieldsync-tls-bench: " << what << "\n";
-    std::exit(1);
-}
-
-template <class T>
-T need(client::result<T> r, const char* what) {
-    if (!r) die(std::string(what) + ": " + r.err().message);
-    return std::move(*r);
-}
-void need(client::result<void> r, const char* what) {
-    if (!r) die(std::string(what) + ": " + r.err().message);
-}
+using fieldsync::bench::die;
+using fieldsync::bench::need;
 
 double ms_since(clock_type::time_point t) {
     return std::chrono::duration<double, std::milli>(clock_type::now() - t).count();
@@ -66,41 +57,18 @@ json member(std::mt19937_64& rng) {
 }
 
 // A store and a server on 127.0.0.1:0, plain or TLS, in their own temporary directory.
-struct hosted {
-    fs::path dir;
-    std::unique_ptr<srv::store> store;
-    std::unique_ptr<srv::server> server;
+srv::server_options tls_options(const std::string& cert, const std::string& key) {
+    srv::server_options o;
+    o.threads = 2;
+    o.tls_cert_file = cert;
+    o.tls_key_file = key;
+    return o;
+}
+struct hosted : fieldsync::bench::hosted_server {
     std::string url;
-
-    hosted(const std::string& cert, const std::string& key) {
-        dir = fs::temp_directory_path() / ("fieldsync-tls-bench-" + std::to_string(std::random_device{}()));
-        fs::create_directories(dir);
-        srv::store_options so;
-        so.path = (dir / "central.db").string();
-        auto st = srv::open_sqlite_store(so);
-        if (!st) die("store: " + st.err().message);
-        store = std::move(*st);
-        srv::server_options o;
-        o.host = "127.0.0.1";
-        o.threads = 2;
-        o.tls_cert_file = cert;
-        o.tls_key_file = key;
-        server = std::make_unique<srv::server>(o, *store);
-        auto p = server->start();
-        if (!p) die("server: " + p.err().message);
-        url = std::string(cert.empty() ? "http" : "https") + "://127.0.0.1:" + std::to_string(*p);
-    }
-    ~hosted() {
-        server->stop();
-        store->close();
-        std::error_code ec;
-        fs::remove_all(dir, ec);
-    }
-    std::string token(const std::string& name) {
-        auto d = store->add_device(name, "huyen-giong-trom", srv::device_role::admin);
-        if (!d) die("device: " + d.err().message);
-        return d->second;
-    }
+    hosted(const std::string& cert, const std::string& key)
+        : hosted_server("fieldsync-tls-bench", tls_options(cert, key)),
+          url(std::string(cert.empty() ? "http" : "https") + "://127.0.0.1:" + std::to_string(port)) {}
 };
 
 struct figures {

@@ -11,6 +11,7 @@
 //
 // A benchmark, not a test: it prints figures and asserts nothing.
 
+#include "bench_support.hpp"
 #include "proxy/fault_proxy.hpp"
 
 #include <fieldsync/client/replica.hpp>
@@ -34,19 +35,8 @@ using fieldsync::tools::fault_options;
 using fieldsync::tools::fault_proxy;
 using json = nlohmann::json;
 
-[[noreturn]] void die(const std::string& what) {
-    std::cerr << "fieldsync-wire-bench: " << what << "\n";
-    std::exit(1);
-}
-
-template <class T>
-T need(client::result<T> r, const char* what) {
-    if (!r) die(std::string(what) + ": " + r.err().message);
-    return std::move(*r);
-}
-void need(client::result<void> r, const char* what) {
-    if (!r) die(std::string(what) + ": " + r.err().message);
-}
+using fieldsync::bench::die;
+using fieldsync::bench::need;
 
 // A member record like the field app's: a Vietnamese name, cell, role, phone, birth year,
 // joining date and address, drawn from a seeded generator so every run has the same records.
@@ -75,40 +65,15 @@ struct encoding {
     bool gzip;
 };
 
-struct bench {
-    fs::path dir;
-    std::unique_ptr<srv::store> store;
-    std::unique_ptr<srv::server> server;
-    std::uint16_t port = 0;
+srv::server_options plain_options() {
+    srv::server_options o;
+    o.threads = 2;
+    return o;
+}
 
-    bench() {
-        dir = fs::temp_directory_path() / ("fieldsync-wire-bench-" + std::to_string(std::random_device{}()));
-        fs::create_directories(dir);
-        srv::store_options so;
-        so.path = (dir / "central.db").string();
-        auto st = srv::open_sqlite_store(so);
-        if (!st) die("store: " + st.err().message);
-        store = std::move(*st);
-        srv::server_options o;
-        o.host = "127.0.0.1";
-        o.port = 0;
-        o.threads = 2;
-        server = std::make_unique<srv::server>(o, *store);
-        auto p = server->start();
-        if (!p) die("server: " + p.err().message);
-        port = *p;
-    }
-    ~bench() {
-        server->stop();
-        store->close();
-        std::error_code ec;
-        fs::remove_all(dir, ec);
-    }
-    std::string token(const std::string& name) {
-        auto d = store->add_device(name, "huyen-giong-trom", srv::device_role::admin);
-        if (!d) die("device: " + d.err().message);
-        return d->second;
-    }
+struct bench : fieldsync::bench::hosted_server {
+    bench() : hosted_server("fieldsync-wire-bench", plain_options()) {}
+
     bool diffs = true;
     std::unique_ptr<client::replica> replica(const std::string& name, const std::string& url, const encoding& e) {
         client::replica_options o;
