@@ -13,6 +13,7 @@
 #include <chrono>
 #include <memory>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
@@ -180,6 +181,15 @@ int cmd_init(const std::string& db, const std::vector<std::string>& args) {
         return 0;
     }
     if (!args.empty()) return usage_error("init takes no arguments", k_init_usage);
+    // The store's folder is made too: `init --db data/fieldsync.db` works on a fresh clone.
+    if (const auto parent = std::filesystem::path(db).parent_path(); !parent.empty()) {
+        std::error_code ec;
+        std::filesystem::create_directories(parent, ec);
+        if (ec) {
+            std::cerr << "fieldsync-admin: cannot create " << parent.string() << ": " << ec.message() << "\n";
+            return k_exit_failure;
+        }
+    }
     auto st = open_store(db);
     if (!st) return k_exit_failure;
     (*st)->close();

@@ -132,6 +132,14 @@ int fail(const client::error& e) {
     return code_for(e);
 }
 
+// A replica used before `init`: say which command sets it up, not which library call.
+int fail(const client::error& e, const std::string& replica_dir) {
+    if (e.code != client::errc::not_configured) return fail(e);
+    std::cerr << "fieldsync: the replica " << replica_dir << " has no server yet; set it up first with\n"
+              << "  fieldsync --replica " << replica_dir << " init --server URL --token TOKEN\n";
+    return code_for(e);
+}
+
 int usage_error(const std::string& message, const std::string& verb = {}) {
     std::cerr << "fieldsync: " << message << "\n";
     const auto it = k_verb_help.find(verb);
@@ -246,11 +254,12 @@ int run(const std::string& dir, const wire_choice& wire, const std::string& verb
         if (!e) return fail(e.err());
     }
 
+    auto fail_here = [&](const client::error& e) { return fail(e, dir); };
     if (verb == "init") {
         if (!a->options.count("server") || !a->options.count("token") || !need_positional(0))
             return usage_error("init needs --server URL and --token TOKEN", verb);
         auto c = r.configure(a->options["server"], a->options["token"]);
-        if (!c) return fail(c.err());
+        if (!c) return fail_here(c.err());
         std::cout << "replica " << o.path << " syncs with " << a->options["server"] << "\n";
         return exit_ok;
     }
@@ -261,7 +270,7 @@ int run(const std::string& dir, const wire_choice& wire, const std::string& verb
         auto data = read_json(a->positional[1], code);
         if (!data) return code;
         auto p = r.put(a->positional[0], *data, {a->options["id"], a->options["unit"]});
-        if (!p) return fail(p.err());
+        if (!p) return fail_here(p.err());
         std::cout << p->id << "\n";
         return exit_ok;
     }
@@ -271,14 +280,14 @@ int run(const std::string& dir, const wire_choice& wire, const std::string& verb
         auto patch = read_json(a->positional[2], code);
         if (!patch) return code;
         auto p = r.patch(a->positional[0], a->positional[1], *patch);
-        if (!p) return fail(p.err());
+        if (!p) return fail_here(p.err());
         std::cout << to_json(*p).dump() << "\n";
         return exit_ok;
     }
     if (verb == "get") {
         if (!need_positional(2)) return usage_error("get needs COLLECTION ID", verb);
         auto g = r.get(a->positional[0], a->positional[1]);
-        if (!g) return fail(g.err());
+        if (!g) return fail_here(g.err());
         if (!*g) {
             std::cerr << "fieldsync: " << a->positional[0] << "/" << a->positional[1] << " not found\n";
             return exit_not_found;
@@ -301,22 +310,22 @@ int run(const std::string& dir, const wire_choice& wire, const std::string& verb
             q.value = *v;
         }
         auto l = r.list(q);
-        if (!l) return fail(l.err());
+        if (!l) return fail_here(l.err());
         for (const auto& rec : *l) std::cout << to_json(rec).dump() << "\n";
         return exit_ok;
     }
     if (verb == "delete") {
         if (!need_positional(2)) return usage_error("delete needs COLLECTION ID", verb);
         auto d = r.remove(a->positional[0], a->positional[1]);
-        if (!d) return fail(d.err());
+        if (!d) return fail_here(d.err());
         return exit_ok;
     }
     if (verb == "status") {
         if (!need_positional(0)) return usage_error("status takes no arguments", verb);
         auto s = r.status();
-        if (!s) return fail(s.err());
+        if (!s) return fail_here(s.err());
         auto outbox = r.pending_count();
-        if (!outbox) return fail(outbox.err());
+        if (!outbox) return fail_here(outbox.err());
         std::cout << "server:    " << (s->server_url.empty() ? "(none: run init)" : s->server_url) << "\n"
                   << "records:   " << s->records << "\n"
                   << "pending:   " << s->pending << " records (" << *outbox << " changes in the outbox)\n"
@@ -328,7 +337,7 @@ int run(const std::string& dir, const wire_choice& wire, const std::string& verb
             q.state = state;
             q.include_deleted = true;
             auto l = r.list(q);
-            if (!l) return fail(l.err());
+            if (!l) return fail_here(l.err());
             for (const auto& rec : *l) {
                 std::cout << "  " << client::sync_state_name(rec.state) << " " << rec.collection << "/" << rec.id;
                 if (rec.conflict_id) std::cout << " conflict " << *rec.conflict_id;
@@ -344,7 +353,7 @@ int run(const std::string& dir, const wire_choice& wire, const std::string& verb
     if (a->options.count("ca-file")) {
         client::http_transport_options http;
         http.ca_file = a->options["ca-file"];
-        if (auto set = r.set_http_options(http); !set) return fail(set.err());
+        if (auto set = r.set_http_options(http); !set) return fail_here(set.err());
     }
     const bool tty = isatty(STDERR_FILENO) != 0;
     auto progress = [&](const client::sync_progress& p) {
@@ -372,7 +381,7 @@ int run(const std::string& dir, const wire_choice& wire, const std::string& verb
     };
     auto rep = r.sync(progress);
     if (tty && !quiet) std::cerr << "\n";
-    if (!rep) return fail(rep.err());
+    if (!rep) return fail_here(rep.err());
     std::cout << "pushed " << rep->pushed << " (applied " << rep->applied << ", merged " << rep->merged
               << ", conflicts " << rep->conflicts << ", rejected " << rep->rejected << "), pulled " << rep->pulled
               << ", sent " << human_bytes(rep->bytes_sent) << ", received " << human_bytes(rep->bytes_received)
@@ -381,7 +390,7 @@ int run(const std::string& dir, const wire_choice& wire, const std::string& verb
     if (rep->queued > 0)
         std::cout << "queued at the relay hub: " << rep->queued << " (still pending; the next sync asks again)\n";
     auto s = r.status();
-    if (!s) return fail(s.err());
+    if (!s) return fail_here(s.err());
     return s->conflicts + s->rejected > 0 ? exit_unsettled : exit_ok;
 }
 

@@ -161,6 +161,7 @@ expected<schema> schema::from_json(const json& doc) {
         }
         s.collections_.emplace(name, std::move(c));
     }
+    s.document_ = doc;
     return s;
 }
 

@@ -43,6 +43,10 @@ def run(exe, url, token, tmp):
         return p.returncode, p.stdout, p.stderr
 
     a, b = tmp + "/a", tmp + "/b"
+    # Before init: the error names the command that sets the replica up, not a library call.
+    rc, _, err = fs(tmp + "/chua-init", "sync")
+    check(rc == 1, "sync before init exits 1 (usage)")
+    check("init --server URL --token TOKEN" in err and "configure(" not in err, "sync before init names init: " + err)
     check(fs(a, "init", "--server", url, "--token", token)[0] == 0, "init a")
     check(fs(b, "init", "--server", url, "--token", token)[0] == 0, "init b")
     name = "Huỳnh Thị Mỹ Duyên"

@@ -1,6 +1,6 @@
 #pragma once
 // Shared helpers of the client tests: temporary directories, replicas on temp-dir files,
-// Vietnamese test data from shared/data/giong-trom.json, and recording seams.
+// Vietnamese test data from tools/demo/giong-trom.json, and recording seams.
 
 #include <fieldsync/client/replica.hpp>
 
@@ -39,10 +39,10 @@ private:
     std::filesystem::path path_;
 };
 
-/// shared/data/giong-trom.json: names, cells and commitments as the article quotes them.
+/// tools/demo/giong-trom.json (the demo data set's names, cells and commitments).
 inline const json& giong_trom() {
     static const json data = [] {
-        std::ifstream in(std::string(FIELDSYNC_SHARED_DIR) + "/data/giong-trom.json");
+        std::ifstream in(std::string(FIELDSYNC_SOURCE_DIR) + "/tools/demo/giong-trom.json");
         REQUIRE(in.good());
         return json::parse(in);
     }();

@@ -257,11 +257,22 @@ TEST_CASE("more changes than the batch limit is 400 too_many_changes", "[e2e][ba
     require_still_serving(f);
 }
 
-TEST_CASE("a cursor the server did not issue is 400 bad_cursor", "[e2e][bad_input]") {
+TEST_CASE("a cursor not of the server's form is 400 bad_cursor, one of its form at no position starts over",
+          "[e2e][bad_input]") {
+    // SPEC.md, "The feed and the cursor": the one rule for every cursor.
     server_fixture f;
-    for (const json& cursor : {json("abc"), json("-1"), json("1.5"), json(" 1"), json("99999999999999999999"), json(5)}) {
+    for (const json& cursor : {json("abc"), json("-1"), json("1.x"), json(" 1"), json("0.5"), json("99999999999999999999"),
+                               json(5)}) {
         INFO("cursor " << cursor.dump());
         check_error(f.post_sync(json{{"cursor", cursor}}), 400, "bad_cursor");
+    }
+    // Of the server's form, but of an epoch or a feed position this store has not reached (a
+    // store restored from an older backup issued it): answered from the beginning.
+    for (const std::string cursor : {"1.5", "987654321"}) {
+        INFO("cursor " << cursor);
+        const auto r = f.post_sync(json{{"cursor", cursor}});
+        REQUIRE(r.status == 200);
+        CHECK(r.body_json()["reset"] == true);
     }
     require_still_serving(f);
 }
@@ -401,6 +412,60 @@ TEST_CASE("connections over the cap are answered 503 unavailable", "[e2e][bad_in
 
     a.reset();  // one leaves; a new client gets in
     CHECK(eventually([&] { return http_request(f.port(), "GET", "/v1/health").status == 200; }));
+}
+
+}  // namespace fieldsync::e2e
+
+namespace fieldsync::e2e {
+
+TEST_CASE("a malformed change to an existing record is rejected with the head's version", "[e2e][bad_input]") {
+    server_fixture f;
+    REQUIRE(one_change_result(f, put_change("c-1", "members", "m-thu", 0, member()))["status"] == "applied");
+    auto edited = member();
+    edited["name"] = "Hoàng Minh Khánh (Bí thư)";
+    REQUIRE(one_change_result(f, put_change("c-2", "members", "m-thu", 1, edited))["version"] == 2);
+
+    const std::string prefix = R"({"batch_id": "b-v", "changes": [{"change_id": "c-v", "collection": "members", "id": "m-thu",
+        "unit_id": "xa-binh-hoa", )";
+    struct bad_case {
+        std::string body, code;
+    };
+    for (const auto& c : {bad_case{R"("op": "put", "data": {"name": "x", "cell": "c"}, "base_version": -1)", "bad_version"},
+                          bad_case{R"("op": "patch", "data": {"name": "x"}, "base_version": 0)", "bad_version"},
+                          bad_case{R"("op": "put", "data": [1], "base_version": 2)", "bad_field"},
+                          bad_case{R"("op": "delete", "data": {"name": "x"}, "base_version": 2)", "bad_field"},
+                          bad_case{R"("op": "put", "data": {}, "base_version": 2, "hlc": 5)", "bad_field"}}) {
+        INFO(c.body);
+        const auto r = f.post_sync_text(prefix + c.body + "}]}");
+        REQUIRE(r.status == 200);
+        const auto res = only_result(r.body_json());
+        CHECK(res["status"] == "rejected");
+        CHECK(res["error"]["code"] == c.code);
+        CHECK(res["version"] == 2);  // as for schema_violation and base_ahead
+    }
+    // A record that does not exist: 0.
+    const auto none = f.post_sync_text(R"({"batch_id": "b-n", "changes": [{"change_id": "c-n", "collection": "members",
+        "id": "m-none", "unit_id": "xa-binh-hoa", "op": "put", "data": {}, "base_version": -1}]})");
+    CHECK(only_result(none.body_json())["version"] == 0);
+    // Nothing was applied: the head is still version 2.
+    CHECK(f.get("/v1/records/members/m-thu").body_json()["version"] == 2);
+}
+
+TEST_CASE("a malformed change to a record outside the device's scope is answered version 0", "[e2e][bad_input][scope]") {
+    server_fixture f;
+    REQUIRE(f.store().put_unit({"giong-trom", "", "Huyện ủy Giồng Trôm", "district", ""}).has_value());
+    REQUIRE(f.store().put_unit({"ap-7", "giong-trom", "Chi bộ ấp Thạnh Phú", "cell", ""}).has_value());
+    REQUIRE(f.store().put_unit({"ap-8", "giong-trom", "Chi bộ ấp Phước Hòa", "cell", ""}).has_value());
+    const auto a = f.add_device("Máy ấp Thạnh Phú", "ap-7");
+    const auto b = f.add_device("Máy ấp Phước Hòa", "ap-8");
+    REQUIRE(only_result(f.sync(batch("b-1", {put_change("c-1", "members", "m-7", 0, member(), "ap-7")}), a))["status"] ==
+            "applied");
+    const auto r = f.post_sync_text(R"({"batch_id": "b-x", "changes": [{"change_id": "c-x", "collection": "members",
+        "id": "m-7", "unit_id": "ap-8", "op": "put", "data": {}, "base_version": -1}]})",
+                                    b);
+    const auto res = only_result(r.body_json());
+    CHECK(res["error"]["code"] == "bad_version");
+    CHECK(res["version"] == 0);  // the record's existence is not revealed
 }
 
 }  // namespace fieldsync::e2e

@@ -291,8 +291,8 @@ json only_result(const json& response) {
 
 const json& giong_trom() {
     static const json doc = [] {
-        std::ifstream in(std::string(FIELDSYNC_SHARED_DIR) + "/data/giong-trom.json", std::ios::binary);
-        if (!in) throw std::runtime_error("cannot read " FIELDSYNC_SHARED_DIR "/data/giong-trom.json");
+        std::ifstream in(std::string(FIELDSYNC_SOURCE_DIR) + "/tools/demo/giong-trom.json", std::ios::binary);
+        if (!in) throw std::runtime_error("cannot read " FIELDSYNC_SOURCE_DIR "/tools/demo/giong-trom.json");
         std::ostringstream s;
         s << in.rdbuf();
         return json::parse(s.str());

@@ -159,7 +159,7 @@ json only_result(const json& response);
 
 // ---- data ---------------------------------------------------------------------------------
 
-/// /work/shared/data/giong-trom.json, parsed.
+/// tools/demo/giong-trom.json (the demo data set's names and figures), parsed.
 const json& giong_trom();
 /// The canonical decomposition (NFD) of Vietnamese text given in NFC: every precomposed
 /// Vietnamese letter is split into its base letter and combining marks (U+0300, U+0301,

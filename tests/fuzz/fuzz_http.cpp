@@ -45,7 +45,7 @@ struct world {
     std::filesystem::path dir;
     std::unique_ptr<srv::store> st;
     // The fuzzer is one address guessing tokens all day: no sign-in limit here.
-    detail::address_guard guard{64, 1 << 30, std::chrono::seconds(60)};
+    detail::address_guard guard{64, 1 << 30, std::chrono::seconds(60), std::chrono::milliseconds(0)};
     std::unique_ptr<detail::router> routes;
     std::string admin_token, field_token;
     net::io_context ioc;
@@ -141,8 +141,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (ec || !parser.is_done()) return 0;  // the session answers a parse error itself
 
         auto decision = w.routes->admit(parser.get(), net::ip::address_v4::loopback());
-        if (auto* refused = std::get_if<detail::response>(&decision)) {
-            check(*refused);
+        if (auto* refused = std::get_if<detail::refusal>(&decision)) {
+            check(refused->res);
             continue;
         }
         std::optional<detail::response> answer;

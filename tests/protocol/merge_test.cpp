@@ -652,3 +652,49 @@ TEST_CASE("merge3 with a non-object base treats every field as added", "[protoco
     CHECK(collisions == std::vector<std::string>{"/b"});
     CHECK(out == json{{"a", 1}, {"b", 2}, {"c", 4}});
 }
+
+TEST_CASE("numbers compare by value: 1 and 1.0 are one value, as are 10 and 1e1", "[merge][numbers]") {
+    // SPEC.md, "The merge rule", 4: a number written another way is not an edit.
+    const json base = {{"member", "mem-le-thi-hoa"}, {"year", 2015}, {"attended", 1}, {"invited", 10}};
+    auto head = base;
+    head["attended"] = 2;
+    const auto with = [&](json attended, json invited) {
+        json in = base;
+        in["attended"] = std::move(attended);
+        in["invited"] = std::move(invited);
+        return in;
+    };
+
+    SECTION("the same values written as floats change nothing: the head's edit stands") {
+        const auto in = with(json::parse("1.0"), json::parse("1e1"));
+        const auto o = fp::decide(live_head(2, head), live(base), make_change(fp::op_kind::put, 1, &in),
+                                  merge_policy::review);
+        CHECK(o.kind == merge_kind::unchanged);
+        CHECK(o.collisions.empty());
+        CHECK(o.result.data["attended"] == 2);
+        CHECK(o.result.data["invited"] == 10);
+    }
+    SECTION("other values are edits: 1.5 against the head's 2 collides, 1e2 merges in") {
+        const auto in = with(json::parse("1.5"), json::parse("1e2"));
+        const auto o = fp::decide(live_head(2, head), live(base), make_change(fp::op_kind::put, 1, &in),
+                                  merge_policy::review);
+        CHECK(o.kind == merge_kind::conflict);
+        CHECK(o.collisions == std::vector<std::string>{"/attended"});
+    }
+    SECTION("a number and a string of it differ") {
+        const auto in = with(1, "10");
+        const auto o = fp::decide(live_head(2, head), live(base), make_change(fp::op_kind::put, 1, &in),
+                                  merge_policy::review);
+        CHECK(o.kind == merge_kind::merged);
+        CHECK(o.result.data["invited"] == "10");
+        CHECK(o.result.data["attended"] == 2);
+    }
+    SECTION("merge3 alone: equal numbers of either form keep the head's") {
+        std::vector<std::string> collisions;
+        CHECK(fp::merge3(json{{"n", 1}}, json{{"n", 3}}, json{{"n", json::parse("1.0")}}, fp::prefer::head,
+                         collisions) == json{{"n", 3}});
+        CHECK(fp::merge3(json{{"n", json::parse("1e1")}}, json{{"n", 3}}, json{{"n", 10}}, fp::prefer::head,
+                         collisions) == json{{"n", 3}});
+        CHECK(collisions.empty());
+    }
+}

@@ -208,10 +208,66 @@ TEST_CASE("SPEC.md: the worked examples follow the merge rule", "[protocol][spec
 
 TEST_CASE("SPEC.md: the schema example is a valid schema document", "[protocol][spec][schema]") {
     const auto blocks = spec_blocks();
-    const auto s = fp::schema::from_json(parse(blocks.at(10).text));
+    // The schema example is the first block naming "collections"; the error example follows it.
+    std::size_t at = 0;
+    while (at < blocks.size() && blocks[at].text.find("\"collections\"") == std::string::npos) ++at;
+    const auto s = fp::schema::from_json(parse(blocks.at(at).text));
     REQUIRE(s);
     CHECK(s->find("registrations"));
-    const auto e = fp::decode_error(parse(blocks.at(11).text));
+    const auto e = fp::decode_error(parse(blocks.at(at + 1).text));
     REQUIRE(e);
     CHECK(e->code == fp::errc::bad_json);
+}
+
+TEST_CASE("SPEC.md's table of the default schema lists every field as default.json has it", "[spec][schema]") {
+    std::ifstream in(FIELDSYNC_SOURCE_DIR "/protocol/SPEC.md", std::ios::binary);
+    REQUIRE(in);
+    std::map<std::string, std::string> rows;  // "collection/field" -> "type | required"
+    std::string line;
+    bool in_table = false;
+    while (std::getline(in, line)) {
+        if (line.rfind("| collection | field | type | required | limits |", 0) == 0) {
+            in_table = true;
+            continue;
+        }
+        if (!in_table) continue;
+        if (line.empty()) break;
+        if (line.rfind("|---", 0) == 0) continue;
+        std::vector<std::string> cells;
+        std::stringstream cols(line.substr(1));
+        std::string cell;
+        while (std::getline(cols, cell, '|')) {
+            const auto b = cell.find_first_not_of(" `"), e = cell.find_last_not_of(" `");
+            cells.push_back(b == std::string::npos ? "" : cell.substr(b, e - b + 1));
+        }
+        REQUIRE(cells.size() >= 4);
+        rows[cells[0] + "/" + cells[1]] = cells[2] + " | " + cells[3];
+    }
+    const auto doc = json::parse(fp::schema::default_schema_text());
+    std::size_t fields = 0;
+    for (const auto& [name, coll] : doc["collections"].items()) {
+        for (const auto& [field, spec] : coll["fields"].items()) {
+            ++fields;
+            std::string type = spec["type"].get<std::string>();
+            if (spec.contains("items")) type += " of " + spec["items"].get<std::string>();
+            const std::string required = spec.value("required", false) ? "yes" : "no";
+            INFO(name << "/" << field);
+            REQUIRE(rows.count(name + "/" + field) == 1);
+            CHECK(rows[name + "/" + field] == type + " | " + required);
+        }
+    }
+    CHECK(rows.size() == fields);  // and no field the schema lacks
+}
+
+TEST_CASE("SPEC.md: the GET /v1/me example has the fields the server sends", "[protocol][spec]") {
+    bool seen = false;
+    for (const auto& b : spec_blocks()) {
+        if (b.text.find("\"units\"") == std::string::npos || b.text.find("\"device\"") == std::string::npos) continue;
+        const auto me = parse(b.text);
+        for (const char* k : {"id", "name", "role", "unit_id"}) CHECK(me["device"].contains(k));
+        for (const char* k : {"id", "parent", "name", "kind"}) CHECK(me["unit"].contains(k));
+        CHECK(me["units"].is_array());
+        seen = true;
+    }
+    CHECK(seen);
 }

@@ -1,6 +1,7 @@
 // Vietnamese text round-trips byte for byte, precomposed (NFC) and decomposed (NFD), through
-// every codec of the protocol (domain.md, "Text"). The text is the article and the name lists
-// of /work/shared, so the test sees what the field sees.
+// every codec of the protocol. The texts are the project's own: minutes and notes as a cell
+// secretary writes them (tests/data/vietnamese-texts.txt) and the demo data set's names
+// (tools/demo/giong-trom.json), so the test sees what the field sees.
 #include "protocol/vietnamese_nfd.hpp"
 
 #include <fieldsync/protocol/json_input.hpp>
@@ -30,8 +31,8 @@ std::string read_file(const std::string& path) {
     return s.str();
 }
 
-std::string article() { return read_file(FIELDSYNC_SHARED_DIR "/seed/article-giong-trom-2014.txt"); }
-json names() { return json::parse(read_file(FIELDSYNC_SHARED_DIR "/data/giong-trom.json")); }
+std::string article() { return read_file(FIELDSYNC_SOURCE_DIR "/tests/data/vietnamese-texts.txt"); }
+json names() { return json::parse(read_file(FIELDSYNC_SOURCE_DIR "/tools/demo/giong-trom.json")); }
 
 // Every string value of a JSON document, depth first.
 void collect_strings(const json& j, std::vector<std::string>& out) {
@@ -96,7 +97,7 @@ std::string through_pull(const std::string& text) {
 
 }  // namespace
 
-TEST_CASE("the shared Vietnamese texts are NFC and their NFD forms differ", "[protocol][utf8][vietnamese]") {
+TEST_CASE("the test's Vietnamese texts are NFC and their NFD forms differ", "[protocol][utf8][vietnamese]") {
     const std::string a = article();
     REQUIRE(a.size() > 1000);
     CHECK(fp::is_valid_utf8(a));
@@ -130,7 +131,7 @@ TEST_CASE("Vietnamese text round-trips byte for byte in NFC and NFD", "[protocol
 }
 
 TEST_CASE("the whole name list round-trips through parse and dump unchanged", "[protocol][utf8][vietnamese]") {
-    const std::string text = read_file(FIELDSYNC_SHARED_DIR "/data/giong-trom.json");
+    const std::string text = read_file(FIELDSYNC_SOURCE_DIR "/tools/demo/giong-trom.json");
     for (const std::string& form : {text, to_vietnamese_nfd(text)}) {
         const auto parsed = fp::parse_json(form, fp::tuning::max_json_depth);
         REQUIRE(parsed);

@@ -235,3 +235,64 @@ TEST_CASE("conflicts resolve: flags, stale refusal, roles and exit codes", "[adm
     CHECK(resolved.find(id2) != std::string::npos);
     CHECK(admin(t.db, {"conflicts", "show", id3}).out.find("dismiss") != std::string::npos);
 }
+
+TEST_CASE("the admin tool reads the schema the server serves, kept in the store", "[admin][conflicts][schema]") {
+    // A collection that only the server's --schema file has: the tool, run without one, must
+    // still know it.
+    std::random_device rd;
+    const auto dir = fs::temp_directory_path() / ("fieldsync-admin-schema-" + std::to_string(rd()) + std::to_string(rd()));
+    fs::create_directories(dir);
+    const auto db = (dir / "central.db").string();
+    auto doc = json::parse(proto::schema::default_schema_text());
+    doc["version"] = 2;
+    doc["collections"]["visits"] = {{"fields", {{"household", {{"type", "string"}, {"required", true}}},
+                                                {"notes", {{"type", "string"}}}}}};
+    const auto custom = proto::schema::from_json(doc);
+    REQUIRE(custom.has_value());
+    std::string conflict_id, reviewer_id;
+    {
+        srv::store_options o;
+        o.path = db;
+        o.schema = &*custom;
+        auto s = srv::open_sqlite_store(o);
+        REQUIRE(s.has_value());
+        REQUIRE((*s)->put_unit({"ap-4", "", "Chi bộ ấp Lương Hòa", "cell", ""}).has_value());
+        const auto a = (*s)->add_device("Bí thư chi bộ ấp Lương Hòa", "ap-4", srv::device_role::field);
+        const auto b = (*s)->add_device("Phó bí thư chi bộ ấp Lương Hòa", "ap-4", srv::device_role::field);
+        const auto r = (*s)->add_device("Kiểm tra ấp Lương Hòa", "ap-4", srv::device_role::reviewer);
+        REQUIRE((a && b && r));
+        reviewer_id = r->first.id;
+        auto visit = [&](const srv::device& d, const std::string& change_id, std::int64_t base, const std::string& notes) {
+            proto::change_set cs;
+            cs.batch_id = "b-" + change_id;
+            proto::change_entry e;
+            e.c = {change_id, "visits", "tham-ho-1", "ap-4", proto::op_kind::put, base,
+                   json{{"household", "Hộ ông Lê Văn Tư"}, {"notes", notes}}};
+            cs.changes.push_back(std::move(e));
+            auto res = (*s)->push(d, std::move(cs));
+            REQUIRE(res.has_value());
+            return (*res)[0];
+        };
+        REQUIRE(visit(a->first, "c-1", 0, "Đã thăm").status == proto::change_status::applied);
+        REQUIRE(visit(a->first, "c-2", 1, "Đã thăm, gia đình khỏe").status == proto::change_status::applied);
+        const auto c = visit(b->first, "c-3", 1, "Hẹn thăm lại tuần sau");
+        REQUIRE(c.status == proto::change_status::conflict);
+        conflict_id = c.conflict_id.value_or("");
+    }
+    const auto shown = admin(db, {"conflicts", "show", conflict_id});
+    INFO(shown.out);
+    CHECK(shown.code == 0);
+    const auto resolved = admin(db, {"conflicts", "resolve", conflict_id, "--as", reviewer_id, "--take-incoming"});
+    INFO(resolved.out);
+    CHECK(resolved.code == 0);
+    {
+        srv::store_options o;
+        o.path = db;
+        auto s = srv::open_sqlite_store(o);  // no schema given: the kept one
+        REQUIRE(s.has_value());
+        CHECK((*s)->schema().find("visits") != nullptr);
+        CHECK((*s)->schema().version() == 2);
+    }
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+}

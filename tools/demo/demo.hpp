@@ -1,8 +1,8 @@
 #pragma once
 // The district's demo data set (issue 8): the unit tree, members, yearly registrations,
 // committee reviews, study sessions, the district's inspections and their conclusions, in
-// the size and shape of the 2014 article (../shared/seed). Names and figures come from
-// tools/demo/giong-trom.json (a copy of ../shared/data/giong-trom.json), compiled in.
+// the size and shape of the district's 2014 campaign. Names and figures come from
+// tools/demo/giong-trom.json, compiled in.
 //
 // The generator only builds records (it depends on fieldsync::protocol alone), so the same
 // data set can be written into a central store (demo_store.hpp) or into client-lib replicas

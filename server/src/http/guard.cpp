@@ -2,11 +2,16 @@
 
 #include <fieldsync/server/tuning.hpp>
 
+#include <algorithm>
+
 namespace fieldsync::server::detail {
 
 address_guard::address_guard(std::size_t max_connections_per_address, int max_auth_failures,
-                             std::chrono::seconds failure_window)
-    : max_connections_(max_connections_per_address), max_failures_(max_auth_failures), window_(failure_window) {}
+                             std::chrono::seconds failure_window, std::chrono::milliseconds over_allowance_delay)
+    : max_connections_(max_connections_per_address),
+      max_failures_(max_auth_failures),
+      window_(failure_window),
+      delay_(over_allowance_delay) {}
 
 bool address_guard::admit_connection(const boost::asio::ip::address& a) {
     std::lock_guard lock(mutex_);
@@ -23,27 +28,20 @@ void address_guard::release_connection(const boost::asio::ip::address& a) {
     --it->second.connections;
 }
 
-std::optional<std::chrono::seconds> address_guard::blocked(const boost::asio::ip::address& a, clock::time_point now) {
-    std::lock_guard lock(mutex_);
-    const auto it = entries_.find(a);
-    if (it == entries_.end() || it->second.failures < max_failures_) return std::nullopt;
-    const auto ends = it->second.window_start + window_;
-    if (now >= ends) {
-        it->second.failures = 0;  // the window is over: a fresh allowance
-        return std::nullopt;
-    }
-    return std::chrono::ceil<std::chrono::seconds>(ends - now);
-}
-
-void address_guard::auth_failed(const boost::asio::ip::address& a, clock::time_point now) {
+std::optional<std::chrono::seconds> address_guard::auth_failed(const boost::asio::ip::address& a,
+                                                               clock::time_point now) {
     std::lock_guard lock(mutex_);
     if (entries_.size() >= tuning::max_tracked_addresses && !entries_.count(a)) prune(now);
     auto& e = entries_[a];
     if (e.failures == 0 || now >= e.window_start + window_) {
-        e.failures = 0;
+        e.failures = 0;  // the window is over: a fresh allowance
         e.window_start = now;
     }
-    ++e.failures;
+    if (e.failures < max_failures_) {
+        ++e.failures;
+        return std::nullopt;
+    }
+    return std::max(std::chrono::seconds(1), std::chrono::ceil<std::chrono::seconds>(e.window_start + window_ - now));
 }
 
 void address_guard::prune(clock::time_point now) {

@@ -133,6 +133,8 @@ std::optional<route_spec> match(const std::vector<std::string>& s, std::vector<s
     if (n < 2 || s[0] != "v1") return std::nullopt;
     if (n == 2 && s[1] == "health") return route_spec{endpoint::health, http::verb::get, "GET"};
     if (n == 2 && s[1] == "sync") return route_spec{endpoint::sync, http::verb::post, "POST"};
+    if (n == 2 && s[1] == "schema") return route_spec{endpoint::schema, http::verb::get, "GET"};
+    if (n == 2 && s[1] == "me") return route_spec{endpoint::me, http::verb::get, "GET"};
     if (s[1] == "records" && (n == 4 || (n == 5 && s[4] == "history")) && !s[2].empty() && !s[3].empty()) {
         params = {s[2], s[3]};
         return route_spec{n == 4 ? endpoint::record : endpoint::history, http::verb::get, "GET"};
@@ -187,6 +189,8 @@ std::string_view route_template(endpoint e) noexcept {
         case endpoint::reports: return "/v1/reports";
         case endpoint::report: return "/v1/reports/{name}";
         case endpoint::metrics: return "/metrics";
+        case endpoint::schema: return "/v1/schema";
+        case endpoint::me: return "/v1/me";
         case endpoint::unmatched: return "unmatched";
     }
     return "unmatched";
@@ -249,7 +253,7 @@ std::optional<std::string> percent_decode(std::string_view text, bool plus_is_sp
     return out;
 }
 
-std::variant<admitted, response> router::admit(const request& req, const boost::asio::ip::address& remote,
+std::variant<admitted, refusal> router::admit(const request& req, const boost::asio::ip::address& remote,
                                                endpoint* route) const {
     const std::string_view target = req.target();
     const auto qmark = target.find('?');
@@ -280,17 +284,19 @@ std::variant<admitted, response> router::admit(const request& req, const boost::
         if (value.size() > 7 && beast::iequals(value.substr(0, 7), "Bearer ")) token = trim(value.substr(7));
     }
     if (token.empty()) return answer(req, err(errc::unauthorized, "send 'Authorization: Bearer <device token>'"));
-    // An address that guessed wrong too often is refused before its token is looked at.
-    if (const auto wait = guard_.blocked(remote)) {
-        auto res = answer(req, err(errc::rate_limited, "too many failed sign-ins from this address; retry in " +
-                                                           std::to_string(wait->count()) + " s"));
-        res.set(http::field::retry_after, std::to_string(wait->count()));
-        return res;
-    }
+    // Every token is checked, whatever its address did before: a valid one is served. Failures
+    // are what is throttled (guard.hpp): past an address's allowance they are answered 429,
+    // late, so guessing stays slow while the honest devices behind the same address sync.
     auto dev = store_.authenticate(std::string(token));
     if (!dev) return answer(req, dev.err());
     if (!*dev) {
-        guard_.auth_failed(remote);
+        if (const auto wait = guard_.auth_failed(remote)) {
+            auto res = answer(req, err(errc::rate_limited, "too many failed sign-ins from this address; retry in " +
+                                                               std::to_string(wait->count()) + " s"));
+            res.set(http::field::retry_after, std::to_string(wait->count()));
+            res.keep_alive(false);
+            return refusal{std::move(res), guard_.over_allowance_delay()};
+        }
         return answer(req, err(errc::unauthorized, "unknown or revoked device token"));
     }
     a.dev = std::move(**dev);
@@ -353,6 +359,8 @@ void router::handle(admitted a, request req, const net::any_io_executor& ex, res
         case endpoint::reports: return done(report_list(a, req));
         case endpoint::report: return done(report_show(store_, a, req));
         case endpoint::metrics: return done(get_metrics(req));
+        case endpoint::schema: return done(answer(req, store_.schema().document()));
+        case endpoint::me: return done(get_me(a, req));
         case endpoint::sync: return sync(std::move(a), std::move(req), ex, std::move(done));
         case endpoint::unmatched: break;
     }
@@ -369,6 +377,25 @@ response router::get_metrics(const request& req) const {
     res.body() = metrics_->render(store_, connections_ ? connections_->load() : 0);
     res.prepare_payload();
     return res;
+}
+
+// SPEC.md, "GET /v1/me": the device, its unit, and the units of the tree it may see.
+response router::get_me(const admitted& a, const request& req) const {
+    const auto& d = *a.dev;
+    auto all = store_.units();
+    if (!all) return answer(req, all.err());
+    const auto sc = scope::of(d);
+    json units = json::array();
+    json own = nullptr;
+    for (const auto& u : *all) {
+        if (!sc.contains(u.path)) continue;
+        json j{{"id", u.id}, {"parent", u.parent}, {"name", u.name}, {"kind", u.kind}};
+        if (u.id == d.unit_id) own = j;
+        units.push_back(std::move(j));
+    }
+    return answer(req, json{{"device", {{"id", d.id}, {"name", d.name}, {"role", role_name(d.role)}, {"unit_id", d.unit_id}}},
+                            {"unit", std::move(own)},
+                            {"units", std::move(units)}});
 }
 
 response router::get_record(const admitted& a, const request& req) const {
@@ -494,10 +521,12 @@ std::optional<cursor_position> parse_cursor(std::string_view text, std::int64_t 
     }
     const auto seq = parse_decimal(text);
     if (!seq) return std::nullopt;
-    if (cursor_epoch > epoch) return std::nullopt;
-    // A cursor from before the device moved to another unit indexes a feed of another scope:
-    // the device starts over in its new one.
-    if (cursor_epoch < epoch) return cursor_position{0, true};
+    // SPEC.md, "The feed and the cursor": a cursor of the server's form that names no position
+    // of the device's feed as it is now starts the device over. One from before the device
+    // moved to another unit indexes a feed of another scope; one of an epoch the device has
+    // not reached was issued by this store before it was restored from an older backup (a
+    // seq past the feed's end is the same case, found by the store: retention.cpp).
+    if (cursor_epoch != epoch) return cursor_position{0, true};
     return cursor_position{*seq, false};
 }
 

@@ -19,6 +19,7 @@
 #include <boost/beast/http/string_body.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -39,7 +40,10 @@ using response = http::response<http::string_body>;
 /// Receives a finished response. Always called on the session's executor, exactly once.
 using respond_fn = std::function<void(response)>;
 
-enum class endpoint { health, sync, record, history, conflicts, conflict, resolve, admin_page, reports, report, metrics, unmatched };
+enum class endpoint {
+    health, sync, record, history, conflicts, conflict, resolve, admin_page, reports, report, metrics, schema, me,
+    unmatched  // keep last: tests walk every endpoint up to it
+};
 /// The route as the log and the metrics name it: a template such as
 /// "/v1/records/{collection}/{id}", never a path with ids in it.
 std::string_view route_template(endpoint e) noexcept;
@@ -51,6 +55,14 @@ struct request_note {
 };
 
 class http_metrics;
+
+/// A request admit() refused: its answer, sent after `delay` (a failed sign-in past its
+/// address's allowance waits, so guessing tokens stays slow; guard.hpp).
+struct refusal {
+    refusal(response r, std::chrono::milliseconds d = {}) : res(std::move(r)), delay(d) {}  // NOLINT: implicit
+    response res;
+    std::chrono::milliseconds delay{0};
+};
 
 /// A request that passed admit(): where it goes, its decoded path parameters and query, and
 /// the device that sent it (none for health).
@@ -133,8 +145,8 @@ public:
     /// Decides from the header (`req.body()` is not read yet) whether to read the body.
     /// `remote` is the client's address: failed sign-ins are counted per address. `route`
     /// (optional) receives the route the path matched, even when the request is refused.
-    std::variant<admitted, response> admit(const request& req, const boost::asio::ip::address& remote,
-                                           endpoint* route = nullptr) const;
+    std::variant<admitted, refusal> admit(const request& req, const boost::asio::ip::address& remote,
+                                          endpoint* route = nullptr) const;
 
     /// Answers an admitted request whose body is complete. `done` runs on `ex`; for POST
     /// /v1/sync that happens after the store's writer has made the change-set durable.
@@ -163,6 +175,7 @@ private:
     response pull_and_answer(const request& req, const pull_request& pr, std::vector<protocol::change_result> results) const;
 
     response get_metrics(const request& req) const;
+    response get_me(const admitted& a, const request& req) const;
 
     store& store_;
     address_guard& guard_;

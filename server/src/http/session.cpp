@@ -4,6 +4,7 @@
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core/bind_handler.hpp>
@@ -181,6 +182,7 @@ public:
             self->stop_deadline_ = std::chrono::steady_clock::now() + self->state_->options.read_timeout;
             // No request has begun on this connection: nothing in flight is lost by cutting it.
             if (self->waiting_for_header_) self->lowest().cancel();
+            self->delay_.cancel();
         });
     }
 
@@ -296,11 +298,12 @@ private:
         method_ = std::string(req.method_string());
         try {
             auto decision = state_->routes.admit(req, remote_, &route_);
-            if (auto* res = std::get_if<response>(&decision)) {
+            if (auto* refused = std::get_if<refusal>(&decision)) {
                 // A refused request's body is never read; it would be taken for the next
                 // request, so the connection closes after the answer.
-                if (!parser_->is_done()) res->keep_alive(false);
-                return send(request_no_, std::move(*res));
+                if (!parser_->is_done()) refused->res.keep_alive(false);
+                if (refused->delay.count() > 0) return send_later(std::move(refused->res), refused->delay);
+                return send(request_no_, std::move(refused->res));
             }
             admitted_ = std::move(std::get<admitted>(decision));
             if (admitted_->dev) device_id_ = admitted_->dev->id;
@@ -394,6 +397,18 @@ private:
             return do_close(false);
         const unsigned version = parser_ && parser_->is_header_done() ? parser_->get().version() : 11;
         send(request_no_, error_response(version, false, e));
+    }
+
+    // Sends `res` after `delay` (a throttled sign-in failure: router.hpp, refusal). stop()
+    // cuts the wait short; the answer goes out then.
+    void send_later(response res, std::chrono::milliseconds delay) {
+        delayed_ = std::make_shared<response>(std::move(res));
+        delay_.expires_after(delay);
+        delay_.async_wait([self = self_ptr(), request_no = request_no_](beast::error_code) {
+            auto res = std::move(*self->delayed_);
+            self->delayed_.reset();
+            self->send(request_no, std::move(res));
+        });
     }
 
     void send(std::uint64_t request_no, response res) {
@@ -498,6 +513,8 @@ private:
     std::shared_ptr<request_note> note_;
     std::shared_ptr<response> res_;
     std::shared_ptr<http::response<http::empty_body>> continue_;
+    net::steady_timer delay_{lowest().get_executor()};  // send_later's wait
+    std::shared_ptr<response> delayed_;                 // its answer meanwhile
     std::vector<char> linger_buf_;
     std::uint64_t request_no_ = 0;      // which request a late answer belongs to
     bool responded_ = false;            // the current request has its answer

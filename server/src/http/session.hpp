@@ -41,7 +41,8 @@ class session_base;
 struct server_state {
     server_state(server_options o, store& st)
         : options(std::move(o)),
-          guard(options.max_connections_per_address, options.max_auth_failures, options.auth_failure_window),
+          guard(options.max_connections_per_address, options.max_auth_failures, options.auth_failure_window,
+                options.failed_sign_in_delay),
           routes(st, guard, options.min_client_protocol, &metrics, &connections) {}
 
     const server_options options;

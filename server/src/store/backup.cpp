@@ -34,7 +34,7 @@ void sync_path(const fs::path& p) {
 
 std::string integrity(sqlite::db& db) {
     std::string out;
-    auto& s = db.cached("PRAGMA integrity_check");
+    auto s = db.cached("PRAGMA integrity_check");
     while (s.step()) out += (out.empty() ? "" : "; ") + s.text(0);
     s.reset();
     return out;
@@ -62,13 +62,13 @@ void copy_pages(sqlite::db& from, sqlite::db& to) {
 backup_report describe(sqlite::db& db, std::int64_t bytes) {
     backup_report r;
     r.bytes = bytes;
-    auto& m = db.cached("SELECT key, value FROM meta WHERE key IN ('seq', 'incarnation')");
+    auto m = db.cached("SELECT key, value FROM meta WHERE key IN ('seq', 'incarnation')");
     while (m.step()) {
         if (m.text(0) == "seq") r.seq = std::stoll(m.text(1));
         if (m.text(0) == "incarnation") r.incarnation = m.text(1);
     }
     m.reset();
-    auto& h = db.cached("SELECT coalesce(max(server_ms), 0) FROM history");
+    auto h = db.cached("SELECT coalesce(max(server_ms), 0) FROM history");
     if (h.step()) r.newest_change_ms = h.int64(0);
     h.reset();
     return r;
@@ -122,7 +122,7 @@ proto::expected<backup_report> restore_sqlite_store(const std::string& backup, c
         {
             sqlite::db from(backup, sqlite::db::mode::read_only);
             {
-                auto& s = from.cached("SELECT count(*) FROM sqlite_master WHERE name IN ('meta', 'history', 'decided')");
+                auto s = from.cached("SELECT count(*) FROM sqlite_master WHERE name IN ('meta', 'history', 'decided')");
                 s.step();
                 const bool store = s.int64(0) == 3;
                 s.reset();

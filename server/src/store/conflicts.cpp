@@ -55,7 +55,7 @@ proto::expected<conflict_view> sqlite_store::resolve(const device& reviewer, con
     const auto sc = scope::of(reviewer);
     try {
         return admin_write([&](sqlite::db& db) -> conflict_view {
-            auto& s = db.cached(
+            auto s = db.cached(
                 "SELECT id, collection, record_id, unit_id, status, base_version, head_version, base, head, "
                 "head_deleted, incoming, incoming_deleted, fields, device_id, change_id, hlc, created_ms, path, "
                 "closed_by, closed_ms, resolution, seq FROM conflicts WHERE id = ?");
@@ -68,7 +68,7 @@ proto::expected<conflict_view> sqlite_store::resolve(const device& reviewer, con
 
             // Conflicts of one record are decided in the order they arose: a later one was
             // raised against a head an earlier resolution may still change.
-            auto& older = db.cached(
+            auto older = db.cached(
                 "SELECT id FROM conflicts WHERE collection = ? AND record_id = ? AND status = 'open' AND seq < ? "
                 "ORDER BY seq LIMIT 1");
             older.bind(1, c.collection).bind(2, c.record_id).bind(3, conflict_seq);
@@ -79,7 +79,7 @@ proto::expected<conflict_view> sqlite_store::resolve(const device& reviewer, con
             proto::head_state head;
             std::string unit_id, path;
             {
-                auto& h = db.cached(
+                auto h = db.cached(
                     "SELECT version, deleted, data, unit_id, path FROM heads WHERE collection = ? AND id = ?");
                 h.bind(1, c.collection).bind(2, c.record_id);
                 if (!h.step()) refuse(errc::storage_error, "the conflict's record has no head");

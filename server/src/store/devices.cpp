@@ -25,7 +25,7 @@ constexpr std::array k_unit_kinds{"district", "commune", "cell", "office"};
 }  // namespace
 
 std::string sqlite_store::path_of(sqlite::db& db, const std::string& unit_id) {
-    auto& s = db.cached("SELECT path FROM units WHERE id = ?");
+    auto s = db.cached("SELECT path FROM units WHERE id = ?");
     s.bind(1, unit_id);
     std::string path = s.step() ? s.text(0) : "/" + unit_id + "/";
     s.reset();
@@ -33,7 +33,7 @@ std::string sqlite_store::path_of(sqlite::db& db, const std::string& unit_id) {
 }
 
 std::int64_t sqlite_store::load_seq(sqlite::db& db) {
-    auto& s = db.cached("SELECT value FROM meta WHERE key = 'seq'");
+    auto s = db.cached("SELECT value FROM meta WHERE key = 'seq'");
     const std::int64_t seq = s.step() ? s.int64(0) : 0;
     s.reset();
     return seq;
@@ -57,7 +57,7 @@ proto::expected<std::pair<device, std::string>> sqlite_store::add_device(const s
         d.unit_path = path_of(db, unit_id);
         std::string token = new_token();
         const std::string hash = sha256(token);
-        auto& s = db.cached(
+        auto s = db.cached(
             "INSERT INTO devices(id, name, unit_id, role, token_hash, created_ms) VALUES (?, ?, ?, ?, ?, ?)");
         s.bind(1, d.id).bind(2, d.name).bind(3, d.unit_id).bind(4, role_name(role));
         s.bind_blob(5, hash.data(), hash.size()).bind(6, d.created_ms);
@@ -72,7 +72,7 @@ proto::expected<std::optional<device>> sqlite_store::authenticate(const std::str
         static const std::string sql = std::string("SELECT ") + k_device_columns +
                                        ", d.token_hash FROM devices d LEFT JOIN units u ON u.id = d.unit_id "
                                        "WHERE d.token_hash = ? AND d.revoked_ms IS NULL";
-        auto& s = db.cached(sql.c_str());
+        auto s = db.cached(sql.c_str());
         s.bind_blob(1, hash.data(), hash.size());
         if (!s.step()) return std::nullopt;
         // The index found the row by hash; compare the whole hash again in constant time so
@@ -91,7 +91,7 @@ proto::expected<std::vector<device>> sqlite_store::devices() {
         std::vector<device> out;
         static const std::string sql = std::string("SELECT ") + k_device_columns +
                                        " FROM devices d LEFT JOIN units u ON u.id = d.unit_id ORDER BY d.created_ms";
-        auto& s = db.cached(sql.c_str());
+        auto s = db.cached(sql.c_str());
         while (s.step()) out.push_back(read_device(s));
         return out;
     });
@@ -140,7 +140,7 @@ std::optional<error> sqlite_store::move_device(const std::string& device_id, con
 proto::expected<std::vector<unit>> sqlite_store::units() {
     return read([&](sqlite::db& db) {
         std::vector<unit> out;
-        auto& s = db.cached("SELECT id, parent, name, kind, path FROM units ORDER BY path");
+        auto s = db.cached("SELECT id, parent, name, kind, path FROM units ORDER BY path");
         while (s.step()) out.push_back(unit{s.text(0), s.text(1), s.text(2), s.text(3), s.text(4)});
         return out;
     });
@@ -159,7 +159,7 @@ proto::expected<unit> sqlite_store::put_unit(const unit& in) {
         const std::string old_path = path_of(db, in.id);
         std::string parent_path = "/";
         if (!in.parent.empty()) {
-            auto& p = db.cached("SELECT path FROM units WHERE id = ?");
+            auto p = db.cached("SELECT path FROM units WHERE id = ?");
             p.bind(1, in.parent);
             if (!p.step()) throw admin_refusal{{errc::bad_request, "unknown parent unit '" + in.parent + "'"}};
             parent_path = p.text(0);
@@ -204,7 +204,7 @@ proto::expected<unit> sqlite_store::put_unit(const unit& in) {
         std::int64_t seq = load_seq(db);
         std::vector<std::tuple<std::string, std::string, std::string>> moved;
         {
-            auto& s = db.cached("SELECT collection, id, path FROM heads WHERE path >= ? AND path < ?");
+            auto s = db.cached("SELECT collection, id, path FROM heads WHERE path >= ? AND path < ?");
             s.bind(1, old_path).bind(2, end);
             while (s.step()) moved.emplace_back(s.text(0), s.text(1), s.text(2));
         }

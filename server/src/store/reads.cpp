@@ -46,7 +46,7 @@ pull_page sqlite_store::pull_on(sqlite::db& db, const scope& sc, std::int64_t af
         // (which is not in `units` when the device's unit is not in the tree).
         std::vector<std::string> paths;
         if (!sc.all) {
-            auto& u = db.cached("SELECT path FROM units WHERE path >= ? AND path < ?");
+            auto u = db.cached("SELECT path FROM units WHERE path >= ? AND path < ?");
             u.bind(1, lo).bind(2, hi);
             while (u.step()) paths.push_back(u.text(0));
             if (std::find(paths.begin(), paths.end(), sc.path) == paths.end()) paths.push_back(sc.path);
@@ -54,7 +54,7 @@ pull_page sqlite_store::pull_on(sqlite::db& db, const scope& sc, std::int64_t af
         if (sc.all || paths.size() > tuning::max_merged_unit_feeds) {
             // The whole district, or a subtree so wide that most of the feed is its own: walk
             // the feed in seq order and keep what lies in the range.
-            auto& s = db.cached(
+            auto s = db.cached(
                 "SELECT collection, id, unit_id, version, deleted, data, seq FROM heads INDEXED BY heads_by_seq "
                 "WHERE seq > ?3 AND path >= ?1 AND path < ?2 ORDER BY seq LIMIT ?4");
             s.bind(1, lo).bind(2, hi).bind(3, after_seq).bind(4, limit + 1);
@@ -87,7 +87,7 @@ pull_page sqlite_store::pull_on(sqlite::db& db, const scope& sc, std::int64_t af
         // Records that moved out of the subtree after the cursor, unless they are back in it.
         std::vector<std::pair<std::int64_t, dropped_record>> drops;
         if (!sc.all) {
-            auto& d = db.cached(
+            auto d = db.cached(
                 "SELECT d.seq, d.collection, d.id FROM drops d WHERE d.path >= ?1 AND d.path < ?2 AND d.seq > ?3 "
                 "AND NOT EXISTS (SELECT 1 FROM heads h WHERE h.collection = d.collection AND h.id = d.id "
                 "AND h.path >= ?1 AND h.path < ?2) ORDER BY d.seq LIMIT ?4");
@@ -118,7 +118,7 @@ pull_page sqlite_store::pull_on(sqlite::db& db, const scope& sc, std::int64_t af
 proto::expected<std::optional<record_view>> sqlite_store::get(const scope& sc, const std::string& collection,
                                                               const std::string& id) {
     return read([&](sqlite::db& db) -> std::optional<record_view> {
-        auto& s = db.cached(
+        auto s = db.cached(
             "SELECT unit_id, version, deleted, data, seq, hlc, updated_ms, path FROM heads "
             "WHERE collection = ? AND id = ?");
         s.bind(1, collection).bind(2, id);
@@ -145,7 +145,7 @@ proto::expected<std::vector<std::optional<held_version>>> sqlite_store::versions
         out.reserve(page.size());
         // Versions and seqs grow together per record, so the index on (collection, id,
         // version) is walked down from the head to the first version at or before the cursor.
-        auto& s = db.cached(
+        auto s = db.cached(
             "SELECT version, deleted, data FROM history WHERE collection = ? AND id = ? AND seq <= ? "
             "ORDER BY version DESC LIMIT 1");
         for (const auto& p : page) {
@@ -171,7 +171,7 @@ proto::expected<std::vector<history_entry>> sqlite_store::history(const scope& s
         std::vector<history_entry> out;
         // A record's history is visible where its head is; once gc purged its tombstone,
         // where its last version left it (history outlives the feed).
-        auto& where = db.cached("SELECT path FROM heads WHERE collection = ? AND id = ?");
+        auto where = db.cached("SELECT path FROM heads WHERE collection = ? AND id = ?");
         where.bind(1, collection).bind(2, id);
         std::string path;
         if (where.step()) {
@@ -181,7 +181,7 @@ proto::expected<std::vector<history_entry>> sqlite_store::history(const scope& s
             path = path_of(db, unit_id);
         }
         if (path.empty() || !sc.contains(path)) return out;
-        auto& s = db.cached(
+        auto s = db.cached(
             "SELECT version, seq, deleted, data, unit_id, device_id, change_id, hlc, server_ms, how, lost "
             "FROM history WHERE collection = ? AND id = ? ORDER BY version");
         s.bind(1, collection).bind(2, id);
@@ -224,7 +224,7 @@ proto::expected<std::vector<conflict_view>> sqlite_store::conflicts(const scope&
             ulo = path_of(db, f.unit_id);
             uhi = subtree_end(ulo);
         }
-        auto& s = db.cached(
+        auto s = db.cached(
             "SELECT id, collection, record_id, unit_id, status, base_version, head_version, base, head, "
             "head_deleted, incoming, incoming_deleted, fields, device_id, change_id, hlc, created_ms, path, "
             "closed_by, closed_ms, resolution "
@@ -244,7 +244,7 @@ proto::expected<std::vector<conflict_view>> sqlite_store::conflicts(const scope&
 
 proto::expected<std::optional<conflict_view>> sqlite_store::conflict(const scope& sc, const std::string& id) {
     return read([&](sqlite::db& db) -> std::optional<conflict_view> {
-        auto& s = db.cached(
+        auto s = db.cached(
             "SELECT id, collection, record_id, unit_id, status, base_version, head_version, base, head, "
             "head_deleted, incoming, incoming_deleted, fields, device_id, change_id, hlc, created_ms, path, "
             "closed_by, closed_ms, resolution "
@@ -253,7 +253,7 @@ proto::expected<std::optional<conflict_view>> sqlite_store::conflict(const scope
         if (!s.step() || !sc.contains(s.text(17))) return std::nullopt;
         auto c = read_conflict(s);
         s.reset();
-        auto& h = db.cached("SELECT version, deleted, data FROM heads WHERE collection = ? AND id = ?");
+        auto h = db.cached("SELECT version, deleted, data FROM heads WHERE collection = ? AND id = ?");
         h.bind(1, c.collection).bind(2, c.record_id);
         if (h.step()) {
             c.current_version = h.int64(0);
@@ -293,7 +293,7 @@ conflict_view sqlite_store::read_conflict(sqlite::stmt& s) {
 
 proto::expected<std::int64_t> sqlite_store::open_conflicts() {
     return read([&](sqlite::db& db) {
-        auto& s = db.cached("SELECT count(*) FROM conflicts WHERE status = 'open'");
+        auto s = db.cached("SELECT count(*) FROM conflicts WHERE status = 'open'");
         s.step();
         const auto n = s.int64(0);
         s.reset();
@@ -311,7 +311,7 @@ proto::expected<std::vector<std::pair<std::string, std::int64_t>>> sqlite_store:
     }
     return read([&](sqlite::db& db) {
         std::vector<std::pair<std::string, std::int64_t>> out;
-        auto& s = db.cached("SELECT id, ack_ms, revoked_ms IS NOT NULL FROM devices ORDER BY id");
+        auto s = db.cached("SELECT id, ack_ms, revoked_ms IS NOT NULL FROM devices ORDER BY id");
         while (s.step()) {
             auto id = s.text(0);
             std::int64_t ms = s.is_null(1) ? 0 : s.int64(1);

@@ -29,7 +29,7 @@ proto::change_result sqlite_store::relay_one(const device& dev, const proto::cha
     std::int64_t head_version = 0;
     std::optional<std::string> head_path;
     {
-        auto& s = writer_db_.cached("SELECT version, path FROM heads WHERE collection = ? AND id = ?");
+        auto s = writer_db_.cached("SELECT version, path FROM heads WHERE collection = ? AND id = ?");
         s.bind(1, c.collection).bind(2, c.id);
         if (s.step()) {
             head_version = s.int64(0);
@@ -49,7 +49,7 @@ proto::change_result sqlite_store::relay_one(const device& dev, const proto::cha
     // the hub's devices with the same change_id would get one answer. Ids are UUIDs or ULIDs
     // (SPEC.md, "Ids"), so this refuses a broken client, not a coincidence.
     {
-        auto& s = writer_db_.cached("SELECT device_id FROM forwards WHERE change_id = ?");
+        auto s = writer_db_.cached("SELECT device_id FROM forwards WHERE change_id = ?");
         s.bind(1, c.change_id);
         std::optional<std::string> owner;
         if (s.step()) owner = s.text(0);
@@ -60,7 +60,7 @@ proto::change_result sqlite_store::relay_one(const device& dev, const proto::cha
                                                  "UUIDs or ULIDs",
                             head_version);
         if (!owner) {
-            auto& ins = writer_db_.cached(
+            auto ins = writer_db_.cached(
                 "INSERT INTO forwards(change_id, device_id, batch_id, change, created_ms) VALUES (?, ?, ?, ?, ?)");
             ins.bind(1, c.change_id).bind(2, dev.id).bind(3, batch_id).bind(4, proto::encode(c).dump());
             ins.bind(5, now_ms).run();
@@ -73,7 +73,7 @@ proto::change_result sqlite_store::relay_one(const device& dev, const proto::cha
 
 proto::expected<std::vector<forward_entry>> sqlite_store::relay_forwards(std::int64_t after_seq, std::int64_t limit) {
     return read([&](sqlite::db& db) {
-        auto& s = db.cached(
+        auto s = db.cached(
             "SELECT seq, device_id, change FROM forwards WHERE settled_ms IS NULL AND seq > ? ORDER BY seq LIMIT ?");
         s.bind(1, after_seq).bind(2, limit);
         std::vector<forward_entry> out;
@@ -96,7 +96,7 @@ proto::expected<std::vector<forward_entry>> sqlite_store::relay_forwards(std::in
 
 proto::expected<std::int64_t> sqlite_store::relay_backlog() {
     return read([&](sqlite::db& db) {
-        auto& s = db.cached("SELECT count(*) FROM forwards WHERE settled_ms IS NULL");
+        auto s = db.cached("SELECT count(*) FROM forwards WHERE settled_ms IS NULL");
         s.step();
         const auto n = s.int64(0);
         s.reset();
@@ -112,7 +112,7 @@ std::optional<proto::error> sqlite_store::relay_answer(const proto::sync_respons
         // change_id) is answered from `decided`, with the upstream's version.
         for (const auto& res : answer.results) {
             if (res.status == proto::change_status::queued) continue;  // a hub above this one
-            auto& s = db.cached("SELECT device_id, batch_id FROM forwards WHERE change_id = ? AND settled_ms IS NULL");
+            auto s = db.cached("SELECT device_id, batch_id FROM forwards WHERE change_id = ? AND settled_ms IS NULL");
             s.bind(1, res.change_id);
             if (!s.step()) {
                 s.reset();
@@ -142,7 +142,7 @@ std::optional<proto::error> sqlite_store::relay_answer(const proto::sync_respons
             std::optional<std::int64_t> have;
             std::string old_path;
             {
-                auto& s = db.cached("SELECT version, path FROM heads WHERE collection = ? AND id = ?");
+                auto s = db.cached("SELECT version, path FROM heads WHERE collection = ? AND id = ?");
                 s.bind(1, p.collection).bind(2, p.id);
                 if (s.step()) {
                     have = s.int64(0);
@@ -171,7 +171,7 @@ std::optional<proto::error> sqlite_store::relay_answer(const proto::sync_respons
         }
         // Records that left the hub's scope upstream leave the feed of the hub's devices.
         for (const auto& d : answer.dropped) {
-            auto& s = db.cached("SELECT path FROM heads WHERE collection = ? AND id = ?");
+            auto s = db.cached("SELECT path FROM heads WHERE collection = ? AND id = ?");
             s.bind(1, d.collection).bind(2, d.id);
             if (!s.step()) {
                 s.reset();

@@ -60,7 +60,7 @@ json ratio(std::int64_t part, std::int64_t whole) {
 // The latest year of a collection's data in the range: `expr` picks the year from `data`.
 std::optional<std::int64_t> latest_year(sqlite::db& db, const char* sql, const std::string& lo,
                                         const std::string& hi) {
-    auto& s = db.cached(sql);
+    auto s = db.cached(sql);
     s.bind(1, lo).bind(2, hi);
     std::optional<std::int64_t> year;
     if (s.step() && !s.is_null(0)) year = s.int64(0);
@@ -85,7 +85,7 @@ proto::expected<report_table> sqlite_store::report(const scope& sc, const report
         std::vector<unit> tree;
         {
             const std::string lo = sc.all ? "/" : sc.path, hi = sc.all ? "0" : subtree_end(sc.path);
-            auto& s = db.cached("SELECT id, parent, name, kind, path FROM units WHERE path >= ? AND path < ? ORDER BY path");
+            auto s = db.cached("SELECT id, parent, name, kind, path FROM units WHERE path >= ? AND path < ? ORDER BY path");
             s.bind(1, lo).bind(2, hi);
             while (s.step()) tree.push_back({s.text(0), s.text(1), s.text(2), s.text(3), s.text(4)});
         }
@@ -134,7 +134,7 @@ proto::expected<report_table> sqlite_store::report(const scope& sc, const report
             // precomposed on one phone and decomposed on another is one audience.
             std::map<int, std::map<std::string, figures>> rows;
             if (year) {
-                auto& s = db.cached(
+                auto s = db.cached(
                     "SELECT path, json_extract(data, '$.audience'), count(*), "
                     "sum(json_extract(data, '$.invited')), sum(json_extract(data, '$.attended')) FROM heads "
                     "WHERE collection = 'study_sessions' AND deleted = 0 AND path >= ? AND path < ? "
@@ -193,7 +193,7 @@ proto::expected<report_table> sqlite_store::report(const scope& sc, const report
             // and as vague when one is marked vague, or a review of it found it vague.
             // Both sets are built once (IN over a subquery makes an ephemeral index), so the
             // cost is one pass over members, registrations and reviews each.
-            auto& s = db.cached(
+            auto s = db.cached(
                 "WITH vague_reviewed AS (SELECT json_extract(data, '$.registration') AS id FROM heads "
                 "  WHERE collection = 'reviews' AND deleted = 0 AND path >= ?1 AND path < ?2 "
                 "  AND json_extract(data, '$.vague') = 1), "
@@ -234,7 +234,7 @@ proto::expected<report_table> sqlite_store::report(const scope& sc, const report
         if (r.name == "unreviewed_cells") {
             std::string period = r.period;
             if (period.empty()) {
-                auto& p = db.cached(
+                auto p = db.cached(
                     "SELECT max(json_extract(data, '$.period')) FROM heads "
                     "WHERE collection = 'reviews' AND deleted = 0 AND path >= ? AND path < ?");
                 p.bind(1, lo).bind(2, hi);
@@ -246,7 +246,7 @@ proto::expected<report_table> sqlite_store::report(const scope& sc, const report
             out.columns = {"unit", "unit_name", "parent_name", "members", "registered", "reviewed", "not_reviewed"};
             // Per cell: members with a registration of the year, and those of them whose
             // registration a review of the period covers (a review names the member).
-            auto& s = db.cached(
+            auto s = db.cached(
                 "WITH reg AS (SELECT DISTINCT json_extract(data, '$.member') AS member FROM heads "
                 "  WHERE collection = 'registrations' AND deleted = 0 AND path >= ?1 AND path < ?2 "
                 "  AND json_extract(data, '$.year') = ?3), "
@@ -285,7 +285,7 @@ proto::expected<report_table> sqlite_store::report(const scope& sc, const report
         out.columns = {"unit", "unit_name", "date", "team", "findings", "vague_registrations", "conclusions"};
         std::int64_t count = 0, with_vague = 0, vague_total = 0, conclusions_total = 0;
         if (year) {
-            auto& s = db.cached(
+            auto s = db.cached(
                 "SELECT i.id, i.unit_id, i.data, (SELECT count(*) FROM heads c WHERE c.collection = 'conclusions' "
                 "  AND c.deleted = 0 AND json_extract(c.data, '$.inspection') = i.id) FROM heads i "
                 "WHERE i.collection = 'inspections' AND i.deleted = 0 AND i.path >= ?1 AND i.path < ?2 "

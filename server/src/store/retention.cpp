@@ -28,7 +28,7 @@ using namespace store_util;
 namespace {
 
 std::int64_t meta_int(sqlite::db& db, const char* key) {
-    auto& s = db.cached("SELECT value FROM meta WHERE key = ?");
+    auto s = db.cached("SELECT value FROM meta WHERE key = ?");
     s.bind(1, std::string_view(key));
     const std::int64_t v = s.step() ? s.int64(0) : 0;
     s.reset();
@@ -66,7 +66,7 @@ void sqlite_store::write_acks(sqlite::db& db, const std::map<std::string, acknow
 
 std::optional<proto::head_state> sqlite_store::purged_head(sqlite::db& db, const std::string& collection,
                                                            const std::string& id, std::string& unit_id) {
-    auto& s = db.cached(
+    auto s = db.cached(
         "SELECT version, deleted, data, hlc, device_id, unit_id FROM history WHERE collection = ? AND id = ? "
         "ORDER BY version DESC LIMIT 1");
     s.bind(1, collection).bind(2, id);
@@ -85,9 +85,9 @@ std::optional<proto::head_state> sqlite_store::purged_head(sqlite::db& db, const
 proto::expected<pull_page> sqlite_store::device_pull(const device& dev, std::int64_t after_seq, std::int64_t limit) {
     acknowledgement ack;
     auto page = read([&](sqlite::db& db) {
-        // One snapshot: gc writes its horizon before it purges, so these reads see either the
-        // old horizon and nothing purged under the new one, or the new horizon.
-        db.exec("BEGIN");
+        // One snapshot (read() runs this in a read transaction): gc writes its horizon before
+        // it purges, so these reads see either the old horizon and nothing purged under the new
+        // one, or the new horizon.
         const auto horizon = meta_int(db, "purge_horizon");
         const auto feed_seq = meta_int(db, "seq");
         // A cursor past the feed's end was issued by another incarnation of the store (it was
@@ -102,7 +102,7 @@ proto::expected<pull_page> sqlite_store::device_pull(const device& dev, std::int
             if (!last) {
                 static const std::string sql = std::string("SELECT ") + k_device_columns +
                                                " FROM devices d LEFT JOIN units u ON u.id = d.unit_id WHERE d.id = ?";
-                auto& s = db.cached(sql.c_str());
+                auto s = db.cached(sql.c_str());
                 s.bind(1, dev.id);
                 if (s.step()) last = read_device(s).ack;
                 s.reset();
@@ -112,7 +112,6 @@ proto::expected<pull_page> sqlite_store::device_pull(const device& dev, std::int
         }
         const auto from = restart ? 0 : after_seq;
         auto p = pull_on(db, scope::of(dev), from, limit);
-        db.exec("COMMIT");
         p.restarted = restart;
 
         const bool empty = p.changes.empty() && p.dropped.empty();
@@ -182,7 +181,7 @@ proto::expected<gc_report> sqlite_store::gc(const gc_options& o) {
             rep.previous_horizon = meta_int(db, "purge_horizon");
             static const std::string sql = std::string("SELECT ") + k_device_columns +
                                            " FROM devices d LEFT JOIN units u ON u.id = d.unit_id ORDER BY d.id";
-            auto& s = db.cached(sql.c_str());
+            auto s = db.cached(sql.c_str());
             while (s.step()) {
                 auto d = read_device(s);
                 if (const auto it = pending.find(d.id); it != pending.end()) d.ack = it->second;
@@ -216,7 +215,7 @@ proto::expected<gc_report> sqlite_store::gc(const gc_options& o) {
         for (std::int64_t after = 0;;) {
             const auto n = in_tx([&] {
                 std::vector<std::tuple<std::string, std::string, std::int64_t>> rows;
-                auto& s = db.cached(
+                auto s = db.cached(
                     "SELECT h.collection, h.id, h.seq FROM heads h INDEXED BY heads_tombstones "
                     "WHERE h.deleted = 1 AND h.seq > ?1 AND h.seq <= ?2 AND NOT EXISTS (SELECT 1 FROM conflicts c "
                     "WHERE c.collection = h.collection AND c.record_id = h.id AND c.status = 'open') "
@@ -245,7 +244,7 @@ proto::expected<gc_report> sqlite_store::gc(const gc_options& o) {
         for (std::int64_t after = 0;;) {
             const auto n = in_tx([&] {
                 std::vector<std::int64_t> seqs;
-                auto& s = db.cached("SELECT seq FROM drops WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?");
+                auto s = db.cached("SELECT seq FROM drops WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?");
                 s.bind(1, after).bind(2, rep.horizon).bind(3, o.batch_rows);
                 while (s.step()) seqs.push_back(s.int64(0));
                 for (const auto seq : seqs) {
@@ -275,7 +274,7 @@ proto::expected<gc_report> sqlite_store::gc(const gc_options& o) {
                 const auto n = in_tx([&] {
                     std::vector<std::string> ids;
                     std::int64_t seen = 0;
-                    auto& s = db.cached(
+                    auto s = db.cached(
                         "SELECT change_id, decided_ms, seq FROM decided WHERE device_id = ? AND change_id > ? "
                         "ORDER BY change_id LIMIT ?");
                     s.bind(1, d.id).bind(2, after).bind(3, o.batch_rows);

@@ -101,10 +101,37 @@ void db::exec(std::string_view sql) {
     }
 }
 
-stmt& db::cached(const char* sql) {
+query db::cached(const char* sql) {
     auto& slot = cache_[sql];
     if (!slot) slot = std::make_unique<stmt>(db_, sql);
-    return slot->reset();
+    return query(slot->reset());
+}
+
+query::~query() { s_.reset(); }
+
+std::string db::held_open() const {
+    std::string open;
+    if (!sqlite3_get_autocommit(db_)) open = "a transaction";
+    for (sqlite3_stmt* s = sqlite3_next_stmt(db_, nullptr); s; s = sqlite3_next_stmt(db_, s)) {
+        if (!sqlite3_stmt_busy(s)) continue;
+        if (!open.empty()) open += "; ";
+        open += "a statement mid-step: ";
+        open += sqlite3_sql(s);
+    }
+    return open;
+}
+
+read_transaction::read_transaction(db& d) : db_(d) { db_.cached("BEGIN").run(); }
+
+read_transaction::~read_transaction() {
+    // A read transaction has nothing to lose: if COMMIT fails, ROLLBACK; if that fails too,
+    // the connection is left in a transaction and the pool's check (held_open) drops it.
+    if (sqlite3_get_autocommit(db_.handle())) return;
+    try {
+        db_.cached("COMMIT").run();
+    } catch (const sqlite_error&) {
+        sqlite3_exec(db_.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+    }
 }
 
 }  // namespace fieldsync::server::sqlite

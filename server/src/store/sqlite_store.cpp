@@ -4,6 +4,8 @@
 
 #include <fieldsync/server/tuning.hpp>
 
+#include <cstdio>
+#include <cstdlib>
 #include <future>
 
 namespace fieldsync::server {
@@ -161,13 +163,33 @@ sqlite_store::sqlite_store(const store_options& o)
       max_readers_(std::max(1, o.read_connections)) {
     configure(writer_db_);
     migrate();
+    keep_schema(o.schema);
     {
-        auto& s = writer_db_.cached("SELECT value FROM meta WHERE key = 'incarnation'");
+        auto s = writer_db_.cached("SELECT value FROM meta WHERE key = 'incarnation'");
         if (s.step()) incarnation_ = s.text(0);
         s.reset();
     }
     recover_clock();
     writer_ = std::thread([this] { writer_loop(); });
+}
+
+void sqlite_store::keep_schema(const proto::schema* given) {
+    if (given) {
+        schema_ = *given;
+        const auto text = given->document().dump();
+        auto q = writer_db_.cached("SELECT value FROM meta WHERE key = 'schema'");
+        if (q.step() && q.text(0) == text) return;
+        q.reset();
+        writer_db_.cached("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema', ?)").bind(1, text).run();
+        return;
+    }
+    auto q = writer_db_.cached("SELECT value FROM meta WHERE key = 'schema'");
+    if (!q.step()) return;  // none kept: the default
+    const auto doc = proto::json::parse(q.text(0), nullptr, false);
+    auto kept = proto::schema::from_json(doc);
+    if (!kept)
+        throw sqlite::sqlite_error(SQLITE_CORRUPT, "the schema kept in the store is damaged: " + kept.err().message);
+    schema_ = std::move(kept).value();
 }
 
 void sqlite_store::configure(sqlite::db& db) {
@@ -181,7 +203,7 @@ void sqlite_store::configure(sqlite::db& db) {
 
 void sqlite_store::migrate() {
     auto& db = writer_db_;
-    auto& v = db.cached("PRAGMA user_version");
+    auto v = db.cached("PRAGMA user_version");
     v.step();
     const auto current = v.int64(0);
     v.reset();
@@ -204,7 +226,7 @@ void sqlite_store::migrate() {
 }
 
 void sqlite_store::recover_clock() {
-    auto& s = writer_db_.cached("SELECT hlc FROM history ORDER BY seq DESC LIMIT ?");
+    auto s = writer_db_.cached("SELECT hlc FROM history ORDER BY seq DESC LIMIT ?");
     s.bind(1, tuning::hlc_recovery_rows);
     while (s.step())
         if (auto h = proto::hlc::parse(s.text(0))) clock_.observe(*h);
@@ -227,6 +249,18 @@ std::unique_ptr<sqlite::db> sqlite_store::acquire_reader() {
 }
 
 void sqlite_store::release_reader(std::unique_ptr<sqlite::db> c) {
+    if (const auto open = c->held_open(); !open.empty()) {
+        // A read left something open: pooled, the connection would serve every later read
+        // from the snapshot of that moment (acknowledged writes unseen, revoked tokens valid).
+        std::fprintf(stderr, "fieldsync: a read connection came back to the pool holding %s\n", open.c_str());
+#ifdef FIELDSYNC_STRICT_SQLITE
+        std::abort();
+#else
+        c.reset();
+        drop_reader();
+        return;
+#endif
+    }
     std::lock_guard lock(readers_mutex_);
     --open_readers_;
     idle_readers_.push_back(std::move(c));

@@ -82,17 +82,26 @@ private:
     static void configure(sqlite::db& db);
     void migrate();
     void recover_clock();
+    // The schema the store serves: the one given (written into meta, so the tools opening the
+    // store later read it too), else the one a server wrote there, else the default.
+    void keep_schema(const proto::schema* given);
     std::unique_ptr<sqlite::db> acquire_reader();
+    // Back to the pool, if it holds nothing open (sqlite::db::held_open); otherwise it is
+    // closed, and a strict build (FIELDSYNC_STRICT_SQLITE: debug and sanitizer builds) aborts.
     void release_reader(std::unique_ptr<sqlite::db> c);
     void drop_reader();
 
-    // Runs `fn` on a read connection from the pool; storage exceptions become errors.
+    // Runs `fn` on a read connection from the pool, in a read transaction of its own (one
+    // snapshot, let go when `fn` returns or throws); storage exceptions become errors.
     template <class Fn>
     auto read(Fn&& fn) -> proto::expected<decltype(fn(std::declval<sqlite::db&>()))> {
         std::unique_ptr<sqlite::db> conn;
         try {
             conn = acquire_reader();
-            auto result = fn(*conn);
+            auto result = [&] {
+                sqlite::read_transaction tx(*conn);
+                return fn(*conn);
+            }();
             release_reader(std::move(conn));
             return result;
         } catch (const std::exception& e) {
@@ -155,12 +164,15 @@ private:
     std::vector<proto::change_result> apply(const device& dev, const proto::change_set& cs);
     std::optional<proto::change_result> decided(const std::string& device_id, const std::string& change_id);
     proto::change_result decide_one(const device& dev, const proto::change& c, std::int64_t now_ms);
+    // The head version a rejected answer to `c` carries: 0 when the record does not exist, or
+    // lies outside the device's scope (which is not revealed).
+    std::int64_t visible_head_version(const device& dev, const proto::change& c);
     // relay.cpp: a hub's answer to a device's change (store_options::relay).
     proto::change_result relay_one(const device& dev, const proto::change& c, const std::string& batch_id,
                                    std::int64_t now_ms);
 
     const std::string path_;
-    const proto::schema schema_;
+    proto::schema schema_;  // set by the constructor (keep_schema), then only read
     const proto::hlc_clock::wall_fn wall_;
     const bool relay_;
     proto::hlc_clock clock_;

@@ -53,7 +53,7 @@ json parse_stored(const std::string& text) {
 std::string dump(const json& j) { return j.is_null() ? std::string() : j.dump(); }
 
 void write_version(sqlite::db& db, const version_row& v) {
-    auto& h = db.cached(v.history_may_hold
+    auto h = db.cached(v.history_may_hold
                             ? "INSERT OR IGNORE INTO history(collection, id, version, deleted, data, unit_id, device_id, "
                               "change_id, hlc, server_ms, how, lost, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                             : "INSERT INTO history(collection, id, version, deleted, data, unit_id, device_id, "
@@ -78,7 +78,7 @@ void write_version(sqlite::db& db, const version_row& v) {
             .bind(4, *v.old_path)
             .run();
     }
-    auto& u = db.cached(
+    auto u = db.cached(
         "INSERT INTO heads(collection, id, unit_id, version, deleted, data, seq, hlc, writer, updated_ms, path) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
         "ON CONFLICT(collection, id) DO UPDATE SET unit_id = ?3, version = ?4, deleted = ?5, data = ?6, seq = ?7, "

@@ -7,6 +7,8 @@
 #include <fieldsync/server/tuning.hpp>
 
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 
 namespace fieldsync::server {
 
@@ -115,6 +117,13 @@ void sqlite_store::commit_group(std::vector<job>& group) {
         return;
     }
     metrics_.commit_seconds.observe(std::chrono::steady_clock::now() - started);
+#ifdef FIELDSYNC_STRICT_SQLITE
+    // The writer's connection, like a pooled reader's, holds nothing open between groups.
+    if (const auto open = db.held_open(); !open.empty()) {
+        std::fprintf(stderr, "fieldsync: the writer's connection holds %s after COMMIT\n", open.c_str());
+        std::abort();
+    }
+#endif
     for (std::size_t i = 0; i < group.size(); ++i) group[i].done(std::move(answers[i]));
 }
 
@@ -129,7 +138,9 @@ std::vector<proto::change_result> sqlite_store::apply(const device& dev, const p
         }
         if (entry.rejected) {
             // Refused by the decoder: deterministic, so not recorded; a retry is refused alike.
-            out.push_back(store_util::rejected_answer(entry.c.change_id, *entry.rejected));
+            // The answer carries the head version, as every rejected result does.
+            out.push_back(store_util::rejected_answer(entry.c.change_id, *entry.rejected,
+                                                      visible_head_version(dev, entry.c)));
             continue;
         }
         auto r = relay_ ? relay_one(dev, entry.c, cs.batch_id, now_ms) : decide_one(dev, entry.c, now_ms);
@@ -140,7 +151,7 @@ std::vector<proto::change_result> sqlite_store::apply(const device& dev, const p
         }
         // seq: the feed's position after this change. A cursor above it was issued after the
         // answer existed, which is what lets gc forget the answer (retention.cpp).
-        auto& s = writer_db_.cached(
+        auto s = writer_db_.cached(
             "INSERT INTO decided(device_id, change_id, batch_id, result, decided_ms, seq) VALUES (?, ?, ?, ?, ?, ?)");
         s.bind(1, dev.id).bind(2, r.change_id).bind(3, cs.batch_id).bind(4, proto::encode(r).dump()).bind(5, now_ms);
         s.bind(6, seq_);
@@ -150,8 +161,31 @@ std::vector<proto::change_result> sqlite_store::apply(const device& dev, const p
     return out;
 }
 
+std::int64_t sqlite_store::visible_head_version(const device& dev, const proto::change& c) {
+    if (!proto::valid_id(c.id) || !schema_.find(c.collection)) return 0;
+    std::string path;
+    std::int64_t version = 0;
+    {
+        auto s = writer_db_.cached("SELECT version, path FROM heads WHERE collection = ? AND id = ?");
+        s.bind(1, c.collection).bind(2, c.id);
+        if (s.step()) {
+            version = s.int64(0);
+            path = s.text(1);
+        }
+    }
+    if (version == 0) {
+        std::string unit;
+        const auto purged = purged_head(writer_db_, c.collection, c.id, unit);
+        if (!purged) return 0;
+        version = purged->version;
+        path = path_of(writer_db_, unit);
+    }
+    // Outside the device's scope a record is not revealed, as decide_one's out_of_scope is not.
+    return scope::of(dev).contains(path) ? version : 0;
+}
+
 std::optional<proto::change_result> sqlite_store::decided(const std::string& device_id, const std::string& change_id) {
-    auto& s = writer_db_.cached("SELECT result FROM decided WHERE device_id = ? AND change_id = ?");
+    auto s = writer_db_.cached("SELECT result FROM decided WHERE device_id = ? AND change_id = ?");
     s.bind(1, device_id).bind(2, change_id);
     if (!s.step()) return std::nullopt;
     auto r = proto::decode_change_result(json::parse(s.text(0)));
@@ -174,7 +208,7 @@ proto::change_result sqlite_store::decide_one(const device& dev, const proto::ch
     std::optional<proto::head_state> head;
     std::string head_path;
     {
-        auto& s = writer_db_.cached(
+        auto s = writer_db_.cached(
             "SELECT version, deleted, data, hlc, writer, path FROM heads WHERE collection = ? AND id = ?");
         s.bind(1, c.collection).bind(2, c.id);
         if (s.step()) {
@@ -209,7 +243,7 @@ proto::change_result sqlite_store::decide_one(const device& dev, const proto::ch
                         0);
     std::optional<proto::version_state> base;
     if (head && c.base_version > 0 && c.base_version < head->version) {
-        auto& s = writer_db_.cached(
+        auto s = writer_db_.cached(
             "SELECT deleted, data FROM history WHERE collection = ? AND id = ? AND version = ?");
         s.bind(1, c.collection).bind(2, c.id).bind(3, c.base_version);
         if (s.step()) base = proto::version_state{s.int64(0) != 0, parse_stored(s.text(1))};
@@ -297,7 +331,7 @@ proto::change_result sqlite_store::decide_one(const device& dev, const proto::ch
                 base_data = head->state.data;
             else if (base && !base->deleted)
                 base_data = base->data;
-            auto& s = writer_db_.cached(
+            auto s = writer_db_.cached(
                 "INSERT INTO conflicts(id, collection, record_id, unit_id, status, base_version, head_version, "
                 "base, head, head_deleted, incoming, incoming_deleted, fields, device_id, change_id, hlc, "
                 "created_ms, path) VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");

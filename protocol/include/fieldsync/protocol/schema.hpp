@@ -51,6 +51,9 @@ public:
     /// and the handshake"): `min_client_schema` in the document, 1 when absent.
     std::int64_t min_client_version() const noexcept { return min_client_version_; }
     const std::map<std::string, collection_schema, std::less<>>& collections() const { return collections_; }
+    /// The document this schema was parsed from, as given (GET /v1/schema serves it; the
+    /// store keeps it, so every tool opening the store reads the schema the server serves).
+    const json& document() const noexcept { return document_; }
 
     /// Checks a whole record against its collection: nullopt if it conforms, else a
     /// schema_violation error whose message names the field.
@@ -60,6 +63,7 @@ private:
     std::int64_t version_ = 1;
     std::int64_t min_client_version_ = 1;
     std::map<std::string, collection_schema, std::less<>> collections_;
+    json document_;
 };
 
 }  // namespace fieldsync::protocol

@@ -51,6 +51,7 @@ struct server_options {
     std::size_t max_connections_per_address = tuning::max_connections_per_address;
     int max_auth_failures = tuning::max_auth_failures;
     std::chrono::seconds auth_failure_window = tuning::auth_failure_window;
+    std::chrono::milliseconds failed_sign_in_delay = tuning::failed_sign_in_delay;
     /// Clients speaking an older protocol may still push, but their pulls and other calls are
     /// refused with client_too_old (SPEC.md, "Versions and the handshake"). 1 = serve all.
     std::int64_t min_client_protocol = 1;

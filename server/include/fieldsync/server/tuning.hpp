@@ -81,10 +81,13 @@ inline constexpr std::size_t refusing_connections = 64;
 inline constexpr std::size_t max_connections_per_address = 64;
 
 /// Failed sign-ins (unknown or revoked tokens) one address may make per window before its
-/// authenticated requests are refused with 429 until the window ends. A device with a stale
-/// token fails a few times at most; a guesser of 256-bit tokens is held to 10 a minute.
+/// further failures are answered 429 rate_limited, each after failed_sign_in_delay, until the
+/// window ends. Valid tokens from that address are served as ever: many phones share one
+/// carrier NAT address, and one stale token must not lock the others out. A guesser is held
+/// to max_connections_per_address guesses per delay (64 per 5 s) against 2^256 tokens.
 inline constexpr int max_auth_failures = 10;
 inline constexpr std::chrono::seconds auth_failure_window{60};
+inline constexpr std::chrono::milliseconds failed_sign_in_delay{5000};
 
 /// Addresses tracked at most by the limits above; beyond, expired entries are pruned first.
 inline constexpr std::size_t max_tracked_addresses = 65536;
