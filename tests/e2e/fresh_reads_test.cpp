@@ -258,11 +258,11 @@ TEST_CASE("every endpoint's refusals leave the store's later state visible and a
 
 TEST_CASE("the WAL stays bounded while pushes run with refused reads between them", "[e2e][fresh][wal]") {
     // A read that kept its snapshot would hold every checkpoint back, and the WAL would grow
-    // with each commit (here about 30 MB). SQLite checkpoints every 1,000 pages (4 MB); the
+    // with each commit (here about 50 MB). SQLite checkpoints every 1,000 pages (4 MB); the
     // file keeps its largest size, so a bound of three times that tells the two apart.
     district d;
     const auto wal = d.f.db_path() + "-wal";
-    constexpr int k_rounds = 1200;
+    constexpr int k_rounds = 800;
     const std::string notes(2000, 'x');
     std::uintmax_t largest = 0;
     for (int i = 0; i < k_rounds; ++i) {

@@ -108,6 +108,10 @@ response encoded_response(const request& req, http::status status, const json& b
     return res;
 }
 
+response answer(const request& req, const json& body) { return encoded_response(req, http::status::ok, body); }
+
+response answer(const request& req, const proto::error& e) { return error_response(req.version(), req.keep_alive(), e); }
+
 bool accepts_gzip(const request& req) {
     const auto ae = req.find(http::field::accept_encoding);
     return ae != req.end() && list_accepts(ae->value(), "gzip");

@@ -32,6 +32,12 @@ protocol::expected<json> parse_body(const request& req);
 /// else JSON.
 response encoded_response(const request& req, http::status status, const json& body);
 
+/// The answers of every JSON API handler: a 200 with `body` (CBOR or JSON, as above), or an
+/// error, whose body is always JSON (SPEC.md, "CBOR bodies").
+response answer(const request& req, const json& body);
+response answer(const request& req, const protocol::error& e);
+inline protocol::error err(protocol::errc code, std::string message) { return protocol::error{code, std::move(message)}; }
+
 /// The request's Accept-Encoding allows gzip.
 bool accepts_gzip(const request& req);
 

@@ -9,8 +9,6 @@ using proto::errc;
 
 namespace {
 
-response answer(const request& req, const proto::error& e) { return error_response(req.version(), req.keep_alive(), e); }
-
 // Figures aggregate a subtree; a field device (a phone in a cell) syncs records and has no use
 // for them, and keeping them to reviewers and admins keeps who reads the district's figures
 // the same set of devices that decides its conflicts.
@@ -24,7 +22,7 @@ std::optional<proto::error> may_read_reports(const device& d) {
 
 response report_list(const admitted& a, const request& req) {
     if (auto refused = may_read_reports(*a.dev)) return answer(req, *refused);
-    return encoded_response(req, http::status::ok, json{{"reports", report_names()}});
+    return answer(req, json{{"reports", report_names()}});
 }
 
 response report_show(store& st, const admitted& a, const request& req) {
@@ -45,7 +43,7 @@ response report_show(store& st, const admitted& a, const request& req) {
     }
     auto table = st.report(scope::of(*a.dev), r);
     if (!table) return answer(req, table.err());
-    return encoded_response(req, http::status::ok, to_json(*table));
+    return answer(req, to_json(*table));
 }
 
 }  // namespace fieldsync::server::detail

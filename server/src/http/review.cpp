@@ -1,5 +1,7 @@
 #include "http/review.hpp"
 
+#include "http/encoding.hpp"
+
 #include <fieldsync/protocol/json_input.hpp>
 #include <fieldsync/protocol/messages.hpp>
 #include <fieldsync/protocol/tuning.hpp>
@@ -18,12 +20,6 @@ namespace {
 constexpr std::int64_t k_default_page = 100;
 constexpr std::int64_t k_max_page = 1000;
 
-proto::error err(errc code, std::string message) { return proto::error{code, std::move(message)}; }
-
-response answer(const request& req, const json& body) {
-    return json_response(req.version(), req.keep_alive(), http::status::ok, body);
-}
-response answer(const request& req, const proto::error& e) { return error_response(req.version(), req.keep_alive(), e); }
 
 // An empty value counts as absent, as HTML forms send unfilled fields.
 std::optional<std::string> query_value(const admitted& a, std::string_view key) {

@@ -32,7 +32,6 @@ namespace {
 
 constexpr std::string_view k_server_name = "fieldsync/0.1";
 
-proto::error err(errc code, std::string message) { return proto::error{code, std::move(message)}; }
 
 std::string_view trim(std::string_view s) {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -55,14 +54,6 @@ json to_json(const history_entry& h) {
             {"change_id", h.change_id}, {"hlc", h.hlc},
             {"server_ms", h.server_ms}, {"how", h.how},
             {"lost", h.lost.is_null() ? json::object() : h.lost}};
-}
-
-response answer(const request& req, const json& body) {
-    return encoded_response(req, http::status::ok, body);
-}
-
-response answer(const request& req, const proto::error& e) {
-    return error_response(req.version(), req.keep_alive(), e);
 }
 
 // The handshake's refusals carry the server's versions, so a client can say what to upgrade.

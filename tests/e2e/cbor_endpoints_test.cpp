@@ -1,0 +1,99 @@
+// Every JSON endpoint answers in CBOR when the request's Accept asks for it (SPEC.md, "CBOR
+// bodies"), with the same content as its JSON answer; errors stay JSON. A new JSON endpoint
+// must join the walk below.
+
+#include "e2e/support.hpp"
+#include "http/router.hpp"
+
+#include <fieldsync/protocol/encoding.hpp>
+#include <fieldsync/protocol/tuning.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <functional>
+#include <set>
+
+namespace fieldsync::e2e {
+
+TEST_CASE("every JSON endpoint answers CBOR when asked, with the content of its JSON answer", "[e2e][encoding][cbor]") {
+    server_fixture f;
+    REQUIRE(f.store().put_unit({"giong-trom", "", "Huyện ủy Giồng Trôm", "district", ""}).has_value());
+    REQUIRE(f.store().put_unit({"ap-5", "giong-trom", "Chi bộ ấp Tân Lợi", "cell", ""}).has_value());
+    const auto secretary = f.add_device("Bí thư chi bộ ấp Tân Lợi", "ap-5");
+    const auto reviewer = f.add_device("Kiểm tra huyện", "giong-trom", srv::device_role::reviewer);
+    auto write = [&](const std::string& token, const std::string& change_id, std::int64_t base, const std::string& notes) {
+        return only_result(f.sync(batch("b-" + change_id, {put_change(change_id, "members", "m-cbor", base,
+                                                                      {{"name", "Phạm Thị Ngọc Hân"}, {"cell", "ap-5"}, {"notes", notes}},
+                                                                      "ap-5")}),
+                                  token));
+    };
+    REQUIRE(write(secretary, "c-1", 0, "Mới vào Đảng")["status"] == "applied");
+    REQUIRE(write(secretary, "c-2", 1, "Đã chuyển sinh hoạt về ấp")["status"] == "applied");
+    const auto conflict = write(reviewer, "c-3", 1, "Chờ xác minh lý lịch");
+    REQUIRE(conflict["status"] == "conflict");
+    const auto conflict_id = conflict["conflict_id"].get<std::string>();
+
+    using srv::detail::endpoint;
+    struct call {
+        endpoint route;
+        std::string method, target, body;
+    };
+    const std::string resolve_body = json{{"choice", "keep_head"}, {"head_version", 2}}.dump();
+    const std::vector<call> calls{
+        {endpoint::health, "GET", "/v1/health", ""},
+        {endpoint::sync, "POST", "/v1/sync", json{{"cursor", ""}}.dump()},
+        {endpoint::record, "GET", "/v1/records/members/m-cbor", ""},
+        {endpoint::history, "GET", "/v1/records/members/m-cbor/history", ""},
+        {endpoint::conflicts, "GET", "/v1/conflicts?status=any", ""},
+        {endpoint::conflict, "GET", "/v1/conflicts/" + conflict_id, ""},
+        {endpoint::reports, "GET", "/v1/reports", ""},
+        {endpoint::report, "GET", "/v1/reports/participation", ""},
+        {endpoint::schema, "GET", "/v1/schema", ""},
+        {endpoint::me, "GET", "/v1/me", ""},
+        // Last: it changes the conflict; its JSON twin is the stale refusal below.
+        {endpoint::resolve, "POST", "/v1/conflicts/" + conflict_id + "/resolve", resolve_body},
+    };
+    // Every endpoint that answers JSON is here; the page and the metrics are not JSON.
+    std::set<endpoint> covered;
+    for (const auto& c : calls) covered.insert(c.route);
+    for (int e = 0; e < static_cast<int>(endpoint::unmatched); ++e) {
+        const auto route = static_cast<endpoint>(e);
+        if (route == endpoint::admin_page || route == endpoint::metrics) continue;
+        INFO("route " << srv::detail::route_template(route));
+        CHECK(covered.count(route) == 1);
+    }
+
+    auto send = [&](const call& c, bool cbor) {
+        std::vector<std::pair<std::string, std::string>> h{{"Authorization", "Bearer " + reviewer}};
+        if (c.method == "POST") h.emplace_back("Content-Type", "application/json");
+        if (cbor) h.emplace_back("Accept", "application/cbor");
+        return http_request(f.port(), c.method, c.target, c.body, h);
+    };
+    for (const auto& c : calls) {
+        INFO(c.method << " " << c.target);
+        const auto as_cbor = send(c, true);
+        REQUIRE(as_cbor.status == 200);
+        CHECK(as_cbor.headers.at("content-type") == "application/cbor");
+        const auto decoded = proto::parse_cbor(as_cbor.body, proto::tuning::max_json_depth);
+        REQUIRE(decoded.has_value());
+        const auto as_json = send(c, false);
+        if (c.route == endpoint::resolve) {
+            CHECK((*decoded)["status"] == "resolved");
+            CHECK(as_json.status == 409);  // decided already: the head has moved on
+            CHECK(as_json.headers.at("content-type") == "application/json");
+            continue;
+        }
+        REQUIRE(as_json.status == 200);
+        json expected = as_json.body_json();
+        json got = *decoded;
+        // What moves between two requests: the server's clock.
+        for (auto* j : {&expected, &got}) j->erase("server_hlc");
+        CHECK(got == expected);
+    }
+    // An error asked for in CBOR is still JSON.
+    const auto missing = send({endpoint::record, "GET", "/v1/records/members/khong-co", ""}, true);
+    CHECK(missing.status == 404);
+    CHECK(missing.headers.at("content-type") == "application/json");
+}
+
+}  // namespace fieldsync::e2e
