@@ -7,7 +7,6 @@
 #include "http/static_files.hpp"
 
 #include <fieldsync/protocol/json_input.hpp>
-#include <fieldsync/protocol/merge_patch.hpp>
 #include <fieldsync/protocol/messages.hpp>
 #include <fieldsync/protocol/tuning.hpp>
 
@@ -16,7 +15,6 @@
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/version.hpp>
 
-#include <charconv>
 #include <iostream>
 #include <limits>
 #include <memory>
@@ -61,13 +59,6 @@ response version_refusal(const request& req, const proto::error& e, const proto:
     auto body = proto::encode(e);
     body["error"]["server"] = proto::encode(v);
     return json_response(req.version(), req.keep_alive(), static_cast<http::status>(proto::http_status(e.code)), body);
-}
-
-std::string describe(const proto::server_versions& v) {
-    return "this server speaks protocols " + std::to_string(proto::oldest_protocol_version) + " to " +
-           std::to_string(v.protocol) + " and serves clients of protocol " + std::to_string(v.min_protocol) +
-           " or newer with schema " + std::to_string(v.min_schema) + " or newer (its schema is version " +
-           std::to_string(v.schema) + ")";
 }
 
 // Splits the path into decoded segments; the leading '/' is required.
@@ -152,19 +143,6 @@ bool is_json_media_type(std::string_view content_type) {
     return beast::iequals(trim(content_type.substr(0, semi)), "application/json");
 }
 
-// SPEC.md, "Pulled field diffs": a head the device holds an older version of travels as a
-// merge patch against that version, when the patch can say it (no null in the head) and says
-// it in fewer bytes than the whole record.
-void diff_against(proto::pulled_change& head, const std::optional<held_version>& held) {
-    if (!held || held->deleted || head.deleted || held->version >= head.version || !head.data.is_object() ||
-        !held->data.is_object() || proto::contains_null(head.data))
-        return;
-    auto diff = proto::merge_diff(held->data, head.data);
-    if (diff.dump().size() >= head.data.dump().size()) return;
-    head.diff_base = held->version;
-    head.data = std::move(diff);
-}
-
 }  // namespace
 
 std::string_view route_template(endpoint e) noexcept {
@@ -185,16 +163,6 @@ std::string_view route_template(endpoint e) noexcept {
         case endpoint::unmatched: return "unmatched";
     }
     return "unmatched";
-}
-
-std::optional<std::int64_t> parse_decimal(std::string_view s) {
-    if (s.empty() || s.size() > 19) return std::nullopt;
-    for (const char c : s)
-        if (c < '0' || c > '9') return std::nullopt;
-    std::int64_t v = 0;
-    const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
-    return v;
 }
 
 response json_response(unsigned version, bool keep_alive, http::status status, const json& body) {
@@ -305,7 +273,7 @@ std::variant<admitted, refusal> router::admit(const request& req, const boost::a
         *into = *v;
         if (into == &a.client.protocol) a.client.named = true;
     }
-    const auto sv = versions();
+    const auto sv = sync_.versions();
     a.standing = proto::standing(a.client, sv);
     if (a.standing == proto::client_standing::too_new)
         return version_refusal(req, err(errc::unsupported_protocol,
@@ -413,35 +381,13 @@ void router::sync(admitted a, request req, const net::any_io_executor& ex, respo
     if (a.note) a.note->changes = static_cast<std::int64_t>(cs->changes.size());
 
     const device dev = *a.dev;
-    pull_request pr;
-    pr.dev = dev;
-    // Reads see the device's scope only: its unit's subtree, or everything for an admin.
-    pr.sc = scope::of(dev);
-    pr.epoch = dev.scope_epoch;
-    const auto pos = parse_cursor(cs->cursor, dev.scope_epoch);
-    if (!pos) return done(answer(req, err(errc::bad_cursor, "the cursor was not issued by this server; pull again from \"\"")));
-    pr.after_seq = pos->after_seq;
-    pr.sent_cursor = pos->restarted ? std::optional<std::string>() : std::optional<std::string>(cs->cursor);
-    pr.reset = pos->restarted;
-    pr.limit = cs->limit > 0 ? cs->limit : proto::tuning::default_pull_limit;
-    // From the beginning (or after a move) the device holds nothing the feed could diff against.
-    pr.diffs = cs->diffs && !pos->restarted && pos->after_seq > 0;
-    // A client that named no protocol predates the notice: only a refusal would reach it.
-    if ((a.standing == proto::client_standing::older && a.client.named) ||
-        a.standing == proto::client_standing::too_old)
-        pr.upgrade = proto::upgrade_notice{a.standing == proto::client_standing::too_old, versions()};
-
-    if (cs->changes.empty()) {
-        // A client below the minimum only gets here to push: with nothing to push, it is told.
-        if (pr.upgrade && pr.upgrade->required)
-            return done(version_refusal(req, err(errc::client_too_old, "this client (protocol " +
-                                                                           std::to_string(a.client.protocol) + ", schema " +
-                                                                           std::to_string(a.client.schema) +
-                                                                           ") must be upgraded before it pulls; " +
-                                                                           describe(pr.upgrade->server)),
-                                        pr.upgrade->server));
-        return done(pull_and_answer(req, pr, {}));
+    auto planned = sync_.plan(dev, *cs, a.client, a.standing);
+    if (auto* refused = std::get_if<sync_refusal>(&planned)) {
+        if (refused->versions) return done(version_refusal(req, refused->err, *refused->versions));
+        return done(answer(req, refused->err));
     }
+    auto plan = std::get<sync_plan>(std::move(planned));
+    if (cs->changes.empty()) return done(sync_answer(req, plan, {}));
 
     // The store answers on its writer thread; pulling there would hold up every other
     // device's commit, so the answer hops back to the session's executor first. The work
@@ -452,7 +398,7 @@ void router::sync(admitted a, request req, const net::any_io_executor& ex, respo
     req.body().clear();
     struct pending {
         request req;
-        pull_request pr;
+        sync_plan plan;
         respond_fn done;
         net::executor_work_guard<net::any_io_executor> guard;
     };
@@ -463,7 +409,7 @@ void router::sync(admitted a, request req, const net::any_io_executor& ex, respo
     };
     auto held = std::make_shared<in_store>(
         store_calls_,
-        std::make_shared<pending>(pending{std::move(req), std::move(pr), std::move(done), net::make_work_guard(ex)}));
+        std::make_shared<pending>(pending{std::move(req), std::move(plan), std::move(done), net::make_work_guard(ex)}));
     store_.submit(dev, std::move(*cs), [this, held](proto::expected<std::vector<proto::change_result>> r) {
         auto p = held->p;
         if (metrics_) metrics_->count_change_set(r);
@@ -471,7 +417,7 @@ void router::sync(admitted a, request req, const net::any_io_executor& ex, respo
         net::post(ex2, [this, p, r = std::move(r)]() mutable {
             response res;
             try {
-                res = r ? pull_and_answer(p->req, p->pr, std::move(*r)) : answer(p->req, r.err());
+                res = r ? sync_answer(p->req, p->plan, std::move(*r)) : answer(p->req, r.err());
             } catch (const std::exception& e) {
                 std::cerr << "fieldsync-server: internal error while answering a sync: " << e.what() << "\n";
                 res = answer(p->req, err(errc::internal, "internal error"));
@@ -501,82 +447,11 @@ void store_calls::wait_idle() {
     idle_.wait(lock, [&] { return count_ == 0; });
 }
 
-std::optional<cursor_position> parse_cursor(std::string_view text, std::int64_t epoch) {
-    if (text.empty()) return cursor_position{0, false};
-    std::int64_t cursor_epoch = 0;
-    if (const auto dot = text.find('.'); dot != std::string_view::npos) {
-        const auto e = parse_decimal(text.substr(0, dot));
-        if (!e || *e == 0) return std::nullopt;  // epoch 0 is written without a prefix
-        cursor_epoch = *e;
-        text.remove_prefix(dot + 1);
-    }
-    const auto seq = parse_decimal(text);
-    if (!seq) return std::nullopt;
-    // SPEC.md, "The feed and the cursor": a cursor of the server's form that names no position
-    // of the device's feed as it is now starts the device over. One from before the device
-    // moved to another unit indexes a feed of another scope; one of an epoch the device has
-    // not reached was issued by this store before it was restored from an older backup (a
-    // seq past the feed's end is the same case, found by the store: retention.cpp).
-    if (cursor_epoch != epoch) return cursor_position{0, true};
-    return cursor_position{*seq, false};
-}
-
-std::string format_cursor(std::int64_t epoch, std::int64_t seq) {
-    return epoch == 0 ? std::to_string(seq) : std::to_string(epoch) + "." + std::to_string(seq);
-}
-
-proto::server_versions router::versions() const {
-    const auto& sch = store_.schema();
-    return proto::server_versions{proto::protocol_version, min_client_protocol_, sch.version(),
-                                  sch.min_client_version()};
-}
-
-response router::pull_and_answer(const request& req, const pull_request& in,
-                                 std::vector<proto::change_result> results) const {
-    if (in.upgrade && in.upgrade->required) {
-        // Below the minimum: the push is answered, the page stays empty and the cursor as sent.
-        proto::sync_response out;
-        out.results = std::move(results);
-        out.cursor = in.sent_cursor.value_or(std::string());
-        out.server_hlc = store_.now_hlc();
-        out.upgrade = in.upgrade;
-        return answer(req, proto::encode(out));
-    }
-    auto page = store_.device_pull(in.dev, in.after_seq, in.limit);
-    if (!page) return answer(req, page.err());
-    auto pr = in;
-    if (page->restarted) {
-        // The cursor lies behind what gc purged: the page starts over, as after a move
-        // (SPEC.md, "Retention and re-snapshot").
-        pr.after_seq = 0;
-        pr.sent_cursor.reset();
-        pr.reset = true;
-        pr.diffs = false;
-    }
-    proto::sync_response out;
-    out.results = std::move(results);
-    if (pr.diffs) {
-        if (auto held = store_.versions_at(page->changes, pr.after_seq)) {
-            for (std::size_t i = 0; i < page->changes.size(); ++i) diff_against(page->changes[i], (*held)[i]);
-        } else {
-            return answer(req, held.err());
-        }
-    }
-    out.changes = std::move(page->changes);
-    // An empty page hands back the cursor as sent (SPEC.md, "The feed and the cursor"), so a
-    // client that is up to date keeps exactly what it stored; a page of drops alone still
-    // moves the cursor, or the client would be sent the same drops forever.
-    const bool empty = out.changes.empty() && page->dropped.empty();
-    out.cursor = empty && pr.sent_cursor ? *pr.sent_cursor
-                                         : format_cursor(pr.epoch, empty ? pr.after_seq : page->last_seq);
-    out.more = page->more;
-    out.server_hlc = store_.now_hlc();
-    // Records that left the device's scope since its cursor: the device deletes its copy.
-    out.dropped = std::move(page->dropped);
-    out.reset = pr.reset;
-    out.upgrade = pr.upgrade;
-    out.incarnation = store_.incarnation();
-    return answer(req, proto::encode(out));
+response router::sync_answer(const request& req, const sync_plan& plan,
+                             std::vector<proto::change_result> results) const {
+    auto out = sync_.respond(plan, std::move(results));
+    if (!out) return answer(req, out.err());
+    return answer(req, proto::encode(*out));
 }
 
 }  // namespace fieldsync::server::detail

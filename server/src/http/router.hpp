@@ -2,13 +2,16 @@
 // Routing and the endpoint handlers of server.hpp, apart from the connection handling in
 // http_session. A request is looked at twice: admit() runs on its header alone, so a request
 // that will be refused (unknown path, wrong method, no valid token, wrong media type) is
-// answered before its body is read; handle() runs once the body is in.
+// answered before its body is read; handle() runs once the body is in. What a sync means
+// (cursors, resets, the upgrade notice, the response) is the sync service's
+// (sync/sync_service.hpp); the router does HTTP only: routes, authentication, limits, encodings.
 //
 // Thread safety: a router is shared by every session; its members are const or the store,
 // which is thread-safe. Errors never escape as exceptions from admit() and handle() for
 // expected failures; the session catches anything else and answers 500.
 
 #include "http/guard.hpp"
+#include "sync/sync_service.hpp"
 
 #include <fieldsync/protocol/error.hpp>
 #include <fieldsync/protocol/version.hpp>
@@ -84,20 +87,6 @@ response json_response(unsigned version, bool keep_alive, http::status status, c
 /// strings, HTML forms) '+' decodes to ' '.
 std::optional<std::string> percent_decode(std::string_view text, bool plus_is_space);
 
-/// Decimal int64 without sign, spaces or leading '+': the only form our cursors and query
-/// numbers take, so anything else is refused rather than half-parsed.
-std::optional<std::int64_t> parse_decimal(std::string_view s);
-
-/// Cursors (SPEC.md, "The feed and the cursor"): the decimal seq of the last feed entry, with
-/// "<epoch>." in front once the device has moved to another unit (store.hpp, scope_epoch),
-/// so cursors of its old scope are recognised and start over instead of skipping records.
-struct cursor_position {
-    std::int64_t after_seq = 0;
-    bool restarted = false;     // the cursor was of an older epoch: pulling starts over
-};
-/// nullopt: not a cursor this server issues for a device at `epoch` (400 bad_cursor).
-std::optional<cursor_position> parse_cursor(std::string_view text, std::int64_t epoch);
-std::string format_cursor(std::int64_t epoch, std::int64_t seq);
 
 /// Counts the change-sets handed to the store whose callback the store still holds. The store
 /// runs and then destroys a callback on its writer thread, and what the callback owns (the
@@ -136,11 +125,11 @@ public:
     /// `connections` (open connections, for the gauge) must outlive the router.
     router(store& st, address_guard& guard, std::int64_t min_client_protocol = protocol::oldest_protocol_version,
            http_metrics* metrics = nullptr, const std::atomic<std::size_t>* connections = nullptr)
-        : store_(st), guard_(guard), min_client_protocol_(min_client_protocol), metrics_(metrics),
+        : store_(st), guard_(guard), sync_(st, min_client_protocol), metrics_(metrics),
           connections_(connections) {}
 
     /// This server's versions, as told to older and newer clients.
-    protocol::server_versions versions() const;
+    protocol::server_versions versions() const { return sync_.versions(); }
 
     /// Decides from the header (`req.body()` is not read yet) whether to read the body.
     /// `remote` is the client's address: failed sign-ins are counted per address. `route`
@@ -160,19 +149,8 @@ private:
     response get_record(const admitted& a, const request& req) const;
     response get_history(const admitted& a, const request& req) const;
     void sync(admitted a, request req, const boost::asio::any_io_executor& ex, respond_fn done) const;
-    /// What the pull half of a sync asks for.
-    struct pull_request {
-        device dev;                             // whose pull: its scope, and what it acknowledges
-        scope sc;
-        std::int64_t epoch = 0;                 // the device's scope epoch, written into cursors
-        std::int64_t after_seq = 0;
-        std::int64_t limit = 0;
-        std::optional<std::string> sent_cursor; // echoed on an empty page, unless it was restarted
-        bool reset = false;                     // the cursor predates the device's move: start over
-        std::optional<protocol::upgrade_notice> upgrade;  // the client is older than the server
-        bool diffs = false;                     // send records the device holds as field diffs
-    };
-    response pull_and_answer(const request& req, const pull_request& pr, std::vector<protocol::change_result> results) const;
+    /// The sync service's response to `plan`, encoded as the request asks.
+    response sync_answer(const request& req, const sync_plan& plan, std::vector<protocol::change_result> results) const;
 
     response get_metrics(const request& req) const;
     response get_me(const admitted& a, const request& req) const;
@@ -180,7 +158,7 @@ private:
     store& store_;
     address_guard& guard_;
     mutable store_calls store_calls_;  // thread-safe
-    std::int64_t min_client_protocol_;
+    sync_service sync_;  // what a POST /v1/sync means (sync/sync_service.hpp)
     http_metrics* metrics_;
     const std::atomic<std::size_t>* connections_;
 };

@@ -1,0 +1,85 @@
+#pragma once
+// The sync service: what one POST /v1/sync means, between HTTP (http/router.cpp: routes,
+// authentication, limits, encodings) and storage (store.hpp: rows). Given an authenticated
+// device, its decoded change-set and its version standing, it decides the cursor (a page
+// after it, a reset, or a refusal), the upgrade notice, whether pulled records travel as diffs,
+// and after the store has decided the push, the whole sync response (protocol/SPEC.md,
+// "POST /v1/sync", "The feed and the cursor", "Versions and the handshake", "Pulled field
+// diffs").
+//
+// Thread safety: const members only; the store is thread-safe.
+
+#include <fieldsync/protocol/messages.hpp>
+#include <fieldsync/protocol/version.hpp>
+#include <fieldsync/server/store.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace fieldsync::server {
+
+/// Cursors (SPEC.md, "The feed and the cursor"): the decimal seq of the last feed entry, with
+/// "<epoch>." in front once the device has moved to another unit (store.hpp, scope_epoch).
+struct cursor_position {
+    std::int64_t after_seq = 0;
+    bool restarted = false;  // of the server's form but at no position of the device's feed now
+};
+/// nullopt: not of the server's form (400 bad_cursor). A cursor of another epoch than the
+/// device's is `restarted` (the device moved, or the store was restored from a backup).
+std::optional<cursor_position> parse_cursor(std::string_view text, std::int64_t epoch);
+std::string format_cursor(std::int64_t epoch, std::int64_t seq);
+
+/// Decimal int64 without sign, spaces or leading '+': the only form cursors and query numbers
+/// take, so anything else is refused rather than half-parsed.
+std::optional<std::int64_t> parse_decimal(std::string_view s);
+
+/// What a sync asks of the feed once its push is decided; made by sync_service::plan.
+struct sync_plan {
+    device dev;                              // whose sync: its scope, and what it acknowledges
+    std::int64_t after_seq = 0;
+    std::int64_t limit = 0;
+    std::optional<std::string> sent_cursor;  // echoed on an empty page, unless it restarted
+    bool reset = false;                      // the cursor named no position: start over
+    std::optional<protocol::upgrade_notice> upgrade;  // the client is older than the server
+    bool diffs = false;                      // send records the device holds as field diffs
+};
+
+/// A refusal of the whole sync, with the server's versions when it is the handshake's.
+struct sync_refusal {
+    protocol::error err;
+    std::optional<protocol::server_versions> versions;
+};
+
+class sync_service {
+public:
+    /// `min_client_protocol`: clients speaking an older protocol may push but not pull.
+    sync_service(store& st, std::int64_t min_client_protocol) : store_(st), min_client_protocol_(min_client_protocol) {}
+
+    /// This server's versions, as told to older and newer clients.
+    protocol::server_versions versions() const;
+
+    /// Decides what the sync of `cs` will pull, or refuses it whole (bad_cursor; a client
+    /// below the minimum with nothing to push: client_too_old). A client that named no
+    /// protocol (`client.named` false) predates the upgrade notice and is not sent one.
+    std::variant<sync_plan, sync_refusal> plan(const device& dev, const protocol::change_set& cs,
+                                               const protocol::client_versions& client,
+                                               protocol::client_standing standing) const;
+
+    /// The response: the push's `results` and the page the plan asks for. Errors are the
+    /// store's.
+    protocol::expected<protocol::sync_response> respond(const sync_plan& plan,
+                                                        std::vector<protocol::change_result> results) const;
+
+private:
+    store& store_;
+    const std::int64_t min_client_protocol_;
+};
+
+/// "this server speaks protocols 1 to 2 and serves clients of ...": for refusal messages.
+std::string describe(const protocol::server_versions& v);
+
+}  // namespace fieldsync::server
