@@ -1,4 +1,5 @@
 #include "fieldsync-admin-conflicts.hpp"
+#include "fieldsync-admin-common.hpp"
 
 #include <fieldsync/protocol/display_width.hpp>
 #include <fieldsync/server/store.hpp>
@@ -41,38 +42,10 @@ const char* const k_conflicts_usage =
 
 namespace {
 
-constexpr int k_exit_failure = 1;
-constexpr int k_exit_usage = 2;
-constexpr int k_exit_stale = 3;
 // Cells wrap at this many columns so three sides fit an 80-to-120 column terminal.
 constexpr std::size_t k_cell_columns = 30;
 
-int usage_error(const std::string& message) {
-    std::cerr << "fieldsync-admin: " << message << "\n" << k_conflicts_usage;
-    return k_exit_usage;
-}
-
-std::string format_ms(std::int64_t ms) {
-    if (ms <= 0) return "";
-    const std::time_t t = static_cast<std::time_t>(ms / 1000);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    std::ostringstream out;
-    out << std::put_time(&tm, "%Y-%m-%d %H:%M:%SZ");
-    return out.str();
-}
-
-std::optional<std::unique_ptr<srv::store>> open_store(const std::string& path) {
-    srv::store_options o;
-    o.path = path;
-    o.read_connections = 1;
-    auto st = srv::open_sqlite_store(o);
-    if (!st) {
-        std::cerr << "fieldsync-admin: cannot open the store '" << path << "': " << st.err().message << "\n";
-        return std::nullopt;
-    }
-    return std::move(*st);
-}
+int usage_error(const std::string& message) { return admin::usage_error(message, k_conflicts_usage); }
 
 std::map<std::string, std::string> device_names(srv::store& st) {
     std::map<std::string, std::string> out;
@@ -110,19 +83,6 @@ void print_grid(const std::vector<std::vector<std::string>>& rows) {
             while (!line.empty() && line.back() == ' ') line.pop_back();
             std::cout << line << "\n";
         }
-    }
-}
-
-// Plain columns for the list.
-void print_table(const std::vector<std::vector<std::string>>& rows) {
-    if (rows.empty()) return;
-    std::vector<std::size_t> w(rows[0].size(), 0);
-    for (const auto& r : rows)
-        for (std::size_t i = 0; i < r.size(); ++i) w[i] = std::max(w[i], proto::display_width(r[i]));
-    for (const auto& r : rows) {
-        std::string line;
-        for (std::size_t i = 0; i < r.size(); ++i) line += i + 1 < r.size() ? proto::pad_to_width(r[i], w[i] + 2) : r[i];
-        std::cout << line << "\n";
     }
 }
 

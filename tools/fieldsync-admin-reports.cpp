@@ -1,4 +1,5 @@
 #include "fieldsync-admin-reports.hpp"
+#include "fieldsync-admin-common.hpp"
 
 #include "demo/demo_store.hpp"
 
@@ -37,30 +38,11 @@ const char* const k_report_usage =
 
 namespace {
 
-constexpr int k_exit_usage = 2;
-constexpr int k_exit_failure = 1;
-
-int usage_error(const std::string& message, const char* usage) {
-    std::cerr << "fieldsync-admin: " << message << "\n" << usage;
-    return k_exit_usage;
-}
 
 bool parse_number(const std::string& s, std::int64_t& out) {
     if (s.empty()) return false;
     const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
     return ec == std::errc() && p == s.data() + s.size();
-}
-
-std::optional<std::unique_ptr<server::store>> open_store(const std::string& path) {
-    server::store_options o;
-    o.path = path;
-    o.read_connections = 1;
-    auto st = server::open_sqlite_store(o);
-    if (!st) {
-        std::cerr << "fieldsync-admin: cannot open the store '" << path << "': " << st.err().message << "\n";
-        return std::nullopt;
-    }
-    return std::move(*st);
 }
 
 std::string percent(double v) {

@@ -2,6 +2,7 @@
 // while the server serves the same file: the store uses WAL and a busy timeout, so the admin
 // tool's short transactions wait for the server's writer instead of failing.
 
+#include "fieldsync-admin-common.hpp"
 #include "fieldsync-admin-conflicts.hpp"
 #include "fieldsync-admin-reports.hpp"
 
@@ -28,8 +29,13 @@ namespace {
 
 namespace fs = fieldsync::server;
 
-constexpr int k_exit_usage = 2;
-constexpr int k_exit_failure = 1;
+using fieldsync::admin::format_ms;
+using fieldsync::admin::k_exit_failure;
+using fieldsync::admin::k_exit_usage;
+using fieldsync::admin::open_store;
+using fieldsync::admin::print_table;
+using fieldsync::admin::usage_error;
+using fieldsync::admin::wants_help;
 
 constexpr const char* k_usage =
     "usage: fieldsync-admin --db PATH COMMAND [ARGS]\n"
@@ -141,40 +147,6 @@ constexpr const char* k_restore_usage =
     "since the backup (up to 7 days back), so their edits are not lost. The replaced store is\n"
     "kept beside it as STORE.replaced-<ms>.\n";
 
-int usage_error(const std::string& message, const char* usage) {
-    std::cerr << "fieldsync-admin: " << message << "\n" << usage;
-    return k_exit_usage;
-}
-
-bool wants_help(const std::vector<std::string>& args) {
-    for (const auto& a : args)
-        if (a == "--help" || a == "-h") return true;
-    return false;
-}
-
-std::string format_ms(std::int64_t ms) {
-    const std::time_t t = static_cast<std::time_t>(ms / 1000);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    std::ostringstream out;
-    out << std::put_time(&tm, "%Y-%m-%d %H:%M:%SZ");
-    return out.str();
-}
-
-void print_table(const std::vector<std::vector<std::string>>& rows);
-
-std::optional<std::unique_ptr<fs::store>> open_store(const std::string& path) {
-    fs::store_options o;
-    o.path = path;
-    o.read_connections = 1;
-    auto st = fs::open_sqlite_store(o);
-    if (!st) {
-        std::cerr << "fieldsync-admin: cannot open the store '" << path << "': " << st.err().message << "\n";
-        return std::nullopt;
-    }
-    return std::move(*st);
-}
-
 int cmd_init(const std::string& db, const std::vector<std::string>& args) {
     if (wants_help(args)) {
         std::cout << k_init_usage;
@@ -258,28 +230,6 @@ int cmd_device_list(const std::string& db, const std::vector<std::string>& args)
     return 0;
 }
 
-
-// Prints rows as aligned columns; widths count code points, so Vietnamese names line up.
-void print_table(const std::vector<std::vector<std::string>>& rows) {
-    auto width = [](const std::string& s) {
-        std::size_t n = 0;
-        for (const unsigned char c : s)
-            if ((c & 0xC0) != 0x80) ++n;
-        return n;
-    };
-    std::vector<std::size_t> w;
-    for (const auto& r : rows) {
-        w.resize(std::max(w.size(), r.size()), 0);
-        for (std::size_t i = 0; i < r.size(); ++i) w[i] = std::max(w[i], width(r[i]));
-    }
-    for (const auto& r : rows) {
-        for (std::size_t i = 0; i < r.size(); ++i) {
-            std::cout << r[i];
-            if (i + 1 < r.size()) std::cout << std::string(w[i] - width(r[i]) + 2, ' ');
-        }
-        std::cout << "\n";
-    }
-}
 
 // "ID" alone, or "ID --unit UNIT" for move: the positional id and the options after it.
 struct id_args {

@@ -1,0 +1,57 @@
+#include "fieldsync-admin-common.hpp"
+
+#include <fieldsync/protocol/display_width.hpp>
+
+#include <algorithm>
+#include <ctime>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+namespace fieldsync::admin {
+
+int usage_error(const std::string& message, const char* usage) {
+    std::cerr << "fieldsync-admin: " << message << "\n" << usage;
+    return k_exit_usage;
+}
+
+bool wants_help(const std::vector<std::string>& args) {
+    return std::any_of(args.begin(), args.end(), [](const std::string& a) { return a == "--help" || a == "-h"; });
+}
+
+std::optional<std::unique_ptr<server::store>> open_store(const std::string& path) {
+    server::store_options o;
+    o.path = path;
+    o.read_connections = 1;
+    auto st = server::open_sqlite_store(o);
+    if (!st) {
+        std::cerr << "fieldsync-admin: cannot open the store '" << path << "': " << st.err().message << "\n";
+        return std::nullopt;
+    }
+    return std::move(*st);
+}
+
+std::string format_ms(std::int64_t ms) {
+    if (ms <= 0) return "";
+    const std::time_t t = static_cast<std::time_t>(ms / 1000);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    std::ostringstream out;
+    out << std::put_time(&tm, "%Y-%m-%d %H:%M:%SZ");
+    return out.str();
+}
+
+void print_table(const std::vector<std::vector<std::string>>& rows) {
+    std::vector<std::size_t> w;
+    for (const auto& r : rows) {
+        w.resize(std::max(w.size(), r.size()), 0);
+        for (std::size_t i = 0; i < r.size(); ++i) w[i] = std::max(w[i], protocol::display_width(r[i]));
+    }
+    for (const auto& r : rows) {
+        std::string line;
+        for (std::size_t i = 0; i < r.size(); ++i) line += i + 1 < r.size() ? protocol::pad_to_width(r[i], w[i] + 2) : r[i];
+        std::cout << line << "\n";
+    }
+}
+
+}  // namespace fieldsync::admin
