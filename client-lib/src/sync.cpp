@@ -115,434 +115,527 @@ error answer_error(const http_response& r, bool& transient, std::optional<protoc
     return make_error(transient ? errc::server_unavailable : errc::bad_request, what);
 }
 
-}  // namespace
+// A record's review state (conflict or rejection) is over: a change of it was taken, or a
+// newer head than the one it was refused against arrived.
+void clear_review_state(record_row& rec) {
+    rec.reason_code.reset();
+    rec.reason_message.reset();
+    rec.conflict_id.reset();
+    rec.held_data.reset();
+}
 
-result<sync_report> replica::impl::run_sync(const progress_fn& progress, const replica::answer_fn& on_answer) {
-    const auto started = std::chrono::steady_clock::now();
-    sync_report report;
-    sync_progress prog;
-    std::int64_t commits = 0;
+bool taken(protocol::change_status s) {
+    return s == protocol::change_status::applied || s == protocol::change_status::merged;
+}
 
-    std::string url, token, cursor;
+// One sync: round trips until the outbox this sync started with is answered and the pull has
+// reached the end of the feed. Each round trip is the same steps, in order:
+//   prepare  the change-set to send: the oldest one already sent, or a new one made durable
+//            before its first send;
+//   exchange one request (push and pull) with retries and backoff;
+//   check    the answer against what was sent;
+//   apply    results, the pulled page (or a restore's re-snapshot) and the cursor, in one
+//            local transaction;
+// and the loop ends at done, or at the first error.
+class sync_session {
+public:
+    sync_session(replica::impl& r, const progress_fn& progress, const replica::answer_fn& on_answer)
+        : r_(r), progress_(progress), on_answer_(on_answer), started_(std::chrono::steady_clock::now()) {}
+
+    result<sync_report> run();
+
+private:
+    enum class step { prepare, exchange, apply, done };
+
+    result<bool> start();
+    result<bool> prepare();
+    result<http_response> exchange(json& body);
+    result<protocol::sync_response> check(const http_response& answer);
+    result<bool> apply(const protocol::sync_response& resp);
+    void apply_result(const protocol::change_result& res, bool& deferred_batch);
+    void apply_restore(const protocol::sync_response& resp);
+    void apply_page(const protocol::sync_response& resp);
+    result<bool> committed();
+    bool tell(sync_phase ph);
+    template <class T>
+    T adapted(T configured, T floor) const {
+        return std::max(std::min(configured, floor), configured >> r_.link_shrink);
+    }
+
+    replica::impl& r_;
+    const progress_fn& progress_;
+    const replica::answer_fn& on_answer_;
+    const std::chrono::steady_clock::time_point started_;
+    sync_report report_;
+    sync_progress prog_;
+    std::int64_t commits_ = 0;
+
+    std::string url_, token_, cursor_, endpoint_;
     // The stored cursor is that of an answer with more: false, so this replica holds every
     // record of its scope as the feed had it at that cursor: the base the server diffs against
     // (SPEC.md, "Pulled field diffs"). Mid-way through paging that is not so, and pulls go whole.
-    bool caught_up = false;
-    std::int64_t max_seq = 0;
-    {
-        std::lock_guard lock(mutex);
-        url = store->meta("server_url").value_or("");
-        token = store->meta("token").value_or("");
-        cursor = store->meta("cursor").value_or("");
-        caught_up = store->meta("caught_up").value_or("0") == "1";
-        auto s = store->db().prepare("SELECT coalesce(max(seq), 0), count(*) FROM outbox");
-        s->step();
-        max_seq = s->int64(0);
-        prog.to_push = s->int64(1);
-    }
-    if (!net)
-        return make_error(errc::unsupported,
-                          "this build has no HTTP transport: give the replica one (replica_options::transport_override)");
-    if (url.empty() && !options.transport_override)
-        return make_error(errc::not_configured, "no server configured: call configure(server_url, token) first");
-    while (!url.empty() && url.back() == '/') url.pop_back();
-    const std::string endpoint = url + "/v1/sync";
-
-    auto finish = [&] {
-        report.duration =
-            std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
-        return report;
-    };
-    auto tell = [&](sync_phase ph) {
-        prog.phase = ph;
-        prog.bytes_sent = report.bytes_sent;
-        prog.bytes_received = report.bytes_received;
-        return !progress || progress(prog);
-    };
-
-    // One exchange with retries: transient failures back off exponentially with jitter.
-    std::optional<protocol::errc> server_code;  // the error code of the last non-200 answer
-    // Adaptation to the link (SPEC.md, "A client's sync loop"): each transient failure halves
-    // the pull page and the size of new change-sets, each answer doubles them back towards the
-    // configured sizes, so a link that drops every few seconds still moves pages that fit
-    // between drops. A change-set already sent keeps its size: it is resent unchanged.
-    auto adapted = [&](auto configured, auto floor) {
-        return std::max(std::min(configured, floor), configured >> link_shrink);
-    };
-    auto exchange = [&](json& body) -> result<http_response> {
-        server_code.reset();
-        http_request req;
-        req.method = "POST";
-        req.url = endpoint;
-        const std::string media(detail::media_type(options.format));
-        req.headers = {{"Content-Type", media}, {"Accept", media}};
-        // The handshake: the server compares these with its own versions on every request.
-        req.headers.emplace_back(protocol::protocol_header,
-                                 std::to_string(test_protocol_version > 0 ? test_protocol_version
-                                                                          : protocol::protocol_version));
-        req.headers.emplace_back(protocol::schema_header,
-                                 std::to_string(options.schema ? options.schema->version() : 1));
-        if (!token.empty()) req.headers.emplace_back("Authorization", "Bearer " + token);
-        for (int attempt = 1;; ++attempt) {
-            body["limit"] = adapted(pull_page_limit, tuning::min_pull_page_limit);
-            req.body = detail::encode_body(body, options.format);
-            auto r = net->send(req, request_timeout);
-            report.bytes_sent += static_cast<std::int64_t>(req.body.size());
-            error err;
-            bool transient = true;
-            if (r) {
-                report.bytes_received += static_cast<std::int64_t>(r->body.size());
-                ++report.requests;
-                if (r->status == 200) {
-                    if (link_shrink > 0) --link_shrink;
-                    return std::move(*r);
-                }
-                err = answer_error(*r, transient, server_code);
-            } else {
-                err = r.err();
-                transient = classify(static_cast<errc>(err.code.value())) == protocol::retry_class::transient &&
-                            err.code.category() == client_category();
-            }
-            if (transient) link_shrink = std::min(link_shrink + 1, tuning::max_link_shrink);
-            if (!transient || attempt >= max_attempts) {
-                if (transient) err.message += " (gave up after " + std::to_string(attempt) + " attempts)";
-                return err;
-            }
-            // Exponential growth from backoff_base, capped; "equal jitter": a fixed part and
-            // a random part, so clients that failed together spread out.
-            const double grown = static_cast<double>(backoff_base.count()) * std::ldexp(1.0, attempt - 1);
-            const double delay = std::min(grown, static_cast<double>(backoff_cap.count()));
-            const double unit = static_cast<double>(options.seams.random() >> 11) * 0x1.0p-53;  // [0, 1)
-            const auto wait = std::chrono::milliseconds(static_cast<std::int64_t>(delay * (1.0 - jitter) + delay * jitter * unit));
-            ++report.retries;
-            prog.retry_in = wait;
-            prog.last_error = err;
-            if (!tell(sync_phase::retry_wait))
-                return make_error(errc::cancelled, "sync cancelled while waiting to retry");
-            prog.last_error.reset();
-            options.seams.sleep(wait);
-        }
-    };
-
-    bool cursor_reset = false;
+    bool caught_up_ = false;
+    // Only changes that existed when this sync started: an app that keeps editing cannot keep
+    // a sync running forever; its new edits go with the next one.
+    std::int64_t max_seq_ = 0;
+    std::optional<protocol::errc> server_code_;  // the error code of the last non-200 answer
+    bool cursor_reset_ = false;
     // The last page held a diff against a version this replica does not hold: ask for the
     // same page again, whole (SPEC.md, "Pulled field diffs").
-    bool whole_page = false;
+    bool whole_page_ = false;
     // Change-sets a relay hub answered `queued`: they stay in the outbox, frozen, and are
     // resent by the next sync, not again by this one.
-    std::vector<std::string> deferred;
-    bool restore_handled = false;  // at most once per sync: a store that keeps changing is an error
-    for (;;) {
-        // 1. The change-set to send: the oldest one already handed to the server, or a new one
-        //    made durable here, before its first send.
-        std::vector<outbox_row> batch;
-        std::string batch_id;
-        {
-            std::lock_guard lock(mutex);
-            batch = store->oldest_in_flight_batch(deferred);
-            if (batch.empty()) {
-                // Only changes that existed when this sync started: an app that keeps editing
-                // cannot keep a sync running forever; its new edits go with the next one.
-                auto rows = store->unsent(adapted(push_batch_size, tuning::min_push_batch_size));
-                std::erase_if(rows, [&](const outbox_row& r) { return r.seq > max_seq; });
-                if (!rows.empty()) {
-                    detail::transaction tx(store->db());
-                    batch_id = make_uuid_v7();
-                    std::size_t bytes = 0;
-                    std::size_t taken = 0;
-                    for (auto& row : rows) {
-                        // A forwarded change (replica::forward) comes with its wire form.
-                        auto wire = row.wire ? *row.wire : protocol::encode(wire_change(row)).dump();
-                        if (taken > 0 && bytes + wire.size() > adapted(push_batch_bytes, tuning::min_push_batch_bytes))
-                            break;
-                        bytes += wire.size();
-                        ++taken;
-                        row.batch_id = batch_id;
-                        row.wire = std::move(wire);
-                        store->update_outbox(row);
-                    }
-                    rows.resize(taken);
-                    tx.commit();
-                    ++commits;
-                    batch = std::move(rows);
-                    if (test_after_commit && !test_after_commit(commits))
-                        return make_error(errc::cancelled, "sync stopped by the test seam after local transaction " +
-                                                               std::to_string(commits));
-                }
-            }
-            if (!batch.empty()) batch_id = *batch.front().batch_id;
-        }
-        // The server answered our pushes but serves this version no pulls: with nothing more
-        // to push, stop here rather than ask for the 426 it would answer.
-        if (batch.empty() && report.upgrade && report.upgrade->required)
-            return make_error(errc::client_too_old,
-                              "the server (protocol " + std::to_string(report.upgrade->server.protocol) + ", schema " +
-                                  std::to_string(report.upgrade->server.schema) +
-                                  ") no longer serves this client's version: every pending edit was pushed; "
-                                  "upgrade the app to pull");
+    std::vector<std::string> deferred_;
+    bool restore_handled_ = false;  // at most once per sync: a store that keeps changing is an error
+    bool restored_ = false;         // the current answer came from a restored store
 
-        // 2. The request body, from the stored wire forms (identical on every retry).
-        json changes = json::array();
-        for (const auto& row : batch) {
-            if (!row.wire) throw failure(errc::internal, "outbox row in a batch without its wire form");
-            changes.push_back(json::parse(*row.wire));
-        }
-        json body = {{"cursor", cursor}, {"limit", pull_page_limit}};
-        if (options.pull_diffs && caught_up && !whole_page) body["diffs"] = true;
-        if (!batch.empty()) {
-            body["batch_id"] = batch_id;
-            body["changes"] = std::move(changes);
-        }
-        prog.phase = batch.empty() ? sync_phase::pull : sync_phase::push;
+    // The round trip in progress.
+    std::vector<outbox_row> batch_;
+    std::string batch_id_;
+};
 
-        auto answer = exchange(body);
-        if (!answer && server_code == protocol::errc::bad_cursor && !cursor.empty() && !cursor_reset) {
-            // The server no longer knows our cursor (its store was restored or replaced):
-            // SPEC.md says pull again from the beginning. Heads we already hold are skipped
-            // by version, so starting over loses nothing and duplicates nothing.
-            cursor_reset = true;
-            cursor.clear();
-            std::lock_guard lock(mutex);
-            detail::transaction tx(store->db());
-            store->set_meta("cursor", cursor);
-            tx.commit();
-            continue;
-        }
-        if (!answer) return std::move(answer).err();
+bool sync_session::tell(sync_phase ph) {
+    prog_.phase = ph;
+    prog_.bytes_sent = report_.bytes_sent;
+    prog_.bytes_received = report_.bytes_received;
+    return !progress_ || progress_(prog_);
+}
 
-        auto parsed = detail::decode_answer(*answer);
-        if (!parsed) return make_error(errc::bad_response, "the server's answer does not parse: " + parsed.err().message);
-        auto resp = protocol::decode_sync_response(*parsed);
-        if (!resp) return make_error(errc::bad_response, "the server's answer: " + resp.err().message);
-        if (resp->results.size() != batch.size())
-            return make_error(errc::bad_response, "the server answered " + std::to_string(resp->results.size()) +
-                                                      " results for " + std::to_string(batch.size()) + " changes");
-        for (std::size_t i = 0; i < batch.size(); ++i)
-            if (resp->results[i].change_id != batch[i].change_id)
-                return make_error(errc::bad_response, "the server's results are not in the order of the changes");
-        if (resp->more && resp->cursor == cursor && resp->changes.empty())
-            return make_error(errc::bad_response, "the server reports more changes but its cursor does not advance");
-        if (resp->server_hlc) clock.observe(*resp->server_hlc);
-        if (resp->upgrade) report.upgrade = resp->upgrade;
-        if (on_answer) {
-            auto seen = on_answer(*resp);
-            if (!seen) return std::move(seen).err();
-        }
-        bool restored = false;
-        if (!resp->incarnation.empty()) {
-            std::lock_guard lock(mutex);
-            const auto known = store->meta("incarnation");
-            restored = known && !known->empty() && *known != resp->incarnation;
-        }
-        if (restored && restore_handled)
-            return make_error(errc::bad_response, "the server's store changed its incarnation twice in one sync");
-
-        // 3. Results, pulled page and cursor in one local transaction.
-        {
-            std::lock_guard lock(mutex);
-            detail::transaction tx(store->db());
-            bool deferred_batch = false;
-            for (const auto& res : resp->results) {
-                auto row = store->outbox_by_change_id(res.change_id);
-                if (!row) continue;  // answered before (a resent batch whose answer we kept)
-                if (res.status == protocol::change_status::queued) {
-                    // Not an answer yet: the hub forwards it upstream. The change stays as it
-                    // was sent, and the record pending.
-                    ++report.queued;
-                    deferred_batch = true;
-                    continue;
-                }
-                auto rec = store->find_record(row->collection, row->id);
-                if (!rec) throw failure(errc::internal, "outbox change for a record the replica does not hold");
-                store->ack_outbox(*row, clock.wall_ms());
-                auto rest = store->outbox_for(row->collection, row->id);
-                outbox_row* next = rest.empty() ? nullptr : &rest.front();
-                ++report.pushed;
-                switch (res.status) {
-                    case protocol::change_status::applied:
-                        ++report.applied;
-                        // The head is what we sent made whole. A put or delete is that already;
-                        // a patch is, applied to the base it was sent against, which we can do
-                        // when that base is our server copy. Otherwise the pull brings the head.
-                        if (res.version > rec->server_version) {
-                            if (auto head = applied_head(*row, *rec)) {
-                                rec->server_version = res.version;
-                                rec->server_deleted = !head->has_value();
-                                rec->server_data = std::move(*head);
-                            }
-                        }
-                        break;
-                    case protocol::change_status::merged: ++report.merged; break;
-                    case protocol::change_status::queued: break;  // handled above
-                    case protocol::change_status::conflict:
-                    case protocol::change_status::rejected: {
-                        const bool conflict = res.status == protocol::change_status::conflict;
-                        ++(conflict ? report.conflicts : report.rejected);
-                        rec->state_version = res.version;
-                        rec->conflict_id = res.conflict_id;
-                        if (res.err) {
-                            rec->reason_code = std::string(protocol::errc_name(res.err->code));
-                            rec->reason_message = res.err->message;
-                        } else {
-                            rec->reason_code = conflict ? "conflict" : "rejected";
-                            rec->reason_message = conflict ? "held for review by the server" : "refused by the server";
-                        }
-                        rec->held_data = row->deleted ? std::nullopt : row->data;
-                        break;
-                    }
-                }
-                if (next) {
-                    // The next edit was made on top of this change: once the server took it,
-                    // its version is the next edit's base.
-                    if ((res.status == protocol::change_status::applied ||
-                         res.status == protocol::change_status::merged) &&
-                        res.version > 0) {
-                        next->base_version = res.version;
-                        store->update_outbox(*next);
-                    }
-                    rec->state = static_cast<int>(sync_state::pending);
-                } else {
-                    if (res.status == protocol::change_status::applied || res.status == protocol::change_status::merged) {
-                        rec->state = static_cast<int>(sync_state::synced);
-                        rec->reason_code.reset();
-                        rec->reason_message.reset();
-                        rec->conflict_id.reset();
-                        rec->held_data.reset();
-                    } else {
-                        rec->state = static_cast<int>(res.status == protocol::change_status::conflict
-                                                          ? sync_state::conflict
-                                                          : sync_state::rejected);
-                    }
-                    // Nothing pending: the local copy is the server's head as far as we have
-                    // it (a merged head, or an applied one we could not rebuild, arrives with
-                    // the pull, in this transaction or later).
-                    const bool taken = res.status == protocol::change_status::applied ||
-                                       res.status == protocol::change_status::merged;
-                    if (!taken || rec->server_version >= res.version) {
-                        rec->local_deleted = rec->server_deleted;
-                        rec->local_data = rec->server_data;
-                    }
-                }
-                store->save_record(*rec);
-            }
-
-            // Diffs apply to the exact version they were made against; if this replica holds
-            // another one of any record of the page, the page waits and comes again whole.
-            // (After a restore the page is not used at all.)
-            const bool diffs_fit = restored || std::all_of(resp->changes.begin(), resp->changes.end(), [&](const auto& p) {
-                if (!p.diff_base) return true;
-                const auto rec = store->find_record(p.collection, p.id);
-                return rec && (p.version <= rec->server_version ||
-                               (rec->server_version == *p.diff_base && !rec->server_deleted && rec->server_data));
-            });
-            whole_page = !diffs_fit;
-            if (whole_page) ++report.refetched_pages;
-
-            if (deferred_batch) deferred.push_back(batch_id);
-            if (restored) {
-                // The store was restored from a backup: what it lost may include changes it
-                // answered us. Everything answered within the retention window goes again
-                // with its ids (the restored store answers those it still has from
-                // `decided` and applies the others), and the replica re-snapshots as after a
-                // `reset`: this page and cursor belong to the old store, and so do our
-                // copies' versions. Synced copies go (the restored store may not have them:
-                // a record another device wrote after the backup and never resends); what is
-                // pending, in conflict or refused stays, its server versions forgotten.
-                report.resent += store->requeue_acked();
-                report.dropped += store->delete_synced_records(static_cast<int>(sync_state::synced));
-                store->forget_server_versions();
-                cursor.clear();
-                store->set_meta("cursor", cursor);
-                caught_up = false;
-                store->set_meta("caught_up", "0");
-                store->set_meta("incarnation", resp->incarnation);
-                restore_handled = true;
-            } else if (!whole_page) {
-                // The device was moved to another unit: what it holds of its old scope goes (the
-                // new scope's records follow on this page and the next), except what only exists
-                // here: pending edits, and changes awaiting review or refused.
-                if (resp->reset) report.dropped += store->delete_synced_records(static_cast<int>(sync_state::synced));
-                for (const auto& p : resp->changes) {
-                    auto rec = store->find_record(p.collection, p.id);
-                    if (rec && p.version <= rec->server_version) continue;
-                    if (!rec) {
-                        rec.emplace();
-                        rec->collection = p.collection;
-                        rec->id = p.id;
-                    }
-                    if (p.diff_base) {
-                        auto whole = json::parse(*rec->server_data);
-                        whole.merge_patch(p.data);
-                        rec->server_data = whole.dump();
-                    } else {
-                        rec->server_data = p.deleted || p.data.is_null() ? std::nullopt
-                                                                         : std::optional<std::string>(p.data.dump());
-                    }
-                    rec->server_version = p.version;
-                    rec->server_deleted = p.deleted;
-                    if (!store->has_outbox(p.collection, p.id)) {
-                        rec->unit_id = p.unit_id;
-                        rec->local_deleted = rec->server_deleted;
-                        rec->local_data = rec->server_data;
-                        const auto st = static_cast<sync_state>(rec->state);
-                        if (st == sync_state::pending ||
-                            ((st == sync_state::conflict || st == sync_state::rejected) && p.version > rec->state_version)) {
-                            rec->state = static_cast<int>(sync_state::synced);
-                            rec->state_version = 0;
-                            rec->reason_code.reset();
-                            rec->reason_message.reset();
-                            rec->conflict_id.reset();
-                            rec->held_data.reset();
-                        }
-                    } else if (rec->unit_id.empty()) {
-                        rec->unit_id = p.unit_id;
-                    }
-                    store->save_record(*rec);
-                    ++report.pulled;
-                }
-                // Records that left this device's scope (moved to a unit it does not see): the
-                // local copy goes, unless an edit of it is pending (its push will be answered,
-                // likely rejected out_of_scope) or it holds a change the server did not take
-                // (conflict, rejected): that content exists nowhere else on this device.
-                for (const auto& d : resp->dropped) {
-                    const auto held = store->find_record(d.collection, d.id);
-                    if (!held || store->has_outbox(d.collection, d.id) ||
-                        held->state == static_cast<int>(sync_state::conflict) ||
-                        held->state == static_cast<int>(sync_state::rejected))
-                        continue;
-                    store->delete_record(d.collection, d.id);
-                    ++report.dropped;
-                }
-                if (!resp->cursor.empty()) {
-                    cursor = resp->cursor;
-                    store->set_meta("cursor", cursor);
-                }
-                // An answer to a client below the minimum has an empty page that says nothing.
-                if (!resp->upgrade || !resp->upgrade->required) {
-                    caught_up = !resp->more;
-                    store->set_meta("caught_up", caught_up ? "1" : "0");
-                }
-                if (!resp->incarnation.empty()) store->set_meta("incarnation", resp->incarnation);
-            }
-            const auto now_ms = clock.wall_ms();
-            store->prune_acked(now_ms - std::chrono::duration_cast<std::chrono::milliseconds>(tuning::acked_retention).count(),
-                               tuning::acked_retention_changes);
-            store->set_meta("hlc", clock.now().to_string());
-            tx.commit();
-            ++commits;
-        }
-        if (test_after_commit && !test_after_commit(commits))
-            return make_error(errc::cancelled, "sync stopped by the test seam after local transaction " +
-                                                   std::to_string(commits));
-        prog.pushed = report.pushed;
-        prog.pulled = report.pulled;
-        if (!tell(batch.empty() ? sync_phase::pull : sync_phase::push))
-            return make_error(errc::cancelled, "sync cancelled");
-
-        if (restored) continue;
-        if (batch.empty() && !resp->more && !whole_page) break;
+result<bool> sync_session::start() {
+    {
+        std::lock_guard lock(r_.mutex);
+        url_ = r_.store->meta("server_url").value_or("");
+        token_ = r_.store->meta("token").value_or("");
+        cursor_ = r_.store->meta("cursor").value_or("");
+        caught_up_ = r_.store->meta("caught_up").value_or("0") == "1";
+        const auto extent = r_.store->outbox_extent();
+        max_seq_ = extent.max_seq;
+        prog_.to_push = extent.rows;
     }
-    return finish();
+    if (!r_.net)
+        return make_error(errc::unsupported,
+                          "this build has no HTTP transport: give the replica one (replica_options::transport_override)");
+    if (url_.empty() && !r_.options.transport_override)
+        return make_error(errc::not_configured, "no server configured: call configure(server_url, token) first");
+    while (!url_.empty() && url_.back() == '/') url_.pop_back();
+    endpoint_ = url_ + "/v1/sync";
+    return true;
+}
+
+// One exchange with retries: transient failures back off exponentially with jitter.
+// Adaptation to the link (SPEC.md, "A client's sync loop"): each transient failure halves the
+// pull page and the size of new change-sets, each answer doubles them back towards the
+// configured sizes, so a link that drops every few seconds still moves pages that fit between
+// drops. A change-set already sent keeps its size: it is resent unchanged.
+result<http_response> sync_session::exchange(json& body) {
+    server_code_.reset();
+    http_request req;
+    req.method = "POST";
+    req.url = endpoint_;
+    const std::string media(detail::media_type(r_.options.format));
+    req.headers = {{"Content-Type", media}, {"Accept", media}};
+    // The handshake: the server compares these with its own versions on every request.
+    req.headers.emplace_back(protocol::protocol_header,
+                             std::to_string(r_.test_protocol_version > 0 ? r_.test_protocol_version
+                                                                         : protocol::protocol_version));
+    req.headers.emplace_back(protocol::schema_header, std::to_string(r_.options.schema ? r_.options.schema->version() : 1));
+    if (!token_.empty()) req.headers.emplace_back("Authorization", "Bearer " + token_);
+    for (int attempt = 1;; ++attempt) {
+        body["limit"] = adapted(r_.pull_page_limit, tuning::min_pull_page_limit);
+        req.body = detail::encode_body(body, r_.options.format);
+        auto answer = r_.net->send(req, r_.request_timeout);
+        report_.bytes_sent += static_cast<std::int64_t>(req.body.size());
+        error err;
+        bool transient = true;
+        if (answer) {
+            report_.bytes_received += static_cast<std::int64_t>(answer->body.size());
+            ++report_.requests;
+            if (answer->status == 200) {
+                if (r_.link_shrink > 0) --r_.link_shrink;
+                return std::move(*answer);
+            }
+            err = answer_error(*answer, transient, server_code_);
+        } else {
+            err = answer.err();
+            transient = classify(static_cast<errc>(err.code.value())) == protocol::retry_class::transient &&
+                        err.code.category() == client_category();
+        }
+        if (transient) r_.link_shrink = std::min(r_.link_shrink + 1, tuning::max_link_shrink);
+        if (!transient || attempt >= r_.max_attempts) {
+            if (transient) err.message += " (gave up after " + std::to_string(attempt) + " attempts)";
+            return err;
+        }
+        // Exponential growth from backoff_base, capped; "equal jitter": a fixed part and a
+        // random part, so clients that failed together spread out.
+        const double grown = static_cast<double>(r_.backoff_base.count()) * std::ldexp(1.0, attempt - 1);
+        const double delay = std::min(grown, static_cast<double>(r_.backoff_cap.count()));
+        const double unit = static_cast<double>(r_.options.seams.random() >> 11) * 0x1.0p-53;  // [0, 1)
+        const auto wait =
+            std::chrono::milliseconds(static_cast<std::int64_t>(delay * (1.0 - r_.jitter) + delay * r_.jitter * unit));
+        ++report_.retries;
+        prog_.retry_in = wait;
+        prog_.last_error = err;
+        if (!tell(sync_phase::retry_wait)) return make_error(errc::cancelled, "sync cancelled while waiting to retry");
+        prog_.last_error.reset();
+        r_.options.seams.sleep(wait);
+    }
+}
+
+// After each local transaction: the test seam may end the sync there, as a crash would.
+result<bool> sync_session::committed() {
+    ++commits_;
+    if (r_.test_after_commit && !r_.test_after_commit(commits_))
+        return make_error(errc::cancelled,
+                          "sync stopped by the test seam after local transaction " + std::to_string(commits_));
+    return true;
+}
+
+// The change-set to send: the oldest one already handed to the server, or a new one made
+// durable here, before its first send.
+result<bool> sync_session::prepare() {
+    batch_.clear();
+    batch_id_.clear();
+    bool made = false;
+    {
+        std::lock_guard lock(r_.mutex);
+        batch_ = r_.store->oldest_in_flight_batch(deferred_);
+        if (batch_.empty()) {
+            auto rows = r_.store->unsent(adapted(r_.push_batch_size, tuning::min_push_batch_size));
+            std::erase_if(rows, [&](const outbox_row& row) { return row.seq > max_seq_; });
+            if (!rows.empty()) {
+                detail::transaction tx(r_.store->db());
+                const auto batch_id = make_uuid_v7();
+                std::size_t bytes = 0;
+                std::size_t count = 0;
+                for (auto& row : rows) {
+                    // A forwarded change (replica::forward) comes with its wire form.
+                    auto wire = row.wire ? *row.wire : protocol::encode(wire_change(row)).dump();
+                    if (count > 0 && bytes + wire.size() > adapted(r_.push_batch_bytes, tuning::min_push_batch_bytes))
+                        break;
+                    bytes += wire.size();
+                    ++count;
+                    row.batch_id = batch_id;
+                    row.wire = std::move(wire);
+                    r_.store->update_outbox(row);
+                }
+                rows.resize(count);
+                tx.commit();
+                made = true;
+                batch_ = std::move(rows);
+            }
+        }
+        if (!batch_.empty()) batch_id_ = *batch_.front().batch_id;
+    }
+    if (made) {
+        if (auto ok = committed(); !ok) return std::move(ok).err();
+    }
+    // The server answered our pushes but serves this version no pulls: with nothing more to
+    // push, stop here rather than ask for the 426 it would answer.
+    if (batch_.empty() && report_.upgrade && report_.upgrade->required)
+        return make_error(errc::client_too_old,
+                          "the server (protocol " + std::to_string(report_.upgrade->server.protocol) + ", schema " +
+                              std::to_string(report_.upgrade->server.schema) +
+                              ") no longer serves this client's version: every pending edit was pushed; "
+                              "upgrade the app to pull");
+    return true;
+}
+
+// The answer must fit what was sent: one result per change, in order, a cursor that moves.
+result<protocol::sync_response> sync_session::check(const http_response& answer) {
+    auto parsed = detail::decode_answer(answer);
+    if (!parsed) return make_error(errc::bad_response, "the server's answer does not parse: " + parsed.err().message);
+    auto resp = protocol::decode_sync_response(*parsed);
+    if (!resp) return make_error(errc::bad_response, "the server's answer: " + resp.err().message);
+    if (resp->results.size() != batch_.size())
+        return make_error(errc::bad_response, "the server answered " + std::to_string(resp->results.size()) +
+                                                  " results for " + std::to_string(batch_.size()) + " changes");
+    for (std::size_t i = 0; i < batch_.size(); ++i)
+        if (resp->results[i].change_id != batch_[i].change_id)
+            return make_error(errc::bad_response, "the server's results are not in the order of the changes");
+    if (resp->more && resp->cursor == cursor_ && resp->changes.empty())
+        return make_error(errc::bad_response, "the server reports more changes but its cursor does not advance");
+    if (resp->server_hlc) r_.clock.observe(*resp->server_hlc);
+    if (resp->upgrade) report_.upgrade = resp->upgrade;
+    if (on_answer_) {
+        auto seen = on_answer_(*resp);
+        if (!seen) return std::move(seen).err();
+    }
+    restored_ = false;
+    if (!resp->incarnation.empty()) {
+        std::lock_guard lock(r_.mutex);
+        const auto known = r_.store->meta("incarnation");
+        restored_ = known && !known->empty() && *known != resp->incarnation;
+    }
+    if (restored_ && restore_handled_)
+        return make_error(errc::bad_response, "the server's store changed its incarnation twice in one sync");
+    return std::move(*resp);
+}
+
+// One result of the push: the outbox row is answered, and the record's state follows.
+void sync_session::apply_result(const protocol::change_result& res, bool& deferred_batch) {
+    auto& store = *r_.store;
+    auto row = store.outbox_by_change_id(res.change_id);
+    if (!row) return;  // answered before (a resent batch whose answer we kept)
+    if (res.status == protocol::change_status::queued) {
+        // Not an answer yet: the hub forwards it upstream. The change stays as it was sent,
+        // and the record pending.
+        ++report_.queued;
+        deferred_batch = true;
+        return;
+    }
+    auto rec = store.find_record(row->collection, row->id);
+    if (!rec) throw failure(errc::internal, "outbox change for a record the replica does not hold");
+    store.ack_outbox(*row, r_.clock.wall_ms());
+    auto rest = store.outbox_for(row->collection, row->id);
+    outbox_row* next = rest.empty() ? nullptr : &rest.front();
+    ++report_.pushed;
+    switch (res.status) {
+        case protocol::change_status::applied:
+            ++report_.applied;
+            // The head is what we sent made whole. A put or delete is that already; a patch
+            // is, applied to the base it was sent against, which we can do when that base is
+            // our server copy. Otherwise the pull brings the head.
+            if (res.version > rec->server_version) {
+                if (auto head = applied_head(*row, *rec)) {
+                    rec->server_version = res.version;
+                    rec->server_deleted = !head->has_value();
+                    rec->server_data = std::move(*head);
+                }
+            }
+            break;
+        case protocol::change_status::merged: ++report_.merged; break;
+        case protocol::change_status::queued: break;  // handled above
+        case protocol::change_status::conflict:
+        case protocol::change_status::rejected: {
+            const bool conflict = res.status == protocol::change_status::conflict;
+            ++(conflict ? report_.conflicts : report_.rejected);
+            rec->state_version = res.version;
+            rec->conflict_id = res.conflict_id;
+            if (res.err) {
+                rec->reason_code = std::string(protocol::errc_name(res.err->code));
+                rec->reason_message = res.err->message;
+            } else {
+                rec->reason_code = conflict ? "conflict" : "rejected";
+                rec->reason_message = conflict ? "held for review by the server" : "refused by the server";
+            }
+            rec->held_data = row->deleted ? std::nullopt : row->data;
+            break;
+        }
+    }
+    if (next) {
+        // The next edit was made on top of this change: once the server took it, its version
+        // is the next edit's base.
+        if (taken(res.status) && res.version > 0) {
+            next->base_version = res.version;
+            store.update_outbox(*next);
+        }
+        rec->state = static_cast<int>(sync_state::pending);
+    } else {
+        if (taken(res.status)) {
+            rec->state = static_cast<int>(sync_state::synced);
+            clear_review_state(*rec);
+        } else {
+            rec->state = static_cast<int>(res.status == protocol::change_status::conflict ? sync_state::conflict
+                                                                                          : sync_state::rejected);
+        }
+        // Nothing pending: the local copy is the server's head as far as we have it (a merged
+        // head, or an applied one we could not rebuild, arrives with the pull, in this
+        // transaction or later).
+        if (!taken(res.status) || rec->server_version >= res.version) {
+            rec->local_deleted = rec->server_deleted;
+            rec->local_data = rec->server_data;
+        }
+    }
+    store.save_record(*rec);
+}
+
+// The store was restored from a backup: what it lost may include changes it answered us.
+// Everything answered within the retention window goes again with its ids (the restored store
+// answers those it still has from `decided` and applies the others), and the replica
+// re-snapshots as after a `reset`: this page and cursor belong to the old store, and so do our
+// copies' versions. Synced copies go (the restored store may not have them: a record another
+// device wrote after the backup and never resends); what is pending, in conflict or refused
+// stays, its server versions forgotten.
+void sync_session::apply_restore(const protocol::sync_response& resp) {
+    auto& store = *r_.store;
+    report_.resent += store.requeue_acked();
+    report_.dropped += store.delete_synced_records(static_cast<int>(sync_state::synced));
+    store.forget_server_versions();
+    cursor_.clear();
+    store.set_meta("cursor", cursor_);
+    caught_up_ = false;
+    store.set_meta("caught_up", "0");
+    store.set_meta("incarnation", resp.incarnation);
+    restore_handled_ = true;
+}
+
+// The pulled page, the drops and the new cursor.
+void sync_session::apply_page(const protocol::sync_response& resp) {
+    auto& store = *r_.store;
+    // The device was moved to another unit: what it holds of its old scope goes (the new
+    // scope's records follow on this page and the next), except what only exists here: pending
+    // edits, and changes awaiting review or refused.
+    if (resp.reset) report_.dropped += store.delete_synced_records(static_cast<int>(sync_state::synced));
+    for (const auto& p : resp.changes) {
+        auto rec = store.find_record(p.collection, p.id);
+        if (rec && p.version <= rec->server_version) continue;
+        if (!rec) {
+            rec.emplace();
+            rec->collection = p.collection;
+            rec->id = p.id;
+        }
+        if (p.diff_base) {
+            auto whole = json::parse(*rec->server_data);
+            whole.merge_patch(p.data);
+            rec->server_data = whole.dump();
+        } else {
+            rec->server_data =
+                p.deleted || p.data.is_null() ? std::nullopt : std::optional<std::string>(p.data.dump());
+        }
+        rec->server_version = p.version;
+        rec->server_deleted = p.deleted;
+        if (!store.has_outbox(p.collection, p.id)) {
+            rec->unit_id = p.unit_id;
+            rec->local_deleted = rec->server_deleted;
+            rec->local_data = rec->server_data;
+            const auto st = static_cast<sync_state>(rec->state);
+            if (st == sync_state::pending ||
+                ((st == sync_state::conflict || st == sync_state::rejected) && p.version > rec->state_version)) {
+                rec->state = static_cast<int>(sync_state::synced);
+                rec->state_version = 0;
+                clear_review_state(*rec);
+            }
+        } else if (rec->unit_id.empty()) {
+            rec->unit_id = p.unit_id;
+        }
+        store.save_record(*rec);
+        ++report_.pulled;
+    }
+    // Records that left this device's scope (moved to a unit it does not see): the local copy
+    // goes, unless an edit of it is pending (its push will be answered, likely rejected
+    // out_of_scope) or it holds a change the server did not take (conflict, rejected): that
+    // content exists nowhere else on this device.
+    for (const auto& d : resp.dropped) {
+        const auto held = store.find_record(d.collection, d.id);
+        if (!held || store.has_outbox(d.collection, d.id) || held->state == static_cast<int>(sync_state::conflict) ||
+            held->state == static_cast<int>(sync_state::rejected))
+            continue;
+        store.delete_record(d.collection, d.id);
+        ++report_.dropped;
+    }
+    if (!resp.cursor.empty()) {
+        cursor_ = resp.cursor;
+        store.set_meta("cursor", cursor_);
+    }
+    // An answer to a client below the minimum has an empty page that says nothing.
+    if (!resp.upgrade || !resp.upgrade->required) {
+        caught_up_ = !resp.more;
+        store.set_meta("caught_up", caught_up_ ? "1" : "0");
+    }
+    if (!resp.incarnation.empty()) store.set_meta("incarnation", resp.incarnation);
+}
+
+// Results, pulled page (or a restore's re-snapshot) and cursor in one local transaction.
+result<bool> sync_session::apply(const protocol::sync_response& resp) {
+    {
+        std::lock_guard lock(r_.mutex);
+        auto& store = *r_.store;
+        detail::transaction tx(store.db());
+        bool deferred_batch = false;
+        for (const auto& res : resp.results) apply_result(res, deferred_batch);
+
+        // Diffs apply to the exact version they were made against; if this replica holds
+        // another one of any record of the page, the page waits and comes again whole. (After
+        // a restore the page is not used at all.)
+        const bool diffs_fit = restored_ || std::all_of(resp.changes.begin(), resp.changes.end(), [&](const auto& p) {
+            if (!p.diff_base) return true;
+            const auto rec = store.find_record(p.collection, p.id);
+            return rec && (p.version <= rec->server_version ||
+                           (rec->server_version == *p.diff_base && !rec->server_deleted && rec->server_data));
+        });
+        whole_page_ = !diffs_fit;
+        if (whole_page_) ++report_.refetched_pages;
+
+        if (deferred_batch) deferred_.push_back(batch_id_);
+        if (restored_)
+            apply_restore(resp);
+        else if (!whole_page_)
+            apply_page(resp);
+        const auto now_ms = r_.clock.wall_ms();
+        store.prune_acked(now_ms - std::chrono::duration_cast<std::chrono::milliseconds>(tuning::acked_retention).count(),
+                          tuning::acked_retention_changes);
+        store.set_meta("hlc", r_.clock.now().to_string());
+        tx.commit();
+    }
+    if (auto ok = committed(); !ok) return std::move(ok).err();
+    prog_.pushed = report_.pushed;
+    prog_.pulled = report_.pulled;
+    if (!tell(batch_.empty() ? sync_phase::pull : sync_phase::push)) return make_error(errc::cancelled, "sync cancelled");
+    return true;
+}
+
+result<sync_report> sync_session::run() {
+    if (auto ok = start(); !ok) return std::move(ok).err();
+    std::optional<http_response> answer;
+    for (step at = step::prepare; at != step::done;) {
+        switch (at) {
+            case step::prepare: {
+                if (auto ok = prepare(); !ok) return std::move(ok).err();
+                at = step::exchange;
+                break;
+            }
+            case step::exchange: {
+                // The request body, from the stored wire forms (identical on every retry).
+                json changes = json::array();
+                for (const auto& row : batch_) {
+                    if (!row.wire) throw failure(errc::internal, "outbox row in a batch without its wire form");
+                    changes.push_back(json::parse(*row.wire));
+                }
+                json body = {{"cursor", cursor_}, {"limit", r_.pull_page_limit}};
+                if (r_.options.pull_diffs && caught_up_ && !whole_page_) body["diffs"] = true;
+                if (!batch_.empty()) {
+                    body["batch_id"] = batch_id_;
+                    body["changes"] = std::move(changes);
+                }
+                prog_.phase = batch_.empty() ? sync_phase::pull : sync_phase::push;
+                auto got = exchange(body);
+                if (!got && server_code_ == protocol::errc::bad_cursor && !cursor_.empty() && !cursor_reset_) {
+                    // The server does not take our cursor: SPEC.md says pull again from the
+                    // beginning. Heads we already hold are skipped by version, so starting
+                    // over loses nothing and duplicates nothing.
+                    cursor_reset_ = true;
+                    cursor_.clear();
+                    std::lock_guard lock(r_.mutex);
+                    detail::transaction tx(r_.store->db());
+                    r_.store->set_meta("cursor", cursor_);
+                    tx.commit();
+                    at = step::prepare;
+                    break;
+                }
+                if (!got) return std::move(got).err();
+                answer = std::move(*got);
+                at = step::apply;
+                break;
+            }
+            case step::apply: {
+                auto resp = check(*answer);
+                if (!resp) return std::move(resp).err();
+                if (auto ok = apply(*resp); !ok) return std::move(ok).err();
+                const bool finished = !restored_ && batch_.empty() && !resp->more && !whole_page_;
+                at = finished ? step::done : step::prepare;
+                break;
+            }
+            case step::done: break;
+        }
+    }
+    report_.duration = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_);
+    return report_;
+}
+
+}  // namespace
+
+result<sync_report> replica::impl::run_sync(const progress_fn& progress, const replica::answer_fn& on_answer) {
+    return sync_session(*this, progress, on_answer).run();
 }
 
 }  // namespace fieldsync::client

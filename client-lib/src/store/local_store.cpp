@@ -308,6 +308,12 @@ std::vector<outbox_row> local_store::oldest_in_flight_batch(const std::vector<st
     return out;
 }
 
+local_store::extent local_store::outbox_extent() {
+    auto s = db_.prepare("SELECT coalesce(max(seq), 0), count(*) FROM outbox");
+    s->step();
+    return {s->int64(0), s->int64(1)};
+}
+
 std::vector<outbox_row> local_store::unsent(std::size_t limit) {
     auto s = db_.prepare(std::string("SELECT ") + k_outbox_columns +
                          " FROM outbox WHERE batch_id IS NULL AND NOT EXISTS (SELECT 1 FROM outbox o WHERE "

@@ -90,6 +90,12 @@ public:
     /// Outbox rows of one record, oldest first.
     std::vector<outbox_row> outbox_for(const std::string& collection, const std::string& id);
     bool has_outbox(const std::string& collection, const std::string& id);
+    /// The outbox as a sync starts: the newest row's seq (0 when empty) and the row count.
+    struct extent {
+        std::int64_t max_seq = 0;
+        std::int64_t rows = 0;
+    };
+    extent outbox_extent();
     std::optional<outbox_row> outbox_by_change_id(const std::string& change_id);
     void insert_outbox(outbox_row& r);        // sets r.seq
     void update_outbox(const outbox_row& r);
