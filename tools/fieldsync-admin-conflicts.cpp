@@ -2,11 +2,13 @@
 #include "fieldsync-admin-common.hpp"
 
 #include <fieldsync/protocol/display_width.hpp>
+#include <fieldsync/protocol/ids.hpp>
 #include <fieldsync/server/store.hpp>
 
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <ctime>
 #include <fstream>
 #include <iomanip>
@@ -161,13 +163,9 @@ int cmd_list(const std::string& db, const std::vector<std::string>& args) {
         if (i + 1 >= args.size()) return usage_error("'" + a + "' needs a value");
         const auto& v = args[++i];
         auto number = [&](std::int64_t& out) {
-            try {
-                std::size_t used = 0;
-                out = std::stoll(v, &used);
-                return used == v.size() && out >= 0;
-            } catch (const std::exception&) {
-                return false;
-            }
+            const auto n = fieldsync::protocol::parse_integer(v, 0, INT64_MAX);
+            if (n) out = *n;
+            return n.has_value();
         };
         if (a == "--status") {
             if (v != "open" && v != "resolved" && v != "dismissed" && v != "any")
@@ -321,13 +319,8 @@ int cmd_resolve(const std::string& db, const std::vector<std::string>& args) {
             if (!pointer.empty() && pointer[0] != '/') pointer.insert(0, 1, '/');
             r.picks[pointer] = side;
         } else if (a == "--head-version") {
-            try {
-                std::size_t used = 0;
-                head_version = std::stoll(v, &used);
-                if (used != v.size() || *head_version < 0) throw std::invalid_argument(v);
-            } catch (const std::exception&) {
-                return usage_error("--head-version must be a non-negative integer");
-            }
+            head_version = fieldsync::protocol::parse_integer(v, 0, INT64_MAX);
+            if (!head_version) return usage_error("--head-version must be a non-negative integer");
         } else
             return usage_error("unknown argument '" + a + "'");
     }

@@ -4,8 +4,9 @@
 #include "demo/demo_store.hpp"
 
 #include <fieldsync/protocol/display_width.hpp>
+#include <fieldsync/protocol/ids.hpp>
 
-#include <charconv>
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -40,9 +41,9 @@ namespace {
 
 
 bool parse_number(const std::string& s, std::int64_t& out) {
-    if (s.empty()) return false;
-    const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-    return ec == std::errc() && p == s.data() + s.size();
+    const auto v = fieldsync::protocol::parse_integer(s, INT64_MIN, INT64_MAX);
+    if (v) out = *v;
+    return v.has_value();
 }
 
 std::string percent(double v) {

@@ -251,10 +251,10 @@ int cmd_device_revoke(const std::string& db, const std::vector<std::string>& arg
     if (!a || !a->rest.empty()) return usage_error("device revoke takes one device id", k_device_revoke_usage);
     auto st = open_store(db);
     if (!st) return k_exit_failure;
-    const auto failed = (*st)->revoke_device(a->id);
+    const auto done = (*st)->revoke_device(a->id);
     (*st)->close();
-    if (failed) {
-        std::cerr << "fieldsync-admin: cannot revoke '" << a->id << "': " << failed->message << "\n";
+    if (!done) {
+        std::cerr << "fieldsync-admin: cannot revoke '" << a->id << "': " << done.err().message << "\n";
         return k_exit_failure;
     }
     std::cerr << "fieldsync-admin: device " << a->id << " revoked\n";
@@ -291,10 +291,10 @@ int cmd_device_move(const std::string& db, const std::vector<std::string>& args)
         return usage_error("device move takes a device id and --unit UNIT", k_device_move_usage);
     auto st = open_store(db);
     if (!st) return k_exit_failure;
-    const auto failed = (*st)->move_device(a->id, a->rest[1]);
+    const auto done = (*st)->move_device(a->id, a->rest[1]);
     (*st)->close();
-    if (failed) {
-        std::cerr << "fieldsync-admin: cannot move '" << a->id << "': " << failed->message << "\n";
+    if (!done) {
+        std::cerr << "fieldsync-admin: cannot move '" << a->id << "': " << done.err().message << "\n";
         return k_exit_failure;
     }
     std::cerr << "fieldsync-admin: device " << a->id << " now belongs to unit " << a->rest[1] << "\n";

@@ -15,6 +15,7 @@
 // simulated device. With --url and --token it drives a running server; every simulated device
 // then shares that token (change ids stay unique per run).
 
+#include <fieldsync/protocol/ids.hpp>
 #include <fieldsync/protocol/tuning.hpp>
 #include <fieldsync/server/server.hpp>
 #include <fieldsync/server/store.hpp>
@@ -31,7 +32,6 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <climits>
@@ -116,16 +116,6 @@ struct options {
     std::optional<std::uint64_t> seed;
 };
 
-std::optional<std::int64_t> parse_count(const std::string& s, std::int64_t min, std::int64_t max) {
-    std::string digits;
-    for (const char c : s)
-        if (c != '_' && c != ',') digits += c;  // "1,000,000" and "1_000_000" read as written
-    std::int64_t v = 0;
-    const auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
-    if (ec != std::errc() || p != digits.data() + digits.size() || v < min || v > max) return std::nullopt;
-    return v;
-}
-
 std::optional<options> parse_args(int argc, char** argv) {
     options o;
     for (int i = 1; i < argc; ++i) {
@@ -137,7 +127,7 @@ std::optional<options> parse_args(int argc, char** argv) {
         auto count = [&](std::int64_t min, std::int64_t max) -> std::optional<std::int64_t> {
             const auto v = value();
             if (!v) return std::nullopt;
-            return parse_count(*v, min, max);
+            return fproto::parse_integer(*v, min, max);  // "1,000,000" reads as written
         };
         if (a == "--help" || a == "-h") {
             std::cout << k_usage;
@@ -260,16 +250,6 @@ std::string record_data(std::int64_t i) {
 
 using record_id = std::array<char, 36>;
 
-void format_uuid(const std::array<std::uint8_t, 16>& b, record_id& out) {
-    static constexpr char k_hex[] = "0123456789abcdef";
-    std::size_t o = 0;
-    for (std::size_t i = 0; i < 16; ++i) {
-        if (i == 4 || i == 6 || i == 8 || i == 10) out[o++] = '-';
-        out[o++] = k_hex[b[i] >> 4];
-        out[o++] = k_hex[b[i] & 0xF];
-    }
-}
-
 // Record ids as devices make them. Time-ordered ids (UUIDv7, RFC 9562: 48-bit Unix ms, then a
 // 12-bit sequence for ids made in the same millisecond) keep inserts near the right edge of
 // the primary-key B-tree; UUIDv4 scatters them, which is what --random-ids measures.
@@ -278,38 +258,27 @@ public:
     explicit id_maker(std::uint64_t seed) : rng_(seed) {}
 
     void next(bool random, record_id& out) {
-        std::array<std::uint8_t, 16> b{};
         const std::uint64_t r1 = rng_();
         const std::uint64_t r2 = rng_();
-        for (int i = 0; i < 8; ++i) {
-            b[i] = static_cast<std::uint8_t>(r1 >> (8 * i));
-            b[8 + i] = static_cast<std::uint8_t>(r2 >> (8 * i));
-        }
+        fproto::uuid_bytes b;
         if (random) {
-            b[6] = static_cast<std::uint8_t>((b[6] & 0x0F) | 0x40);
+            for (int i = 0; i < 8; ++i) {
+                b[i] = static_cast<std::uint8_t>(r1 >> (8 * i));
+                b[8 + i] = static_cast<std::uint8_t>(r2 >> (8 * i));
+            }
+            b = fproto::uuid_v4(b);
         } else {
             const auto ms = static_cast<std::uint64_t>(
                 std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
                     .count());
-            if (ms == last_ms_) {
-                ++sequence_;
-            } else {
-                last_ms_ = ms;
-                sequence_ = static_cast<std::uint16_t>(r2 & 0x1FF);  // random start leaves room to count up
-            }
-            const std::uint64_t stamp = last_ms_ + (sequence_ >> 12);  // sequence overflow borrows the next ms
-            for (int i = 0; i < 6; ++i) b[i] = static_cast<std::uint8_t>(stamp >> (8 * (5 - i)));
-            b[6] = static_cast<std::uint8_t>(0x70 | ((sequence_ >> 8) & 0x0F));
-            b[7] = static_cast<std::uint8_t>(sequence_ & 0xFF);
+            b = v7_.next(ms, r1, r2);
         }
-        b[8] = static_cast<std::uint8_t>((b[8] & 0x3F) | 0x80);
-        format_uuid(b, out);
+        fproto::format_uuid(b, out.data());
     }
 
 private:
     std::mt19937_64 rng_;
-    std::uint64_t last_ms_ = 0;
-    std::uint32_t sequence_ = 0;
+    fproto::uuid_v7_maker v7_;
 };
 
 // ---- HTTP --------------------------------------------------------------------------------

@@ -67,9 +67,11 @@ void build(fsrv::store& s, const options& o) {
     if (!s.put_unit({"giong-trom", "", "Huyện ủy Giồng Trôm", "district"}))
         throw std::runtime_error("cannot add the district");
     for (int c = 0; c < o.communes; ++c)
-        s.put_unit({"xa-" + std::to_string(c), "giong-trom", "Đảng bộ xã " + std::to_string(c), "commune"});
+        if (!s.put_unit({"xa-" + std::to_string(c), "giong-trom", "Đảng bộ xã " + std::to_string(c), "commune"}))
+            throw std::runtime_error("cannot add a commune");
     for (int i = 0; i < o.cells; ++i)
-        s.put_unit({cell_id(i), "xa-" + std::to_string(i % o.communes), "Chi bộ ấp " + std::to_string(i), "cell"});
+        if (!s.put_unit({cell_id(i), "xa-" + std::to_string(i % o.communes), "Chi bộ ấp " + std::to_string(i), "cell"}))
+            throw std::runtime_error("cannot add a cell");
     const auto loader = must(s.add_device("loader", "giong-trom", fsrv::device_role::admin));
 
     const std::string filler(150, 'x');

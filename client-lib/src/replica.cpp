@@ -11,8 +11,10 @@
 
 namespace fieldsync::client {
 
+using detail::dump_or_null;
 using detail::failure;
 using detail::outbox_row;
+using detail::parse_stored;
 using detail::record_row;
 
 std::string_view sync_state_name(sync_state s) noexcept {
@@ -44,16 +46,6 @@ auto guarded(F&& f) -> decltype(f()) {
     } catch (const std::exception& e) {
         return make_error(errc::internal, e.what());
     }
-}
-
-std::optional<std::string> dump_or_null(const json& j) {
-    if (j.is_null()) return std::nullopt;
-    return j.dump();
-}
-
-json parse_stored(const std::optional<std::string>& text) {
-    if (!text) return nullptr;
-    return json::parse(*text);
 }
 
 record to_record(const record_row& r) {

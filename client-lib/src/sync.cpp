@@ -25,14 +25,10 @@ namespace fieldsync::client {
 
 using detail::failure;
 using detail::outbox_row;
+using detail::parse_stored;
 using detail::record_row;
 
 namespace {
-
-json parse_stored(const std::optional<std::string>& text) {
-    if (!text) return nullptr;
-    return json::parse(*text);
-}
 
 // The wire form of an outbox row. Deletes and creates are what they are. An edit of a record
 // the server has is sent as a merge patch from the content it was edited from: the server

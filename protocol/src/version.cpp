@@ -1,17 +1,14 @@
 #include <fieldsync/protocol/version.hpp>
+
+#include <fieldsync/protocol/ids.hpp>
 #include <fieldsync/protocol/messages.hpp>
 
-#include <charconv>
 
 namespace fieldsync::protocol {
 
 std::optional<std::int64_t> parse_version(std::string_view text) noexcept {
-    if (text.empty() || text.size() > 19) return std::nullopt;
-    for (const char c : text)
-        if (c < '0' || c > '9') return std::nullopt;
-    std::int64_t v = 0;
-    const auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-    if (ec != std::errc() || p != text.data() + text.size() || v < 1) return std::nullopt;
+    const auto v = parse_decimal(text);
+    if (!v || *v < 1) return std::nullopt;
     return v;
 }
 

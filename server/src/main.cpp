@@ -1,5 +1,6 @@
 // fieldsync-server: serves a central store over HTTP (server.hpp) until SIGINT or SIGTERM.
 
+#include <fieldsync/protocol/ids.hpp>
 #include <fieldsync/protocol/json_input.hpp>
 #include <fieldsync/protocol/schema.hpp>
 #include <fieldsync/protocol/version.hpp>
@@ -13,7 +14,6 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/signal_set.hpp>
 
-#include <charconv>
 #include <csignal>
 #include <fstream>
 #include <iostream>
@@ -90,13 +90,6 @@ struct arguments {
     long upstream_interval_ms = fs::tuning::hub_pull_interval.count();
 };
 
-std::optional<long> parse_number(const std::string& s, long min, long max) {
-    long v = 0;
-    const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec != std::errc() || p != s.data() + s.size() || v < min || v > max) return std::nullopt;
-    return v;
-}
-
 // HOST:PORT with an IPv6 host in brackets.
 bool parse_listen(const std::string& s, arguments& a) {
     std::string host, port;
@@ -111,7 +104,7 @@ bool parse_listen(const std::string& s, arguments& a) {
         host = s.substr(0, colon);
         port = s.substr(colon + 1);
     }
-    const auto p = parse_number(port, 0, 65535);
+    const auto p = proto::parse_integer(port, 0, 65535);
     if (host.empty() || !p) return false;
     // The one name worth accepting without a resolver: everything else must be an address.
     if (host == "localhost") host = "127.0.0.1";
@@ -167,12 +160,12 @@ int main(int argc, char** argv) {
             args.schema_file = *v;
         } else if (arg == "--threads") {
             auto v = value("--threads");
-            const auto n = v ? parse_number(*v, 1, 256) : std::nullopt;
+            const auto n = v ? proto::parse_integer(*v, 1, 256) : std::nullopt;
             if (!n) return usage_error("--threads needs a number from 1 to 256");
             args.threads = static_cast<int>(*n);
         } else if (arg == "--min-client-protocol") {
             auto v = value("--min-client-protocol");
-            const auto n = v ? parse_number(*v, 1, proto::protocol_version) : std::nullopt;
+            const auto n = v ? proto::parse_integer(*v, 1, proto::protocol_version) : std::nullopt;
             if (!n)
                 return usage_error("--min-client-protocol needs a protocol from 1 to " +
                                    std::to_string(proto::protocol_version));
@@ -200,7 +193,7 @@ int main(int argc, char** argv) {
             args.upstream_replica = *v;
         } else if (arg == "--upstream-interval") {
             auto v = value("--upstream-interval");
-            const auto n = v ? parse_number(*v, 100, 86'400'000) : std::nullopt;
+            const auto n = v ? proto::parse_integer(*v, 100, 86'400'000) : std::nullopt;
             if (!n) return usage_error("--upstream-interval needs milliseconds from 100 to 86400000");
             args.upstream_interval_ms = *n;
         } else {

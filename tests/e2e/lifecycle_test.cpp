@@ -466,14 +466,15 @@ TEST_CASE("fieldsync-server as a relay hub reads its upstream token from a file 
 namespace fieldsync::e2e {
 namespace {
 
-// A store that answers like the SQLite one but keeps each answered callback for `hold`
-// after running it, as a writer thread busy with the rest of its group would: what the
+// The sync role of a store (the only role it stands in for: the server gets the SQLite store's
+// other roles as they are) that answers like the SQLite one but keeps each answered callback
+// for `hold` after running it, as a writer thread busy with the rest of its group would: what the
 // callback owns is released late, on the writer thread, long after the answer went out.
 // Counts the callbacks it was handed, those it has released, and those released after the
 // test said the server had stopped.
-class slow_release_store final : public srv::store {
+class slow_release_store final : public srv::sync_store {
 public:
-    slow_release_store(srv::store& inner, std::chrono::milliseconds hold) : inner_(inner), hold_(hold) {}
+    slow_release_store(srv::sync_store& inner, std::chrono::milliseconds hold) : inner_(inner), hold_(hold) {}
 
     std::atomic<int> handed{0};
     std::atomic<int> released{0};
@@ -510,10 +511,6 @@ public:
         const std::vector<proto::pulled_change>& page, std::int64_t after_seq) override {
         return inner_.versions_at(page, after_seq);
     }
-    proto::expected<srv::gc_report> gc(const srv::gc_options& o) override { return inner_.gc(o); }
-    proto::expected<srv::report_table> report(const srv::scope& sc, const srv::report_request& r) override {
-        return inner_.report(sc, r);
-    }
     proto::expected<std::optional<srv::record_view>> get(const srv::scope& sc, const std::string& c,
                                                          const std::string& id) override {
         return inner_.get(sc, c, id);
@@ -522,56 +519,14 @@ public:
                                                              const std::string& id) override {
         return inner_.history(sc, c, id);
     }
-    proto::expected<std::vector<srv::conflict_view>> conflicts(const srv::scope& sc, const std::string& status,
-                                                               std::int64_t limit, std::int64_t offset) override {
-        return inner_.conflicts(sc, status, limit, offset);
-    }
-    proto::expected<std::vector<srv::conflict_view>> conflicts(const srv::scope& sc,
-                                                               const srv::conflict_filter& f) override {
-        return inner_.conflicts(sc, f);
-    }
-    proto::expected<std::optional<srv::conflict_view>> conflict(const srv::scope& sc, const std::string& id) override {
-        return inner_.conflict(sc, id);
-    }
-    proto::expected<srv::conflict_view> resolve(const srv::device& reviewer, const std::string& id,
-                                                const srv::resolution& r) override {
-        return inner_.resolve(reviewer, id, r);
-    }
-    proto::expected<srv::unit> put_unit(const srv::unit& u) override { return inner_.put_unit(u); }
-    proto::expected<std::vector<srv::unit>> units() override { return inner_.units(); }
-    std::optional<proto::error> revoke_device(const std::string& id) override { return inner_.revoke_device(id); }
-    proto::expected<std::string> rotate_device(const std::string& id) override { return inner_.rotate_device(id); }
-    std::optional<proto::error> move_device(const std::string& id, const std::string& unit_id) override {
-        return inner_.move_device(id, unit_id);
-    }
-    proto::expected<std::pair<srv::device, std::string>> add_device(const std::string& name, const std::string& unit_id,
-                                                                    srv::device_role role) override {
-        return inner_.add_device(name, unit_id, role);
-    }
-    proto::expected<std::optional<srv::device>> authenticate(const std::string& token) override {
-        return inner_.authenticate(token);
-    }
-    proto::expected<std::vector<srv::device>> devices() override { return inner_.devices(); }
     void close() override { inner_.close(); }
     const proto::schema& schema() const override { return inner_.schema(); }
     const srv::store_metrics& metrics() const override { return inner_.metrics(); }
-    proto::expected<std::int64_t> open_conflicts() override { return inner_.open_conflicts(); }
-    proto::expected<std::vector<std::pair<std::string, std::int64_t>>> last_syncs() override {
-        return inner_.last_syncs();
-    }
     const std::string& incarnation() const override { return inner_.incarnation(); }
     proto::hlc now_hlc() override { return inner_.now_hlc(); }
-    proto::expected<std::vector<srv::forward_entry>> relay_forwards(std::int64_t after_seq,
-                                                                     std::int64_t limit) override {
-        return inner_.relay_forwards(after_seq, limit);
-    }
-    std::optional<proto::error> relay_answer(const proto::sync_response& answer) override {
-        return inner_.relay_answer(answer);
-    }
-    proto::expected<std::int64_t> relay_backlog() override { return inner_.relay_backlog(); }
 
 private:
-    srv::store& inner_;
+    srv::sync_store& inner_;
     std::chrono::milliseconds hold_;
 };
 
@@ -589,11 +544,11 @@ TEST_CASE("stop() waits until the store has let go of every change-set in flight
     REQUIRE(opened);
     auto& sqlite = **opened;
     slow_release_store st(sqlite, 300ms);
-    const auto added = st.add_device("Máy tính bảng ấp Giồng Trôm", "xa-binh-hoa", srv::device_role::field);
+    const auto added = sqlite.add_device("Máy tính bảng ấp Giồng Trôm", "xa-binh-hoa", srv::device_role::field);
     REQUIRE(added);
     const auto token = added->second;
 
-    auto server = std::make_unique<srv::server>(server_fixture::quick_options(), st);
+    auto server = std::make_unique<srv::server>(server_fixture::quick_options(), srv::store_roles::of(sqlite).with_sync(st));
     const auto port = server->start();
     REQUIRE(port);
 

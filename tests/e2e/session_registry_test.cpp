@@ -48,7 +48,7 @@ TEST_CASE("sessions ending while a full server looks for one to evict: no sessio
     so.path = (dir.path() / "registry.db").string();
     auto st = srv::open_sqlite_store(so);
     REQUIRE(st);
-    auto state = std::make_shared<detail::server_state>(server_fixture::quick_options(), **st);
+    auto state = std::make_shared<detail::server_state>(server_fixture::quick_options(), srv::store_roles::of(**st));
 
     std::atomic<bool> stop{false};
     std::atomic<long> ended{0}, scans{0};

@@ -66,7 +66,7 @@ struct world {
         st = std::move(*opened);
         admin_token = st->add_device("fuzz admin", "xa-binh-hoa", srv::device_role::admin)->second;
         field_token = st->add_device("fuzz field", "xa-binh-hoa", srv::device_role::field)->second;
-        routes = std::make_unique<detail::router>(*st, guard);
+        routes = std::make_unique<detail::router>(srv::store_roles::of(*st), guard);
     }
     ~world() {
         routes.reset();

@@ -256,14 +256,14 @@ TEST_CASE("revocation, rotation and moves of devices take effect on the next req
     CHECK((*now)->id == dev.id);
 
     const auto epoch = (*now)->scope_epoch;
-    CHECK_FALSE(t.s->move_device(dev.id, "ap-3").has_value());
+    CHECK(t.s->move_device(dev.id, "ap-3").has_value());
     auto moved = t.s->authenticate(*rotated);
     CHECK((*moved)->unit_path == "/giong-trom/chau-binh/ap-3/");
     CHECK((*moved)->scope_epoch == epoch + 1);
 
-    CHECK_FALSE(t.s->revoke_device(dev.id).has_value());
+    CHECK(t.s->revoke_device(dev.id).has_value());
     CHECK_FALSE(t.s->authenticate(*rotated)->has_value());
-    CHECK(t.s->revoke_device("khong-co")->code == proto::errc::not_found);
+    CHECK(t.s->revoke_device("khong-co").err().code == proto::errc::not_found);
     CHECK_FALSE(t.s->rotate_device(dev.id).has_value());  // a revoked device stays revoked
 }
 

@@ -8,6 +8,16 @@
 #include <array>
 
 namespace fieldsync::client::detail {
+
+nlohmann::json parse_stored(const std::optional<std::string>& text) {
+    if (!text) return nullptr;
+    return nlohmann::json::parse(*text);
+}
+
+std::optional<std::string> dump_or_null(const nlohmann::json& j) {
+    if (j.is_null()) return std::nullopt;
+    return j.dump();
+}
 namespace {
 
 // Ordered migrations: step i brings user_version from i to i+1. Released steps never change;

@@ -16,12 +16,18 @@
 
 #include "sqlite.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
 namespace fieldsync::client::detail {
+
+/// A JSON column as the local file keeps it: SQL NULL is JSON null (a deleted copy, or none).
+nlohmann::json parse_stored(const std::optional<std::string>& text);
+std::optional<std::string> dump_or_null(const nlohmann::json& j);
 
 struct record_row {
     std::string collection;

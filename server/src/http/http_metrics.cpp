@@ -45,7 +45,7 @@ void http_metrics::count_change_set(const proto::expected<std::vector<proto::cha
     for (const auto& r : *answer) changes_[outcome_index(r.status)].fetch_add(1, std::memory_order_relaxed);
 }
 
-std::string http_metrics::render(store& st, std::size_t connections) const {
+std::string http_metrics::render(const store_roles& st, std::size_t connections) const {
     std::string out;
     out.reserve(16 * 1024);
 
@@ -88,7 +88,7 @@ std::string http_metrics::render(store& st, std::size_t connections) const {
             .append(std::to_string(changes_[i].load(std::memory_order_relaxed)))
             .push_back('\n');
 
-    const auto& sm = st.metrics();
+    const auto& sm = st.sync.metrics();
     help(out, "fieldsync_store_commit_duration_seconds", "histogram",
          "The writer's group commits: BEGIN IMMEDIATE to COMMIT returned (with its fsync).");
     sm.commit_seconds.render(out, "fieldsync_store_commit_duration_seconds", "");
@@ -101,13 +101,13 @@ std::string http_metrics::render(store& st, std::size_t connections) const {
     // Gauges read from the store at scrape time. A store that cannot answer leaves its gauge
     // out and says so in fieldsync_scrape_errors, instead of failing the whole scrape.
     int errors = 0;
-    if (const auto open = st.open_conflicts()) {
+    if (const auto open = st.review.open_conflicts()) {
         help(out, "fieldsync_open_conflicts", "gauge", "Conflicts waiting for review.");
         out.append("fieldsync_open_conflicts ").append(std::to_string(*open)).push_back('\n');
     } else {
         ++errors;
     }
-    if (const auto syncs = st.last_syncs()) {
+    if (const auto syncs = st.directory.last_syncs()) {
         help(out, "fieldsync_device_last_sync_timestamp_seconds", "gauge",
              "When each device last completed a sync (Unix time).");
         char value[32];

@@ -33,7 +33,7 @@ public:
 
     /// The whole exposition: these counters, the store's commit histogram, and the gauges
     /// read from the store now (open conflicts, devices' last sync). `connections`: open now.
-    std::string render(store& st, std::size_t connections) const;
+    std::string render(const store_roles& st, std::size_t connections) const;
 
 private:
     static constexpr unsigned k_min_status = 100;

@@ -25,7 +25,7 @@ response report_list(const admitted& a, const request& req) {
     return answer(req, json{{"reports", report_names()}});
 }
 
-response report_show(store& st, const admitted& a, const request& req) {
+response report_show(report_store& st, const admitted& a, const request& req) {
     if (auto refused = may_read_reports(*a.dev)) return answer(req, *refused);
     report_request r;
     r.name = a.params[0];

@@ -11,6 +11,6 @@
 namespace fieldsync::server::detail {
 
 response report_list(const admitted& a, const request& req);
-response report_show(store& st, const admitted& a, const request& req);
+response report_show(report_store& st, const admitted& a, const request& req);
 
 }  // namespace fieldsync::server::detail

@@ -34,7 +34,7 @@ std::int64_t now_ms() {
 }
 
 // Device id -> name, for showing people rather than ids. Unknown ids map to "".
-std::map<std::string, std::string> device_names(store& st) {
+std::map<std::string, std::string> device_names(directory_store& st) {
     std::map<std::string, std::string> out;
     if (auto all = st.devices())
         for (const auto& d : *all) out.emplace(d.id, d.name);
@@ -48,7 +48,7 @@ json writer(const std::map<std::string, std::string>& names, const std::string& 
 
 }  // namespace
 
-json conflict_json(store& st, const conflict_view& c, bool detailed) {
+json conflict_json(const store_roles& st, const conflict_view& c, bool detailed) {
     json j = {{"id", c.id},
               {"collection", c.collection},
               {"record_id", c.record_id},
@@ -72,7 +72,7 @@ json conflict_json(store& st, const conflict_view& c, bool detailed) {
               {"resolution", c.resolution}};
     if (!detailed) return j;
 
-    const auto names = device_names(st);
+    const auto names = device_names(st.directory);
     j["current_version"] = c.current_version;
     j["current"] = c.current_deleted ? json(nullptr) : c.current;
     j["current_deleted"] = c.current_deleted;
@@ -84,7 +84,7 @@ json conflict_json(store& st, const conflict_view& c, bool detailed) {
     incoming["hlc"] = c.hlc;
     incoming["server_ms"] = c.created_ms;
     writers["incoming"] = std::move(incoming);
-    if (auto h = st.history(c.collection, c.record_id)) {
+    if (auto h = st.sync.history(c.collection, c.record_id)) {
         for (const auto& e : *h) {
             auto one = [&] {
                 auto w = writer(names, e.device_id);
@@ -104,7 +104,7 @@ json conflict_json(store& st, const conflict_view& c, bool detailed) {
     return j;
 }
 
-response review_list(store& st, const admitted& a, const request& req) {
+response review_list(const store_roles& st, const admitted& a, const request& req) {
     conflict_filter f;
     if (auto s = query_value(a, "status")) {
         if (*s == "any" || *s == "all")
@@ -139,21 +139,21 @@ response review_list(store& st, const admitted& a, const request& req) {
     f.unit_id = query_value(a, "unit").value_or("");
     f.device_id = query_value(a, "device").value_or("");
 
-    auto list = st.conflicts(scope::of(*a.dev), f);
+    auto list = st.review.conflicts(scope::of(*a.dev), f);
     if (!list) return answer(req, list.err());
     json out = json::array();
     for (const auto& c : *list) out.push_back(conflict_json(st, c, false));
     return answer(req, json{{"conflicts", std::move(out)}, {"limit", f.limit}, {"offset", f.offset}});
 }
 
-response review_show(store& st, const admitted& a, const request& req) {
-    auto c = st.conflict(scope::of(*a.dev), a.params[0]);
+response review_show(const store_roles& st, const admitted& a, const request& req) {
+    auto c = st.review.conflict(scope::of(*a.dev), a.params[0]);
     if (!c) return answer(req, c.err());
     if (!*c) return answer(req, err(errc::not_found, "no conflict '" + a.params[0] + "'"));
     return answer(req, conflict_json(st, **c, true));
 }
 
-response review_resolve(store& st, const admitted& a, const request& req) {
+response review_resolve(const store_roles& st, const admitted& a, const request& req) {
     auto body = proto::parse_json(req.body(), proto::tuning::max_json_depth);
     if (!body) return answer(req, body.err());
     const json& b = *body;
@@ -192,13 +192,13 @@ response review_resolve(store& st, const admitted& a, const request& req) {
         }
     }
 
-    auto done = st.resolve(*a.dev, a.params[0], r);
+    auto done = st.review.resolve(*a.dev, a.params[0], r);
     if (!done) {
         auto res = answer(req, done.err());
         if (done.err().code == errc::stale) {
             // The decision was made on a head that moved: hand back the conflict as it is now
             // so the reviewer decides again without another round trip.
-            if (auto now = st.conflict(scope::of(*a.dev), a.params[0]); now && *now) {
+            if (auto now = st.review.conflict(scope::of(*a.dev), a.params[0]); now && *now) {
                 json j = json::parse(res.body());
                 j["conflict"] = conflict_json(st, **now, true);
                 res.body() = j.dump(-1, ' ', false, json::error_handler_t::replace);
@@ -207,7 +207,7 @@ response review_resolve(store& st, const admitted& a, const request& req) {
         }
         return res;
     }
-    auto now = st.conflict(scope::of(*a.dev), a.params[0]);
+    auto now = st.review.conflict(scope::of(*a.dev), a.params[0]);
     if (now && *now) return answer(req, conflict_json(st, **now, true));
     return answer(req, conflict_json(st, *done, false));
 }

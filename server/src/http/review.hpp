@@ -11,14 +11,14 @@
 namespace fieldsync::server::detail {
 
 /// GET /v1/conflicts with its filters.
-response review_list(store& st, const admitted& a, const request& req);
+response review_list(const store_roles& st, const admitted& a, const request& req);
 /// GET /v1/conflicts/{id}.
-response review_show(store& st, const admitted& a, const request& req);
+response review_show(const store_roles& st, const admitted& a, const request& req);
 /// POST /v1/conflicts/{id}/resolve. A stale refusal carries the conflict as it is now.
-response review_resolve(store& st, const admitted& a, const request& req);
+response review_resolve(const store_roles& st, const admitted& a, const request& req);
 
 /// The JSON view of one conflict, with device names and the writers of each side when
 /// `detailed` (what GET /v1/conflicts/{id} answers).
-json conflict_json(store& st, const conflict_view& c, bool detailed);
+json conflict_json(const store_roles& st, const conflict_view& c, bool detailed);
 
 }  // namespace fieldsync::server::detail

@@ -1,6 +1,7 @@
 #include "http/router.hpp"
 
 #include "http/encoding.hpp"
+#include "http/internal_error.hpp"
 #include "http/reports.hpp"
 #include "http/http_metrics.hpp"
 #include "http/review.hpp"
@@ -246,7 +247,7 @@ std::variant<admitted, refusal> router::admit(const request& req, const boost::a
     // Every token is checked, whatever its address did before: a valid one is served. Failures
     // are what is throttled (guard.hpp): past an address's allowance they are answered 429,
     // late, so guessing stays slow while the honest devices behind the same address sync.
-    auto dev = store_.authenticate(std::string(token));
+    auto dev = store_.directory.authenticate(std::string(token));
     if (!dev) return answer(req, dev.err());
     if (!*dev) {
         if (const auto wait = guard_.auth_failed(remote)) {
@@ -316,9 +317,9 @@ void router::handle(admitted a, request req, const net::any_io_executor& ex, res
         case endpoint::resolve: return done(review_resolve(store_, a, req));
         case endpoint::admin_page: return done(serve_admin_page(a.params, req));
         case endpoint::reports: return done(report_list(a, req));
-        case endpoint::report: return done(report_show(store_, a, req));
+        case endpoint::report: return done(report_show(store_.reports, a, req));
         case endpoint::metrics: return done(get_metrics(req));
-        case endpoint::schema: return done(answer(req, store_.schema().document()));
+        case endpoint::schema: return done(answer(req, store_.sync.schema().document()));
         case endpoint::me: return done(get_me(a, req));
         case endpoint::sync: return sync(std::move(a), std::move(req), ex, std::move(done));
         case endpoint::unmatched: break;
@@ -341,7 +342,7 @@ response router::get_metrics(const request& req) const {
 // SPEC.md, "GET /v1/me": the device, its unit, and the units of the tree it may see.
 response router::get_me(const admitted& a, const request& req) const {
     const auto& d = *a.dev;
-    auto all = store_.units();
+    auto all = store_.directory.units();
     if (!all) return answer(req, all.err());
     const auto sc = scope::of(d);
     json units = json::array();
@@ -358,14 +359,14 @@ response router::get_me(const admitted& a, const request& req) const {
 }
 
 response router::get_record(const admitted& a, const request& req) const {
-    auto r = store_.get(scope::of(*a.dev), a.params[0], a.params[1]);
+    auto r = store_.sync.get(scope::of(*a.dev), a.params[0], a.params[1]);
     if (!r) return answer(req, r.err());
     if (!*r) return answer(req, err(errc::not_found, "no record '" + a.params[1] + "' in '" + a.params[0] + "'"));
     return answer(req, to_json(**r));
 }
 
 response router::get_history(const admitted& a, const request& req) const {
-    auto h = store_.history(scope::of(*a.dev), a.params[0], a.params[1]);
+    auto h = store_.sync.history(scope::of(*a.dev), a.params[0], a.params[1]);
     if (!h) return answer(req, h.err());
     if (h->empty()) return answer(req, err(errc::not_found, "no record '" + a.params[1] + "' in '" + a.params[0] + "'"));
     json versions = json::array();
@@ -410,21 +411,15 @@ void router::sync(admitted a, request req, const net::any_io_executor& ex, respo
     auto held = std::make_shared<in_store>(
         store_calls_,
         std::make_shared<pending>(pending{std::move(req), std::move(plan), std::move(done), net::make_work_guard(ex)}));
-    store_.submit(dev, std::move(*cs), [this, held](proto::expected<std::vector<proto::change_result>> r) {
+    store_.sync.submit(dev, std::move(*cs), [this, held](proto::expected<std::vector<proto::change_result>> r) {
         auto p = held->p;
         if (metrics_) metrics_->count_change_set(r);
         auto ex2 = p->guard.get_executor();
         net::post(ex2, [this, p, r = std::move(r)]() mutable {
-            response res;
-            try {
-                res = r ? sync_answer(p->req, p->plan, std::move(*r)) : answer(p->req, r.err());
-            } catch (const std::exception& e) {
-                std::cerr << "fieldsync-server: internal error while answering a sync: " << e.what() << "\n";
-                res = answer(p->req, err(errc::internal, "internal error"));
-            } catch (...) {
-                std::cerr << "fieldsync-server: internal error while answering a sync\n";
-                res = answer(p->req, err(errc::internal, "internal error"));
-            }
+            response res = catch_internal_error(
+                "answering a sync",
+                [&] { return r ? sync_answer(p->req, p->plan, std::move(*r)) : answer(p->req, r.err()); },
+                [&] { return answer(p->req, err(errc::internal, "internal error")); });
             auto done = std::move(p->done);
             p->guard.reset();
             done(std::move(res));

@@ -123,9 +123,9 @@ public:
     /// `min_client_protocol`: clients speaking an older protocol may push but not pull.
     /// `metrics` (optional) counts change outcomes and is rendered at GET /metrics; it and
     /// `connections` (open connections, for the gauge) must outlive the router.
-    router(store& st, address_guard& guard, std::int64_t min_client_protocol = protocol::oldest_protocol_version,
+    router(store_roles st, address_guard& guard, std::int64_t min_client_protocol = protocol::oldest_protocol_version,
            http_metrics* metrics = nullptr, const std::atomic<std::size_t>* connections = nullptr)
-        : store_(st), guard_(guard), sync_(st, min_client_protocol), metrics_(metrics),
+        : store_(st), guard_(guard), sync_(st.sync, min_client_protocol), metrics_(metrics),
           connections_(connections) {}
 
     /// This server's versions, as told to older and newer clients.
@@ -155,7 +155,7 @@ private:
     response get_metrics(const request& req) const;
     response get_me(const admitted& a, const request& req) const;
 
-    store& store_;
+    store_roles store_;
     address_guard& guard_;
     mutable store_calls store_calls_;  // thread-safe
     sync_service sync_;  // what a POST /v1/sync means (sync/sync_service.hpp)

@@ -19,7 +19,7 @@ namespace proto = fieldsync::protocol;
 using proto::errc;
 
 struct server::impl {
-    impl(server_options o, store& st)
+    impl(server_options o, store_roles st)
         : ioc(o.threads > 0 ? o.threads : 1), state(std::make_shared<detail::server_state>(std::move(o), st)) {}
 
     net::io_context ioc;
@@ -33,7 +33,9 @@ struct server::impl {
     bool stopped = false;
 };
 
-server::server(server_options options, store& st) : impl_(std::make_unique<impl>(std::move(options), st)) {}
+server::server(server_options options, store_roles st) : impl_(std::make_unique<impl>(std::move(options), st)) {}
+
+server::server(server_options options, store& st) : server(std::move(options), store_roles::of(st)) {}
 
 server::~server() { stop(); }
 

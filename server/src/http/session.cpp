@@ -1,6 +1,7 @@
 #include "http/session.hpp"
 
 #include "http/encoding.hpp"
+#include "http/internal_error.hpp"
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
@@ -296,26 +297,32 @@ private:
         if (ec) return on_read_error(ec);
         const auto& req = parser_->get();
         method_ = std::string(req.method_string());
-        try {
-            auto decision = state_->routes.admit(req, remote_, &route_);
-            if (auto* refused = std::get_if<refusal>(&decision)) {
-                // A refused request's body is never read; it would be taken for the next
-                // request, so the connection closes after the answer.
-                if (!parser_->is_done()) refused->res.keep_alive(false);
-                if (refused->delay.count() > 0) return send_later(std::move(refused->res), refused->delay);
-                return send(request_no_, std::move(refused->res));
-            }
-            admitted_ = std::move(std::get<admitted>(decision));
-            if (admitted_->dev) device_id_ = admitted_->dev->id;
-            note_ = std::make_shared<request_note>();
-            admitted_->note = note_;
-        } catch (const std::exception& e) {
-            std::cerr << "fieldsync-server: internal error while routing: " << e.what() << "\n";
-            return send(request_no_, error_response(req.version(), false, proto::error{errc::internal, "internal error"}));
-        } catch (...) {
-            std::cerr << "fieldsync-server: internal error while routing\n";
-            return send(request_no_, error_response(req.version(), false, proto::error{errc::internal, "internal error"}));
-        }
+        // true: the request is answered already (refused, or a bug answered 500).
+        const bool answered = catch_internal_error(
+            "routing",
+            [&] {
+                auto decision = state_->routes.admit(req, remote_, &route_);
+                if (auto* refused = std::get_if<refusal>(&decision)) {
+                    // A refused request's body is never read; it would be taken for the next
+                    // request, so the connection closes after the answer.
+                    if (!parser_->is_done()) refused->res.keep_alive(false);
+                    if (refused->delay.count() > 0)
+                        send_later(std::move(refused->res), refused->delay);
+                    else
+                        send(request_no_, std::move(refused->res));
+                    return true;
+                }
+                admitted_ = std::move(std::get<admitted>(decision));
+                if (admitted_->dev) device_id_ = admitted_->dev->id;
+                note_ = std::make_shared<request_note>();
+                admitted_->note = note_;
+                return false;
+            },
+            [&] {
+                send(request_no_, error_response(req.version(), false, proto::error{errc::internal, "internal error"}));
+                return true;
+            });
+        if (answered) return;
         if (parser_->is_done()) return on_request();
 
         const auto expect = req.find(http::field::expect);
@@ -357,25 +364,22 @@ private:
         auto req = parser_->release();
         const auto version = req.version();
         const auto no = request_no_;
-        try {
-            // A gzip body is inflated under the same limit as a plain one (a bomb gets 413),
-            // and answers are gzipped for clients that accept it (SPEC.md, "Compression and
-            // encodings").
-            if (auto refused = decode_content_encoding(req, state_->options.body_limit))
-                return send(no, error_response(version, req.keep_alive(), *refused));
-            const bool gzip = accepts_gzip(req);
-            state_->routes.handle(std::move(*admitted_), std::move(req), lowest().get_executor(),
-                                  [self = self_ptr(), no, gzip](response res) {
-                                      if (gzip) gzip_response(res);
-                                      self->send(no, std::move(res));
-                                  });
-        } catch (const std::exception& e) {
-            std::cerr << "fieldsync-server: internal error while handling a request: " << e.what() << "\n";
-            send(no, error_response(version, false, proto::error{errc::internal, "internal error"}));
-        } catch (...) {
-            std::cerr << "fieldsync-server: internal error while handling a request\n";
-            send(no, error_response(version, false, proto::error{errc::internal, "internal error"}));
-        }
+        catch_internal_error(
+            "handling a request",
+            [&] {
+                // A gzip body is inflated under the same limit as a plain one (a bomb gets 413),
+                // and answers are gzipped for clients that accept it (SPEC.md, "Compression and
+                // encodings").
+                if (auto refused = decode_content_encoding(req, state_->options.body_limit))
+                    return send(no, error_response(version, req.keep_alive(), *refused));
+                const bool gzip = accepts_gzip(req);
+                state_->routes.handle(std::move(*admitted_), std::move(req), lowest().get_executor(),
+                                      [self = self_ptr(), no, gzip](response res) {
+                                          if (gzip) gzip_response(res);
+                                          self->send(no, std::move(res));
+                                      });
+            },
+            [&] { send(no, error_response(version, false, proto::error{errc::internal, "internal error"})); });
     }
 
     void on_read_error(beast::error_code ec) {
@@ -402,6 +406,8 @@ private:
     // Sends `res` after `delay` (a throttled sign-in failure: router.hpp, refusal). stop()
     // cuts the wait short; the answer goes out then.
     void send_later(response res, std::chrono::milliseconds delay) {
+        // A server that is stopping answers at once: the wait would only hold its stop up.
+        if (stopping_ || state_->stopping) return send(request_no_, std::move(res));
         delayed_ = std::make_shared<response>(std::move(res));
         delay_.expires_after(delay);
         delay_.async_wait([self = self_ptr(), request_no = request_no_](beast::error_code) {

@@ -39,7 +39,7 @@ using tcp = net::ip::tcp;
 class session_base;
 
 struct server_state {
-    server_state(server_options o, store& st)
+    server_state(server_options o, store_roles st)
         : options(std::move(o)),
           guard(options.max_connections_per_address, options.max_auth_failures, options.auth_failure_window,
                 options.failed_sign_in_delay),

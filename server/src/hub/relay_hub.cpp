@@ -18,7 +18,7 @@ using proto::errc;
 
 struct relay_hub::impl {
     hub_options options;
-    store& st;
+    relay_store& st;
     std::unique_ptr<client::replica> link;
 
     std::mutex round_mutex;             // one round at a time
@@ -30,7 +30,7 @@ struct relay_hub::impl {
     hub_status stats;
     std::thread thread;
 
-    impl(hub_options o, store& s) : options(std::move(o)), st(s) {}
+    impl(hub_options o, relay_store& s) : options(std::move(o)), st(s) {}
 
     // Waits up to `d`, or less if stop() is called. Returns false when stopping.
     bool wait_for(std::chrono::milliseconds d) {
@@ -64,7 +64,7 @@ relay_hub::relay_hub(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
 
 relay_hub::~relay_hub() { stop(); }
 
-proto::expected<std::unique_ptr<relay_hub>> relay_hub::open(hub_options options, store& st) {
+proto::expected<std::unique_ptr<relay_hub>> relay_hub::open(hub_options options, relay_store& st) {
     if (options.upstream_url.empty() || options.upstream_token.empty())
         return proto::error{errc::bad_request, "a relay hub needs the upstream URL and the hub's device token there"};
     if (options.replica_path.empty()) return proto::error{errc::bad_request, "a relay hub needs a replica file"};
@@ -107,7 +107,8 @@ std::optional<proto::error> relay_hub::impl::run_round() {
     //    a crash between the two makes the replica ask again, and relay_answer is idempotent.
     std::int64_t forwarded = 0, pulled = 0;
     auto on_answer = [&](const proto::sync_response& a) -> client::result<void> {
-        if (auto e = st.relay_answer(a)) return client::make_error(client::errc::storage, "the hub's store: " + e->message);
+        if (auto done = st.relay_answer(a); !done)
+            return client::make_error(client::errc::storage, "the hub's store: " + done.err().message);
         for (const auto& r : a.results)
             if (r.status != proto::change_status::queued) ++forwarded;
         pulled += static_cast<std::int64_t>(a.changes.size());

@@ -50,7 +50,7 @@ class relay_hub {
 public:
     /// Opens (creating as needed) the replica at options.replica_path and points it at the
     /// upstream. Errors: bad_request (no URL or token), storage_error (the replica file).
-    static protocol::expected<std::unique_ptr<relay_hub>> open(hub_options options, store& st);
+    static protocol::expected<std::unique_ptr<relay_hub>> open(hub_options options, relay_store& st);
     ~relay_hub();
     relay_hub(const relay_hub&) = delete;
     relay_hub& operator=(const relay_hub&) = delete;

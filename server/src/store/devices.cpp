@@ -97,7 +97,7 @@ proto::expected<std::vector<device>> sqlite_store::devices() {
     });
 }
 
-std::optional<error> sqlite_store::revoke_device(const std::string& device_id) {
+proto::expected<void> sqlite_store::revoke_device(const std::string& device_id) {
     auto r = admin_write([&](sqlite::db& db) {
         db.cached("UPDATE devices SET revoked_ms = coalesce(revoked_ms, ?) WHERE id = ?")
             .bind(1, wall_())
@@ -106,7 +106,8 @@ std::optional<error> sqlite_store::revoke_device(const std::string& device_id) {
         if (sqlite3_changes(db.handle()) == 0) throw admin_refusal{{errc::not_found, "no device '" + device_id + "'"}};
         return true;
     });
-    return r ? std::nullopt : std::optional<error>(r.err());
+    if (!r) return std::move(r).err();
+    return {};
 }
 
 proto::expected<std::string> sqlite_store::rotate_device(const std::string& device_id) {
@@ -123,7 +124,7 @@ proto::expected<std::string> sqlite_store::rotate_device(const std::string& devi
     });
 }
 
-std::optional<error> sqlite_store::move_device(const std::string& device_id, const std::string& unit_id) {
+proto::expected<void> sqlite_store::move_device(const std::string& device_id, const std::string& unit_id) {
     if (!proto::valid_id(unit_id)) return error{errc::bad_request, "'" + unit_id + "' is not a valid unit id"};
     auto r = admin_write([&](sqlite::db& db) {
         // A new epoch makes the device's next pull start over in its new scope.
@@ -134,7 +135,8 @@ std::optional<error> sqlite_store::move_device(const std::string& device_id, con
         if (sqlite3_changes(db.handle()) == 0) throw admin_refusal{{errc::not_found, "no device '" + device_id + "'"}};
         return true;
     });
-    return r ? std::nullopt : std::optional<error>(r.err());
+    if (!r) return std::move(r).err();
+    return {};
 }
 
 proto::expected<std::vector<unit>> sqlite_store::units() {

@@ -104,7 +104,7 @@ proto::expected<std::int64_t> sqlite_store::relay_backlog() {
     });
 }
 
-std::optional<proto::error> sqlite_store::relay_answer(const proto::sync_response& answer) {
+proto::expected<void> sqlite_store::relay_answer(const proto::sync_response& answer) {
     const auto now_ms = wall_();
     const auto stamp = clock_.now().to_string();
     auto done = admin_write([&](sqlite::db& db) {
@@ -191,8 +191,8 @@ std::optional<proto::error> sqlite_store::relay_answer(const proto::sync_respons
         store_seq(db, seq);
         return true;
     });
-    if (!done) return done.err();
-    return std::nullopt;
+    if (!done) return std::move(done).err();
+    return {};
 }
 
 }  // namespace fieldsync::server

@@ -289,7 +289,7 @@ std::optional<device_role> parse_role(std::string_view s) noexcept {
     return std::nullopt;
 }
 
-proto::expected<std::vector<proto::change_result>> store::push(const device& dev, proto::change_set cs) {
+proto::expected<std::vector<proto::change_result>> sync_store::push(const device& dev, proto::change_set cs) {
     std::promise<proto::expected<std::vector<proto::change_result>>> promise;
     auto answer = promise.get_future();
     submit(dev, std::move(cs), [&promise](auto result) { promise.set_value(std::move(result)); });

@@ -36,11 +36,11 @@ public:
     proto::expected<std::vector<std::pair<std::string, std::int64_t>>> last_syncs() override;
     proto::hlc now_hlc() override { return clock_.now(); }
 
-    using store::pull;
-    using store::get;
-    using store::history;
-    using store::conflicts;
-    using store::conflict;
+    using sync_store::pull;
+    using sync_store::get;
+    using sync_store::history;
+    using review_store::conflicts;
+    using review_store::conflict;
     proto::expected<pull_page> pull(const scope& sc, std::int64_t after_seq, std::int64_t limit) override;
     proto::expected<pull_page> device_pull(const device& dev, std::int64_t after_seq, std::int64_t limit) override;
     proto::expected<gc_report> gc(const gc_options& o) override;
@@ -59,16 +59,16 @@ public:
                                                                device_role role) override;
     proto::expected<std::optional<device>> authenticate(const std::string& token) override;
     proto::expected<std::vector<device>> devices() override;
-    std::optional<proto::error> revoke_device(const std::string& device_id) override;
+    proto::expected<void> revoke_device(const std::string& device_id) override;
     proto::expected<std::string> rotate_device(const std::string& device_id) override;
-    std::optional<proto::error> move_device(const std::string& device_id, const std::string& unit_id) override;
+    proto::expected<void> move_device(const std::string& device_id, const std::string& unit_id) override;
     proto::expected<unit> put_unit(const unit& u) override;
     proto::expected<std::vector<unit>> units() override;
     proto::expected<report_table> report(const scope& sc, const report_request& r) override;
     proto::expected<conflict_view> resolve(const device& reviewer, const std::string& conflict_id,
                                            const resolution& r) override;
     proto::expected<std::vector<forward_entry>> relay_forwards(std::int64_t after_seq, std::int64_t limit) override;
-    std::optional<proto::error> relay_answer(const proto::sync_response& answer) override;
+    proto::expected<void> relay_answer(const proto::sync_response& answer) override;
     proto::expected<std::int64_t> relay_backlog() override;
 
 private:

@@ -1,5 +1,7 @@
 #include "store/store_util.hpp"
 
+#include <fieldsync/protocol/ids.hpp>
+
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
@@ -29,12 +31,9 @@ std::string random_hex(std::size_t bytes) {
 }
 
 std::string random_uuid() {
-    unsigned char b[16];
-    if (RAND_bytes(b, sizeof b) != 1) throw std::runtime_error("no randomness from the system");
-    b[6] = static_cast<unsigned char>((b[6] & 0x0F) | 0x40);  // version 4
-    b[8] = static_cast<unsigned char>((b[8] & 0x3F) | 0x80);  // RFC 4122 variant
-    const std::string h = hex(b, sizeof b);
-    return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) + "-" + h.substr(20);
+    protocol::uuid_bytes b;
+    if (RAND_bytes(b.data(), static_cast<int>(b.size())) != 1) throw std::runtime_error("no randomness from the system");
+    return protocol::format_uuid(protocol::uuid_v4(b));
 }
 
 std::string sha256(std::string_view text) {

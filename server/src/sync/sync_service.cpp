@@ -3,7 +3,6 @@
 #include <fieldsync/protocol/merge_patch.hpp>
 #include <fieldsync/protocol/tuning.hpp>
 
-#include <charconv>
 
 namespace fieldsync::server {
 
@@ -26,16 +25,6 @@ void diff_against(proto::pulled_change& head, const std::optional<held_version>&
 }
 
 }  // namespace
-
-std::optional<std::int64_t> parse_decimal(std::string_view s) {
-    if (s.empty() || s.size() > 19) return std::nullopt;
-    for (const char c : s)
-        if (c < '0' || c > '9') return std::nullopt;
-    std::int64_t v = 0;
-    const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
-    return v;
-}
 
 std::optional<cursor_position> parse_cursor(std::string_view text, std::int64_t epoch) {
     if (text.empty()) return cursor_position{0, false};

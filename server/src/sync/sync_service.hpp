@@ -9,6 +9,7 @@
 //
 // Thread safety: const members only; the store is thread-safe.
 
+#include <fieldsync/protocol/ids.hpp>
 #include <fieldsync/protocol/messages.hpp>
 #include <fieldsync/protocol/version.hpp>
 #include <fieldsync/server/store.hpp>
@@ -33,9 +34,9 @@ struct cursor_position {
 std::optional<cursor_position> parse_cursor(std::string_view text, std::int64_t epoch);
 std::string format_cursor(std::int64_t epoch, std::int64_t seq);
 
-/// Decimal int64 without sign, spaces or leading '+': the only form cursors and query numbers
-/// take, so anything else is refused rather than half-parsed.
-std::optional<std::int64_t> parse_decimal(std::string_view s);
+/// Cursors and query numbers take one form only, protocol::parse_decimal (ids.hpp), so
+/// anything else is refused rather than half-parsed.
+using protocol::parse_decimal;
 
 /// What a sync asks of the feed once its push is decided; made by sync_service::plan.
 struct sync_plan {
@@ -57,7 +58,7 @@ struct sync_refusal {
 class sync_service {
 public:
     /// `min_client_protocol`: clients speaking an older protocol may push but not pull.
-    sync_service(store& st, std::int64_t min_client_protocol) : store_(st), min_client_protocol_(min_client_protocol) {}
+    sync_service(sync_store& st, std::int64_t min_client_protocol) : store_(st), min_client_protocol_(min_client_protocol) {}
 
     /// This server's versions, as told to older and newer clients.
     protocol::server_versions versions() const;
@@ -75,7 +76,7 @@ public:
                                                         std::vector<protocol::change_result> results) const;
 
 private:
-    store& store_;
+    sync_store& store_;
     const std::int64_t min_client_protocol_;
 };
 

@@ -12,7 +12,6 @@
 #include <string>
 #include <system_error>
 #include <utility>
-#include <variant>
 
 namespace fieldsync::client {
 
@@ -58,46 +57,9 @@ struct error {
 
 inline error make_error(errc e, std::string message) { return {make_error_code(e), std::move(message)}; }
 
-/// A value or an error (std::expected arrives with C++23).
+/// A value or an error (protocol/expected.hpp); `result<void>` for success without a value.
 template <class T>
-class [[nodiscard]] result {
-public:
-    result(T value) : v_(std::move(value)) {}
-    result(error e) : v_(std::move(e)) {}
-    bool has_value() const noexcept { return v_.index() == 0; }
-    explicit operator bool() const noexcept { return has_value(); }
-    // On a temporary (`*f()`, `f().value()`, `f().err()`) the value is moved out and returned
-    // by value, so `const auto& x = *f();` and `for (auto& e : *f())` hold it, not a
-    // reference into the destroyed temporary.
-    T& value() & { return std::get<0>(v_); }
-    const T& value() const& { return std::get<0>(v_); }
-    T value() && { return std::get<0>(std::move(v_)); }
-    T* operator->() { return &std::get<0>(v_); }
-    const T* operator->() const { return &std::get<0>(v_); }
-    T& operator*() & { return std::get<0>(v_); }
-    const T& operator*() const& { return std::get<0>(v_); }
-    T operator*() && { return std::get<0>(std::move(v_)); }
-    const error& err() const& { return std::get<1>(v_); }
-    error err() && { return std::get<1>(std::move(v_)); }
-
-private:
-    std::variant<T, error> v_;
-};
-
-template <>
-class [[nodiscard]] result<void> {
-public:
-    result() = default;
-    result(error e) : err_(std::move(e)), failed_(true) {}
-    bool has_value() const noexcept { return !failed_; }
-    explicit operator bool() const noexcept { return !failed_; }
-    const error& err() const& { return err_; }
-    error err() && { return std::move(err_); }
-
-private:
-    error err_;
-    bool failed_ = false;
-};
+using result = protocol::basic_expected<T, error>;
 
 }  // namespace fieldsync::client
 

@@ -3,11 +3,12 @@
 // protocol/SPEC.md ("Errors") lists every code with its HTTP status and meaning; the string
 // form (errc_name) is what travels on the wire and must never change once released.
 
+#include <fieldsync/protocol/expected.hpp>
+
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <utility>
-#include <variant>
 
 namespace fieldsync::protocol {
 
@@ -75,31 +76,8 @@ struct error {
     std::string message;
 };
 
-/// A value or an error (std::expected arrives with C++23; this is the small part we need).
 template <class T>
-class expected {
-public:
-    expected(T value) : v_(std::move(value)) {}
-    expected(error e) : v_(std::move(e)) {}
-    bool has_value() const noexcept { return v_.index() == 0; }
-    explicit operator bool() const noexcept { return has_value(); }
-    // On a temporary (`*f()`, `f().value()`, `f().err()`) the value is moved out and returned
-    // by value, so `const auto& x = *f();` and `for (auto& e : *f())` hold it, not a
-    // reference into the destroyed temporary.
-    T& value() & { return std::get<0>(v_); }
-    const T& value() const& { return std::get<0>(v_); }
-    T value() && { return std::get<0>(std::move(v_)); }
-    T* operator->() { return &std::get<0>(v_); }
-    const T* operator->() const { return &std::get<0>(v_); }
-    T& operator*() & { return std::get<0>(v_); }
-    const T& operator*() const& { return std::get<0>(v_); }
-    T operator*() && { return std::get<0>(std::move(v_)); }
-    const error& err() const& { return std::get<1>(v_); }
-    error err() && { return std::get<1>(std::move(v_)); }
-
-private:
-    std::variant<T, error> v_;
-};
+using expected = basic_expected<T, error>;
 
 }  // namespace fieldsync::protocol
 

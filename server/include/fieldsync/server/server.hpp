@@ -72,7 +72,10 @@ struct server_options {
 
 class server {
 public:
+    /// Serves `st`: every role of one store.
     server(server_options options, store& st);
+    /// Serves the given roles (store_roles: normally one store's; a test may stand in for one).
+    server(server_options options, store_roles st);
     ~server();
     server(const server&) = delete;
     server& operator=(const server&) = delete;

@@ -264,11 +264,18 @@ struct forward_entry {
     proto::change change;       // as the device sent it: change_id, op, base, data, hlc
 };
 
-class store {
+// The central store, by role (ARCHITECTURE.md, "Central store"). Each role is an interface
+// of its own, so a caller holds only the role it uses and a second implementation (or a test
+// decorator) implements only what it needs; `store` is all of them, as the SQLite store
+// implements it. Every result is a protocol::expected (expected<void> when there is no value).
+
+/// Sync: change-sets in, the feed out, and the record reads within a scope (POST /v1/sync,
+/// GET /v1/records/...). The writer that commits change-sets belongs to this role.
+class sync_store {
 public:
     using push_done = std::function<void(proto::expected<std::vector<proto::change_result>>)>;
 
-    virtual ~store() = default;
+    virtual ~sync_store() = default;
 
     /// Queues a decoded change-set from `dev` for the writer. `done` runs once, on the writer
     /// thread, after the outcomes are durable (or with an error, when nothing was applied).
@@ -292,34 +299,94 @@ public:
     /// The reads are one snapshot, so a gc running meanwhile is seen whole or not at all.
     virtual proto::expected<pull_page> device_pull(const device& dev, std::int64_t after_seq, std::int64_t limit) = 0;
 
-    /// Purges what only served catch-up and no active device needs: tombstones (deleted heads
-    /// without an open conflict) and drop notices at or below the horizon (the lowest safe
-    /// position of the active devices), and remembered answers (`decided`) older than the
-    /// window that their device can no longer resend. History is never purged. Records the
-    /// horizon in meta first, then deletes in short transactions, so the server keeps serving.
-    /// A dry run counts and writes nothing. Errors: storage failures (what was purged before
-    /// stays purged; running it again finishes the work).
-    virtual proto::expected<gc_report> gc(const gc_options& o) = 0;
-
     /// For each record of `page`, the version a device that applied the feed up to
     /// `after_seq` holds: its latest version in history with seq <= after_seq; nullopt when
     /// it had none then. Pulled changes travel as diffs against it (SPEC.md, "Pulled field
     /// diffs"); whether the device really holds it is the device's check.
     virtual proto::expected<std::vector<std::optional<held_version>>> versions_at(
         const std::vector<proto::pulled_change>& page, std::int64_t after_seq) = 0;
-    /// Reads within a scope: a record or conflict outside it is answered as missing, so its
-    /// existence is not revealed.
+
+    /// Reads within a scope: a record outside it is answered as missing, so its existence is
+    /// not revealed.
     virtual proto::expected<std::optional<record_view>> get(const scope& sc, const std::string& collection,
                                                             const std::string& id) = 0;
     virtual proto::expected<std::vector<history_entry>> history(const scope& sc, const std::string& collection,
                                                                 const std::string& id) = 0;
+    // Unscoped reads, for tools and tests.
+    proto::expected<std::optional<record_view>> get(const std::string& collection, const std::string& id) {
+        return get(scope{true, {}}, collection, id);
+    }
+    proto::expected<std::vector<history_entry>> history(const std::string& collection, const std::string& id) {
+        return history(scope{true, {}}, collection, id);
+    }
+
+    /// The store's incarnation: a random id made when the store is created and replaced by
+    /// every restore (restore_sqlite_store). Every sync answer carries it.
+    virtual const std::string& incarnation() const = 0;
+    virtual const proto::schema& schema() const = 0;
+    /// The server's hybrid logical clock (stamps changes that come without one).
+    virtual proto::hlc now_hlc() = 0;
+
+    /// The writer's figures for GET /metrics (commit latency, failed commits).
+    virtual const store_metrics& metrics() const = 0;
+    /// Stops the writer after the queued change-sets are committed; later submits are
+    /// answered `unavailable`. Idempotent; the destructor calls it.
+    virtual void close() = 0;
+};
+
+/// Devices and the organisation tree: who may sync, and what each device sees.
+class directory_store {
+public:
+    virtual ~directory_store() = default;
+
+    /// The organisation tree. put_unit adds a unit or changes its name, kind or parent; a new
+    /// parent moves its whole subtree, and the records of the subtree follow in the feed
+    /// (dropped by devices that no longer see them, delivered to those that now do). Errors:
+    /// bad_request (unknown parent, a parent inside the unit's own subtree, bad id or kind).
+    virtual proto::expected<unit> put_unit(const unit& u) = 0;
+    virtual proto::expected<std::vector<unit>> units() = 0;
+
+    /// Devices. add_device returns the new device and its token (shown once; only a hash of
+    /// it is stored). authenticate returns nullopt for unknown or revoked tokens.
+    virtual proto::expected<std::pair<device, std::string>> add_device(const std::string& name,
+                                                                       const std::string& unit_id,
+                                                                       device_role role) = 0;
+    virtual proto::expected<std::optional<device>> authenticate(const std::string& token) = 0;
+    virtual proto::expected<std::vector<device>> devices() = 0;
+
+    /// Device administration; each takes effect on the device's next request. not_found for
+    /// an unknown device id. rotate returns the new token (the old one stops working); move
+    /// binds the device to another unit and starts its pulls over in the new scope.
+    virtual proto::expected<void> revoke_device(const std::string& device_id) = 0;
+    virtual proto::expected<std::string> rotate_device(const std::string& device_id) = 0;
+    virtual proto::expected<void> move_device(const std::string& device_id, const std::string& unit_id) = 0;
+
+    /// Each device's last sync: the time of its last acknowledged pull (`acknowledgement::at_ms`,
+    /// written or still in memory), ms since the epoch. Devices that never synced and revoked
+    /// devices are left out.
+    virtual proto::expected<std::vector<std::pair<std::string, std::int64_t>>> last_syncs() = 0;
+};
+
+/// Review: the conflicts offline edits produce, and reviewers' decisions on them.
+class review_store {
+public:
+    virtual ~review_store() = default;
+
     /// Conflicts with the given status ("" = any) whose unit lies in the scope, newest first;
-    /// `offset` pages through them.
+    /// `offset` pages through them. A conflict outside the scope is answered as missing.
     virtual proto::expected<std::vector<conflict_view>> conflicts(const scope& sc, const std::string& status,
                                                                   std::int64_t limit, std::int64_t offset) = 0;
     /// The same, filtered (conflict_filter); newest first.
     virtual proto::expected<std::vector<conflict_view>> conflicts(const scope& sc, const conflict_filter& f) = 0;
     virtual proto::expected<std::optional<conflict_view>> conflict(const scope& sc, const std::string& id) = 0;
+    // Unscoped reads, for tools and tests.
+    proto::expected<std::vector<conflict_view>> conflicts(const std::string& status, std::int64_t limit,
+                                                          std::int64_t offset) {
+        return conflicts(scope{true, {}}, status, limit, offset);
+    }
+    proto::expected<std::optional<conflict_view>> conflict(const std::string& id) {
+        return conflict(scope{true, {}}, id);
+    }
 
     /// Resolves (or dismisses) an open conflict within the reviewer's scope: writes a new
     /// version ("resolved" in history) on top of the head, which syncs like any change, and
@@ -331,49 +398,41 @@ public:
     virtual proto::expected<conflict_view> resolve(const device& reviewer, const std::string& conflict_id,
                                                    const resolution& r) = 0;
 
+    /// Conflicts open now: a count over the status index, cheap enough for every scrape.
+    virtual proto::expected<std::int64_t> open_conflicts() = 0;
+};
+
+/// Reports: the district's figures over the merged data.
+class report_store {
+public:
+    virtual ~report_store() = default;
+
     /// A report over the live records of the scope (SPEC.md, "Reports"). Errors: not_found
     /// for an unknown report name, and for a unit that is not in the tree or not in the
     /// scope (its existence is not revealed); bad_request for a year or period of a bad form.
     virtual proto::expected<report_table> report(const scope& sc, const report_request& r) = 0;
+};
 
-    // Unscoped reads, for tools and tests.
-    proto::expected<std::optional<record_view>> get(const std::string& collection, const std::string& id) {
-        return get(scope{true, {}}, collection, id);
-    }
-    proto::expected<std::vector<history_entry>> history(const std::string& collection, const std::string& id) {
-        return history(scope{true, {}}, collection, id);
-    }
-    proto::expected<std::vector<conflict_view>> conflicts(const std::string& status, std::int64_t limit,
-                                                          std::int64_t offset) {
-        return conflicts(scope{true, {}}, status, limit, offset);
-    }
-    proto::expected<std::optional<conflict_view>> conflict(const std::string& id) {
-        return conflict(scope{true, {}}, id);
-    }
+/// Retention: what only served catch-up goes, once no active device needs it.
+class retention_store {
+public:
+    virtual ~retention_store() = default;
 
-    /// The organisation tree. put_unit adds a unit or changes its name, kind or parent; a new
-    /// parent moves its whole subtree, and the records of the subtree follow in the feed
-    /// (dropped by devices that no longer see them, delivered to those that now do). Errors:
-    /// bad_request (unknown parent, a parent inside the unit's own subtree, bad id or kind).
-    virtual proto::expected<unit> put_unit(const unit& u) = 0;
-    virtual proto::expected<std::vector<unit>> units() = 0;
+    /// Purges what only served catch-up and no active device needs: tombstones (deleted heads
+    /// without an open conflict) and drop notices at or below the horizon (the lowest safe
+    /// position of the active devices), and remembered answers (`decided`) older than the
+    /// window that their device can no longer resend. History is never purged. Records the
+    /// horizon in meta first, then deletes in short transactions, so the server keeps serving.
+    /// A dry run counts and writes nothing. Errors: storage failures (what was purged before
+    /// stays purged; running it again finishes the work).
+    virtual proto::expected<gc_report> gc(const gc_options& o) = 0;
+};
 
-    /// Device administration; each takes effect on the device's next request. not_found for
-    /// an unknown device id. rotate returns the new token (the old one stops working); move
-    /// binds the device to another unit and starts its pulls over in the new scope.
-    virtual std::optional<proto::error> revoke_device(const std::string& device_id) = 0;
-    virtual proto::expected<std::string> rotate_device(const std::string& device_id) = 0;
-    virtual std::optional<proto::error> move_device(const std::string& device_id, const std::string& unit_id) = 0;
-
-    /// Devices. add_device returns the new device and its token (shown once; only a hash of
-    /// it is stored). authenticate returns nullopt for unknown or revoked tokens.
-    virtual proto::expected<std::pair<device, std::string>> add_device(const std::string& name,
-                                                                       const std::string& unit_id,
-                                                                       device_role role) = 0;
-    virtual proto::expected<std::optional<device>> authenticate(const std::string& token) = 0;
-    virtual proto::expected<std::vector<device>> devices() = 0;
-
-    // Relay hub (store_options::relay; ARCHITECTURE.md, "Relay hub").
+/// A relay hub's store (store_options::relay; ARCHITECTURE.md, "Relay hub"): the forwards it
+/// keeps for its upstream, and the upstream's answers.
+class relay_store {
+public:
+    virtual ~relay_store() = default;
 
     /// Up to `limit` forwards not yet settled, with seq > after_seq, in arrival order.
     virtual proto::expected<std::vector<forward_entry>> relay_forwards(std::int64_t after_seq,
@@ -383,30 +442,29 @@ public:
     /// the upstream's versions (a head the hub already has at that version or newer is kept);
     /// dropped records leave the hub's feed. Idempotent: the same answer twice changes nothing
     /// more.
-    virtual std::optional<proto::error> relay_answer(const proto::sync_response& answer) = 0;
+    virtual proto::expected<void> relay_answer(const proto::sync_response& answer) = 0;
     /// How many forwards are not settled yet.
     virtual proto::expected<std::int64_t> relay_backlog() = 0;
+};
 
-    /// Stops the writer after the queued change-sets are committed; later submits are
-    /// answered `unavailable`. Idempotent; the destructor calls it.
-    virtual void close() = 0;
+/// Every role of the central store, as one object (the SQLite store; the PostgreSQL store).
+class store : public sync_store,
+              public directory_store,
+              public review_store,
+              public report_store,
+              public retention_store,
+              public relay_store {};
 
-    // ---- operations (GET /metrics) ----
-    virtual const store_metrics& metrics() const = 0;
-    /// Conflicts open now: a count over the status index, cheap enough for every scrape.
-    virtual proto::expected<std::int64_t> open_conflicts() = 0;
-    /// Each device's last sync: the time of its last acknowledged pull (`acknowledgement::at_ms`,
-    /// written or still in memory), ms since the epoch. Devices that never synced and revoked
-    /// devices are left out.
-    virtual proto::expected<std::vector<std::pair<std::string, std::int64_t>>> last_syncs() = 0;
+/// The roles the HTTP server uses, each a reference into a store: normally all the same store
+/// (`of`); a test decorator stands in for the one role it watches (`with_sync`).
+struct store_roles {
+    sync_store& sync;
+    directory_store& directory;
+    review_store& review;
+    report_store& reports;
 
-    /// The store's incarnation: a random id made when the store is created and replaced by
-    /// every restore (restore_sqlite_store). Every sync answer carries it.
-    virtual const std::string& incarnation() const = 0;
-
-    virtual const proto::schema& schema() const = 0;
-    /// The server's hybrid logical clock (stamps changes that come without one).
-    virtual proto::hlc now_hlc() = 0;
+    static store_roles of(store& st) { return {st, st, st, st}; }
+    store_roles with_sync(sync_store& s) const { return {s, directory, review, reports}; }
 };
 
 /// Opens (creating and migrating as needed) a SQLite store.
