@@ -41,6 +41,8 @@ auto guarded(F&& f) -> decltype(f()) {
         return f();
     } catch (const failure& e) {
         return e.err();
+    } catch (const sqlite::error& e) {
+        return make_error(errc::storage, std::string("local store: ") + e.what());
     } catch (const std::bad_alloc&) {
         throw;
     } catch (const std::exception& e) {
@@ -120,7 +122,7 @@ result<void> replica::configure(const std::string& server_url, const std::string
             if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7F)
                 return make_error(errc::invalid_argument, "the token may not contain spaces or control characters");
         std::lock_guard lock(impl_->mutex);
-        detail::transaction tx(impl_->store->db());
+        sqlite::write_transaction tx(impl_->store->db());
         impl_->store->set_meta("server_url", server_url);
         impl_->store->set_meta("token", token);
         tx.commit();
@@ -251,7 +253,7 @@ result<record> replica::put(const std::string& collection, const json& data, con
         check_names(collection, id);
         check_data(*impl_, collection, data);
         std::lock_guard lock(impl_->mutex);
-        detail::transaction tx(impl_->store->db());
+        sqlite::write_transaction tx(impl_->store->db());
         auto r = apply_edit(*impl_, collection, id, options.unit_id, false,
                             with_unknown_fields(*impl_, collection, id, data));
         tx.commit();
@@ -274,7 +276,7 @@ result<std::vector<record>> replica::put_many(const std::vector<put_item>& items
             }
         }
         std::lock_guard lock(impl_->mutex);
-        detail::transaction tx(impl_->store->db());
+        sqlite::write_transaction tx(impl_->store->db());
         std::vector<record> out;
         out.reserve(items.size());
         for (std::size_t i = 0; i < items.size(); ++i) {
@@ -295,7 +297,7 @@ result<record> replica::patch(const std::string& collection, const std::string& 
         check_names(collection, id);
         if (!merge_patch.is_object()) return make_error(errc::invalid_argument, "a merge patch must be a JSON object");
         std::lock_guard lock(impl_->mutex);
-        detail::transaction tx(impl_->store->db());
+        sqlite::write_transaction tx(impl_->store->db());
         auto rec = impl_->store->find_record(collection, id);
         if (!rec || rec->local_deleted) return make_error(errc::not_found, collection + "/" + id + " not found");
         auto data = parse_stored(rec->local_data);
@@ -312,7 +314,7 @@ result<record> replica::remove(const std::string& collection, const std::string&
     return guarded([&]() -> result<record> {
         check_names(collection, id);
         std::lock_guard lock(impl_->mutex);
-        detail::transaction tx(impl_->store->db());
+        sqlite::write_transaction tx(impl_->store->db());
         auto rec = impl_->store->find_record(collection, id);
         if (!rec || rec->local_deleted) return make_error(errc::not_found, collection + "/" + id + " not found");
         auto r = apply_edit(*impl_, collection, id, {}, true, nullptr);
@@ -479,7 +481,7 @@ result<void> replica::forward(const protocol::change& c) {
         if (!protocol::valid_id(c.change_id) || !protocol::valid_id(c.unit_id))
             return make_error(errc::invalid_argument, "a forwarded change needs a valid change_id and unit_id");
         std::lock_guard lock(impl_->mutex);
-        detail::transaction tx(impl_->store->db());
+        sqlite::write_transaction tx(impl_->store->db());
         auto& st = *impl_->store;
         if (st.outbox_by_change_id(c.change_id)) return {};
         // The results of a sync need the record's row; its local copy stays what the server

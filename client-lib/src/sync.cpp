@@ -299,7 +299,7 @@ result<bool> sync_session::prepare() {
             auto rows = r_.store->unsent(adapted(r_.push_batch_size, tuning::min_push_batch_size));
             std::erase_if(rows, [&](const outbox_row& row) { return row.seq > max_seq_; });
             if (!rows.empty()) {
-                detail::transaction tx(r_.store->db());
+                sqlite::write_transaction tx(r_.store->db());
                 const auto batch_id = make_uuid_v7();
                 std::size_t bytes = 0;
                 std::size_t count = 0;
@@ -536,7 +536,7 @@ result<bool> sync_session::apply(const protocol::sync_response& resp) {
     {
         std::lock_guard lock(r_.mutex);
         auto& store = *r_.store;
-        detail::transaction tx(store.db());
+        sqlite::write_transaction tx(store.db());
         bool deferred_batch = false;
         for (const auto& res : resp.results) apply_result(res, deferred_batch);
 
@@ -602,7 +602,7 @@ result<sync_report> sync_session::run() {
                     cursor_reset_ = true;
                     cursor_.clear();
                     std::lock_guard lock(r_.mutex);
-                    detail::transaction tx(r_.store->db());
+                    sqlite::write_transaction tx(r_.store->db());
                     r_.store->set_meta("cursor", cursor_);
                     tx.commit();
                     at = step::prepare;

@@ -6,7 +6,7 @@
 
 #include <fieldsync/server/store.hpp>
 
-#include <sqlite3.h>
+#include <fieldsync/sqlite/sqlite.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -113,15 +113,10 @@ struct retention_fixture {
         return *r;
     }
     std::int64_t count(const std::string& sql) {
-        sqlite3* h = nullptr;
-        REQUIRE(sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
-        sqlite3_stmt* st = nullptr;
-        REQUIRE(sqlite3_prepare_v2(h, sql.c_str(), -1, &st, nullptr) == SQLITE_OK);
-        REQUIRE(sqlite3_step(st) == SQLITE_ROW);
-        const auto v = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
-        sqlite3_close(h);
-        return v;
+        fieldsync::sqlite::db h(db, fieldsync::sqlite::db::mode::read_only);
+        auto q = h.cached(sql);
+        REQUIRE(q.step());
+        return q.int64(0);
     }
     bool has_head(const std::string& id) {
         auto g = s->get("members", id);

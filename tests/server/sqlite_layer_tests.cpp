@@ -1,9 +1,9 @@
-// The server's SQLite layer (server/src/store/sqlite.hpp): a cached statement is reset when
+// The SQLite layer of the server, the client and the tools (sqlite/include/fieldsync/sqlite/sqlite.hpp): a cached statement is reset when
 // its query goes out of scope, a read transaction always ends, and held_open names what a
 // connection still holds, so the read pool can refuse a connection that would serve a frozen
 // snapshot.
 
-#include "store/sqlite.hpp"
+#include <fieldsync/sqlite/sqlite.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -12,7 +12,7 @@
 #include <stdexcept>
 
 namespace fs = std::filesystem;
-namespace sqlite = fieldsync::server::sqlite;
+namespace sqlite = fieldsync::sqlite;
 
 namespace {
 

@@ -5,10 +5,11 @@
 
 #include <fieldsync/server/store.hpp>
 
-#include <sqlite3.h>
+#include <fieldsync/sqlite/sqlite.hpp>
 
 #include <atomic>
 #include <filesystem>
+#include <memory>
 #include <random>
 #include <set>
 #include <thread>
@@ -349,14 +350,12 @@ TEST_CASE("a store that cannot write answers storage errors and applies nothing"
 
     // Another connection holds the write lock past the busy timeout: the change-set fails
     // whole, as `unavailable`, and a retry after the lock is gone applies it once.
-    sqlite3* blocker = nullptr;
-    REQUIRE(sqlite3_open(file.string().c_str(), &blocker) == SQLITE_OK);
-    REQUIRE(sqlite3_exec(blocker, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr) == SQLITE_OK);
+    auto blocker = std::make_unique<fieldsync::sqlite::db>(file.string());
+    blocker->exec("BEGIN EXCLUSIVE");
     auto refused = s->push(dev, batch("b2", {change("c2", "m-2", 0, member("Hoàng Văn Đức"))}));
     REQUIRE_FALSE(refused.has_value());
     CHECK(refused.err().code == proto::errc::unavailable);
-    sqlite3_exec(blocker, "ROLLBACK", nullptr, nullptr, nullptr);
-    sqlite3_close(blocker);
+    blocker.reset();  // closing the connection rolls its transaction back
 
     CHECK_FALSE(s->get("members", "m-2")->has_value());
     const auto retried = push_ok(*s, dev, batch("b2", {change("c2", "m-2", 0, member("Hoàng Văn Đức"))}));

@@ -2,7 +2,7 @@
 
 #include <fieldsync/server/store.hpp>
 
-#include <sqlite3.h>
+#include <fieldsync/sqlite/sqlite.hpp>
 
 #include <algorithm>
 #include <map>
@@ -15,18 +15,15 @@ namespace srv = fieldsync::server;
 using record_key = std::pair<std::string, std::string>;  // collection, id
 
 bool integrity_ok(const std::filesystem::path& db, const std::function<void(const std::string&)>& fail) {
-    sqlite3* h = nullptr;
-    if (sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
-        fail("cannot open the store for integrity_check");
-        sqlite3_close(h);
+    std::string out;
+    try {
+        sqlite::db h(db.string(), sqlite::db::mode::read_only);
+        auto q = h.cached("PRAGMA integrity_check");
+        while (q.step()) out += q.text(0);
+    } catch (const sqlite::error& e) {
+        fail(std::string("cannot run integrity_check: ") + e.what());
         return false;
     }
-    std::string out;
-    sqlite3_stmt* st = nullptr;
-    sqlite3_prepare_v2(h, "PRAGMA integrity_check", -1, &st, nullptr);
-    while (st && sqlite3_step(st) == SQLITE_ROW) out += reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
-    sqlite3_finalize(st);
-    sqlite3_close(h);
     if (out != "ok") fail("PRAGMA integrity_check: " + out);
     return out == "ok";
 }

@@ -92,7 +92,7 @@ CREATE INDEX acked_by_time ON acked (acked_ms);
 constexpr const char* k_journal_mode = "PRAGMA journal_mode=WAL";
 constexpr const char* k_synchronous = "PRAGMA synchronous=FULL";
 
-record_row read_record(statement& s) {
+record_row read_record(sqlite::stmt& s) {
     record_row r;
     r.collection = s.text(0);
     r.id = s.text(1);
@@ -115,7 +115,7 @@ constexpr const char* k_record_columns =
     "collection, id, unit_id, server_version, server_deleted, server_data, local_deleted, local_data, state, "
     "state_version, reason_code, reason_message, conflict_id, held_data";
 
-outbox_row read_outbox(statement& s) {
+outbox_row read_outbox(sqlite::stmt& s) {
     outbox_row r;
     r.seq = s.int64(0);
     r.change_id = s.text(1);
@@ -165,11 +165,11 @@ local_store::local_store(const std::string& path) : db_(path) {
 }
 
 void local_store::migrate() {
-    transaction tx(db_);
+    sqlite::write_transaction tx(db_);
     std::int64_t version = 0;
     {
-        auto s = db_.prepare("PRAGMA user_version");
-        if (s->step()) version = s->int64(0);
+        auto s = db_.cached("PRAGMA user_version");
+        if (s.step()) version = s.int64(0);
     }
     if (version > static_cast<std::int64_t>(k_migrations.size()))
         throw failure(errc::storage, "local store: the file was written by a newer fieldsync (schema " +
@@ -182,43 +182,43 @@ void local_store::migrate() {
 }
 
 std::optional<std::string> local_store::meta(const std::string& key) {
-    auto s = db_.prepare("SELECT value FROM meta WHERE key = ?1");
-    s->bind(1, key);
-    if (!s->step()) return std::nullopt;
-    return s->text(0);
+    auto s = db_.cached("SELECT value FROM meta WHERE key = ?1");
+    s.bind(1, key);
+    if (!s.step()) return std::nullopt;
+    return s.text(0);
 }
 
 void local_store::set_meta(const std::string& key, const std::string& value) {
-    auto s = db_.prepare("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2");
-    s->bind(1, key).bind(2, value).run();
+    auto s = db_.cached("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2");
+    s.bind(1, key).bind(2, value).run();
 }
 
 std::optional<record_row> local_store::find_record(const std::string& collection, const std::string& id) {
-    auto s = db_.prepare(std::string("SELECT ") + k_record_columns + " FROM records WHERE collection = ?1 AND id = ?2");
-    s->bind(1, collection).bind(2, id);
-    if (!s->step()) return std::nullopt;
-    return read_record(*s);
+    auto s = db_.cached(std::string("SELECT ") + k_record_columns + " FROM records WHERE collection = ?1 AND id = ?2");
+    s.bind(1, collection).bind(2, id);
+    if (!s.step()) return std::nullopt;
+    return read_record(s);
 }
 
 void local_store::save_record(const record_row& r) {
-    auto s = db_.prepare(std::string("INSERT OR REPLACE INTO records (") + k_record_columns +
+    auto s = db_.cached(std::string("INSERT OR REPLACE INTO records (") + k_record_columns +
                          ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)");
-    s->bind(1, r.collection).bind(2, r.id).bind(3, r.unit_id).bind(4, r.server_version).bind(5, r.server_deleted);
-    s->bind(6, r.server_data).bind(7, r.local_deleted).bind(8, r.local_data).bind(9, r.state);
-    s->bind(10, r.state_version).bind(11, r.reason_code).bind(12, r.reason_message).bind(13, r.conflict_id);
-    s->bind(14, r.held_data).run();
+    s.bind(1, r.collection).bind(2, r.id).bind(3, r.unit_id).bind(4, r.server_version).bind(5, r.server_deleted);
+    s.bind(6, r.server_data).bind(7, r.local_deleted).bind(8, r.local_data).bind(9, r.state);
+    s.bind(10, r.state_version).bind(11, r.reason_code).bind(12, r.reason_message).bind(13, r.conflict_id);
+    s.bind(14, r.held_data).run();
 }
 
 void local_store::delete_record(const std::string& collection, const std::string& id) {
-    auto s = db_.prepare("DELETE FROM records WHERE collection = ?1 AND id = ?2");
-    s->bind(1, collection).bind(2, id).run();
+    auto s = db_.cached("DELETE FROM records WHERE collection = ?1 AND id = ?2");
+    s.bind(1, collection).bind(2, id).run();
 }
 
 std::int64_t local_store::delete_synced_records(int synced_state) {
-    auto s = db_.prepare(
+    auto s = db_.cached(
         "DELETE FROM records WHERE state = ?1 AND NOT EXISTS "
         "(SELECT 1 FROM outbox o WHERE o.collection = records.collection AND o.id = records.id)");
-    s->bind(1, static_cast<std::int64_t>(synced_state)).run();
+    s.bind(1, static_cast<std::int64_t>(synced_state)).run();
     return sqlite3_changes(db_.handle());
 }
 
@@ -236,126 +236,126 @@ std::vector<record_row> local_store::list_records(const record_filter& f) {
                    " AND json_type(local_data, ?3) NOT IN ('object', 'array')";
     }
     sql += " ORDER BY collection, id LIMIT ?5 OFFSET ?6";
-    auto s = db_.prepare(sql);
-    if (!f.collection.empty()) s->bind(1, f.collection);
-    if (f.state) s->bind(7, *f.state);
-    if (!f.unit_id.empty()) s->bind(2, f.unit_id);
+    auto s = db_.cached(sql);
+    if (!f.collection.empty()) s.bind(1, f.collection);
+    if (f.state) s.bind(7, *f.state);
+    if (!f.unit_id.empty()) s.bind(2, f.unit_id);
     if (!f.json_path.empty()) {
-        s->bind(3, f.json_path);
+        s.bind(3, f.json_path);
         if (f.text_value)
-            s->bind(4, *f.text_value);
+            s.bind(4, *f.text_value);
         else if (f.int_value)
-            s->bind(4, *f.int_value);
+            s.bind(4, *f.int_value);
         else if (f.real_value)
-            s->bind(4, *f.real_value);
+            s.bind(4, *f.real_value);
     }
-    s->bind(5, f.limit).bind(6, f.offset);
+    s.bind(5, f.limit).bind(6, f.offset);
     std::vector<record_row> out;
-    while (s->step()) out.push_back(read_record(*s));
+    while (s.step()) out.push_back(read_record(s));
     return out;
 }
 
 std::vector<outbox_row> local_store::outbox_for(const std::string& collection, const std::string& id) {
-    auto s = db_.prepare(std::string("SELECT ") + k_outbox_columns +
+    auto s = db_.cached(std::string("SELECT ") + k_outbox_columns +
                          " FROM outbox WHERE collection = ?1 AND id = ?2 ORDER BY seq");
-    s->bind(1, collection).bind(2, id);
+    s.bind(1, collection).bind(2, id);
     std::vector<outbox_row> out;
-    while (s->step()) out.push_back(read_outbox(*s));
+    while (s.step()) out.push_back(read_outbox(s));
     return out;
 }
 
 bool local_store::has_outbox(const std::string& collection, const std::string& id) {
-    auto s = db_.prepare("SELECT 1 FROM outbox WHERE collection = ?1 AND id = ?2 LIMIT 1");
-    s->bind(1, collection).bind(2, id);
-    return s->step();
+    auto s = db_.cached("SELECT 1 FROM outbox WHERE collection = ?1 AND id = ?2 LIMIT 1");
+    s.bind(1, collection).bind(2, id);
+    return s.step();
 }
 
 std::optional<outbox_row> local_store::outbox_by_change_id(const std::string& change_id) {
-    auto s = db_.prepare(std::string("SELECT ") + k_outbox_columns + " FROM outbox WHERE change_id = ?1");
-    s->bind(1, change_id);
-    if (!s->step()) return std::nullopt;
-    return read_outbox(*s);
+    auto s = db_.cached(std::string("SELECT ") + k_outbox_columns + " FROM outbox WHERE change_id = ?1");
+    s.bind(1, change_id);
+    if (!s.step()) return std::nullopt;
+    return read_outbox(s);
 }
 
 void local_store::insert_outbox(outbox_row& r) {
-    auto s = db_.prepare(
+    auto s = db_.cached(
         "INSERT INTO outbox (change_id, collection, id, unit_id, deleted, data, base_version, base_data, hlc, "
         "batch_id, wire) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
-    s->bind(1, r.change_id).bind(2, r.collection).bind(3, r.id).bind(4, r.unit_id).bind(5, r.deleted);
-    s->bind(6, r.data).bind(7, r.base_version).bind(8, r.base_data).bind(9, r.hlc).bind(10, r.batch_id);
-    s->bind(11, r.wire).run();
+    s.bind(1, r.change_id).bind(2, r.collection).bind(3, r.id).bind(4, r.unit_id).bind(5, r.deleted);
+    s.bind(6, r.data).bind(7, r.base_version).bind(8, r.base_data).bind(9, r.hlc).bind(10, r.batch_id);
+    s.bind(11, r.wire).run();
     r.seq = sqlite3_last_insert_rowid(db_.handle());
 }
 
 void local_store::update_outbox(const outbox_row& r) {
-    auto s = db_.prepare(
+    auto s = db_.cached(
         "UPDATE outbox SET unit_id = ?2, deleted = ?3, data = ?4, base_version = ?5, base_data = ?6, hlc = ?7, "
         "batch_id = ?8, wire = ?9 WHERE seq = ?1");
-    s->bind(1, r.seq).bind(2, r.unit_id).bind(3, r.deleted).bind(4, r.data).bind(5, r.base_version);
-    s->bind(6, r.base_data).bind(7, r.hlc).bind(8, r.batch_id).bind(9, r.wire).run();
+    s.bind(1, r.seq).bind(2, r.unit_id).bind(3, r.deleted).bind(4, r.data).bind(5, r.base_version);
+    s.bind(6, r.base_data).bind(7, r.hlc).bind(8, r.batch_id).bind(9, r.wire).run();
 }
 
 void local_store::delete_outbox(std::int64_t seq) {
-    auto s = db_.prepare("DELETE FROM outbox WHERE seq = ?1");
-    s->bind(1, seq).run();
+    auto s = db_.cached("DELETE FROM outbox WHERE seq = ?1");
+    s.bind(1, seq).run();
 }
 
 std::vector<outbox_row> local_store::oldest_in_flight_batch(const std::vector<std::string>& skip) {
     std::string batch;
     {
-        auto s = db_.prepare(
+        auto s = db_.cached(
             "SELECT batch_id, min(seq) AS first FROM outbox WHERE batch_id IS NOT NULL GROUP BY batch_id ORDER BY first");
         for (;;) {
-            if (!s->step()) return {};
-            batch = s->text(0);
+            if (!s.step()) return {};
+            batch = s.text(0);
             if (std::find(skip.begin(), skip.end(), batch) == skip.end()) break;
         }
     }
-    auto s = db_.prepare(std::string("SELECT ") + k_outbox_columns + " FROM outbox WHERE batch_id = ?1 ORDER BY seq");
-    s->bind(1, batch);
+    auto s = db_.cached(std::string("SELECT ") + k_outbox_columns + " FROM outbox WHERE batch_id = ?1 ORDER BY seq");
+    s.bind(1, batch);
     std::vector<outbox_row> out;
-    while (s->step()) out.push_back(read_outbox(*s));
+    while (s.step()) out.push_back(read_outbox(s));
     return out;
 }
 
 local_store::extent local_store::outbox_extent() {
-    auto s = db_.prepare("SELECT coalesce(max(seq), 0), count(*) FROM outbox");
-    s->step();
-    return {s->int64(0), s->int64(1)};
+    auto s = db_.cached("SELECT coalesce(max(seq), 0), count(*) FROM outbox");
+    s.step();
+    return {s.int64(0), s.int64(1)};
 }
 
 std::vector<outbox_row> local_store::unsent(std::size_t limit) {
-    auto s = db_.prepare(std::string("SELECT ") + k_outbox_columns +
+    auto s = db_.cached(std::string("SELECT ") + k_outbox_columns +
                          " FROM outbox WHERE batch_id IS NULL AND NOT EXISTS (SELECT 1 FROM outbox o WHERE "
                          "o.collection = outbox.collection AND o.id = outbox.id AND o.batch_id IS NOT NULL) "
                          "ORDER BY seq LIMIT ?1");
-    s->bind(1, static_cast<std::int64_t>(limit));
+    s.bind(1, static_cast<std::int64_t>(limit));
     std::vector<outbox_row> out;
-    while (s->step()) out.push_back(read_outbox(*s));
+    while (s.step()) out.push_back(read_outbox(s));
     return out;
 }
 
 void local_store::ack_outbox(const outbox_row& r, std::int64_t now_ms) {
     if (r.batch_id && r.wire) {
-        auto s = db_.prepare(
+        auto s = db_.cached(
             "INSERT OR REPLACE INTO acked (seq, change_id, collection, id, unit_id, deleted, data, base_version, "
             "base_data, hlc, batch_id, wire, acked_ms) "
             "SELECT seq, change_id, collection, id, unit_id, deleted, data, base_version, base_data, hlc, batch_id, "
             "wire, ?2 FROM outbox WHERE seq = ?1");
-        s->bind(1, r.seq);
-        s->bind(2, now_ms);
-        s->run();
+        s.bind(1, r.seq);
+        s.bind(2, now_ms);
+        s.run();
     }
     delete_outbox(r.seq);
 }
 
 void local_store::prune_acked(std::int64_t before_ms, std::int64_t keep) {
-    auto old = db_.prepare("DELETE FROM acked WHERE acked_ms < ?1");
-    old->bind(1, before_ms);
-    old->run();
-    auto extra = db_.prepare("DELETE FROM acked WHERE seq <= (SELECT seq FROM acked ORDER BY seq DESC LIMIT 1 OFFSET ?1)");
-    extra->bind(1, keep);
-    extra->run();
+    auto old = db_.cached("DELETE FROM acked WHERE acked_ms < ?1");
+    old.bind(1, before_ms);
+    old.run();
+    auto extra = db_.cached("DELETE FROM acked WHERE seq <= (SELECT seq FROM acked ORDER BY seq DESC LIMIT 1 OFFSET ?1)");
+    extra.bind(1, keep);
+    extra.run();
 }
 
 std::int64_t local_store::requeue_acked() {
@@ -371,22 +371,22 @@ std::int64_t local_store::requeue_acked() {
 void local_store::forget_server_versions() { db_.exec("UPDATE records SET server_version = 0"); }
 
 std::int64_t local_store::outbox_count() {
-    auto s = db_.prepare("SELECT count(*) FROM outbox");
-    s->step();
-    return s->int64(0);
+    auto s = db_.cached("SELECT count(*) FROM outbox");
+    s.step();
+    return s.int64(0);
 }
 
 std::int64_t local_store::count_state(int state) {
-    auto s = db_.prepare("SELECT count(*) FROM records WHERE state = ?1");
-    s->bind(1, state);
-    s->step();
-    return s->int64(0);
+    auto s = db_.cached("SELECT count(*) FROM records WHERE state = ?1");
+    s.bind(1, state);
+    s.step();
+    return s.int64(0);
 }
 
 std::int64_t local_store::count_live_records() {
-    auto s = db_.prepare("SELECT count(*) FROM records WHERE local_deleted = 0");
-    s->step();
-    return s->int64(0);
+    auto s = db_.cached("SELECT count(*) FROM records WHERE local_deleted = 0");
+    s.step();
+    return s.int64(0);
 }
 
 }  // namespace fieldsync::client::detail

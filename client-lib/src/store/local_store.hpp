@@ -12,9 +12,12 @@
 //            (SPEC.md, "After a restore").
 //   meta     server URL, token, pull cursor, last HLC, the server store's incarnation.
 //
-// Not thread-safe: the replica serialises access. Errors throw detail::failure(storage).
+// Not thread-safe: the replica serialises access. Errors throw sqlite::error (the SQLite
+// layer, sqlite/) or detail::failure; the replica's entry points answer both as errc::storage.
 
-#include "sqlite.hpp"
+#include "../failure.hpp"
+
+#include <fieldsync/sqlite/sqlite.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -80,7 +83,7 @@ public:
     /// Opens the file, sets WAL and the busy timeout, and migrates to the current schema.
     explicit local_store(const std::string& path);
 
-    connection& db() { return db_; }
+    sqlite::db& db() { return db_; }
 
     std::optional<std::string> meta(const std::string& key);
     void set_meta(const std::string& key, const std::string& value);
@@ -129,7 +132,7 @@ public:
 
 private:
     void migrate();
-    connection db_;
+    sqlite::db db_;
 };
 
 }  // namespace fieldsync::client::detail

@@ -36,7 +36,6 @@ std::string integrity(sqlite::db& db) {
     std::string out;
     auto s = db.cached("PRAGMA integrity_check");
     while (s.step()) out += (out.empty() ? "" : "; ") + s.text(0);
-    s.reset();
     return out;
 }
 
@@ -46,7 +45,7 @@ std::string integrity(sqlite::db& db) {
 // restarted by those commits, as a backup in several steps would be.
 void copy_pages(sqlite::db& from, sqlite::db& to) {
     sqlite3_backup* b = sqlite3_backup_init(to.handle(), "main", from.handle(), "main");
-    if (!b) throw sqlite::sqlite_error(sqlite3_errcode(to.handle()), std::string("backup init: ") + sqlite3_errmsg(to.handle()));
+    if (!b) throw sqlite::error(sqlite3_errcode(to.handle()), std::string("backup init: ") + sqlite3_errmsg(to.handle()));
     int rc;
     do {
         rc = sqlite3_backup_step(b, -1);
@@ -55,7 +54,7 @@ void copy_pages(sqlite::db& from, sqlite::db& to) {
         if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) sqlite3_sleep(tuning::backup_busy_wait_ms);
     } while (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
     const int finish = sqlite3_backup_finish(b);
-    if (rc != SQLITE_DONE) throw sqlite::sqlite_error(rc, std::string("backup step: ") + sqlite3_errstr(rc));
+    if (rc != SQLITE_DONE) throw sqlite::error(rc, std::string("backup step: ") + sqlite3_errstr(rc));
     sqlite::check(to.handle(), finish, "backup finish");
 }
 
@@ -70,7 +69,6 @@ backup_report describe(sqlite::db& db, std::int64_t bytes) {
     m.reset();
     auto h = db.cached("SELECT coalesce(max(server_ms), 0) FROM history");
     if (h.step()) r.newest_change_ms = h.int64(0);
-    h.reset();
     return r;
 }
 

@@ -87,7 +87,6 @@ proto::expected<conflict_view> sqlite_store::resolve(const device& reviewer, con
                 head.state = {h.int64(1) != 0, parse_stored(h.text(2))};
                 unit_id = h.text(3);
                 path = h.text(4);
-                h.reset();
             }
             if (head.version != r.head_version)
                 refuse(errc::stale, "the record is at version " + std::to_string(head.version) + ", not " +

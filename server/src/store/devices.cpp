@@ -28,14 +28,12 @@ std::string sqlite_store::path_of(sqlite::db& db, const std::string& unit_id) {
     auto s = db.cached("SELECT path FROM units WHERE id = ?");
     s.bind(1, unit_id);
     std::string path = s.step() ? s.text(0) : "/" + unit_id + "/";
-    s.reset();
     return path;
 }
 
 std::int64_t sqlite_store::load_seq(sqlite::db& db) {
     auto s = db.cached("SELECT value FROM meta WHERE key = 'seq'");
     const std::int64_t seq = s.step() ? s.int64(0) : 0;
-    s.reset();
     return seq;
 }
 

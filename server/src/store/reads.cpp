@@ -133,7 +133,6 @@ proto::expected<std::optional<record_view>> sqlite_store::get(const scope& sc, c
         r.seq = s.int64(4);
         r.hlc = s.text(5);
         r.updated_ms = s.int64(6);
-        s.reset();
         return r;
     });
 }
@@ -237,7 +236,6 @@ proto::expected<std::vector<conflict_view>> sqlite_store::conflicts(const scope&
         s.bind(10, f.created_before_ms.value_or(std::numeric_limits<std::int64_t>::max()));
         s.bind(11, f.created_after_ms.value_or(std::numeric_limits<std::int64_t>::min()));
         while (s.step()) out.push_back(read_conflict(s));
-        s.reset();
         return out;
     });
 }
@@ -260,7 +258,6 @@ proto::expected<std::optional<conflict_view>> sqlite_store::conflict(const scope
             c.current_deleted = h.int64(1) != 0;
             c.current = parse_stored(h.text(2));
         }
-        h.reset();
         return c;
     });
 }
@@ -296,7 +293,6 @@ proto::expected<std::int64_t> sqlite_store::open_conflicts() {
         auto s = db.cached("SELECT count(*) FROM conflicts WHERE status = 'open'");
         s.step();
         const auto n = s.int64(0);
-        s.reset();
         return n;
     });
 }
@@ -318,7 +314,6 @@ proto::expected<std::vector<std::pair<std::string, std::int64_t>>> sqlite_store:
             if (const auto p = recent.find(id); p != recent.end()) ms = std::max(ms, p->second);
             if (ms > 0 && s.int64(2) == 0) out.emplace_back(std::move(id), ms);
         }
-        s.reset();
         return out;
     });
 }

@@ -35,7 +35,6 @@ proto::change_result sqlite_store::relay_one(const device& dev, const proto::cha
             head_version = s.int64(0);
             head_path = s.text(1);
         }
-        s.reset();
     }
     const auto sc = scope::of(dev);
     if (!sc.contains(path_of(writer_db_, c.unit_id)) || (head_path && !sc.contains(*head_path)))
@@ -83,13 +82,11 @@ proto::expected<std::vector<forward_entry>> sqlite_store::relay_forwards(std::in
             f.device_id = s.text(1);
             auto decoded = proto::decode_change_set(json{{"batch_id", "relay"}, {"changes", json::array({json::parse(s.text(2))})}});
             if (!decoded || decoded->changes.size() != 1 || decoded->changes[0].rejected) {
-                s.reset();
                 throw std::runtime_error("a stored forward is damaged (seq " + std::to_string(f.seq) + ")");
             }
             f.change = std::move(decoded->changes[0].c);
             out.push_back(std::move(f));
         }
-        s.reset();
         return out;
     });
 }
@@ -99,7 +96,6 @@ proto::expected<std::int64_t> sqlite_store::relay_backlog() {
         auto s = db.cached("SELECT count(*) FROM forwards WHERE settled_ms IS NULL");
         s.step();
         const auto n = s.int64(0);
-        s.reset();
         return n;
     });
 }
@@ -114,10 +110,7 @@ proto::expected<void> sqlite_store::relay_answer(const proto::sync_response& ans
             if (res.status == proto::change_status::queued) continue;  // a hub above this one
             auto s = db.cached("SELECT device_id, batch_id FROM forwards WHERE change_id = ? AND settled_ms IS NULL");
             s.bind(1, res.change_id);
-            if (!s.step()) {
-                s.reset();
-                continue;  // settled by an earlier delivery of this answer
-            }
+            if (!s.step()) continue;  // settled by an earlier delivery of this answer
             const auto device_id = s.text(0);
             const auto batch_id = s.text(1);
             s.reset();
@@ -148,7 +141,6 @@ proto::expected<void> sqlite_store::relay_answer(const proto::sync_response& ans
                     have = s.int64(0);
                     old_path = s.text(1);
                 }
-                s.reset();
             }
             if (have && *have >= p.version) continue;
             const auto path = path_of(db, p.unit_id);
@@ -173,10 +165,7 @@ proto::expected<void> sqlite_store::relay_answer(const proto::sync_response& ans
         for (const auto& d : answer.dropped) {
             auto s = db.cached("SELECT path FROM heads WHERE collection = ? AND id = ?");
             s.bind(1, d.collection).bind(2, d.id);
-            if (!s.step()) {
-                s.reset();
-                continue;
-            }
+            if (!s.step()) continue;
             const auto old_path = s.text(0);
             s.reset();
             ++seq;

@@ -64,7 +64,6 @@ std::optional<std::int64_t> latest_year(sqlite::db& db, const char* sql, const s
     s.bind(1, lo).bind(2, hi);
     std::optional<std::int64_t> year;
     if (s.step() && !s.is_null(0)) year = s.int64(0);
-    s.reset();  // a statement left mid-step would hold this pooled connection's snapshot open
     return year;
 }
 
@@ -239,7 +238,6 @@ proto::expected<report_table> sqlite_store::report(const scope& sc, const report
                     "WHERE collection = 'reviews' AND deleted = 0 AND path >= ? AND path < ?");
                 p.bind(1, lo).bind(2, hi);
                 if (p.step() && !p.is_null(0)) period = p.text(0);
-                p.reset();
             }
             out.params = {{"year", registration_year ? json(*registration_year) : json(nullptr)},
                           {"period", period.empty() ? json(nullptr) : json(period)}};

@@ -31,7 +31,6 @@ std::int64_t meta_int(sqlite::db& db, const char* key) {
     auto s = db.cached("SELECT value FROM meta WHERE key = ?");
     s.bind(1, std::string_view(key));
     const std::int64_t v = s.step() ? s.int64(0) : 0;
-    s.reset();
     return v;
 }
 
@@ -78,7 +77,6 @@ std::optional<proto::head_state> sqlite_store::purged_head(sqlite::db& db, const
     h.stamp = proto::hlc::parse(s.text(3)).value_or(proto::hlc{});
     h.writer = s.text(4);
     unit_id = s.text(5);
-    s.reset();
     return h;
 }
 
@@ -105,7 +103,6 @@ proto::expected<pull_page> sqlite_store::device_pull(const device& dev, std::int
                 auto s = db.cached(sql.c_str());
                 s.bind(1, dev.id);
                 if (s.step()) last = read_device(s).ack;
-                s.reset();
             }
             restart = !(last && last->epoch == dev.scope_epoch && last->issued_seq == after_seq &&
                         last->safe_seq >= horizon);

@@ -167,7 +167,6 @@ sqlite_store::sqlite_store(const store_options& o)
     {
         auto s = writer_db_.cached("SELECT value FROM meta WHERE key = 'incarnation'");
         if (s.step()) incarnation_ = s.text(0);
-        s.reset();
     }
     recover_clock();
     writer_ = std::thread([this] { writer_loop(); });
@@ -188,7 +187,7 @@ void sqlite_store::keep_schema(const proto::schema* given) {
     const auto doc = proto::json::parse(q.text(0), nullptr, false);
     auto kept = proto::schema::from_json(doc);
     if (!kept)
-        throw sqlite::sqlite_error(SQLITE_CORRUPT, "the schema kept in the store is damaged: " + kept.err().message);
+        throw sqlite::error(SQLITE_CORRUPT, "the schema kept in the store is damaged: " + kept.err().message);
     schema_ = std::move(kept).value();
 }
 
@@ -209,7 +208,7 @@ void sqlite_store::migrate() {
     v.reset();
     constexpr auto steps = static_cast<std::int64_t>(std::size(k_migrations));
     if (current > steps)
-        throw sqlite::sqlite_error(SQLITE_ERROR, "the store's schema version " + std::to_string(current) +
+        throw sqlite::error(SQLITE_ERROR, "the store's schema version " + std::to_string(current) +
                                                      " is newer than this server knows (" +
                                                      std::to_string(steps) + ")");
     for (auto step = current; step < steps; ++step) {
@@ -230,7 +229,6 @@ void sqlite_store::recover_clock() {
     s.bind(1, tuning::hlc_recovery_rows);
     while (s.step())
         if (auto h = proto::hlc::parse(s.text(0))) clock_.observe(*h);
-    s.reset();
 }
 
 std::unique_ptr<sqlite::db> sqlite_store::acquire_reader() {

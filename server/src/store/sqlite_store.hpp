@@ -8,7 +8,7 @@
 #include <fieldsync/protocol/merge.hpp>
 #include <fieldsync/server/store.hpp>
 
-#include "store/sqlite.hpp"
+#include <fieldsync/sqlite/sqlite.hpp>
 #include "store/store_util.hpp"
 
 #include <condition_variable>

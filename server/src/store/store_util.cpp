@@ -91,7 +91,7 @@ void write_version(sqlite::db& db, const version_row& v) {
 }
 
 error storage_failure(const std::exception& e) {
-    if (const auto* s = dynamic_cast<const sqlite::sqlite_error*>(&e); s && (s->code() & 0xFF) == SQLITE_BUSY)
+    if (const auto* s = dynamic_cast<const sqlite::error*>(&e); s && (s->code() & 0xFF) == SQLITE_BUSY)
         return error{errc::unavailable, std::string("the store is busy: ") + e.what()};
     return error{errc::storage_error, std::string("the store failed: ") + e.what()};
 }

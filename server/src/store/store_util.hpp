@@ -3,7 +3,7 @@
 
 #include <fieldsync/server/store.hpp>
 
-#include "store/sqlite.hpp"
+#include <fieldsync/sqlite/sqlite.hpp>
 
 #include <optional>
 #include <string>

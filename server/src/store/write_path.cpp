@@ -221,7 +221,6 @@ proto::change_result sqlite_store::decide_one(const device& dev, const proto::ch
             head_path = s.text(5);
             head = std::move(h);
         }
-        s.reset();
     }
     // No head, but history: gc purged the record's tombstone. The write is decided against
     // that tombstone exactly as before the purge (SPEC.md, "Retention and re-snapshot").
@@ -247,7 +246,6 @@ proto::change_result sqlite_store::decide_one(const device& dev, const proto::ch
             "SELECT deleted, data FROM history WHERE collection = ? AND id = ? AND version = ?");
         s.bind(1, c.collection).bind(2, c.id).bind(3, c.base_version);
         if (s.step()) base = proto::version_state{s.int64(0) != 0, parse_stored(s.text(1))};
-        s.reset();
     }
 
     // A client clock too far ahead would win every lww collision until real time caught

@@ -1,8 +1,8 @@
-#include "store/sqlite.hpp"
+#include <fieldsync/sqlite/sqlite.hpp>
 
-namespace fieldsync::server::sqlite {
+namespace fieldsync::sqlite {
 
-bool sqlite_error::transient() const noexcept {
+bool error::transient() const noexcept {
     switch (code_ & 0xFF) {
         case SQLITE_BUSY:
         case SQLITE_LOCKED:
@@ -18,8 +18,24 @@ void check(sqlite3* db, int rc, std::string_view what) {
     std::string msg(what);
     msg += ": ";
     msg += db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-    throw sqlite_error(rc, msg);
+    throw error(rc, msg);
 }
+
+namespace {
+// A failed bind or step names its statement: "bind: bad parameter ... (in: SELECT ...)".
+void check_in(sqlite3* db, sqlite3_stmt* s, int rc, std::string_view what) {
+    if (rc == SQLITE_OK || rc == SQLITE_ROW || rc == SQLITE_DONE) return;
+    std::string msg(what);
+    msg += ": ";
+    msg += db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    if (const char* sql = s ? sqlite3_sql(s) : nullptr) {
+        msg += " (in: ";
+        msg += sql;
+        msg += ")";
+    }
+    throw error(rc, msg);
+}
+}  // namespace
 
 stmt::stmt(sqlite3* db, std::string_view sql) : db_(db) {
     check(db_, sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &s_, nullptr),
@@ -35,22 +51,27 @@ stmt& stmt::reset() {
 }
 
 stmt& stmt::bind(int index, std::int64_t v) {
-    check(db_, sqlite3_bind_int64(s_, index, v), "bind");
+    check_in(db_, s_, sqlite3_bind_int64(s_, index, v), "bind");
+    return *this;
+}
+
+stmt& stmt::bind(int index, double v) {
+    check_in(db_, s_, sqlite3_bind_double(s_, index, v), "bind");
     return *this;
 }
 
 stmt& stmt::bind(int index, std::string_view v) {
-    check(db_, sqlite3_bind_text(s_, index, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT), "bind");
+    check_in(db_, s_, sqlite3_bind_text(s_, index, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT), "bind");
     return *this;
 }
 
 stmt& stmt::bind_blob(int index, const void* data, std::size_t size) {
-    check(db_, sqlite3_bind_blob(s_, index, data, static_cast<int>(size), SQLITE_TRANSIENT), "bind");
+    check_in(db_, s_, sqlite3_bind_blob(s_, index, data, static_cast<int>(size), SQLITE_TRANSIENT), "bind");
     return *this;
 }
 
 stmt& stmt::bind_null(int index) {
-    check(db_, sqlite3_bind_null(s_, index), "bind");
+    check_in(db_, s_, sqlite3_bind_null(s_, index), "bind");
     return *this;
 }
 
@@ -59,13 +80,14 @@ bool stmt::step() {
     if (rc == SQLITE_ROW) return true;
     if (rc == SQLITE_DONE) return false;
     sqlite3_reset(s_);
-    check(db_, rc, "step");
+    check_in(db_, s_, rc, "step");
     return false;
 }
 
 void stmt::run() {
     while (step()) {
     }
+    sqlite3_reset(s_);  // done: ready to run again (the bindings stay)
 }
 
 std::string stmt::text(int col) const {
@@ -73,15 +95,22 @@ std::string stmt::text(int col) const {
     return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(s_, col))) : std::string();
 }
 
+std::optional<std::string> stmt::opt_text(int col) const {
+    if (is_null(col)) return std::nullopt;
+    return text(col);
+}
+
+query::~query() { s_.reset(); }
+
 db::db(const std::string& path, mode m) {
     const int flags = (m == mode::read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
                       SQLITE_OPEN_NOMUTEX;
     const int rc = sqlite3_open_v2(path.c_str(), &db_, flags, nullptr);
     if (rc != SQLITE_OK) {
-        std::string msg = "open " + path + ": " + (db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc));
+        std::string msg = "cannot open '" + path + "': " + (db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc));
         sqlite3_close(db_);
         db_ = nullptr;
-        throw sqlite_error(rc, msg);
+        throw error(rc, msg);
     }
     sqlite3_extended_result_codes(db_, 1);
 }
@@ -97,17 +126,15 @@ void db::exec(std::string_view sql) {
     if (rc != SQLITE_OK) {
         std::string msg = err ? err : sqlite3_errstr(rc);
         sqlite3_free(err);
-        throw sqlite_error(rc, msg);
+        throw error(rc, msg);
     }
 }
 
-query db::cached(const char* sql) {
-    auto& slot = cache_[sql];
-    if (!slot) slot = std::make_unique<stmt>(db_, sql);
-    return query(slot->reset());
+query db::cached(std::string_view sql) {
+    auto it = cache_.find(sql);
+    if (it == cache_.end()) it = cache_.emplace(std::string(sql), std::make_unique<stmt>(db_, sql)).first;
+    return query(it->second->reset());
 }
-
-query::~query() { s_.reset(); }
 
 std::string db::held_open() const {
     std::string open;
@@ -129,9 +156,20 @@ read_transaction::~read_transaction() {
     if (sqlite3_get_autocommit(db_.handle())) return;
     try {
         db_.cached("COMMIT").run();
-    } catch (const sqlite_error&) {
+    } catch (const error&) {
         sqlite3_exec(db_.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
     }
 }
 
-}  // namespace fieldsync::server::sqlite
+write_transaction::write_transaction(db& d) : db_(d) { db_.exec("BEGIN IMMEDIATE"); }
+
+write_transaction::~write_transaction() {
+    if (!done_ && !sqlite3_get_autocommit(db_.handle())) sqlite3_exec(db_.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+}
+
+void write_transaction::commit() {
+    db_.exec("COMMIT");
+    done_ = true;
+}
+
+}  // namespace fieldsync::sqlite
