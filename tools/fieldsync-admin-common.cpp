@@ -31,6 +31,47 @@ std::optional<std::unique_ptr<server::store>> open_store(const std::string& path
     return std::move(*st);
 }
 
+int with_store(const std::string& db, const std::function<int(server::store&)>& body) {
+    auto st = open_store(db);
+    if (!st) return k_exit_failure;
+    const int code = body(**st);
+    (*st)->close();
+    return code;
+}
+
+int failed(const std::string& message) {
+    std::cerr << "fieldsync-admin: " << message << "\n";
+    return k_exit_failure;
+}
+
+int refused(const std::string& what, const protocol::error& e) {
+    std::cerr << "fieldsync-admin: " << what << ": " << e.message << "\n";
+    return e.code == protocol::errc::bad_request ? k_exit_usage : k_exit_failure;
+}
+
+int run_verb(const verb& v, const std::string& db, const std::vector<std::string>& args, const char* tool_usage) {
+    if (wants_help(args)) {
+        std::cout << v.usage;
+        return 0;
+    }
+    if (v.needs_db && db.empty()) return usage_error("--db PATH is required", tool_usage);
+    return v.run(db, args);
+}
+
+int run_group(const verb_group& g, const std::string& db, const std::vector<std::string>& args,
+              const char* tool_usage) {
+    const std::string group = g.name;
+    if (args.empty()) return usage_error(group + " needs a subcommand: " + g.choices, g.usage);
+    if (args[0] == "--help" || args[0] == "-h") {
+        std::cout << g.usage;
+        return 0;
+    }
+    const std::vector<std::string> rest(args.begin() + 1, args.end());
+    for (const auto& v : g.verbs)
+        if (args[0] == v.name) return run_verb(v, db, rest, tool_usage);
+    return usage_error("unknown " + group + " subcommand '" + args[0] + "'", g.usage);
+}
+
 std::string format_ms(std::int64_t ms) {
     if (ms <= 0) return "";
     const std::time_t t = static_cast<std::time_t>(ms / 1000);

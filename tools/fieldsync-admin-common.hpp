@@ -1,10 +1,13 @@
 #pragma once
-// What every fieldsync-admin verb shares: exit codes, the usage refusal, opening the store,
-// times and tables as the administrator reads them.
+// What every fieldsync-admin verb shares: exit codes, the usage refusal, the skeleton a verb
+// runs in (its --help, the store opened and closed around it), failures as the administrator
+// reads them, times and tables.
 
+#include <fieldsync/protocol/error.hpp>
 #include <fieldsync/server/store.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -24,6 +27,42 @@ bool wants_help(const std::vector<std::string>& args);
 
 /// Opens the store at `path` (one read connection: a tool reads little), or prints why not.
 std::optional<std::unique_ptr<server::store>> open_store(const std::string& path);
+
+/// Opens the store at `db`, runs `body` on it and closes it: body's exit code, or
+/// k_exit_failure when the store does not open (open_store says why).
+int with_store(const std::string& db, const std::function<int(server::store&)>& body);
+
+/// Prints "fieldsync-admin: MESSAGE" on stderr; returns k_exit_failure.
+int failed(const std::string& message);
+
+/// Prints "fieldsync-admin: WHAT: <the error's message>" on stderr; returns k_exit_usage when
+/// the store refused the input (bad_request), else k_exit_failure.
+int refused(const std::string& what, const protocol::error& e);
+
+/// A verb: `init`, `device add`... Its arguments are those after its name.
+struct verb {
+    const char* name;
+    const char* usage;  // printed on stdout for --help or -h anywhere among its arguments
+    int (*run)(const std::string& db, const std::vector<std::string>& args);
+    bool needs_db = true;  // false: it reads --db among its arguments or checks it itself
+};
+
+/// A verb with subcommands: `device add|list|...`.
+struct verb_group {
+    const char* name;
+    const char* choices;  // "add, list or move", for the missing subcommand's message
+    const char* usage;
+    std::vector<verb> verbs;
+};
+
+/// The skeleton of every verb: --help prints its usage (exit 0); a verb that needs the store
+/// is refused without --db (with `tool_usage`, the tool's own); then it runs.
+int run_verb(const verb& v, const std::string& db, const std::vector<std::string>& args, const char* tool_usage);
+
+/// `GROUP SUBCOMMAND ARGS...`: --help right after the group prints the group's usage; a
+/// missing or unknown subcommand is a usage error; the subcommand runs through run_verb.
+int run_group(const verb_group& g, const std::string& db, const std::vector<std::string>& args,
+              const char* tool_usage);
 
 /// UTC "2026-11-25 08:30:00Z"; "" for 0 or less (never happened).
 std::string format_ms(std::int64_t ms);

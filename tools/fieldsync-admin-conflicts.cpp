@@ -178,44 +178,35 @@ int cmd_list(const std::string& db, const std::vector<std::string>& args) {
         else if (a == "--offset") { if (!number(f.offset)) return usage_error("--offset must be a non-negative integer"); }
         else return usage_error("unknown argument '" + a + "'");
     }
-    auto st = open_store(db);
-    if (!st) return k_exit_failure;
-    auto list = (*st)->conflicts(srv::scope{true, {}}, f);
-    if (!list) {
-        std::cerr << "fieldsync-admin: cannot list conflicts: " << list.err().message << "\n";
-        return k_exit_failure;
-    }
-    const auto names = device_names(**st);
-    std::vector<std::vector<std::string>> rows = {{"ID", "STATUS", "RECORD", "FIELDS", "INCOMING BY", "OPENED"}};
-    for (const auto& c : *list) {
-        std::string fields;
-        for (const auto& p : c.fields) {
-            if (!fields.empty()) fields += ',';
-            fields += field_label(p);
+    return with_store(db, [&](srv::store& st) {
+        auto list = st.conflicts(srv::scope{true, {}}, f);
+        if (!list) return failed("cannot list conflicts: " + list.err().message);
+        const auto names = device_names(st);
+        std::vector<std::vector<std::string>> rows = {{"ID", "STATUS", "RECORD", "FIELDS", "INCOMING BY", "OPENED"}};
+        for (const auto& c : *list) {
+            std::string fields;
+            for (const auto& p : c.fields) {
+                if (!fields.empty()) fields += ',';
+                fields += field_label(p);
+            }
+            const auto it = names.find(c.device_id);
+            rows.push_back({c.id, c.status, c.collection + "/" + c.record_id, fields,
+                            it != names.end() ? it->second : c.device_id, format_ms(c.created_ms)});
         }
-        const auto it = names.find(c.device_id);
-        rows.push_back({c.id, c.status, c.collection + "/" + c.record_id, fields,
-                        it != names.end() ? it->second : c.device_id, format_ms(c.created_ms)});
-    }
-    print_table(rows);
-    return 0;
+        print_table(rows);
+        return 0;
+    });
 }
 
 int cmd_show(const std::string& db, const std::vector<std::string>& args) {
     if (args.size() != 1) return usage_error("show takes one conflict id");
-    auto st = open_store(db);
-    if (!st) return k_exit_failure;
-    auto c = (*st)->conflict(args[0]);
-    if (!c) {
-        std::cerr << "fieldsync-admin: " << c.err().message << "\n";
-        return k_exit_failure;
-    }
-    if (!*c) {
-        std::cerr << "fieldsync-admin: no conflict '" << args[0] << "'\n";
-        return k_exit_failure;
-    }
-    print_conflict(**st, **c);
-    return 0;
+    return with_store(db, [&](srv::store& st) {
+        auto c = st.conflict(args[0]);
+        if (!c) return failed(c.err().message);
+        if (!*c) return failed("no conflict '" + args[0] + "'");
+        print_conflict(st, **c);
+        return 0;
+    });
 }
 
 std::optional<json> read_json_file(const std::string& path) {
@@ -330,65 +321,50 @@ int cmd_resolve(const std::string& db, const std::vector<std::string>& args) {
         return usage_error("give a choice (--keep-head, --take-incoming, --pick, --edit, --edit-delete, --dismiss); "
                            "without one it asks, on a terminal only");
 
-    auto st = open_store(db);
-    if (!st) return k_exit_failure;
-    auto& store = **st;
-    std::optional<srv::device> reviewer;
-    if (auto all = store.devices())
-        for (const auto& d : *all)
-            if (d.id == as) reviewer = d;
-    if (!reviewer) {
-        std::cerr << "fieldsync-admin: no device '" << as << "'\n";
-        return k_exit_failure;
-    }
-    auto shown = store.conflict(srv::scope::of(*reviewer), id);
-    if (!shown || !*shown) {
-        std::cerr << "fieldsync-admin: no conflict '" << id << "' in the subtree of " << as << "\n";
-        return k_exit_failure;
-    }
-    const auto& c = **shown;
-    if (interactive) {
-        print_conflict(store, c);
-        if (c.status != "open") {
-            std::cerr << "fieldsync-admin: the conflict is already " << c.status << "\n";
+    return with_store(db, [&](srv::store& store) {
+        std::optional<srv::device> reviewer;
+        if (auto all = store.devices())
+            for (const auto& d : *all)
+                if (d.id == as) reviewer = d;
+        if (!reviewer) return failed("no device '" + as + "'");
+        auto shown = store.conflict(srv::scope::of(*reviewer), id);
+        if (!shown || !*shown) return failed("no conflict '" + id + "' in the subtree of " + as);
+        const auto& c = **shown;
+        if (interactive) {
+            print_conflict(store, c);
+            if (c.status != "open") return failed("the conflict is already " + c.status);
+            if (!ask_choice(c, r)) return k_exit_failure;
+        } else {
+            r.how = *choice;
+            if (!edit_file.empty()) {
+                auto j = read_json_file(edit_file);
+                if (!j) return k_exit_failure;
+                r.edited = std::move(*j);
+            }
+        }
+        r.head_version = head_version.value_or(c.current_version);
+        auto done = store.resolve(*reviewer, id, r);
+        if (!done) {
+            const auto& e = done.err();
+            std::cerr << "fieldsync-admin: " << proto::errc_name(e.code) << ": " << e.message << "\n";
+            if (e.code == proto::errc::stale) {
+                if (auto now = store.conflict(srv::scope::of(*reviewer), id); now && *now) print_conflict(store, **now);
+                return k_exit_stale;
+            }
             return k_exit_failure;
         }
-        if (!ask_choice(c, r)) return k_exit_failure;
-    } else {
-        r.how = *choice;
-        if (!edit_file.empty()) {
-            auto j = read_json_file(edit_file);
-            if (!j) return k_exit_failure;
-            r.edited = std::move(*j);
-        }
-    }
-    r.head_version = head_version.value_or(c.current_version);
-    auto done = store.resolve(*reviewer, id, r);
-    if (!done) {
-        const auto& e = done.err();
-        std::cerr << "fieldsync-admin: " << proto::errc_name(e.code) << ": " << e.message << "\n";
-        if (e.code == proto::errc::stale) {
-            if (auto now = store.conflict(srv::scope::of(*reviewer), id); now && *now) print_conflict(store, **now);
-            return k_exit_stale;
-        }
-        return k_exit_failure;
-    }
-    std::cout << "conflict " << id << " " << done->status;
-    if (done->resolution.is_object() && done->resolution.contains("version"))
-        std::cout << ": " << c.collection << "/" << c.record_id << " is now version " << done->resolution["version"];
-    std::cout << "\n";
-    return 0;
+        std::cout << "conflict " << id << " " << done->status;
+        if (done->resolution.is_object() && done->resolution.contains("version"))
+            std::cout << ": " << c.collection << "/" << c.record_id << " is now version " << done->resolution["version"];
+        std::cout << "\n";
+        return 0;
+    });
 }
 
 }  // namespace
 
 int run_conflicts(const std::string& db, const std::vector<std::string>& args) {
     if (args.empty()) return usage_error("conflicts needs a subcommand: list, show or resolve");
-    for (const auto& a : args)
-        if (a == "--help" || a == "-h") {
-            std::cout << k_conflicts_usage;
-            return 0;
-        }
     if (db.empty()) return usage_error("--db PATH is required");
     const std::vector<std::string> rest(args.begin() + 1, args.end());
     if (args[0] == "list") return cmd_list(db, rest);

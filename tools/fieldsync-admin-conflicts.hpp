@@ -7,9 +7,9 @@
 
 namespace fieldsync::admin {
 
-/// Runs `conflicts SUBCOMMAND ARGS...` against the store at `db` (may be empty when only
-/// --help is asked). Exit codes: 0 done; 1 failed (the message says why); 2 usage; 3 stale:
-/// the record changed since the conflict was shown (it is printed again: decide again).
+/// Runs `conflicts SUBCOMMAND ARGS...` against the store at `db` (--help is main's dispatch:
+/// run_verb). Exit codes: 0 done; 1 failed (the message says why); 2 usage; 3 stale: the
+/// record changed since the conflict was shown (it is printed again: decide again).
 int run_conflicts(const std::string& db, const std::vector<std::string>& args);
 
 extern const char* const k_conflicts_usage;

@@ -160,11 +160,6 @@ std::string format_csv(const server::report_table& r) {
 }
 
 int run_demo(const std::string& db_in, const std::vector<std::string>& args) {
-    for (const auto& a : args)
-        if (a == "--help" || a == "-h") {
-            std::cout << k_demo_usage;
-            return 0;
-        }
     std::string db = db_in;
     demo::options o;
     bool district = false;
@@ -191,32 +186,23 @@ int run_demo(const std::string& db_in, const std::vector<std::string>& args) {
     if (db.empty()) return usage_error("--db PATH is required", k_demo_usage);
     auto data = demo::generate(o);
     if (!data) return usage_error(data.err().message, k_demo_usage);
-    auto st = open_store(db);
-    if (!st) return k_exit_failure;
-    auto loaded = demo::load(**st, *data);
-    (*st)->close();
-    if (!loaded) {
-        std::cerr << "fieldsync-admin: cannot load the demo: " << loaded.err().message << "\n";
-        return loaded.err().code == protocol::errc::bad_request ? k_exit_usage : k_exit_failure;
-    }
-    std::size_t members = 0;
-    for (const auto& rec : data->records) members += rec.collection == "members" ? 1 : 0;
-    std::cerr << "fieldsync-admin: demo of " << data->units.front().name << " (seed " << o.seed << ") loaded: "
-              << data->units.size() << " units, " << members << " members, " << loaded->records << " records ("
-              << loaded->versions << " versions), " << loaded->devices.size()
-              << " devices; their tokens follow, shown only this once\n";
-    for (const auto& [dev, token] : loaded->devices)
-        std::cout << dev.role << "\t" << dev.unit_id << "\t" << dev.name << "\t" << token << "\n";
-    std::cout.flush();
-    return 0;
+    return with_store(db, [&](server::store& st) {
+        auto loaded = demo::load(st, *data);
+        if (!loaded) return refused("cannot load the demo", loaded.err());
+        std::size_t members = 0;
+        for (const auto& rec : data->records) members += rec.collection == "members" ? 1 : 0;
+        std::cerr << "fieldsync-admin: demo of " << data->units.front().name << " (seed " << o.seed << ") loaded: "
+                  << data->units.size() << " units, " << members << " members, " << loaded->records << " records ("
+                  << loaded->versions << " versions), " << loaded->devices.size()
+                  << " devices; their tokens follow, shown only this once\n";
+        for (const auto& [dev, token] : loaded->devices)
+            std::cout << dev.role << "\t" << dev.unit_id << "\t" << dev.name << "\t" << token << "\n";
+        std::cout.flush();
+        return 0;
+    });
 }
 
 int run_report(const std::string& db_in, const std::vector<std::string>& args) {
-    for (const auto& a : args)
-        if (a == "--help" || a == "-h") {
-            std::cout << k_report_usage;
-            return 0;
-        }
     if (args.empty() || args[0].rfind("--", 0) == 0) return usage_error("report needs a name", k_report_usage);
     std::string db = db_in, format = "table";
     server::report_request req;
@@ -239,19 +225,19 @@ int run_report(const std::string& db_in, const std::vector<std::string>& args) {
             return usage_error("unknown argument '" + a + "'", k_report_usage);
     }
     if (db.empty()) return usage_error("--db PATH is required", k_report_usage);
-    auto st = open_store(db);
-    if (!st) return k_exit_failure;
-    auto r = (*st)->report(server::scope{true, {}}, req);
-    (*st)->close();
-    if (!r) {
-        std::cerr << "fieldsync-admin: " << r.err().message << "\n";
-        return r.err().code == protocol::errc::not_found || r.err().code == protocol::errc::bad_request ? k_exit_usage
-                                                                                                         : k_exit_failure;
-    }
-    if (format == "json") std::cout << server::to_json(*r).dump(2) << "\n";
-    else if (format == "csv") std::cout << format_csv(*r);
-    else std::cout << format_table(*r);
-    return 0;
+    return with_store(db, [&](server::store& st) {
+        auto r = st.report(server::scope{true, {}}, req);
+        if (!r) {
+            std::cerr << "fieldsync-admin: " << r.err().message << "\n";
+            return r.err().code == protocol::errc::not_found || r.err().code == protocol::errc::bad_request
+                       ? k_exit_usage
+                       : k_exit_failure;
+        }
+        if (format == "json") std::cout << server::to_json(*r).dump(2) << "\n";
+        else if (format == "csv") std::cout << format_csv(*r);
+        else std::cout << format_table(*r);
+        return 0;
+    });
 }
 
 }  // namespace fieldsync::admin

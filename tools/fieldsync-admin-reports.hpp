@@ -1,7 +1,7 @@
 #pragma once
 // `fieldsync-admin demo` and `fieldsync-admin report` (issue 8): the district's demo data set
 // written into a store, and the district's reports printed from one, through the store
-// directly (like the other fieldsync-admin commands).
+// directly (like the other fieldsync-admin commands); --help is main's dispatch (run_verb).
 
 #include <fieldsync/server/store.hpp>
 

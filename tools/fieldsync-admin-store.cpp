@@ -1,0 +1,151 @@
+// `fieldsync-admin init|gc|backup|restore`: the store file as a whole (create, purge, copy,
+// replace).
+
+#include "fieldsync-admin-store.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <iostream>
+
+namespace fieldsync::admin {
+
+namespace {
+
+namespace fs = fieldsync::server;
+
+constexpr const char* k_init_usage =
+    "usage: fieldsync-admin --db PATH init\n"
+    "Creates the SQLite store at PATH with the default schema (or migrates an existing one).\n";
+
+constexpr const char* k_gc_usage =
+    "usage: fieldsync-admin --db PATH gc [--dry-run] [--window-days N]\n"
+    "Purges what only served devices' catch-up and no active device needs: tombstones (deleted\n"
+    "records) and drop notices at or below the purge horizon, and remembered answers older than\n"
+    "the window that their device can no longer resend. History is kept whole. A device is active\n"
+    "if it synced within the window (default 90 days) and is not revoked; a device away longer\n"
+    "re-snapshots on its next sync, after pushing its pending edits. Safe while the server runs.\n"
+    "  --dry-run          count what would be purged; change nothing\n"
+    "  --window-days N    the retention window in days, 1 to 36500 (default 90)\n";
+
+constexpr const char* k_backup_usage =
+    "usage: fieldsync-admin --db STORE backup PATH\n"
+    "Copies the store to PATH (which must not exist) with SQLite's online backup. The server may\n"
+    "keep serving: the copy is one consistent snapshot. It is written beside PATH, checked with\n"
+    "PRAGMA integrity_check, synced and renamed, so PATH is either a whole, sound store or absent.\n";
+
+constexpr const char* k_restore_usage =
+    "usage: fieldsync-admin --db STORE restore BACKUP   (or: restore BACKUP --db STORE)\n"
+    "Replaces STORE with a checked copy of BACKUP. Stop the server first. The restored store gets\n"
+    "a new incarnation: replicas notice it on their next sync and send again what they sent\n"
+    "since the backup (up to 7 days back), so their edits are not lost. The replaced store is\n"
+    "kept beside it as STORE.replaced-<ms>.\n";
+
+int cmd_init(const std::string& db, const std::vector<std::string>& args) {
+    if (!args.empty()) return usage_error("init takes no arguments", k_init_usage);
+    // The store's folder is made too: `init --db data/fieldsync.db` works on a fresh clone.
+    if (const auto parent = std::filesystem::path(db).parent_path(); !parent.empty()) {
+        std::error_code ec;
+        std::filesystem::create_directories(parent, ec);
+        if (ec) return failed("cannot create " + parent.string() + ": " + ec.message());
+    }
+    const int code = with_store(db, [](fs::store&) { return 0; });
+    if (code == 0) std::cerr << "fieldsync-admin: store ready at " << db << "\n";
+    return code;
+}
+
+// Prints what gc purged (or would purge).
+void print_gc(const fs::gc_report& r) {
+    const char* verb = r.dry_run ? "would purge" : "purged";
+    std::cout << (r.dry_run ? "dry run: nothing changed\n" : "")
+              << "feed seq:          " << r.feed_seq << "\n"
+              << "purge horizon:     " << r.horizon << " (was " << r.previous_horizon << ")\n"
+              << "active devices:    " << r.active_devices << " (inactive: " << r.inactive_devices << ")\n";
+    if (!r.held_back_by.empty()) std::cout << "held back by:      device " << r.held_back_by << "\n";
+    std::cout << verb << ":\n"
+              << "  tombstones:      " << r.tombstones << "\n"
+              << "  drop notices:    " << r.drops << "\n"
+              << "  decided answers: " << r.decided << "\n";
+}
+
+int cmd_gc(const std::string& db, const std::vector<std::string>& args) {
+    fs::gc_options o;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const auto& a = args[i];
+        if (a == "--dry-run") {
+            o.dry_run = true;
+        } else if (a == "--window-days") {
+            if (i + 1 >= args.size()) return usage_error("--window-days needs a number of days", k_gc_usage);
+            const auto& v = args[++i];
+            const bool digits = !v.empty() && v.size() <= 5 && std::all_of(v.begin(), v.end(), [](char c) {
+                return c >= '0' && c <= '9';
+            });
+            const long days = digits ? std::stol(v) : 0;
+            if (days < 1 || days > 36500)
+                return usage_error("--window-days must be a whole number of days from 1 to 36500, not '" + v + "'",
+                                   k_gc_usage);
+            o.window_ms = days * 24 * 3600 * 1000;
+        } else {
+            return usage_error("unknown argument '" + a + "'", k_gc_usage);
+        }
+    }
+    return with_store(db, [&](fs::store& st) {
+        auto r = st.gc(o);
+        if (!r) return failed("gc failed: " + r.err().message);
+        print_gc(*r);
+        return 0;
+    });
+}
+
+int cmd_backup(const std::string& db, const std::vector<std::string>& args) {
+    if (args.size() != 1 || args[0].empty()) return usage_error("backup takes one path", k_backup_usage);
+    const auto r = fs::backup_sqlite_store(db, args[0]);
+    if (!r) return refused("backup failed", r.err());
+    std::cerr << "fieldsync-admin: backup " << args[0] << ": " << r->bytes << " bytes, feed seq " << r->seq
+              << ", newest change " << (r->newest_change_ms ? format_ms(r->newest_change_ms) : "none")
+              << ", incarnation " << r->incarnation << ", integrity ok\n";
+    return 0;
+}
+
+int cmd_restore(const std::string& db_in, const std::vector<std::string>& args) {
+    std::string db = db_in;
+    std::vector<std::string> rest;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        if (args[i] == "--db") {
+            if (i + 1 >= args.size()) return usage_error("--db needs a path", k_restore_usage);
+            db = args[++i];
+        } else {
+            rest.push_back(args[i]);
+        }
+    }
+    if (db.empty()) return usage_error("--db STORE is required", k_restore_usage);
+    if (rest.size() != 1 || rest[0].empty()) return usage_error("restore takes one backup file", k_restore_usage);
+    std::string replaced;
+    const auto r = fs::restore_sqlite_store(rest[0], db, &replaced);
+    if (!r) return refused("restore failed", r.err());
+    std::cerr << "fieldsync-admin: restored " << rest[0] << " into " << db << ": feed seq " << r->seq
+              << ", newest change " << (r->newest_change_ms ? format_ms(r->newest_change_ms) : "none")
+              << ", new incarnation " << r->incarnation << "\n";
+    if (!replaced.empty()) std::cerr << "fieldsync-admin: the replaced store is kept as " << replaced << "\n";
+    const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    constexpr std::int64_t k_week_ms = 7LL * 24 * 3600 * 1000;
+    if (r->newest_change_ms > 0 && now - r->newest_change_ms > k_week_ms)
+        std::cerr << "fieldsync-admin: warning: the backup's newest change is more than 7 days old; replicas send "
+                     "again only what the server answered them in the last 7 days\n";
+    return 0;
+}
+
+}  // namespace
+
+const std::vector<verb>& store_commands() {
+    static const std::vector<verb> verbs = {{"init", k_init_usage, cmd_init},
+                                            {"gc", k_gc_usage, cmd_gc},
+                                            {"backup", k_backup_usage, cmd_backup},
+                                            // --db may come after the backup's path
+                                            {"restore", k_restore_usage, cmd_restore, false}};
+    return verbs;
+}
+
+}  // namespace fieldsync::admin

@@ -1,0 +1,394 @@
+// fieldsync-bench's throughput run: devices push change-sets of new records, one client pulls
+// everything, --edit-pull patches every record and pulls the edits, and the same records are
+// upserted straight into SQLite as the ceiling.
+
+#include "fieldsync-bench-common.hpp"
+
+#include <nlohmann/json.hpp>
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <iostream>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+
+namespace fieldsync::bench {
+
+namespace {
+
+using json = nlohmann::json;
+
+// ---- phases ------------------------------------------------------------------------------
+
+struct push_totals {
+    std::atomic<std::int64_t> applied{0};
+    std::atomic<std::int64_t> merged{0};
+    std::atomic<std::int64_t> conflict{0};
+    std::atomic<std::int64_t> rejected{0};
+    std::atomic<std::int64_t> retries{0};
+    std::mutex mutex;
+    std::vector<double> latencies_ms;   // one per change-set
+    std::vector<std::string> failures;  // one per device that stopped
+    std::string first_rejection;
+};
+
+void run_device(int device, std::int64_t begin, std::int64_t end, const options& o, const endpoint_address& where,
+                const std::string& token, const std::string& run_id, std::vector<record_id>& ids, push_totals& t) {
+    http_client client(where, token);
+    id_maker ids_of_device(std::random_device{}() ^ (static_cast<std::uint64_t>(device) << 32));
+    std::vector<double> latencies;
+    std::string body;
+    try {
+        for (std::int64_t first = begin; first < end; first += o.batch) {
+            const std::int64_t last = std::min(end, first + o.batch);
+            body.clear();
+            body += R"({"batch_id":"b-)" + run_id + "-" + std::to_string(first) +
+                    R"(","cursor":"","limit":1,"changes":[)";
+            for (std::int64_t i = first; i < last; ++i) {
+                ids_of_device.next(o.random_ids, ids[static_cast<std::size_t>(i)]);
+                if (i != first) body += ',';
+                body += R"({"change_id":"c-)";
+                body += run_id;
+                body += '-';
+                body += std::to_string(i);
+                body += R"(","collection":")";
+                body += k_collection;
+                body += R"(","id":")";
+                body.append(ids[static_cast<std::size_t>(i)].data(), 36);
+                body += R"(","unit_id":")";
+                body += unit_of(i);
+                body += R"(","op":"put","base_version":0,"data":)";
+                body += record_data(i);
+                body += '}';
+            }
+            body += "]}";
+
+            const auto t0 = clock_type::now();
+            auto [status, answer] = post_with_retry(client, body, t.retries);
+            const auto t1 = clock_type::now();
+            latencies.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+            if (status != 200) throw std::runtime_error("HTTP " + std::to_string(status) + ": " + answer);
+
+            const json res = json::parse(answer);
+            const auto& results = res.at("results");
+            if (static_cast<std::int64_t>(results.size()) != last - first)
+                throw std::runtime_error("the server answered " + std::to_string(results.size()) + " results for " +
+                                         std::to_string(last - first) + " changes");
+            for (const auto& r : results) {
+                const auto& s = r.at("status").get_ref<const std::string&>();
+                if (s == "applied")
+                    ++t.applied;
+                else if (s == "merged")
+                    ++t.merged;
+                else if (s == "conflict")
+                    ++t.conflict;
+                else {
+                    ++t.rejected;
+                    std::lock_guard lock(t.mutex);
+                    if (t.first_rejection.empty()) t.first_rejection = r.dump();
+                }
+            }
+        }
+    } catch (const std::exception& e) {
+        std::lock_guard lock(t.mutex);
+        t.failures.push_back("device " + std::to_string(device) + ": " + e.what());
+    }
+    std::lock_guard lock(t.mutex);
+    t.latencies_ms.insert(t.latencies_ms.end(), latencies.begin(), latencies.end());
+}
+
+struct pull_totals {
+    std::int64_t records = 0;
+    std::int64_t diffs = 0;     // records that came as field diffs
+    std::int64_t pages = 0;
+    std::int64_t bytes = 0;     // answer bodies
+    double seconds = 0;
+    std::string cursor;         // where the pull ended
+};
+
+pull_totals run_pull(const endpoint_address& where, const std::string& token, std::int64_t limit,
+                     std::atomic<std::int64_t>& retries, std::string cursor = {}, bool diffs = false) {
+    http_client client(where, token);
+    pull_totals p;
+    const auto t0 = clock_type::now();
+    for (;;) {
+        json request = {{"cursor", cursor}, {"limit", limit}};
+        if (diffs) request["diffs"] = true;
+        auto [status, answer] = post_with_retry(client, request.dump(), retries);
+        if (status != 200) throw std::runtime_error("pull: HTTP " + std::to_string(status) + ": " + answer);
+        p.bytes += static_cast<std::int64_t>(answer.size());
+        const json res = json::parse(answer);
+        p.records += static_cast<std::int64_t>(res.at("changes").size());
+        for (const auto& c : res.at("changes")) p.diffs += c.contains("diff") ? 1 : 0;
+        ++p.pages;
+        cursor = res.at("cursor").get<std::string>();
+        if (!res.at("more").get<bool>()) break;
+    }
+    p.seconds = std::chrono::duration<double>(clock_type::now() - t0).count();
+    p.cursor = cursor;
+    return p;
+}
+
+// --edit-pull: one device patches one field of every record (base version 1, so only on a
+// fresh store), in change-sets of `batch`.
+void run_edits(const options& o, const endpoint_address& where, const std::string& token, const std::string& run_id,
+               const std::vector<record_id>& ids, std::atomic<std::int64_t>& retries) {
+    http_client client(where, token);
+    for (std::size_t first = 0; first < ids.size(); first += static_cast<std::size_t>(o.batch)) {
+        const std::size_t last = std::min(ids.size(), first + static_cast<std::size_t>(o.batch));
+        json changes = json::array();
+        for (std::size_t i = first; i < last; ++i)
+            changes.push_back({{"change_id", "e-" + run_id + "-" + std::to_string(i)},
+                               {"collection", k_collection},
+                               {"id", std::string(ids[i].data(), ids[i].size())},
+                               {"unit_id", unit_of(static_cast<std::int64_t>(i))},
+                               {"op", "patch"},
+                               {"base_version", 1},
+                               {"data", {{"attended", static_cast<std::int64_t>(i % 97)}}}});
+        const json body = {{"batch_id", "e-" + run_id + "-" + std::to_string(first)},
+                           {"changes", std::move(changes)}, {"limit", 1}};
+        auto [status, answer] = post_with_retry(client, body.dump(), retries);
+        if (status != 200) throw std::runtime_error("edit: HTTP " + std::to_string(status) + ": " + answer);
+        const json res = json::parse(answer);
+        for (const auto& r : res.at("results"))
+            if (r.at("status") != "applied") throw std::runtime_error("edit: " + r.dump());
+    }
+}
+
+class sqlite_db {
+public:
+    explicit sqlite_db(const std::string& path) {
+        if (sqlite3_open(path.c_str(), &db_) != SQLITE_OK) throw std::runtime_error("sqlite3_open " + path + ": " + error());
+    }
+    ~sqlite_db() { sqlite3_close(db_); }
+    sqlite_db(const sqlite_db&) = delete;
+    sqlite_db& operator=(const sqlite_db&) = delete;
+
+    void exec(const char* sql) {
+        if (sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) != SQLITE_OK)
+            throw std::runtime_error(std::string(sql) + ": " + error());
+    }
+    sqlite3* get() const { return db_; }
+    std::string error() const { return sqlite3_errmsg(db_); }
+
+private:
+    sqlite3* db_ = nullptr;
+};
+
+// The ceiling: the same records upserted into a table shaped like the store's heads, with the
+// store's durability (WAL, synchronous=FULL) and B rows per transaction, from one thread. The
+// server does more per change (history, the decided table, the merge rule, HTTP and JSON), so
+// the ratio shows what that costs.
+double run_raw(const std::string& path, const options& o, const std::vector<record_id>& ids) {
+    sqlite_db db(path);
+    db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;");
+    db.exec("CREATE TABLE IF NOT EXISTS records(collection TEXT NOT NULL, id TEXT NOT NULL, unit_id TEXT NOT NULL, "
+            "version INTEGER NOT NULL, data TEXT, PRIMARY KEY(collection, id)) WITHOUT ROWID");
+    sqlite3_stmt* stmt = nullptr;
+    const char* sql =
+        "INSERT INTO records(collection, id, unit_id, version, data) VALUES (?1, ?2, ?3, 1, ?4) "
+        "ON CONFLICT(collection, id) DO UPDATE SET unit_id = ?3, version = version + 1, data = ?4";
+    if (sqlite3_prepare_v2(db.get(), sql, -1, &stmt, nullptr) != SQLITE_OK)
+        throw std::runtime_error("prepare: " + db.error());
+    const std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> guard(stmt, sqlite3_finalize);
+
+    const auto t0 = clock_type::now();
+    for (std::int64_t first = 0; first < o.changes; first += o.batch) {
+        const std::int64_t last = std::min(o.changes, first + o.batch);
+        db.exec("BEGIN IMMEDIATE");
+        for (std::int64_t i = first; i < last; ++i) {
+            const std::string unit = unit_of(i);
+            const std::string data = record_data(i);
+            sqlite3_bind_text(stmt, 1, k_collection, -1, SQLITE_STATIC);
+            sqlite3_bind_text(stmt, 2, ids[static_cast<std::size_t>(i)].data(), 36, SQLITE_STATIC);
+            sqlite3_bind_text(stmt, 3, unit.data(), static_cast<int>(unit.size()), SQLITE_TRANSIENT);
+            sqlite3_bind_text(stmt, 4, data.data(), static_cast<int>(data.size()), SQLITE_TRANSIENT);
+            if (sqlite3_step(stmt) != SQLITE_DONE) throw std::runtime_error("upsert: " + db.error());
+            sqlite3_reset(stmt);
+        }
+        db.exec("COMMIT");
+    }
+    return std::chrono::duration<double>(clock_type::now() - t0).count();
+}
+
+// Where the run writes: the server it hosts (store, one device per simulated device) or the
+// one at --url (every simulated device with the same token), and the files it leaves.
+struct bench_target {
+    std::filesystem::path temp_dir;
+    std::string store_path;
+    std::string raw_path;
+    std::unique_ptr<fsrv::store> st;
+    std::unique_ptr<fsrv::server> srv;
+    endpoint_address where;
+    std::vector<std::string> tokens;
+};
+
+bench_target host_or_connect(const options& o) {
+    bench_target t;
+    t.store_path = o.db;
+    if (o.url.empty() && t.store_path.empty()) {
+        t.temp_dir = make_temp_dir();
+        t.store_path = (t.temp_dir / "bench-store.db").string();
+    }
+    if (!t.temp_dir.empty())
+        t.raw_path = (t.temp_dir / "raw-upsert.db").string();
+    else if (!t.store_path.empty())
+        t.raw_path = t.store_path + ".raw-upsert.db";
+    else
+        t.raw_path = (std::filesystem::temp_directory_path() / ("fieldsync-bench-raw-" + std::to_string(std::random_device{}()) + ".db")).string();
+
+    // Self-hosted: the store, one device per simulated device, the server on an ephemeral port.
+    if (o.url.empty()) {
+        t.st = open_store(t.store_path);
+        // The records name communes ("xa-N") that no unit tree places under the district, so
+        // a field device of the district would have them refused out_of_scope (issue 4):
+        // the simulated devices write anywhere, as admins do.
+        t.tokens = add_devices(*t.st, o.devices, "bench-device-", "huyen-giong-trom", fsrv::device_role::admin);
+        fsrv::server_options sopt;
+        sopt.host = "127.0.0.1";
+        sopt.port = 0;
+        if (o.server_threads > 0) sopt.threads = o.server_threads;
+        t.srv = start_server(sopt, *t.st, t.where);
+        std::cout << "fieldsync-bench: self-hosted server on 127.0.0.1:" << t.where.port << " ("
+                  << (o.server_threads > 0 ? o.server_threads : fsrv::tuning::default_threads)
+                  << " I/O threads), store " << t.store_path << "\n";
+    } else {
+        auto parsed = parse_url(o.url);
+        if (!parsed) throw std::runtime_error("--url must look like http://HOST:PORT");
+        t.where = *parsed;
+        t.tokens.assign(static_cast<std::size_t>(o.devices), o.token);
+        std::cout << "fieldsync-bench: server " << o.url << "\n";
+    }
+    return t;
+}
+
+struct push_figures {
+    std::int64_t accepted = 0;
+    double seconds = 0;
+    bool failed = false;  // a device stopped
+};
+
+// Phase 1: push, from one thread per device; prints the figures.
+push_figures run_push(const options& o, const bench_target& t, const std::string& run_id,
+                      std::vector<record_id>& ids) {
+    push_totals pushed;
+    pushed.latencies_ms.reserve(static_cast<std::size_t>(o.changes / o.batch + o.devices));
+    const auto t0 = clock_type::now();
+    {
+        std::vector<std::thread> devices;
+        for (int d = 0; d < o.devices; ++d) {
+            const std::int64_t begin = o.changes * d / o.devices;
+            const std::int64_t end = o.changes * (d + 1) / o.devices;
+            devices.emplace_back(run_device, d, begin, end, std::cref(o), std::cref(t.where),
+                                 std::cref(t.tokens[static_cast<std::size_t>(d)]), std::cref(run_id), std::ref(ids),
+                                 std::ref(pushed));
+        }
+        for (auto& th : devices) th.join();
+    }
+    const double push_s = std::chrono::duration<double>(clock_type::now() - t0).count();
+    const std::int64_t accepted = pushed.applied + pushed.merged;
+    const auto sets = static_cast<std::int64_t>(pushed.latencies_ms.size());
+    std::cout << "push: " << accepted << " accepted of " << o.changes << " changes in " << sets << " change-sets, "
+              << fixed(push_s, 2) << " s: " << fixed(static_cast<double>(accepted) / push_s, 0)
+              << " accepted changes/s (applied " << pushed.applied << ", merged " << pushed.merged << ", conflict "
+              << pushed.conflict << ", rejected " << pushed.rejected << "; retries " << pushed.retries << ")\n";
+    std::cout << "change-set latency: p50 " << fixed(percentile(pushed.latencies_ms, 0.50)) << " ms, p99 "
+              << fixed(percentile(pushed.latencies_ms, 0.99)) << " ms, max "
+              << fixed(percentile(pushed.latencies_ms, 1.0)) << " ms\n"
+              << std::flush;
+    for (const auto& f : pushed.failures) std::cerr << "fieldsync-bench: " << f << "\n";
+    if (!pushed.first_rejection.empty())
+        std::cerr << "fieldsync-bench: first rejected change: " << pushed.first_rejection << "\n";
+    return {accepted, push_s, !pushed.failures.empty()};
+}
+
+// Phase 2b: a one-field edit of every record, pulled from the full pull's cursor as a
+// replica that holds every record would: whole, then as field diffs.
+void run_edit_pull(const options& o, const bench_target& t, const std::string& run_id,
+                   const std::vector<record_id>& ids, const std::string& cursor,
+                   std::atomic<std::int64_t>& pull_retries) {
+    std::atomic<std::int64_t> edit_retries{0};
+    const auto te = clock_type::now();
+    run_edits(o, t.where, t.tokens.front(), run_id, ids, edit_retries);
+    std::cout << "edits: " << ids.size() << " one-field patches in "
+              << fixed(std::chrono::duration<double>(clock_type::now() - te).count(), 2) << " s\n";
+    for (const bool diffs : {false, true}) {
+        const auto p = run_pull(t.where, t.tokens.front(), o.pull_limit, pull_retries, cursor, diffs);
+        std::cout << "edit pull " << (diffs ? "as diffs" : "whole   ") << ": " << p.records << " records ("
+                  << p.diffs << " diffs) in " << p.pages << " pages, " << fixed(p.seconds, 2)
+                  << " s: " << fixed(static_cast<double>(p.records) / p.seconds, 0) << " changes/s, "
+                  << fixed(static_cast<double>(p.bytes) / static_cast<double>(std::max<std::int64_t>(p.records, 1)), 1)
+                  << " bytes/record\n"
+                  << std::flush;
+    }
+}
+
+}  // namespace
+
+int run_throughput(const options& o) {
+    auto t = host_or_connect(o);
+    std::cout << "fieldsync-bench: " << o.devices << " devices, " << o.batch << " changes per change-set, "
+              << o.changes << " changes of ~" << k_record_bytes << "-byte records, "
+              << (o.random_ids ? "random (UUIDv4)" : "time-ordered (UUIDv7)") << " ids, "
+              << std::thread::hardware_concurrency() << " cores\n"
+              << std::flush;
+
+    // Change ids must be new for every run against the same store (the server would answer
+    // repeats from its decided table without writing anything).
+    const std::string run_id = [] {
+        char buf[17];
+        std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(std::random_device{}()) << 32 |
+                                                      std::random_device{}());
+        return std::string(buf);
+    }();
+
+    // Phase 1: push.
+    std::vector<record_id> ids(static_cast<std::size_t>(o.changes));
+    const auto pushed = run_push(o, t, run_id, ids);
+    const std::int64_t accepted = pushed.accepted;
+    const double push_s = pushed.seconds;
+    int exit_code = pushed.failed ? 1 : 0;
+
+    // Phase 2: pull everything.
+    std::atomic<std::int64_t> pull_retries{0};
+    const auto pulled = run_pull(t.where, t.tokens.front(), o.pull_limit, pull_retries);
+    std::cout << "pull: " << pulled.records << " records in " << pulled.pages << " pages of up to " << o.pull_limit
+              << ", " << fixed(pulled.seconds, 2) << " s: " << fixed(static_cast<double>(pulled.records) / pulled.seconds, 0)
+              << " changes/s\n"
+              << std::flush;
+    // Self-hosted on a fresh store, the feed holds exactly the accepted records.
+    if (o.url.empty() && o.db.empty() && pulled.records != accepted) {
+        std::cerr << "fieldsync-bench: the pull returned " << pulled.records << " records, but " << accepted
+                  << " were accepted\n";
+        exit_code = 1;
+    }
+
+    if (o.edit_pull && o.url.empty() && o.db.empty())
+        run_edit_pull(o, t, run_id, ids, pulled.cursor, pull_retries);
+
+    if (t.srv) t.srv->stop();
+    if (t.st) t.st->close();
+
+    // Phase 3: the raw SQLite ceiling, with the server stopped so it has the machine alone.
+    const double raw_s = run_raw(t.raw_path, o, ids);
+    const double raw_rate = static_cast<double>(o.changes) / raw_s;
+    const double server_rate = static_cast<double>(accepted) / push_s;
+    std::cout << "raw SQLite upsert (WAL, synchronous=FULL, " << o.batch << " rows per transaction, 1 thread): "
+              << o.changes << " rows, " << fixed(raw_s, 2) << " s: " << fixed(raw_rate, 0) << " rows/s\n";
+    std::cout << "ratio: server accepted changes/s / raw upserts/s = " << fixed(server_rate / raw_rate, 3) << "\n";
+
+    if (!o.keep) {
+        std::error_code ec;
+        if (!t.temp_dir.empty()) {
+            std::filesystem::remove_all(t.temp_dir, ec);
+        } else {
+            for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(t.raw_path + suffix, ec);
+        }
+    } else {
+        std::cout << "kept: " << (t.temp_dir.empty() ? t.raw_path : t.temp_dir.string()) << "\n";
+    }
+    return exit_code;
+}
+
+}  // namespace fieldsync::bench
