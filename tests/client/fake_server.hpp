@@ -1,8 +1,21 @@
 #pragma once
-// An in-memory fieldsync server for unit tests of the replica: it speaks POST /v1/sync as
-// SPEC.md says (idempotent change ids, protocol::decide for the merge rule, seq-ordered pull
-// pages with an opaque cursor) and lets a test inject faults per request. Not thread-safe
-// beyond one sync at a time per connection (a mutex guards the shared state).
+// An in-memory fieldsync server for the unit tests of the replica in unit/sync_test.cpp. It
+// speaks POST /v1/sync as SPEC.md says (idempotent change ids, protocol::decide for the merge
+// rule, seq-ordered pull pages with an opaque cursor) and lets a test decide per request, by
+// its ordinal in the sync, what goes wrong. It is kept only for the faults the real server
+// cannot be made to show:
+//   - a request dropped before the server sees it, or a response lost after the server
+//     applied the change-set, at an exact request of a sync (backoff and jitter, ids resent
+//     and applied once, a cut between two pull pages);
+//   - a 5xx, 401 or 403 status scripted per attempt (retries, giving up after max_attempts,
+//     permanent errors never retried), with the fake's own count of requests and writes;
+//   - a cursor the server never issued, answered bad_cursor;
+//   - transient failures in a row that halve the pull page and the change-set.
+// Every other client sync test runs against the real server (the SQLite store behind the HTTP
+// server on a loopback port, e2e/e2e_support.hpp's live_server): convergence and the merge
+// rule, the outbox, rejected changes, edits from another thread, records leaving the device's
+// scope and syncs cut after a local transaction are in e2e/replica_sync_test.cpp. Not
+// thread-safe beyond one sync at a time per connection (a mutex guards the shared state).
 
 #include <fieldsync/client/transport.hpp>
 #include <fieldsync/protocol/merge.hpp>
@@ -37,10 +50,6 @@ public:
         proto::hlc stamp;
         std::string writer;
     };
-    struct conflict {
-        std::string id, collection, record_id, device;
-        proto::version_state incoming;
-    };
 
     /// A transport for one device. `hook` (may be empty) is asked about every request, with
     /// the request's ordinal on this connection (1, 2, ...).
@@ -49,19 +58,9 @@ public:
         return std::make_shared<connection>(*this, std::move(device), std::move(hook));
     }
 
-    std::optional<stored> head(const std::string& collection, const std::string& id) {
-        std::lock_guard lock(mutex_);
-        auto it = records_.find({collection, id});
-        if (it == records_.end()) return std::nullopt;
-        return it->second;
-    }
     std::map<std::pair<std::string, std::string>, stored> all() {
         std::lock_guard lock(mutex_);
         return records_;
-    }
-    std::vector<conflict> conflicts() {
-        std::lock_guard lock(mutex_);
-        return conflicts_;
     }
     /// Changes applied (each accepted write counts once, however often it was resent).
     std::int64_t writes() {
@@ -69,7 +68,6 @@ public:
         return next_seq_ - 1;
     }
     int handled = 0;     // requests that reached the sync engine
-    std::vector<std::pair<std::string, std::string>> drop_next;  // sent as "dropped" in the next answer
     std::int64_t page_limit_cap = proto::tuning::max_pull_limit;
 
     /// Handles one POST /v1/sync body; public so tests can drive it directly.
@@ -111,14 +109,7 @@ public:
         }
         resp.more = static_cast<std::int64_t>(feed.size()) > limit;
         resp.cursor = "s:" + std::to_string(last);
-        auto j = proto::encode(resp);
-        if (!drop_next.empty()) {
-            // The real server's "dropped" list: records that left the device's scope.
-            j["dropped"] = json::array();
-            for (const auto& [c, id] : drop_next) j["dropped"].push_back({{"collection", c}, {"id", id}});
-            drop_next.clear();
-        }
-        return answer(200, j);
+        return answer(200, proto::encode(resp));
     }
 
 private:
@@ -199,8 +190,7 @@ private:
             }
             case proto::merge_kind::unchanged: break;
             case proto::merge_kind::conflict:
-                r.conflict_id = "conflict-" + std::to_string(conflicts_.size() + 1);
-                conflicts_.push_back({*r.conflict_id, e.c.collection, e.c.id, device, o.incoming});
+                r.conflict_id = "conflict-" + std::to_string(++conflicts_);
                 break;
             case proto::merge_kind::rejected: return decide_rejected(*o.err);
         }
@@ -211,7 +201,7 @@ private:
     std::mutex mutex_;
     std::map<std::pair<std::string, std::string>, stored> records_;
     std::map<std::string, proto::change_result> decided_;
-    std::vector<conflict> conflicts_;
+    std::int64_t conflicts_ = 0;
     std::int64_t next_seq_ = 1;
 };
 

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -93,6 +94,12 @@ inline std::unique_ptr<client::replica> open_replica(const std::string& path,
     REQUIRE(r);
     return std::move(*r);
 }
+
+/// A replica and the name its file and its device are made from.
+struct device {
+    std::unique_ptr<client::replica> r;
+    std::string name;
+};
 
 /// Unwraps a result, failing the test with the error's message.
 template <class T>

@@ -47,8 +47,10 @@ public:
     }
     std::string url() const { return scheme_ + "://127.0.0.1:" + std::to_string(port_); }
     std::uint16_t port() const { return port_; }
-    std::string add_device(const std::string& name) {
-        auto d = store_->add_device(name, "huyen-giong-trom", srv::device_role::admin);
+    /// A new device's token: an admin of the whole district unless a unit and role are given.
+    std::string add_device(const std::string& name, const std::string& unit_id = "huyen-giong-trom",
+                           srv::device_role role = srv::device_role::admin) {
+        auto d = store_->add_device(name, unit_id, role);
         REQUIRE(d);
         return d->second;
     }
@@ -259,6 +261,45 @@ inline std::unique_ptr<client::replica> live_replica(live_server& server, temp_d
     auto r = open_replica(dir.file(name + ".db"), std::move(t), std::move(seams), tuning);
     ok(r->configure(server.url(), token.empty() ? server.add_device("Máy " + name) : token));
     return r;
+}
+
+/// The collections of the default schema that the client tests write.
+inline const std::vector<std::string> k_collections = {"members", "registrations"};
+
+/// How many versions the store's history holds for one record.
+inline std::size_t history_size(srv::store& st, const std::string& c, const std::string& id) {
+    auto h = st.history(c, id);
+    REQUIRE(h);
+    return h->size();
+}
+
+/// A record's head in the store, which must exist.
+inline srv::record_view store_head(srv::store& st, const std::string& c, const std::string& id) {
+    auto h = st.get(c, id);
+    REQUIRE(h);
+    INFO(c << "/" << id);
+    REQUIRE(h->has_value());
+    return **h;
+}
+
+/// Versions the store has written (each accepted change counts once, however often it was
+/// resent): the history of every record in its feed.
+inline std::size_t store_writes(srv::store& st) {
+    auto page = st.pull(0, 100000);
+    REQUIRE(page);
+    std::size_t n = 0;
+    for (const auto& p : page->changes) n += history_size(st, p.collection, p.id);
+    return n;
+}
+
+/// The organisation tree of the scope tests: Giồng Trôm district, Bình Hòa commune and its
+/// cells ấp 1 and ấp 2.
+inline void put_cells(srv::store& st) {
+    for (const auto& u : {srv::unit{"giong-trom", "", "Huyện ủy Giồng Trôm", "district", ""},
+                          srv::unit{"binh-hoa", "giong-trom", "Đảng bộ xã Bình Hòa", "commune", ""},
+                          srv::unit{"ap-1", "binh-hoa", "Chi bộ ấp 1", "cell", ""},
+                          srv::unit{"ap-2", "binh-hoa", "Chi bộ ấp 2", "cell", ""}})
+        REQUIRE(st.put_unit(u));
 }
 
 /// Every record the server has equals the replica's copy, and nothing is pending.

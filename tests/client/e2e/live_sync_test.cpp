@@ -10,18 +10,6 @@ using namespace fieldsync::test;
 using client::errc;
 using client::sync_state;
 
-namespace {
-
-const std::vector<std::string> k_collections = {"members", "registrations"};
-
-std::size_t history_size(srv::store& st, const std::string& c, const std::string& id) {
-    auto h = st.history(c, id);
-    REQUIRE(h);
-    return h->size();
-}
-
-}  // namespace
-
 TEST_CASE("three replicas edit offline, sync in several orders and converge to the server's heads",
           "[client][e2e][converge]") {
     live_server server;
@@ -382,15 +370,9 @@ TEST_CASE("device scopes: a record moved to another cell leaves the old cell's r
     live_server server;
     temp_dir dir;
     auto& st = server.store();
-    for (const auto& u : {srv::unit{"giong-trom", "", "Huyện ủy Giồng Trôm", "district", ""},
-                          srv::unit{"binh-hoa", "giong-trom", "Đảng bộ xã Bình Hòa", "commune", ""},
-                          srv::unit{"ap-1", "binh-hoa", "Chi bộ ấp 1", "cell", ""},
-                          srv::unit{"ap-2", "binh-hoa", "Chi bộ ấp 2", "cell", ""}})
-        REQUIRE(st.put_unit(u));
+    put_cells(st);
     auto token = [&](const std::string& name, const std::string& unit) {
-        auto d = st.add_device(name, unit, srv::device_role::field);
-        REQUIRE(d);
-        return d->second;
+        return server.add_device(name, unit, srv::device_role::field);
     };
     auto cell1 = live_replica(server, dir, "ap1", nullptr, {}, {}, token("Máy chi bộ ấp 1", "ap-1"));
     auto cell2 = live_replica(server, dir, "ap2", nullptr, {}, {}, token("Máy chi bộ ấp 2", "ap-2"));
@@ -435,11 +417,7 @@ TEST_CASE("a device moved to another unit lets its old scope go and receives the
     live_server server;
     temp_dir dir;
     auto& st = server.store();
-    for (const auto& u : {srv::unit{"giong-trom", "", "Huyện ủy Giồng Trôm", "district", ""},
-                          srv::unit{"binh-hoa", "giong-trom", "Đảng bộ xã Bình Hòa", "commune", ""},
-                          srv::unit{"ap-1", "binh-hoa", "Chi bộ ấp 1", "cell", ""},
-                          srv::unit{"ap-2", "binh-hoa", "Chi bộ ấp 2", "cell", ""}})
-        REQUIRE(st.put_unit(u));
+    put_cells(st);
     auto made = st.add_device("Máy của đồng chí bí thư", "ap-1", srv::device_role::field);
     REQUIRE(made);
     auto other = st.add_device("Máy chi bộ ấp 2", "ap-2", srv::device_role::field);
