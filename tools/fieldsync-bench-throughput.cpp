@@ -5,7 +5,7 @@
 #include "fieldsync-bench-common.hpp"
 
 #include <nlohmann/json.hpp>
-#include <sqlite3.h>
+#include <fieldsync/sqlite/sqlite.hpp>
 
 #include <algorithm>
 #include <iostream>
@@ -156,58 +156,33 @@ void run_edits(const options& o, const endpoint_address& where, const std::strin
     }
 }
 
-class sqlite_db {
-public:
-    explicit sqlite_db(const std::string& path) {
-        if (sqlite3_open(path.c_str(), &db_) != SQLITE_OK) throw std::runtime_error("sqlite3_open " + path + ": " + error());
-    }
-    ~sqlite_db() { sqlite3_close(db_); }
-    sqlite_db(const sqlite_db&) = delete;
-    sqlite_db& operator=(const sqlite_db&) = delete;
-
-    void exec(const char* sql) {
-        if (sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) != SQLITE_OK)
-            throw std::runtime_error(std::string(sql) + ": " + error());
-    }
-    sqlite3* get() const { return db_; }
-    std::string error() const { return sqlite3_errmsg(db_); }
-
-private:
-    sqlite3* db_ = nullptr;
-};
-
 // The ceiling: the same records upserted into a table shaped like the store's heads, with the
 // store's durability (WAL, synchronous=FULL) and B rows per transaction, from one thread. The
 // server does more per change (history, the decided table, the merge rule, HTTP and JSON), so
 // the ratio shows what that costs.
 double run_raw(const std::string& path, const options& o, const std::vector<record_id>& ids) {
-    sqlite_db db(path);
+    fieldsync::sqlite::db db(path);
     db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;");
     db.exec("CREATE TABLE IF NOT EXISTS records(collection TEXT NOT NULL, id TEXT NOT NULL, unit_id TEXT NOT NULL, "
             "version INTEGER NOT NULL, data TEXT, PRIMARY KEY(collection, id)) WITHOUT ROWID");
-    sqlite3_stmt* stmt = nullptr;
     const char* sql =
         "INSERT INTO records(collection, id, unit_id, version, data) VALUES (?1, ?2, ?3, 1, ?4) "
         "ON CONFLICT(collection, id) DO UPDATE SET unit_id = ?3, version = version + 1, data = ?4";
-    if (sqlite3_prepare_v2(db.get(), sql, -1, &stmt, nullptr) != SQLITE_OK)
-        throw std::runtime_error("prepare: " + db.error());
-    const std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> guard(stmt, sqlite3_finalize);
 
     const auto t0 = clock_type::now();
     for (std::int64_t first = 0; first < o.changes; first += o.batch) {
         const std::int64_t last = std::min(o.changes, first + o.batch);
-        db.exec("BEGIN IMMEDIATE");
+        fieldsync::sqlite::write_transaction tx(db);
+        auto upsert = db.cached(sql);
         for (std::int64_t i = first; i < last; ++i) {
-            const std::string unit = unit_of(i);
-            const std::string data = record_data(i);
-            sqlite3_bind_text(stmt, 1, k_collection, -1, SQLITE_STATIC);
-            sqlite3_bind_text(stmt, 2, ids[static_cast<std::size_t>(i)].data(), 36, SQLITE_STATIC);
-            sqlite3_bind_text(stmt, 3, unit.data(), static_cast<int>(unit.size()), SQLITE_TRANSIENT);
-            sqlite3_bind_text(stmt, 4, data.data(), static_cast<int>(data.size()), SQLITE_TRANSIENT);
-            if (sqlite3_step(stmt) != SQLITE_DONE) throw std::runtime_error("upsert: " + db.error());
-            sqlite3_reset(stmt);
+            const auto& id = ids[static_cast<std::size_t>(i)];
+            upsert.bind(1, k_collection)
+                .bind(2, std::string_view(id.data(), id.size()))
+                .bind(3, unit_of(i))
+                .bind(4, record_data(i))
+                .run();
         }
-        db.exec("COMMIT");
+        tx.commit();
     }
     return std::chrono::duration<double>(clock_type::now() - t0).count();
 }

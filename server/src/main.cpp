@@ -121,78 +121,76 @@ std::optional<std::string> read_file(const std::string& path) {
     return out.str();
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-    arguments args;
+// Reads the command line into args; an exit code when the process should end now (--help,
+// or a bad argument, already explained on stderr).
+std::optional<int> parse_arguments(int argc, char** argv, arguments& args) {
     bool have_listen = false;
     for (int i = 1; i < argc; ++i) {
         const std::string arg = argv[i];
-        auto value = [&](const char* name) -> std::optional<std::string> {
+        auto value = [&]() -> std::optional<std::string> {
             if (i + 1 >= argc) return std::nullopt;
-            (void)name;
             return std::string(argv[++i]);
         };
         if (arg == "--help" || arg == "-h") {
             std::cout << k_usage;
             return 0;
         } else if (arg == "--db") {
-            auto v = value("--db");
+            auto v = value();
             if (!v || v->empty()) return usage_error("--db needs a path");
             args.db = *v;
         } else if (arg == "--listen") {
-            auto v = value("--listen");
+            auto v = value();
             if (!v || !parse_listen(*v, args)) return usage_error("--listen needs HOST:PORT, e.g. 127.0.0.1:8080");
             have_listen = true;
         } else if (arg == "--tls-cert") {
-            auto v = value("--tls-cert");
+            auto v = value();
             if (!v || v->empty()) return usage_error("--tls-cert needs a file");
             args.tls_cert = *v;
         } else if (arg == "--tls-key") {
-            auto v = value("--tls-key");
+            auto v = value();
             if (!v || v->empty()) return usage_error("--tls-key needs a file");
             args.tls_key = *v;
         } else if (arg == "--insecure-listen") {
             args.insecure_listen = true;
         } else if (arg == "--schema") {
-            auto v = value("--schema");
+            auto v = value();
             if (!v || v->empty()) return usage_error("--schema needs a file");
             args.schema_file = *v;
         } else if (arg == "--threads") {
-            auto v = value("--threads");
+            auto v = value();
             const auto n = v ? proto::parse_integer(*v, 1, 256) : std::nullopt;
             if (!n) return usage_error("--threads needs a number from 1 to 256");
             args.threads = static_cast<int>(*n);
         } else if (arg == "--min-client-protocol") {
-            auto v = value("--min-client-protocol");
+            auto v = value();
             const auto n = v ? proto::parse_integer(*v, 1, proto::protocol_version) : std::nullopt;
             if (!n)
                 return usage_error("--min-client-protocol needs a protocol from 1 to " +
                                    std::to_string(proto::protocol_version));
             args.min_client_protocol = *n;
         } else if (arg == "--upstream") {
-            auto v = value("--upstream");
+            auto v = value();
             if (!v || !(v->starts_with("http://") || v->starts_with("https://")) || v->size() < 10)
                 return usage_error("--upstream needs a URL, e.g. http://10.0.0.1:8080");
             args.upstream = *v;
         } else if (arg == "--upstream-token") {
-            auto v = value("--upstream-token");
+            auto v = value();
             if (!v || v->empty()) return usage_error("--upstream-token needs the hub's device token");
             args.upstream_token = *v;
         } else if (arg == "--upstream-token-file") {
-            auto v = value("--upstream-token-file");
+            auto v = value();
             if (!v || v->empty()) return usage_error("--upstream-token-file needs a file");
             args.upstream_token_file = *v;
         } else if (arg == "--upstream-ca") {
-            auto v = value("--upstream-ca");
+            auto v = value();
             if (!v || v->empty()) return usage_error("--upstream-ca needs a PEM file of CA certificates");
             args.upstream_ca = *v;
         } else if (arg == "--upstream-replica") {
-            auto v = value("--upstream-replica");
+            auto v = value();
             if (!v || v->empty()) return usage_error("--upstream-replica needs a path");
             args.upstream_replica = *v;
         } else if (arg == "--upstream-interval") {
-            auto v = value("--upstream-interval");
+            auto v = value();
             const auto n = v ? proto::parse_integer(*v, 100, 86'400'000) : std::nullopt;
             if (!n) return usage_error("--upstream-interval needs milliseconds from 100 to 86400000");
             args.upstream_interval_ms = *n;
@@ -202,6 +200,11 @@ int main(int argc, char** argv) {
     }
     if (args.db.empty()) return usage_error("--db is required");
     if (!have_listen) return usage_error("--listen is required");
+    return std::nullopt;
+}
+
+// The checks across arguments, and the files they name; an exit code when one fails.
+std::optional<int> check_arguments(arguments& args) {
     if (!args.upstream_token.empty() && !args.upstream_token_file.empty())
         return usage_error("give --upstream-token or --upstream-token-file, not both");
     if (!args.upstream_token_file.empty()) {
@@ -234,17 +237,30 @@ int main(int argc, char** argv) {
             return k_exit_usage;
         }
     }
+    return std::nullopt;
+}
 
+// The --schema document, or the built-in schema (nullopt) when none is given.
+std::optional<int> load_schema(const arguments& args, std::optional<proto::schema>& custom_schema) {
+    if (args.schema_file.empty()) return std::nullopt;
+    const auto text = read_file(args.schema_file);
+    if (!text) return usage_error("cannot read the schema file '" + args.schema_file + "'");
+    auto doc = proto::parse_json(*text, proto::tuning::max_json_depth);
+    if (!doc) return usage_error("schema file '" + args.schema_file + "': " + doc.err().message);
+    auto parsed = proto::schema::from_json(*doc);
+    if (!parsed) return usage_error("schema file '" + args.schema_file + "': " + parsed.err().message);
+    custom_schema = std::move(*parsed);
+    return std::nullopt;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    arguments args;
+    if (const auto exit = parse_arguments(argc, argv, args)) return *exit;
+    if (const auto exit = check_arguments(args)) return *exit;
     std::optional<proto::schema> custom_schema;
-    if (!args.schema_file.empty()) {
-        const auto text = read_file(args.schema_file);
-        if (!text) return usage_error("cannot read the schema file '" + args.schema_file + "'");
-        auto doc = proto::parse_json(*text, proto::tuning::max_json_depth);
-        if (!doc) return usage_error("schema file '" + args.schema_file + "': " + doc.err().message);
-        auto parsed = proto::schema::from_json(*doc);
-        if (!parsed) return usage_error("schema file '" + args.schema_file + "': " + parsed.err().message);
-        custom_schema = std::move(*parsed);
-    }
+    if (const auto exit = load_schema(args, custom_schema)) return *exit;
 
     // Signals are waited for on a context of their own, on this thread, so that stopping the
     // server (which joins its I/O threads) never runs on one of those threads.

@@ -131,49 +131,48 @@ proto::expected<pull_page> sqlite_store::device_pull(const device& dev, std::int
     return page;
 }
 
-proto::expected<gc_report> sqlite_store::gc(const gc_options& o) {
-    if (o.window_ms < 0) return error{errc::bad_request, "the retention window cannot be negative"};
-    if (o.batch_rows < 1) return error{errc::bad_request, "gc needs at least one row per transaction"};
-    gc_report rep;
-    rep.dry_run = o.dry_run;
-    try {
-        sqlite::db db(path_, sqlite::db::mode::read_write_create);
-        configure(db);
-        // Short transactions; a dry run only reads and never takes the write lock.
-        auto in_tx = [&](auto&& fn) {
-            db.exec(o.dry_run ? "BEGIN" : "BEGIN IMMEDIATE");
-            try {
-                auto r = fn();
-                db.exec("COMMIT");
-                return r;
-            } catch (...) {
-                try {
-                    db.exec("ROLLBACK");
-                } catch (...) {
-                }
-                throw;
-            }
-        };
-        const auto now = wall_();
-        const auto cutoff = now - o.window_ms;
+namespace {
 
-        // 1. The horizon, from the active devices' safe positions (this process's unwritten
-        //    acknowledgements included: a dry run reads them, a real run writes them first).
-        std::map<std::string, acknowledgement> pending;
-        if (o.dry_run) {
-            std::lock_guard lock(queue_mutex_);
-            pending = acks_;
-        } else {
-            pending = take_acks();
+struct gc_device {
+    std::string id;
+    bool revoked = false;
+    std::optional<acknowledgement> ack;
+};
+
+// One gc run on a connection of its own, in short transactions (a dry run only reads and never
+// takes the write lock), phase by phase: the horizon, then tombstones, drop notices and
+// remembered answers, each in batches of o.batch_rows.
+struct gc_run {
+    sqlite::db& db;
+    const gc_options& o;
+    gc_report& rep;
+    const std::int64_t now;
+    const std::int64_t cutoff = now - o.window_ms;
+
+    // Runs fn in one short transaction; a dry run's only reads, without the write lock.
+    template <class Fn>
+    auto in_tx(Fn&& fn) {
+        db.exec(o.dry_run ? "BEGIN" : "BEGIN IMMEDIATE");
+        try {
+            auto r = fn();
+            db.exec("COMMIT");
+            return r;
+        } catch (...) {
+            try {
+                db.exec("ROLLBACK");
+            } catch (...) {
+            }
+            throw;
         }
-        struct device_state {
-            std::string id;
-            bool revoked = false;
-            std::optional<acknowledgement> ack;
-        };
-        std::vector<device_state> devs;
+    }
+
+    // 1. The horizon, from the active devices' safe positions; `pending` holds this process's
+    //    unwritten acknowledgements (`write_pending` writes them, in the same transaction).
+    std::vector<gc_device> set_horizon(const std::map<std::string, acknowledgement>& pending,
+                                       const std::function<void()>& write_pending) {
+        std::vector<gc_device> devs;
         in_tx([&] {
-            if (!o.dry_run) write_acks(db, pending);
+            if (!o.dry_run) write_pending();
             rep.feed_seq = meta_int(db, "seq");
             rep.previous_horizon = meta_int(db, "purge_horizon");
             static const std::string sql = std::string("SELECT ") + k_device_columns +
@@ -206,9 +205,12 @@ proto::expected<gc_report> sqlite_store::gc(const gc_options& o) {
             }
             return 0;
         });
+        return devs;
+    }
 
-        // 2. Tombstones at or below the horizon, unless a conflict still open on the record
-        //    will be resolved against them. Walked in seq order from where the last batch ended.
+    // 2. Tombstones at or below the horizon, unless a conflict still open on the record
+    //    will be resolved against them. Walked in seq order from where the last batch ended.
+    void purge_tombstones() {
         for (std::int64_t after = 0;;) {
             const auto n = in_tx([&] {
                 std::vector<std::tuple<std::string, std::string, std::int64_t>> rows;
@@ -236,8 +238,10 @@ proto::expected<gc_report> sqlite_store::gc(const gc_options& o) {
             });
             if (n < o.batch_rows) break;
         }
+    }
 
-        // 3. Drop notices at or below the horizon.
+    // 3. Drop notices at or below the horizon.
+    void purge_drops() {
         for (std::int64_t after = 0;;) {
             const auto n = in_tx([&] {
                 std::vector<std::int64_t> seqs;
@@ -257,13 +261,15 @@ proto::expected<gc_report> sqlite_store::gc(const gc_options& o) {
             });
             if (n < o.batch_rows) break;
         }
+    }
 
-        // 4. Remembered answers a device can no longer ask for again, older than the window:
-        //    those of revoked devices (refused with 401), and those below a cursor the device
-        //    presented. A replica resends its oldest unanswered change-set in every request
-        //    until it is answered and stores the answer with the cursor of the same response,
-        //    so a cursor above the answer's seq proves that answer arrived. Anything else is
-        //    kept, however old: a retry must never apply a change twice.
+    // 4. Remembered answers a device can no longer ask for again, older than the window:
+    //    those of revoked devices (refused with 401), and those below a cursor the device
+    //    presented. A replica resends its oldest unanswered change-set in every request
+    //    until it is answered and stores the answer with the cursor of the same response,
+    //    so a cursor above the answer's seq proves that answer arrived. Anything else is
+    //    kept, however old: a retry must never apply a change twice.
+    void purge_decided(const std::vector<gc_device>& devs) {
         for (const auto& d : devs) {
             if (!d.revoked && !d.ack) continue;
             const std::int64_t below = d.ack ? d.ack->cursor_seq : 0;
@@ -296,6 +302,33 @@ proto::expected<gc_report> sqlite_store::gc(const gc_options& o) {
                 if (n < o.batch_rows) break;
             }
         }
+    }
+};
+
+}  // namespace
+
+proto::expected<gc_report> sqlite_store::gc(const gc_options& o) {
+    if (o.window_ms < 0) return error{errc::bad_request, "the retention window cannot be negative"};
+    if (o.batch_rows < 1) return error{errc::bad_request, "gc needs at least one row per transaction"};
+    gc_report rep;
+    rep.dry_run = o.dry_run;
+    try {
+        sqlite::db db(path_, sqlite::db::mode::read_write_create);
+        configure(db);
+        gc_run run{db, o, rep, wall_()};
+        // This process's unwritten acknowledgements count: a dry run reads them, a real run
+        // writes them first.
+        std::map<std::string, acknowledgement> pending;
+        if (o.dry_run) {
+            std::lock_guard lock(queue_mutex_);
+            pending = acks_;
+        } else {
+            pending = take_acks();
+        }
+        const auto devs = run.set_horizon(pending, [&] { write_acks(db, pending); });
+        run.purge_tombstones();
+        run.purge_drops();
+        run.purge_decided(devs);
     } catch (const std::exception& e) {
         return storage_failure(e);
     }

@@ -1,9 +1,12 @@
 #pragma once
 // The SQLite implementation of `store` (store.hpp says what it promises; ARCHITECTURE.md,
 // "Central store", shows the tables). Private to server/src/store. Its members are defined
-// by concern: sqlite_store.cpp (opening, migrations, the read pool), write_path.cpp (the
-// writer thread and the sync engine), reads.cpp (feed, records, history, conflicts),
-// devices.cpp (devices and tokens).
+// by concern: sqlite_store.cpp (opening, migrations, the read pool, push), write_path.cpp
+// (the writer thread, group commit and the sync engine), reads.cpp (feed, records, history,
+// conflicts, versions_at, last syncs), devices.cpp (devices, tokens and units), conflicts.cpp
+// (resolve), retention.cpp (device_pull, acknowledgements, gc), relay.cpp (a hub's forwards
+// and upstream answers), reports.cpp (report); backup.cpp defines the free backup and restore
+// functions of store.hpp.
 
 #include <fieldsync/protocol/merge.hpp>
 #include <fieldsync/server/store.hpp>
@@ -164,6 +167,21 @@ private:
     std::vector<proto::change_result> apply(const device& dev, const proto::change_set& cs);
     std::optional<proto::change_result> decided(const std::string& device_id, const std::string& change_id);
     proto::change_result decide_one(const device& dev, const proto::change& c, std::int64_t now_ms);
+    // A record's head as the writer sees it: from heads, else (gc purged its tombstone) rebuilt
+    // from history (`purged`, with the unit of that version). No head: the record is new.
+    struct located_head {
+        std::optional<proto::head_state> head;
+        std::string path;           // where the head lives
+        bool purged = false;
+        std::string purged_unit;
+    };
+    located_head locate_head(const std::string& collection, const std::string& id);
+    // The clock a change is written with: its own, unless absent or too far ahead.
+    proto::hlc stamp_of(const proto::change& c);
+    // Writes an open conflict between `head` and the incoming side; returns its id.
+    std::string write_conflict(const device& dev, const proto::change& c, const located_head& at,
+                               const std::optional<proto::version_state>& base, const proto::merge_outcome& o,
+                               const proto::hlc& stamp, const std::string& path, std::int64_t now_ms);
     // The head version a rejected answer to `c` carries: 0 when the record does not exist, or
     // lies outside the device's scope (which is not revealed).
     std::int64_t visible_head_version(const device& dev, const proto::change& c);

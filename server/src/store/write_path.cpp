@@ -161,27 +161,74 @@ std::vector<proto::change_result> sqlite_store::apply(const device& dev, const p
     return out;
 }
 
-std::int64_t sqlite_store::visible_head_version(const device& dev, const proto::change& c) {
-    if (!proto::valid_id(c.id) || !schema_.find(c.collection)) return 0;
-    std::string path;
-    std::int64_t version = 0;
+sqlite_store::located_head sqlite_store::locate_head(const std::string& collection, const std::string& id) {
+    located_head at;
     {
-        auto s = writer_db_.cached("SELECT version, path FROM heads WHERE collection = ? AND id = ?");
-        s.bind(1, c.collection).bind(2, c.id);
+        auto s = writer_db_.cached(
+            "SELECT version, deleted, data, hlc, writer, path FROM heads WHERE collection = ? AND id = ?");
+        s.bind(1, collection).bind(2, id);
         if (s.step()) {
-            version = s.int64(0);
-            path = s.text(1);
+            proto::head_state h;
+            h.version = s.int64(0);
+            h.state.deleted = s.int64(1) != 0;
+            h.state.data = parse_stored(s.text(2));
+            h.stamp = proto::hlc::parse(s.text(3)).value_or(proto::hlc{});
+            h.writer = s.text(4);
+            at.path = s.text(5);
+            at.head = std::move(h);
+            return at;
         }
     }
-    if (version == 0) {
-        std::string unit;
-        const auto purged = purged_head(writer_db_, c.collection, c.id, unit);
-        if (!purged) return 0;
-        version = purged->version;
-        path = path_of(writer_db_, unit);
-    }
+    // No head, but history: gc purged the record's tombstone. A write is decided against
+    // that tombstone exactly as before the purge (SPEC.md, "Retention and re-snapshot").
+    at.head = purged_head(writer_db_, collection, id, at.purged_unit);
+    at.purged = at.head.has_value();
+    if (at.purged) at.path = path_of(writer_db_, at.purged_unit);
+    return at;
+}
+
+std::int64_t sqlite_store::visible_head_version(const device& dev, const proto::change& c) {
+    if (!proto::valid_id(c.id) || !schema_.find(c.collection)) return 0;
+    const auto at = locate_head(c.collection, c.id);
     // Outside the device's scope a record is not revealed, as decide_one's out_of_scope is not.
-    return scope::of(dev).contains(path) ? version : 0;
+    return at.head && scope::of(dev).contains(at.path) ? at.head->version : 0;
+}
+
+proto::hlc sqlite_store::stamp_of(const proto::change& c) {
+    // A client clock too far ahead would win every lww collision until real time caught
+    // up: such a change, like one without a clock, gets the server's.
+    if (c.stamp && c.stamp->wall_ms <= clock_.wall_ms() + proto::tuning::max_hlc_ahead_ms) {
+        clock_.observe(*c.stamp);
+        return *c.stamp;
+    }
+    return clock_.now();
+}
+
+std::string sqlite_store::write_conflict(const device& dev, const proto::change& c, const located_head& at,
+                                         const std::optional<proto::version_state>& base,
+                                         const proto::merge_outcome& o, const proto::hlc& stamp,
+                                         const std::string& path, std::int64_t now_ms) {
+    const auto& head = *at.head;
+    std::string id = random_uuid();
+    json base_data = nullptr;
+    if (c.base_version == head.version)
+        base_data = head.state.data;
+    else if (base && !base->deleted)
+        base_data = base->data;
+    auto s = writer_db_.cached(
+        "INSERT INTO conflicts(id, collection, record_id, unit_id, status, base_version, head_version, "
+        "base, head, head_deleted, incoming, incoming_deleted, fields, device_id, change_id, hlc, "
+        "created_ms, path) VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    s.bind(1, id).bind(2, c.collection).bind(3, c.id).bind(4, c.unit_id).bind(5, c.base_version);
+    s.bind(6, head.version).bind(7, dump(base_data));
+    s.bind(8, dump(head.state.data)).bind(9, head.state.deleted ? 1 : 0);
+    s.bind(10, dump(o.incoming.data)).bind(11, o.incoming.deleted ? 1 : 0);
+    s.bind(12, json(o.collisions).dump()).bind(13, dev.id).bind(14, c.change_id);
+    s.bind(15, stamp.to_string()).bind(16, now_ms);
+    // Routed to the deepest unit that holds both writers' records (the reviewers there see it).
+    s.bind(17, common_path(at.path, path));
+    s.run();
+    return id;
 }
 
 std::optional<proto::change_result> sqlite_store::decided(const std::string& device_id, const std::string& change_id) {
@@ -205,32 +252,9 @@ proto::change_result sqlite_store::decide_one(const device& dev, const proto::ch
     if (!coll) return rejected(errc::unknown_collection, "unknown collection '" + c.collection + "'", 0);
 
     // The head, and the base version when the change was edited from an older one.
-    std::optional<proto::head_state> head;
-    std::string head_path;
-    {
-        auto s = writer_db_.cached(
-            "SELECT version, deleted, data, hlc, writer, path FROM heads WHERE collection = ? AND id = ?");
-        s.bind(1, c.collection).bind(2, c.id);
-        if (s.step()) {
-            proto::head_state h;
-            h.version = s.int64(0);
-            h.state.deleted = s.int64(1) != 0;
-            h.state.data = parse_stored(s.text(2));
-            h.stamp = proto::hlc::parse(s.text(3)).value_or(proto::hlc{});
-            h.writer = s.text(4);
-            head_path = s.text(5);
-            head = std::move(h);
-        }
-    }
-    // No head, but history: gc purged the record's tombstone. The write is decided against
-    // that tombstone exactly as before the purge (SPEC.md, "Retention and re-snapshot").
-    std::string purged_unit;
-    bool purged = false;
-    if (!head) {
-        head = purged_head(writer_db_, c.collection, c.id, purged_unit);
-        purged = head.has_value();
-        if (purged) head_path = path_of(writer_db_, purged_unit);
-    }
+    const auto at = locate_head(c.collection, c.id);
+    const auto& head = at.head;
+    const auto& head_path = at.path;
 
     // Both the record where it is and where it goes must lie in the device's scope. The
     // answer is the same for both, so a device learns nothing of records outside its scope,
@@ -248,15 +272,7 @@ proto::change_result sqlite_store::decide_one(const device& dev, const proto::ch
         if (s.step()) base = proto::version_state{s.int64(0) != 0, parse_stored(s.text(1))};
     }
 
-    // A client clock too far ahead would win every lww collision until real time caught
-    // up: such a change, like one without a clock, gets the server's.
-    proto::hlc stamp;
-    if (c.stamp && c.stamp->wall_ms <= clock_.wall_ms() + proto::tuning::max_hlc_ahead_ms) {
-        stamp = *c.stamp;
-        clock_.observe(stamp);
-    } else {
-        stamp = clock_.now();
-    }
+    const proto::hlc stamp = stamp_of(c);
 
     proto::incoming_change in;
     in.op = c.op;
@@ -266,7 +282,7 @@ proto::change_result sqlite_store::decide_one(const device& dev, const proto::ch
     in.writer = dev.id;
     auto o = proto::decide(head, base, in, coll->policy);
     const std::int64_t head_version = head ? head->version : 0;
-    if (purged && o.kind != proto::merge_kind::fast_forward && o.kind != proto::merge_kind::merged) {
+    if (at.purged && o.kind != proto::merge_kind::fast_forward && o.kind != proto::merge_kind::merged) {
         // Nothing is written over the purged tombstone, so it comes back as the head, at a new
         // seq: a conflict against it can be resolved, and devices that still hold the record
         // receive the delete again. (A write puts its own version there instead.)
@@ -275,7 +291,7 @@ proto::change_result sqlite_store::decide_one(const device& dev, const proto::ch
             "VALUES (?, ?, ?, ?, 1, NULL, ?, ?, ?, ?, ?)")
             .bind(1, c.collection)
             .bind(2, c.id)
-            .bind(3, purged_unit)
+            .bind(3, at.purged_unit)
             .bind(4, head->version)
             .bind(5, ++seq_)
             .bind(6, head->stamp.to_string())
@@ -323,25 +339,7 @@ proto::change_result sqlite_store::decide_one(const device& dev, const proto::ch
             r.version = head_version;
             return r;
         case proto::merge_kind::conflict: {
-            const std::string id = random_uuid();
-            json base_data = nullptr;
-            if (c.base_version == head_version)
-                base_data = head->state.data;
-            else if (base && !base->deleted)
-                base_data = base->data;
-            auto s = writer_db_.cached(
-                "INSERT INTO conflicts(id, collection, record_id, unit_id, status, base_version, head_version, "
-                "base, head, head_deleted, incoming, incoming_deleted, fields, device_id, change_id, hlc, "
-                "created_ms, path) VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-            s.bind(1, id).bind(2, c.collection).bind(3, c.id).bind(4, c.unit_id).bind(5, c.base_version);
-            s.bind(6, head_version).bind(7, dump(base_data));
-            s.bind(8, dump(head->state.data)).bind(9, head->state.deleted ? 1 : 0);
-            s.bind(10, dump(o.incoming.data)).bind(11, o.incoming.deleted ? 1 : 0);
-            s.bind(12, json(o.collisions).dump()).bind(13, dev.id).bind(14, c.change_id);
-            s.bind(15, stamp.to_string()).bind(16, now_ms);
-            // Routed to the deepest unit that holds both writers' records (issue 5 reviews it).
-            s.bind(17, common_path(head_path, path));
-            s.run();
+            const auto id = write_conflict(dev, c, at, base, o, stamp, path, now_ms);
             r.status = proto::change_status::conflict;
             r.version = head_version;
             r.conflict_id = id;

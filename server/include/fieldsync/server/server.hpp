@@ -1,21 +1,27 @@
 #pragma once
-// The HTTP server: Asio/Beast sessions in front of a `store` (ARCHITECTURE.md, "Server
-// internals"; the endpoints are those of protocol/SPEC.md), over plain TCP or TLS
-// (server_options::tls_cert_file; SPEC.md, "Transport").
+// The HTTP server: Asio/Beast sessions in front of the store's roles (store_roles; ARCHITECTURE.md,
+// "Server"; the endpoints are those of protocol/SPEC.md), over plain TCP or TLS
+// (server_options::tls_cert_file; SPEC.md, "Transport"). Its members are defined in
+// server/src/http/server.cpp; the sessions in session.cpp, the routes in router.cpp.
 //
+//   GET  /admin/...                               the review page (server/web), no token needed
 //   GET  /v1/health                               liveness, no token needed
 //   POST /v1/sync                                 push a change-set, pull a page
+//   GET  /v1/schema                               the collections the server serves
+//   GET  /v1/me                                   the calling device: its name, unit and role
 //   GET  /v1/records/{collection}/{id}            a record's head
 //   GET  /v1/records/{collection}/{id}/history    every version, with who, when and how
 //   GET  /v1/conflicts?status=&limit=&offset=     conflicts, newest first
 //   GET  /v1/conflicts/{id}                       one conflict
+//   POST /v1/conflicts/{id}/resolve               a reviewer's decision
+//   GET  /v1/reports, /v1/reports/{name}          the district's reports
 //   GET  /metrics                                 Prometheus text format; an admin token
 //
 // Every non-2xx answer has the body {"error": {"code", "message"}} and the HTTP status of its
 // code (protocol::http_status). No input makes a handler throw out of a session: anything
 // unexpected is answered 500 `internal` and the server goes on serving.
 //
-// Ownership: the server keeps a reference to the store, which must outlive it. The owner
+// Ownership: the server keeps references to the store (its roles), which must outlive it. The owner
 // closes the store after stop() (stop() waits for every change-set in flight to be answered,
 // so nothing is lost by closing then).
 //
