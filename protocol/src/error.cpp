@@ -40,6 +40,8 @@ constexpr std::array k_codes{
     code_info{errc::stale, "stale", 409, retry_class::again},
     code_info{errc::conflict_closed, "conflict_closed", 409, retry_class::permanent},
     code_info{errc::rate_limited, "rate_limited", 429, retry_class::transient},
+    code_info{errc::enrolment_used, "enrolment_used", 410, retry_class::permanent},
+    code_info{errc::enrolment_expired, "enrolment_expired", 410, retry_class::permanent},
     code_info{errc::unavailable, "unavailable", 503, retry_class::transient},
     code_info{errc::storage_error, "storage_error", 500, retry_class::transient},
     code_info{errc::unsupported_protocol, "unsupported_protocol", 400, retry_class::permanent},

@@ -33,6 +33,13 @@ TEST_CASE("every JSON endpoint answers CBOR when asked, with the content of its 
     REQUIRE(conflict["status"] == "conflict");
     const auto conflict_id = conflict["conflict_id"].get<std::string>();
 
+    // An enrolment asked twice with the same token is answered twice alike (SPEC.md, "Enrolment").
+    auto tablet = f.store().add_device("Máy tính bảng chi bộ ấp Tân Lợi", "ap-5", srv::device_role::field);
+    REQUIRE(tablet.has_value());
+    auto code = f.store().enrol_device(tablet->first.id, std::chrono::hours(1));
+    REQUIRE(code.has_value());
+    const std::string enrol_body = json{{"code", code->code}, {"token", "fs1_" + std::string(64, 'c')}}.dump();
+
     using srv::detail::endpoint;
     struct call {
         endpoint route;
@@ -50,6 +57,7 @@ TEST_CASE("every JSON endpoint answers CBOR when asked, with the content of its 
         {endpoint::report, "GET", "/v1/reports/participation", ""},
         {endpoint::schema, "GET", "/v1/schema", ""},
         {endpoint::me, "GET", "/v1/me", ""},
+        {endpoint::enrol, "POST", "/v1/enrol", enrol_body},
         // Last: it changes the conflict; its JSON twin is the stale refusal below.
         {endpoint::resolve, "POST", "/v1/conflicts/" + conflict_id + "/resolve", resolve_body},
     };
@@ -58,7 +66,7 @@ TEST_CASE("every JSON endpoint answers CBOR when asked, with the content of its 
     for (const auto& c : calls) covered.insert(c.route);
     for (int e = 0; e < static_cast<int>(endpoint::unmatched); ++e) {
         const auto route = static_cast<endpoint>(e);
-        if (route == endpoint::admin_page || route == endpoint::metrics) continue;
+        if (route == endpoint::admin_page || route == endpoint::app_page || route == endpoint::metrics) continue;
         INFO("route " << srv::detail::route_template(route));
         CHECK(covered.count(route) == 1);
     }

@@ -212,6 +212,15 @@ TEST_CASE("every endpoint's refusals leave the store's later state visible and a
          }},
         {endpoint::admin_page, "a page file that does not exist", 404,
          [](district& d, const std::string&) { return d.f.get("/admin/khong-co.html"); }},
+        {endpoint::app_page, "a field app file that does not exist", 404,
+         [](district& d, const std::string&) { return d.f.get("/app/khong-co.js"); }},
+        {endpoint::enrol, "an enrolment with a code never made", 404,
+         [](district& d, const std::string&) {
+             return d.post("/v1/enrol", json{{"code", "0000-0000-0000-0000"}, {"token", "fs1_" + std::string(64, 'e')}}.dump(),
+                           std::string());
+         }},
+        {endpoint::enrol, "an enrolment by a GET", 405,
+         [](district& d, const std::string& t) { return d.f.get("/v1/enrol", t); }},
         {endpoint::health, "the health check by a POST", 405,
          [](district& d, const std::string& t) { return d.post("/v1/health", "{}", t); }},
         {endpoint::schema, "the schema by a POST", 405,

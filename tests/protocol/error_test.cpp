@@ -53,6 +53,8 @@ const expected_code k_contract[] = {
     {errc::stale, "stale", 409, retry_class::again},
     {errc::conflict_closed, "conflict_closed", 409, retry_class::permanent},
     {errc::rate_limited, "rate_limited", 429, retry_class::transient},
+    {errc::enrolment_used, "enrolment_used", 410, retry_class::permanent},
+    {errc::enrolment_expired, "enrolment_expired", 410, retry_class::permanent},
     {errc::unavailable, "unavailable", 503, retry_class::transient},
     {errc::storage_error, "storage_error", 500, retry_class::transient},
     {errc::unsupported_protocol, "unsupported_protocol", 400, retry_class::permanent},

@@ -111,6 +111,11 @@ std::optional<route_spec> match(const std::vector<std::string>& s, std::vector<s
         params.assign(s.begin() + 1, s.end());
         return route_spec{endpoint::admin_page, http::verb::get, "GET"};
     }
+    // The field app (SPEC.md, "GET /app/"): static files, no token (it enrols itself).
+    if (n >= 1 && s[0] == "app") {
+        params.assign(s.begin() + 1, s.end());
+        return route_spec{endpoint::app_page, http::verb::get, "GET"};
+    }
     // Prometheus scrapes /metrics by default; an admin token is required (device ids are in it).
     if (n == 1 && s[0] == "metrics") return route_spec{endpoint::metrics, http::verb::get, "GET"};
     if (n < 2 || s[0] != "v1") return std::nullopt;
@@ -118,6 +123,7 @@ std::optional<route_spec> match(const std::vector<std::string>& s, std::vector<s
     if (n == 2 && s[1] == "sync") return route_spec{endpoint::sync, http::verb::post, "POST"};
     if (n == 2 && s[1] == "schema") return route_spec{endpoint::schema, http::verb::get, "GET"};
     if (n == 2 && s[1] == "me") return route_spec{endpoint::me, http::verb::get, "GET"};
+    if (n == 2 && s[1] == "enrol") return route_spec{endpoint::enrol, http::verb::post, "POST"};
     if (s[1] == "records" && (n == 4 || (n == 5 && s[4] == "history")) && !s[2].empty() && !s[3].empty()) {
         params = {s[2], s[3]};
         return route_spec{n == 4 ? endpoint::record : endpoint::history, http::verb::get, "GET"};
@@ -161,6 +167,8 @@ std::string_view route_template(endpoint e) noexcept {
         case endpoint::metrics: return "/metrics";
         case endpoint::schema: return "/v1/schema";
         case endpoint::me: return "/v1/me";
+        case endpoint::enrol: return "/v1/enrol";
+        case endpoint::app_page: return "/app/{file}";
         case endpoint::unmatched: return "unmatched";
     }
     return "unmatched";
@@ -235,7 +243,15 @@ std::variant<admitted, refusal> router::admit(const request& req, const boost::a
         if (!q) return answer(req, err(errc::bad_request, "the query string has a malformed %-escape"));
         a.query = std::move(*q);
     }
-    if (a.where == endpoint::health || a.where == endpoint::admin_page) return a;
+    a.remote = remote;
+    if (a.where == endpoint::health || a.where == endpoint::admin_page || a.where == endpoint::app_page) return a;
+    // An enrolment carries a code instead of a token (SPEC.md, "Enrolment").
+    if (a.where == endpoint::enrol) {
+        const auto ct = req.find(http::field::content_type);
+        if (ct == req.end() || !is_json_media_type(ct->value()))
+            return answer(req, err(errc::unsupported_media_type, "POST /v1/enrol takes Content-Type: application/json"));
+        return a;
+    }
 
     const auto auth = req.find(http::field::authorization);
     std::string_view token;
@@ -315,7 +331,9 @@ void router::handle(admitted a, request req, const net::any_io_executor& ex, res
         case endpoint::conflicts: return done(review_list(store_, a, req));
         case endpoint::conflict: return done(review_show(store_, a, req));
         case endpoint::resolve: return done(review_resolve(store_, a, req));
-        case endpoint::admin_page: return done(serve_admin_page(a.params, req));
+        case endpoint::admin_page: return done(serve_web_page("admin", a.params, req));
+        case endpoint::app_page: return done(serve_web_page("app", a.params, req));
+        case endpoint::enrol: return done(enrol(a, req));
         case endpoint::reports: return done(report_list(a, req));
         case endpoint::report: return done(report_show(store_.reports, a, req));
         case endpoint::metrics: return done(get_metrics(req));
@@ -356,6 +374,33 @@ response router::get_me(const admitted& a, const request& req) const {
     return answer(req, json{{"device", {{"id", d.id}, {"name", d.name}, {"role", role_name(d.role)}, {"unit_id", d.unit_id}}},
                             {"unit", std::move(own)},
                             {"units", std::move(units)}});
+}
+
+// SPEC.md, "Enrolment": a one-time code and a token the client made, for the device's
+// token; answered as GET /v1/me answers that device. Guessed codes count as failed sign-ins.
+response router::enrol(const admitted& a, const request& req) const {
+    auto body = parse_body(req);
+    if (!body) return answer(req, body.err());
+    const auto* code = body->is_object() && body->contains("code") ? &(*body)["code"] : nullptr;
+    const auto* token = body->is_object() && body->contains("token") ? &(*body)["token"] : nullptr;
+    if (!code || !code->is_string() || !token || !token->is_string())
+        return answer(req, err(errc::bad_request, "POST /v1/enrol takes {\"code\": string, \"token\": string}"));
+    auto dev = store_.directory.redeem_enrolment(code->get<std::string>(), token->get<std::string>());
+    if (!dev) {
+        if (dev.err().code == errc::not_found) {
+            if (const auto wait = guard_.auth_failed(a.remote)) {
+                auto res = answer(req, err(errc::rate_limited, "too many failed sign-ins from this address; retry in " +
+                                                                   std::to_string(wait->count()) + " s"));
+                res.set(http::field::retry_after, std::to_string(wait->count()));
+                res.keep_alive(false);
+                return res;
+            }
+        }
+        return answer(req, dev.err());
+    }
+    admitted as_device = a;
+    as_device.dev = std::move(*dev);
+    return get_me(as_device, req);
 }
 
 response router::get_record(const admitted& a, const request& req) const {

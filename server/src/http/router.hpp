@@ -45,6 +45,7 @@ using respond_fn = std::function<void(response)>;
 
 enum class endpoint {
     health, sync, record, history, conflicts, conflict, resolve, admin_page, reports, report, metrics, schema, me,
+    enrol, app_page,
     unmatched  // keep last: tests walk every endpoint up to it
 };
 /// The route as the log and the metrics name it: a template such as
@@ -77,6 +78,7 @@ struct admitted {
     protocol::client_versions client;                           // from the handshake headers
     protocol::client_standing standing = protocol::client_standing::current;
     std::shared_ptr<request_note> note;                         // optional: filled by handle()
+    boost::asio::ip::address remote;                            // the client's address
 };
 
 /// A JSON error response: {"error": {"code", "message"}} with the code's HTTP status.
@@ -154,6 +156,7 @@ private:
 
     response get_metrics(const request& req) const;
     response get_me(const admitted& a, const request& req) const;
+    response enrol(const admitted& a, const request& req) const;
 
     store_roles store_;
     address_guard& guard_;

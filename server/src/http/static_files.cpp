@@ -25,16 +25,18 @@ std::string_view web_content_type(std::string_view path) noexcept {
     if (ends(".css")) return "text/css; charset=utf-8";
     if (ends(".js") || ends(".mjs")) return "text/javascript; charset=utf-8";
     if (ends(".json")) return "application/json";
+    if (ends(".webmanifest")) return "application/manifest+json";
     if (ends(".svg")) return "image/svg+xml";
     if (ends(".png")) return "image/png";
     return "application/octet-stream";
 }
 
-response serve_admin_page(const std::vector<std::string>& rest, const request& req) {
+response serve_web_page(std::string_view section, const std::vector<std::string>& rest, const request& req) {
+    const std::string root = "/" + std::string(section) + "/";
     if (rest.empty()) {
         response res{http::status::moved_permanently, req.version()};
         harden(res);
-        res.set(http::field::location, "/admin/");
+        res.set(http::field::location, root);
         res.keep_alive(req.keep_alive());
         res.prepare_payload();
         return res;
@@ -42,8 +44,9 @@ response serve_admin_page(const std::vector<std::string>& rest, const request& r
     std::string name;
     for (const auto& seg : rest) name += (name.empty() ? "" : "/") + seg;
     if (name.empty()) name = "index.html";
+    const std::string path = std::string(section) + "/" + name;
     for (std::size_t i = 0; i < k_web_asset_count; ++i) {
-        if (k_web_assets[i].path != name) continue;
+        if (k_web_assets[i].path != path) continue;
         response res{http::status::ok, req.version()};
         harden(res);
         res.set(http::field::content_type, web_content_type(name));
@@ -53,7 +56,7 @@ response serve_admin_page(const std::vector<std::string>& rest, const request& r
         return res;
     }
     auto res = error_response(req.version(), req.keep_alive(),
-                              protocol::error{protocol::errc::not_found, "no file /admin/" + name});
+                              protocol::error{protocol::errc::not_found, "no file " + root + name});
     harden(res);
     return res;
 }

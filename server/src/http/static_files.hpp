@@ -1,11 +1,12 @@
 #pragma once
-// The review page under /admin/ (issue 5): files of server/web/, compiled into the binary at
-// build time (server/CMakeLists.txt generates web_assets.cpp), so the server needs no files
+// The review page under /admin/ and the field app under /app/: files of server/web/admin/ and
+// server/web/app/, compiled into the binary at build time (server/CMakeLists.txt generates web_assets.cpp), so the server needs no files
 // on disk and the page always matches the API it calls.
 //
 // Every answer carries a strict Content-Security-Policy (no inline script or style, nothing
-// from another origin), nosniff and no-store; the page keeps its token in sessionStorage and
-// sends it in an Authorization header, never in a URL.
+// from another origin), nosniff and no-store. The review page keeps its token in
+// sessionStorage, the field app in localStorage; both send it in an Authorization header,
+// never in a URL.
 
 #include "http/router.hpp"
 
@@ -14,16 +15,17 @@
 namespace fieldsync::server::detail {
 
 struct web_asset {
-    std::string_view path;          // relative to server/web/, e.g. "index.html"
+    std::string_view path;          // relative to server/web/, e.g. "admin/index.html"
     std::string_view body;
 };
 /// The generated table (web_assets.cpp).
 extern const web_asset k_web_assets[];
 extern const std::size_t k_web_asset_count;
 
-/// GET /admin/<rest>: "" or "index.html" is the page; unknown files are 404. "/admin" without
-/// a trailing slash redirects to "/admin/" so relative links resolve.
-response serve_admin_page(const std::vector<std::string>& rest, const request& req);
+/// GET /<section>/<rest> (section "admin" or "app"): "" or "index.html" is the page; unknown
+/// files are 404. "/admin" without a trailing slash redirects to "/admin/" so relative links
+/// resolve.
+response serve_web_page(std::string_view section, const std::vector<std::string>& rest, const request& req);
 
 /// The Content-Type of a file name by its extension.
 std::string_view web_content_type(std::string_view path) noexcept;

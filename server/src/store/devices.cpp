@@ -5,8 +5,11 @@
 #include <fieldsync/server/tuning.hpp>
 
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 
+#include <algorithm>
 #include <array>
+#include <stdexcept>
 
 namespace fieldsync::server {
 
@@ -21,6 +24,56 @@ namespace {
 std::string new_token() { return "fs1_" + random_hex(32); }
 
 constexpr std::array k_unit_kinds{"district", "commune", "cell", "office"};
+
+// Enrolment codes: 80 random bits as 16 characters of Crockford's base32, which has no I, L, O
+// or U, so a code read aloud or copied from paper survives (SPEC.md, "Enrolment").
+constexpr std::string_view k_code_alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+constexpr std::size_t k_code_length = 16;
+
+std::string new_enrolment_code() {
+    std::array<unsigned char, 10> bits{};
+    if (RAND_bytes(bits.data(), static_cast<int>(bits.size())) != 1)
+        throw std::runtime_error("no randomness from the system");
+    std::string code;
+    unsigned buffer = 0;
+    int held = 0;
+    for (const unsigned char b : bits) {
+        buffer = (buffer << 8) | b;
+        held += 8;
+        while (held >= 5) {
+            held -= 5;
+            code.push_back(k_code_alphabet[(buffer >> held) & 31]);
+        }
+    }
+    for (std::size_t at = 12; at > 0; at -= 4) code.insert(at, "-");
+    return code;
+}
+
+// A code as typed: case, dashes and spaces ignored, O read as 0, I and L as 1. nullopt when
+// what is left is not 16 characters of the alphabet.
+std::optional<std::string> plain_code(std::string_view typed) {
+    std::string out;
+    for (char c : typed) {
+        if (c == '-' || c == ' ') continue;
+        if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+        if (c == 'O') c = '0';
+        if (c == 'I' || c == 'L') c = '1';
+        if (k_code_alphabet.find(c) == std::string_view::npos || out.size() == k_code_length) return std::nullopt;
+        out.push_back(c);
+    }
+    if (out.size() != k_code_length) return std::nullopt;
+    return out;
+}
+
+// The form of every token: new_token()'s, and what an enrolling client must make.
+bool token_form(std::string_view t) {
+    if (t.size() != 68 || !t.starts_with("fs1_")) return false;
+    return std::all_of(t.begin() + 4, t.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+bool same_hash(const std::string& a, const std::string& b) {
+    return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
 
 }  // namespace
 
@@ -135,6 +188,89 @@ proto::expected<void> sqlite_store::move_device(const std::string& device_id, co
     });
     if (!r) return std::move(r).err();
     return {};
+}
+
+proto::expected<enrolment> sqlite_store::enrol_device(const std::string& device_id,
+                                                      std::chrono::milliseconds valid_for) {
+    using namespace std::chrono_literals;
+    if (valid_for < 1min || valid_for > 24h * 30)
+        return error{errc::bad_request, "an enrolment code is valid for 1 minute to 30 days"};
+    return admin_write([&](sqlite::db& db) {
+        {
+            auto d = db.cached("SELECT 1 FROM devices WHERE id = ? AND revoked_ms IS NULL");
+            d.bind(1, device_id);
+            if (!d.step()) throw admin_refusal{{errc::not_found, "no active device '" + device_id + "'"}};
+        }
+        db.cached("DELETE FROM enrolments WHERE device_id = ? AND used_ms IS NULL").bind(1, device_id).run();
+        enrolment out{new_enrolment_code(), device_id, wall_() + valid_for.count()};
+        const std::string hash = sha256(*plain_code(out.code));
+        db.cached("INSERT INTO enrolments(code_hash, device_id, created_ms, expires_ms) VALUES (?, ?, ?, ?)")
+            .bind_blob(1, hash.data(), hash.size())
+            .bind(2, device_id)
+            .bind(3, wall_())
+            .bind(4, out.expires_ms)
+            .run();
+        return out;
+    });
+}
+
+proto::expected<device> sqlite_store::redeem_enrolment(const std::string& code, const std::string& token) {
+    const auto plain = plain_code(code);
+    if (!plain)
+        return error{errc::bad_request, "an enrolment code is 16 letters and digits (dashes and spaces aside)"};
+    if (!token_form(token)) return error{errc::bad_request, "token must be 'fs1_' and 64 lowercase hex digits"};
+    const std::string code_hash = sha256(*plain);
+    const std::string token_hash = sha256(token);
+    return admin_write([&](sqlite::db& db) {
+        std::string device_id, used_hash;
+        std::int64_t expires_ms = 0;
+        bool used = false;
+        {
+            auto e = db.cached(
+                "SELECT device_id, expires_ms, used_ms IS NOT NULL, coalesce(used_token_hash, x'') "
+                "FROM enrolments WHERE code_hash = ?");
+            e.bind_blob(1, code_hash.data(), code_hash.size());
+            if (!e.step()) throw admin_refusal{{errc::not_found, "no such enrolment code"}};
+            device_id = e.text(0);
+            expires_ms = e.int64(1);
+            used = e.int64(2) != 0;
+            used_hash = e.text(3);
+        }
+        device dev;
+        std::string current_hash;
+        {
+            static const std::string sql = std::string("SELECT ") + k_device_columns +
+                                           ", d.token_hash FROM devices d LEFT JOIN units u ON u.id = d.unit_id "
+                                           "WHERE d.id = ?";
+            auto d = db.cached(sql.c_str());
+            d.bind(1, device_id);
+            if (!d.step()) throw admin_refusal{{errc::enrolment_expired, "the device of this code no longer exists"}};
+            dev = read_device(d);
+            current_hash = d.text(k_device_column_count);
+        }
+        if (dev.revoked_ms) throw admin_refusal{{errc::enrolment_expired, "the device of this code has been revoked"}};
+        if (used) {
+            // The same exchange again (its answer was lost): answered as the first was.
+            if (same_hash(used_hash, token_hash) && same_hash(current_hash, token_hash)) return dev;
+            throw admin_refusal{{errc::enrolment_used, "this enrolment code has been used already"}};
+        }
+        if (wall_() >= expires_ms) throw admin_refusal{{errc::enrolment_expired, "this enrolment code has expired"}};
+        {
+            auto taken = db.cached("SELECT 1 FROM devices WHERE token_hash = ?");
+            taken.bind_blob(1, token_hash.data(), token_hash.size());
+            if (taken.step()) throw admin_refusal{{errc::bad_request, "that token is taken: make another"}};
+        }
+        db.cached("UPDATE devices SET token_hash = ? WHERE id = ?")
+            .bind_blob(1, token_hash.data(), token_hash.size())
+            .bind(2, device_id)
+            .run();
+        db.cached("UPDATE enrolments SET used_ms = ?, used_token_hash = ? WHERE code_hash = ?")
+            .bind(1, wall_())
+            .bind_blob(2, token_hash.data(), token_hash.size())
+            .bind_blob(3, code_hash.data(), code_hash.size())
+            .run();
+        return dev;
+    });
 }
 
 proto::expected<std::vector<unit>> sqlite_store::units() {

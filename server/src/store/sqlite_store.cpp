@@ -151,6 +151,18 @@ constexpr const char* k_migrations[] = {
     R"sql(
     INSERT OR IGNORE INTO meta(key, value) VALUES ('incarnation', lower(hex(randomblob(16))));
     )sql",
+    // 7: enrolment codes (SPEC.md, "Enrolment"): only their hashes; used_token_hash is the
+    // token the code was exchanged for, so a retried exchange is answered again.
+    R"sql(
+    CREATE TABLE enrolments(
+        code_hash BLOB PRIMARY KEY,
+        device_id TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        expires_ms INTEGER NOT NULL,
+        used_ms INTEGER,
+        used_token_hash BLOB) WITHOUT ROWID;
+    CREATE INDEX enrolments_by_device ON enrolments(device_id);
+    )sql",
 };
 
 sqlite_store::sqlite_store(const store_options& o)

@@ -65,6 +65,8 @@ public:
     proto::expected<void> revoke_device(const std::string& device_id) override;
     proto::expected<std::string> rotate_device(const std::string& device_id) override;
     proto::expected<void> move_device(const std::string& device_id, const std::string& unit_id) override;
+    proto::expected<enrolment> enrol_device(const std::string& device_id, std::chrono::milliseconds valid_for) override;
+    proto::expected<device> redeem_enrolment(const std::string& code, const std::string& token) override;
     proto::expected<unit> put_unit(const unit& u) override;
     proto::expected<std::vector<unit>> units() override;
     proto::expected<report_table> report(const scope& sc, const report_request& r) override;

@@ -42,6 +42,9 @@ enum class errc {
     stale,                 // 409: the head moved since the reviewer looked; look again
     conflict_closed,       // 409: the conflict is already resolved or dismissed
     rate_limited,          // 429: too many failed sign-ins or requests from this address
+    // enrolment (SPEC.md, "Enrolment")
+    enrolment_used,        // 410: the enrolment code was exchanged already, by another device
+    enrolment_expired,     // 410: the enrolment code's time ran out, or its device was revoked
     // server-side failures
     unavailable,           // 503: overloaded, shutting down, store busy
     storage_error,         // 500/507: the store failed; nothing was applied

@@ -19,6 +19,7 @@
 #include <fieldsync/server/tuning.hpp>
 #include <fieldsync/server/metrics.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -334,6 +335,14 @@ public:
     virtual void close() = 0;
 };
 
+/// A one-time enrolment code for a device (SPEC.md, "Enrolment"). The code is shown once; the
+/// store keeps only its hash.
+struct enrolment {
+    std::string code;               // "XXXX-XXXX-XXXX-XXXX": 80 random bits in Crockford base32
+    std::string device_id;
+    std::int64_t expires_ms = 0;    // ms since the epoch
+};
+
 /// Devices and the organisation tree: who may sync, and what each device sees.
 class directory_store {
 public:
@@ -360,6 +369,20 @@ public:
     virtual proto::expected<void> revoke_device(const std::string& device_id) = 0;
     virtual proto::expected<std::string> rotate_device(const std::string& device_id) = 0;
     virtual proto::expected<void> move_device(const std::string& device_id, const std::string& unit_id) = 0;
+
+    /// Enrolment (SPEC.md, "Enrolment"). enrol_device makes a one-time code for an active
+    /// device, valid for `valid_for`; the device's earlier unused codes stop working. Errors:
+    /// not_found (no active device of that id), bad_request (a validity outside 1 minute to
+    /// 30 days).
+    virtual proto::expected<enrolment> enrol_device(const std::string& device_id, std::chrono::milliseconds valid_for) = 0;
+    /// Exchanges a code (case, dashes and spaces ignored) for the device: its token becomes
+    /// `token`, which the enrolling client made (tokens have the form "fs1_" and 64 lowercase
+    /// hex digits). The same code and token again answer the same device as long as that token
+    /// is the device's, so a client whose answer was lost can ask again. Errors: bad_request
+    /// (a code or token of the wrong form), not_found (no such code), enrolment_used (the code
+    /// was exchanged with another token, or the device's token changed since), enrolment_expired
+    /// (the code's time ran out, or the device was revoked). A refusal changes nothing.
+    virtual proto::expected<device> redeem_enrolment(const std::string& code, const std::string& token) = 0;
 
     /// Each device's last sync: the time of its last acknowledged pull (`acknowledgement::at_ms`,
     /// written or still in memory), ms since the epoch. Devices that never synced and revoked
