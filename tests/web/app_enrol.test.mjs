@@ -1,6 +1,6 @@
 // The field app's enrolment (/app/) in a real headless Chromium (SPEC.md, "Enrolment"): a
-// typed code, wrong then right; a link opened on a 390×844 phone; the same link again; an
-// answer lost on the way and asked for again. The token is made by the page and never shows
+// typed code, wrong then right; a link opened on a 390×844 phone; the app reloaded with no
+// network; the same link again; an answer lost on the way and asked for again. The token is made by the page and never shows
 // in a URL, the page's HTML or a request's URL; refusals change nothing, and the devices sync
 // afterwards with what they hold.
 //
@@ -96,6 +96,14 @@ async function main() {
   assert.ok(!(await page.evaluate(() => history.length > 0 && location.hash)), 'a fragment is left');
   await checkLayout(page);
   await page.screenshot({ path: t.screenshot, fullPage: true });
+
+  // 2b. Opened once, the app starts with no network (its service worker serves its files).
+  await page.evaluate(async () => { await navigator.serviceWorker.ready; });
+  await t.browser.setOffline(true);
+  await page.reload();
+  await page.locator('#device-name', { hasText: SECRETARY }).waitFor();
+  assert.equal(await page.evaluate(() => navigator.serviceWorker.controller !== null), true);
+  await t.browser.setOffline(false);
 
   // 3. The same link again: refused in words, and the app keeps the device it has.
   await page.goto(phoneLink);

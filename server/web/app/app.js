@@ -163,4 +163,8 @@ window.addEventListener('online', () => {
   if (!$('retry').hidden) $('retry-button').click();
 });
 
+// The app's files are kept for offline starts (sw.js). Browsers allow service workers on
+// https and on 127.0.0.1/localhost only; elsewhere the app works online.
+if ('serviceWorker' in navigator) navigator.serviceWorker.register('sw.js').catch(() => undefined);
+
 start();
