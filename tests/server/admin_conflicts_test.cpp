@@ -2,6 +2,8 @@
 // output (a side-by-side view whose columns line up for NFD Vietnamese and wide text) and
 // the exit codes (0 done, 1 failed, 2 usage, 3 stale).
 
+#include "server/admin_run.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <fieldsync/protocol/display_width.hpp>
@@ -23,34 +25,11 @@ using proto::json;
 
 namespace {
 
-std::string quote(const std::string& s) {
-    std::string out = "'";
-    for (const char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return out + "'";
-}
+using fieldsync::test::admin_run;
+namespace test = fieldsync::test;
 
-struct run_result {
-    int code = -1;
-    std::string out;
-};
-
-// Runs fieldsync-admin with stdin from /dev/null (not a terminal), stdout and stderr together.
-run_result admin(const std::string& db, const std::vector<std::string>& args) {
-    const std::string bin = std::string(FIELDSYNC_BINARY_DIR) + "/tools/fieldsync-admin";
-    REQUIRE(access(bin.c_str(), X_OK) == 0);
-    std::string cmd = quote(bin) + " --db " + quote(db);
-    for (const auto& a : args) cmd += " " + quote(a);
-    cmd += " </dev/null 2>&1";
-    run_result r;
-    FILE* p = popen(cmd.c_str(), "r");
-    REQUIRE(p);
-    char buf[4096];
-    std::size_t n = 0;
-    while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-    const int status = pclose(p);
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return r;
-}
+// stdout and stderr together.
+admin_run admin(const std::string& db, const std::vector<std::string>& args) { return test::run_admin(db, args); }
 
 struct cli_fixture {
     fs::path dir;
@@ -147,16 +126,16 @@ TEST_CASE("conflicts list and show: colliding fields marked, columns aligned for
 
     const auto list = admin(t.db, {"conflicts", "list"});
     INFO(list.out);
-    CHECK(list.code == 0);
+    CHECK(list.exit == 0);
     CHECK(list.out.find(id) != std::string::npos);
     CHECK(list.out.find("notes,status") != std::string::npos);
     CHECK(list.out.find("Đảng viên Nguyễn Văn An") != std::string::npos);
     CHECK(admin(t.db, {"conflicts", "list", "--status", "resolved"}).out.find(id) == std::string::npos);
-    CHECK(admin(t.db, {"conflicts", "list", "--status", "later"}).code == 2);
+    CHECK(admin(t.db, {"conflicts", "list", "--status", "later"}).exit == 2);
 
     const auto show = admin(t.db, {"conflicts", "show", id});
     INFO(show.out);
-    REQUIRE(show.code == 0);
+    REQUIRE(show.exit == 0);
     CHECK(show.out.find("Bí thư chi bộ ấp 1") != std::string::npos);   // who wrote the head
     CHECK(show.out.find("Đảng viên Nguyễn Văn An") != std::string::npos);  // and the incoming side
     // The grid: every line with separators has them at the same display columns.
@@ -182,8 +161,8 @@ TEST_CASE("conflicts list and show: colliding fields marked, columns aligned for
     CHECK(theme_unmarked);
     CHECK(show.out.find("To\xCC\x82i \xC4\x91" "a\xCC\x83 bo\xCC\x82\xCC\x89 sung") != std::string::npos);  // shown as written
 
-    CHECK(admin(t.db, {"conflicts", "show", "no-such"}).code == 1);
-    CHECK(admin(t.db, {"conflicts", "--help"}).code == 0);
+    CHECK(admin(t.db, {"conflicts", "show", "no-such"}).exit == 1);
+    CHECK(admin(t.db, {"conflicts", "--help"}).exit == 0);
 }
 
 TEST_CASE("conflicts resolve: flags, stale refusal, roles and exit codes", "[admin][review][cli]") {
@@ -191,18 +170,18 @@ TEST_CASE("conflicts resolve: flags, stale refusal, roles and exit codes", "[adm
     const auto id = t.make_conflict("dk-1");
 
     // No choice and no terminal: a usage error, nothing written.
-    CHECK(admin(t.db, {"conflicts", "resolve", id, "--as", t.reviewer.id}).code == 2);
-    CHECK(admin(t.db, {"conflicts", "resolve", id, "--keep-head"}).code == 2);  // --as required
-    CHECK(admin(t.db, {"conflicts", "resolve", id, "--keep-head", "--dismiss", "--as", t.reviewer.id}).code == 2);
+    CHECK(admin(t.db, {"conflicts", "resolve", id, "--as", t.reviewer.id}).exit == 2);
+    CHECK(admin(t.db, {"conflicts", "resolve", id, "--keep-head"}).exit == 2);  // --as required
+    CHECK(admin(t.db, {"conflicts", "resolve", id, "--keep-head", "--dismiss", "--as", t.reviewer.id}).exit == 2);
     const auto field = admin(t.db, {"conflicts", "resolve", id, "--keep-head", "--as", t.field_dev.id});
-    CHECK(field.code == 1);
+    CHECK(field.exit == 1);
     CHECK(field.out.find("forbidden") != std::string::npos);
 
     // Decided on version 1 while the head is 2: stale, shown again, exit 3.
     const auto stale = admin(t.db, {"conflicts", "resolve", id, "--pick", "notes=incoming", "--pick", "/status=head",
                                     "--head-version", "1", "--as", t.reviewer.id});
     INFO(stale.out);
-    CHECK(stale.code == 3);
+    CHECK(stale.exit == 3);
     CHECK(stale.out.find("stale") != std::string::npos);
     CHECK(stale.out.find("* notes") != std::string::npos);
     CHECK(t.head("dk-1")["status"] == "reviewed");
@@ -210,13 +189,13 @@ TEST_CASE("conflicts resolve: flags, stale refusal, roles and exit codes", "[adm
     const auto ok = admin(t.db, {"conflicts", "resolve", id, "--pick", "notes=incoming", "--pick", "/status=head",
                                  "--note", "gộp ý", "--as", t.reviewer.id});
     INFO(ok.out);
-    CHECK(ok.code == 0);
+    CHECK(ok.exit == 0);
     CHECK(ok.out.find("resolved") != std::string::npos);
     CHECK(t.head("dk-1")["notes"] == "To\xCC\x82i \xC4\x91" "a\xCC\x83 bo\xCC\x82\xCC\x89 sung");
     CHECK(t.head("dk-1")["status"] == "reviewed");
     CHECK(t.head("dk-1")["theme"] == "nói đi đôi với làm");
     const auto again = admin(t.db, {"conflicts", "resolve", id, "--keep-head", "--as", t.reviewer.id});
-    CHECK(again.code == 1);
+    CHECK(again.exit == 1);
     CHECK(again.out.find("conflict_closed") != std::string::npos);
 
     // Edit from a file; dismiss; both stay listed.
@@ -225,10 +204,10 @@ TEST_CASE("conflicts resolve: flags, stale refusal, roles and exit codes", "[adm
     edited["notes"] = "bản của người xem xét";
     const auto file = (t.dir / "edited.json").string();
     std::ofstream(file) << edited.dump();
-    CHECK(admin(t.db, {"conflicts", "resolve", id2, "--edit", file, "--as", t.reviewer.id}).code == 0);
+    CHECK(admin(t.db, {"conflicts", "resolve", id2, "--edit", file, "--as", t.reviewer.id}).exit == 0);
     CHECK(t.head("dk-2")["notes"] == "bản của người xem xét");
     const auto id3 = t.make_conflict("dk-3");
-    CHECK(admin(t.db, {"conflicts", "resolve", id3, "--dismiss", "--as", t.reviewer.id}).code == 0);
+    CHECK(admin(t.db, {"conflicts", "resolve", id3, "--dismiss", "--as", t.reviewer.id}).exit == 0);
     CHECK(admin(t.db, {"conflicts", "list", "--status", "dismissed"}).out.find(id3) != std::string::npos);
     const auto resolved = admin(t.db, {"conflicts", "list", "--status", "resolved"}).out;
     CHECK(resolved.find(id) != std::string::npos);
@@ -281,10 +260,10 @@ TEST_CASE("the admin tool reads the schema the server serves, kept in the store"
     }
     const auto shown = admin(db, {"conflicts", "show", conflict_id});
     INFO(shown.out);
-    CHECK(shown.code == 0);
+    CHECK(shown.exit == 0);
     const auto resolved = admin(db, {"conflicts", "resolve", conflict_id, "--as", reviewer_id, "--take-incoming"});
     INFO(resolved.out);
-    CHECK(resolved.code == 0);
+    CHECK(resolved.exit == 0);
     {
         srv::store_options o;
         o.path = db;

@@ -2,6 +2,8 @@
 // file: the link alone on stdout, the code and a QR code on stderr, the SVG file; a new code
 // ends the older one; bad options and unknown devices are refused.
 
+#include "server/admin_run.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <fieldsync/server/store.hpp>
@@ -22,32 +24,11 @@ namespace srv = fieldsync::server;
 
 namespace {
 
-std::string quote(const std::string& s) {
-    std::string out = "'";
-    for (const char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return out + "'";
-}
-
-struct run_result {
-    int status = -1;
-    std::string out;
-};
+using fieldsync::test::admin_run;
 
 // fieldsync-admin --db DB ARGS...: exit code and stdout; stderr goes to `err_file`.
-run_result admin(const std::string& db, const std::vector<std::string>& args, const std::string& err_file) {
-    const std::string bin = std::string(FIELDSYNC_BINARY_DIR) + "/tools/fieldsync-admin";
-    REQUIRE(access(bin.c_str(), X_OK) == 0);
-    std::string cmd = "env -u FIELDSYNC_PUBLIC_URL " + quote(bin) + " --db " + quote(db);
-    for (const auto& a : args) cmd += " " + quote(a);
-    cmd += " </dev/null 2>" + quote(err_file);
-    run_result r;
-    FILE* p = popen(cmd.c_str(), "r");
-    REQUIRE(p != nullptr);
-    std::array<char, 4096> buf{};
-    while (const auto n = fread(buf.data(), 1, buf.size(), p)) r.out.append(buf.data(), n);
-    const int status = pclose(p);
-    r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return r;
+admin_run admin(const std::string& db, const std::vector<std::string>& args, const std::string& err_file) {
+    return fieldsync::test::run_admin(db, args, err_file);
 }
 
 std::string slurp(const fs::path& p) {
@@ -66,8 +47,8 @@ struct enrol_cli {
         fs::create_directories(dir);
         db = (dir / "central.db").string();
         err = (dir / "stderr.txt").string();
-        REQUIRE(admin(db, {"init"}, err).status == 0);
-        REQUIRE(admin(db, {"unit", "add", "--id", "ap-5", "--name", "Chi bộ ấp Tân Lợi", "--kind", "cell"}, err).status == 0);
+        REQUIRE(admin(db, {"init"}, err).exit == 0);
+        REQUIRE(admin(db, {"unit", "add", "--id", "ap-5", "--name", "Chi bộ ấp Tân Lợi", "--kind", "cell"}, err).exit == 0);
     }
     ~enrol_cli() {
         std::error_code ec;
@@ -93,7 +74,7 @@ TEST_CASE("fieldsync-admin device add --enrol prints a link, a QR code and an SV
     const auto added = admin(c.db, {"device", "add", "--name", "Bí thư chi bộ ấp Tân Lợi", "--unit", "ap-5", "--enrol",
                                     "--server", "https://fs.giongtrom.example/", "--valid-hours", "48", "--qr-svg", svg},
                              c.err);
-    REQUIRE(added.status == 0);
+    REQUIRE(added.exit == 0);
     std::smatch m;
     REQUIRE(std::regex_match(added.out, m, k_link));  // the link, and nothing else: no token
     const std::string code = m[1];
@@ -114,7 +95,7 @@ TEST_CASE("fieldsync-admin device add --enrol prints a link, a QR code and an SV
     {
         // A second code for the same device ends the first.
         const auto again = admin(c.db, {"device", "enrol", id, "--server", "https://fs.giongtrom.example"}, c.err);
-        REQUIRE(again.status == 0);
+        REQUIRE(again.exit == 0);
         std::smatch m2;
         REQUIRE(std::regex_match(again.out, m2, k_link));
         CHECK(m2[1] != code);
@@ -126,20 +107,20 @@ TEST_CASE("fieldsync-admin device add --enrol prints a link, a QR code and an SV
     }
     // Without --server the link names FIELDSYNC_PUBLIC_URL or the local default.
     const auto local = admin(c.db, {"device", "enrol", id}, c.err);
-    REQUIRE(local.status == 0);
+    REQUIRE(local.exit == 0);
     CHECK(local.out.starts_with("http://127.0.0.1:8080/app/#enrol="));
 }
 
 TEST_CASE("fieldsync-admin enrolment refuses bad options and unknown devices", "[admin][enrol]") {
     enrol_cli c;
-    CHECK(admin(c.db, {"device", "add", "--name", "A", "--unit", "ap-5", "--enrol", "--server", "fs.example"}, c.err).status == 2);
-    CHECK(admin(c.db, {"device", "add", "--name", "A", "--unit", "ap-5", "--enrol", "--valid-hours", "0"}, c.err).status == 2);
-    CHECK(admin(c.db, {"device", "add", "--name", "A", "--unit", "ap-5", "--enrol", "--valid-hours", "721"}, c.err).status == 2);
-    CHECK(admin(c.db, {"device", "add", "--name", "A", "--unit", "ap-5", "--server", "https://fs.example"}, c.err).status == 2);
-    CHECK(admin(c.db, {"device", "enrol"}, c.err).status == 2);
-    CHECK(admin(c.db, {"device", "enrol", "khong-co", "--bogus", "1"}, c.err).status == 2);
+    CHECK(admin(c.db, {"device", "add", "--name", "A", "--unit", "ap-5", "--enrol", "--server", "fs.example"}, c.err).exit == 2);
+    CHECK(admin(c.db, {"device", "add", "--name", "A", "--unit", "ap-5", "--enrol", "--valid-hours", "0"}, c.err).exit == 2);
+    CHECK(admin(c.db, {"device", "add", "--name", "A", "--unit", "ap-5", "--enrol", "--valid-hours", "721"}, c.err).exit == 2);
+    CHECK(admin(c.db, {"device", "add", "--name", "A", "--unit", "ap-5", "--server", "https://fs.example"}, c.err).exit == 2);
+    CHECK(admin(c.db, {"device", "enrol"}, c.err).exit == 2);
+    CHECK(admin(c.db, {"device", "enrol", "khong-co", "--bogus", "1"}, c.err).exit == 2);
     const auto unknown = admin(c.db, {"device", "enrol", "khong-co"}, c.err);
-    CHECK(unknown.status == 1);
+    CHECK(unknown.exit == 1);
     CHECK(unknown.out.empty());
     CHECK(slurp(c.err).find("no active device 'khong-co'") != std::string::npos);
     // None of the refusals added a device.

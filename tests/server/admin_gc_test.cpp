@@ -1,6 +1,8 @@
 // `fieldsync-admin gc`, run as a program against a store file: bad flags get a clear error and
 // exit 2 with nothing changed, --dry-run changes nothing, a real run purges and says what.
 
+#include "server/admin_run.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <fieldsync/server/store.hpp>
@@ -19,31 +21,10 @@ namespace srv = fieldsync::server;
 
 namespace {
 
-std::string quote(const std::string& s) {
-    std::string out = "'";
-    for (const char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return out + "'";
-}
+using fieldsync::test::admin_run;
+namespace test = fieldsync::test;
 
-struct run_result {
-    int exit = -1;
-    std::string output;  // stdout and stderr
-};
-
-run_result admin(const std::string& db, const std::vector<std::string>& args) {
-    const std::string bin = std::string(FIELDSYNC_BINARY_DIR) + "/tools/fieldsync-admin";
-    REQUIRE(access(bin.c_str(), X_OK) == 0);
-    std::string cmd = quote(bin) + " --db " + quote(db);
-    for (const auto& a : args) cmd += " " + quote(a);
-    run_result r;
-    FILE* p = popen((cmd + " </dev/null 2>&1").c_str(), "r");
-    REQUIRE(p);
-    std::array<char, 4096> buf{};
-    while (const auto n = fread(buf.data(), 1, buf.size(), p)) r.output.append(buf.data(), n);
-    const int status = pclose(p);
-    r.exit = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return r;
-}
+admin_run admin(const std::string& db, const std::vector<std::string>& args) { return test::run_admin(db, args); }
 
 struct gc_fixture {
     fs::path dir;
@@ -108,42 +89,42 @@ TEST_CASE("fieldsync-admin gc refuses bad flags with exit 2 and changes nothing"
         {"gc", "now"}};
     for (const auto& args : bad) {
         const auto r = admin(f.db, args);
-        INFO(args.back() << ": " << r.output);
+        INFO(args.back() << ": " << r.out);
         CHECK(r.exit == 2);
-        CHECK(r.output.find("fieldsync-admin: ") != std::string::npos);
-        CHECK(r.output.find("usage: fieldsync-admin --db PATH gc") != std::string::npos);
+        CHECK(r.out.find("fieldsync-admin: ") != std::string::npos);
+        CHECK(r.out.find("usage: fieldsync-admin --db PATH gc") != std::string::npos);
     }
     CHECK(f.heads() == 3);
     const auto help = admin(f.db, {"gc", "--help"});
     CHECK(help.exit == 0);
-    CHECK(help.output.find("--dry-run") != std::string::npos);
+    CHECK(help.out.find("--dry-run") != std::string::npos);
 }
 
 TEST_CASE("fieldsync-admin gc --dry-run changes nothing and gc purges and reports", "[admin][retention]") {
     gc_fixture f;
     const auto dry = admin(f.db, {"gc", "--dry-run", "--window-days", "30"});
-    INFO(dry.output);
+    INFO(dry.out);
     CHECK(dry.exit == 0);
-    CHECK(dry.output.find("dry run: nothing changed") != std::string::npos);
-    CHECK(dry.output.find("tombstones:      2") != std::string::npos);
+    CHECK(dry.out.find("dry run: nothing changed") != std::string::npos);
+    CHECK(dry.out.find("tombstones:      2") != std::string::npos);
     CHECK(f.heads() == 3);
 
     const auto real = admin(f.db, {"gc"});
-    INFO(real.output);
+    INFO(real.out);
     CHECK(real.exit == 0);
-    CHECK(real.output.find("purged:") != std::string::npos);
-    CHECK(real.output.find("tombstones:      2") != std::string::npos);
+    CHECK(real.out.find("purged:") != std::string::npos);
+    CHECK(real.out.find("tombstones:      2") != std::string::npos);
     CHECK(f.heads() == 1);
     const auto again = admin(f.db, {"gc"});
-    CHECK(again.output.find("tombstones:      0") != std::string::npos);
+    CHECK(again.out.find("tombstones:      0") != std::string::npos);
 }
 
 TEST_CASE("fieldsync-admin device list shows each device's last recorded pull", "[admin][retention]") {
     gc_fixture f;
     auto before = admin(f.db, {"device", "list"});
     CHECK(before.exit == 0);
-    CHECK(before.output.find("LAST SYNC") != std::string::npos);
-    CHECK(before.output.rfind(" -\n") != std::string::npos);  // never pulled
+    CHECK(before.out.find("LAST SYNC") != std::string::npos);
+    CHECK(before.out.rfind(" -\n") != std::string::npos);  // never pulled
     {
         srv::store_options o;
         o.path = f.db;
@@ -159,6 +140,6 @@ TEST_CASE("fieldsync-admin device list shows each device's last recorded pull", 
         CHECK(after->front().ack.has_value());
     }
     const auto after = admin(f.db, {"device", "list"});
-    INFO(after.output);
-    CHECK(after.output.rfind(" -\n") == std::string::npos);
+    INFO(after.out);
+    CHECK(after.out.rfind(" -\n") == std::string::npos);
 }

@@ -1,6 +1,8 @@
 // `fieldsync-admin unit import|move`, run as a program against a store file: a tree from
 // CSV or JSON in any order, moves that carry devices' scopes, and refusals that write nothing.
 
+#include "server/admin_run.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <fieldsync/server/store.hpp>
@@ -19,20 +21,9 @@ namespace srv = fieldsync::server;
 
 namespace {
 
-std::string quote(const std::string& s) {
-    std::string out = "'";
-    for (const char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return out + "'";
-}
-
 // Exit code of fieldsync-admin --db DB ARGS..., output discarded.
 int admin(const std::string& db, const std::vector<std::string>& args) {
-    const std::string bin = std::string(FIELDSYNC_BINARY_DIR) + "/tools/fieldsync-admin";
-    REQUIRE(access(bin.c_str(), X_OK) == 0);
-    std::string cmd = quote(bin) + " --db " + quote(db);
-    for (const auto& a : args) cmd += " " + quote(a);
-    const int status = std::system((cmd + " </dev/null >/dev/null 2>&1").c_str());
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return fieldsync::test::run_admin(db, args, "/dev/null").exit;
 }
 
 struct units_fixture {
