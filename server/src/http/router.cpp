@@ -145,6 +145,15 @@ std::optional<route_spec> match(const std::vector<std::string>& s, std::vector<s
     return std::nullopt;
 }
 
+// 429 for an address past its allowance of failed sign-ins (guard.hpp); the connection closes.
+response too_many_failures(const request& req, std::chrono::seconds wait) {
+    auto res = answer(req, err(errc::rate_limited, "too many failed sign-ins from this address; retry in " +
+                                                       std::to_string(wait.count()) + " s"));
+    res.set(http::field::retry_after, std::to_string(wait.count()));
+    res.keep_alive(false);
+    return res;
+}
+
 bool is_json_media_type(std::string_view content_type) {
     const auto semi = content_type.find(';');
     return beast::iequals(trim(content_type.substr(0, semi)), "application/json");
@@ -267,11 +276,7 @@ std::variant<admitted, refusal> router::admit(const request& req, const boost::a
     if (!dev) return answer(req, dev.err());
     if (!*dev) {
         if (const auto wait = guard_.auth_failed(remote)) {
-            auto res = answer(req, err(errc::rate_limited, "too many failed sign-ins from this address; retry in " +
-                                                               std::to_string(wait->count()) + " s"));
-            res.set(http::field::retry_after, std::to_string(wait->count()));
-            res.keep_alive(false);
-            return refusal{std::move(res), guard_.over_allowance_delay()};
+            return refusal{too_many_failures(req, *wait), guard_.over_allowance_delay()};
         }
         return answer(req, err(errc::unauthorized, "unknown or revoked device token"));
     }
@@ -388,13 +393,7 @@ response router::enrol(const admitted& a, const request& req) const {
     auto dev = store_.directory.redeem_enrolment(code->get<std::string>(), token->get<std::string>());
     if (!dev) {
         if (dev.err().code == errc::not_found) {
-            if (const auto wait = guard_.auth_failed(a.remote)) {
-                auto res = answer(req, err(errc::rate_limited, "too many failed sign-ins from this address; retry in " +
-                                                                   std::to_string(wait->count()) + " s"));
-                res.set(http::field::retry_after, std::to_string(wait->count()));
-                res.keep_alive(false);
-                return res;
-            }
+            if (const auto wait = guard_.auth_failed(a.remote)) return too_many_failures(req, *wait);
         }
         return answer(req, dev.err());
     }

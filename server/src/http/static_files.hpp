@@ -1,7 +1,8 @@
 #pragma once
-// The review page under /admin/ and the field app under /app/: files of server/web/admin/ and
-// server/web/app/, compiled into the binary at build time (server/CMakeLists.txt generates web_assets.cpp), so the server needs no files
-// on disk and the page always matches the API it calls.
+// The review page under /admin/ and the field app under /app/: files of server/web/admin/
+// and server/web/app/, compiled into the binary at build time (server/CMakeLists.txt
+// generates web_assets.cpp), so the server needs no files on disk and the pages always match
+// the API they call.
 //
 // Every answer carries a strict Content-Security-Policy (no inline script or style, nothing
 // from another origin), nosniff and no-store. The review page keeps its token in
