@@ -25,7 +25,7 @@ class fs_error(ctypes.Structure):
 
 class fs_sync_report(ctypes.Structure):
     _fields_ = [(n, ctypes.c_int64) for n in ("pushed", "applied", "merged", "conflicts", "rejected", "pulled",
-                                               "bytes_sent", "bytes_received", "duration_ms")]
+                                               "bytes_sent", "bytes_received", "duration_ms", "decided")]
 
 
 def main():

@@ -57,6 +57,8 @@ verbs:
   list COLLECTION [--unit UNIT] [--field NAME --value JSON] [--deleted]
                                        print records, one JSON object per line
   delete COLLECTION ID                 delete a record
+  discard COLLECTION ID                drop this device's unsent or refused change of a record
+                                       (or a decision's notice): back to the server's version
   status                               pending changes, conflicts, rejected changes
   sync [--quiet] [--ca-file FILE]      push local changes, pull the server's
   help                                 this text; `fieldsync VERB --help` for one verb
@@ -86,6 +88,12 @@ const std::map<std::string, std::string> k_verb_help = {
              "top-level name or a JSON pointer; --value is JSON (\"text\" needs its quotes).\n"},
     {"delete", "usage: fieldsync --replica DIR delete COLLECTION ID\n"
                "Deletes a record locally; the next sync sends the delete. Exit 2 if absent.\n"},
+    {"discard", "usage: fieldsync --replica DIR discard COLLECTION ID\n"
+                "Drops what only this device has of a record and returns it to the server's version:\n"
+                "unsent edits, a change the server refused (so later syncs no longer exit 7), or the\n"
+                "notice of a reviewer's decision. A record the server never had goes. Exit 2 if\n"
+                "absent, 3 if the change is held for review (the reviewer decides it), 4 if a change\n"
+                "of it is being sent by a sync running now.\n"},
     {"status", "usage: fieldsync --replica DIR status\n"
                "Prints the server, the cursor, and how many records are pending, in conflict or\n"
                "rejected; then each conflict and rejection with its reason.\n"},
@@ -202,7 +210,22 @@ json to_json(const client::record& r) {
     if (r.reason) j["reason"] = {{"code", protocol::errc_name(r.reason->code)}, {"message", r.reason->message}};
     if (r.conflict_id) j["conflict_id"] = *r.conflict_id;
     if (!r.held.is_null()) j["held"] = r.held;
+    if (r.resolution) j["resolution"] = protocol::encode(*r.resolution);
     return j;
+}
+
+// What became of this device's held change, in a line: "kept the district's version (note: ...)".
+std::string describe_decision(const protocol::resolution_notice& n) {
+    std::string out;
+    if (n.status == "dismissed") out = "dismissed: the record stays as it is";
+    else if (n.choice == "keep_head") out = "resolved: the other version was kept";
+    else if (n.choice == "take_incoming") out = "resolved: this device's version was taken";
+    else if (n.choice == "pick") out = "resolved: field by field";
+    else if (n.choice == "edit") out = "resolved: the reviewer wrote the record";
+    else out = n.status;
+    if (!n.reviewer_unit_name.empty()) out += ", by " + n.reviewer_unit_name;
+    if (!n.note.empty()) out += " (note: " + n.note + ")";
+    return out;
 }
 
 std::string human_bytes(std::int64_t n) {
@@ -320,6 +343,15 @@ int run(const std::string& dir, const wire_choice& wire, const std::string& verb
         if (!d) return fail_here(d.err());
         return exit_ok;
     }
+    if (verb == "discard") {
+        if (!need_positional(2)) return usage_error("discard needs COLLECTION ID", verb);
+        auto d = r.discard(a->positional[0], a->positional[1]);
+        if (!d) return fail_here(d.err());
+        std::cout << (d->deleted && d->version == 0 ? "discarded: the record was never on the server and is gone\n"
+                                                    : "discarded: back to the server's version " +
+                                                          std::to_string(d->version) + "\n");
+        return exit_ok;
+    }
     if (verb == "status") {
         if (!need_positional(0)) return usage_error("status takes no arguments", verb);
         auto s = r.status();
@@ -339,12 +371,27 @@ int run(const std::string& dir, const wire_choice& wire, const std::string& verb
             auto l = r.list(q);
             if (!l) return fail_here(l.err());
             for (const auto& rec : *l) {
-                std::cout << "  " << client::sync_state_name(rec.state) << " " << rec.collection << "/" << rec.id;
-                if (rec.conflict_id) std::cout << " conflict " << *rec.conflict_id;
-                if (rec.reason) std::cout << ": " << protocol::errc_name(rec.reason->code) << ": " << rec.reason->message;
+                std::cout << "  " << rec.collection << "/" << rec.id;
+                if (rec.state == client::sync_state::conflict)
+                    std::cout << ": held for review by a reviewer"
+                              << (rec.conflict_id ? " (conflict " + *rec.conflict_id + ")" : std::string());
+                else if (rec.reason)
+                    std::cout << ": refused: " << rec.reason->message << " ("
+                              << protocol::errc_name(rec.reason->code) << "); `fieldsync discard " << rec.collection
+                              << " " << rec.id << "` drops the change";
                 std::cout << "\n";
             }
         }
+        // Decisions about this device's held changes, until the next edit or a discard.
+        client::query decided;
+        decided.state = client::sync_state::synced;
+        decided.include_deleted = true;
+        auto l = r.list(decided);
+        if (!l) return fail_here(l.err());
+        for (const auto& rec : *l)
+            if (rec.resolution)
+                std::cout << "  " << rec.collection << "/" << rec.id << ": " << describe_decision(*rec.resolution)
+                          << "\n";
         return exit_ok;
     }
     // sync
@@ -387,6 +434,8 @@ int run(const std::string& dir, const wire_choice& wire, const std::string& verb
               << ", sent " << human_bytes(rep->bytes_sent) << ", received " << human_bytes(rep->bytes_received)
               << ", " << rep->requests << " requests, " << rep->retries << " retries, " << rep->duration.count()
               << " ms\n";
+    if (rep->decided > 0)
+        std::cout << "decided by a reviewer: " << rep->decided << " (see `fieldsync status`)\n";
     if (rep->queued > 0)
         std::cout << "queued at the relay hub: " << rep->queued << " (still pending; the next sync asks again)\n";
     auto s = r.status();

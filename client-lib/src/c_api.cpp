@@ -93,6 +93,7 @@ json record_json(const record& r) {
     if (r.reason) j["reason"] = {{"code", protocol::errc_name(r.reason->code)}, {"message", r.reason->message}};
     if (r.conflict_id) j["conflict_id"] = *r.conflict_id;
     if (!r.held.is_null()) j["held"] = r.held;
+    if (r.resolution) j["resolution"] = protocol::encode(*r.resolution);
     return j;
 }
 
@@ -234,6 +235,15 @@ int fs_replica_remove(fs_replica* h, const char* collection, const char* id, fs_
     });
 }
 
+int fs_replica_discard(fs_replica* h, const char* collection, const char* id, fs_error* error) {
+    if (!h) return report(nullptr, error, FS_ERR_INVALID_ARGUMENT, "replica is NULL");
+    return guard<int>(h, error, FS_ERR_INTERNAL, [&]() -> int {
+        if (!need(h, error, collection && id, "collection or id")) return FS_ERR_INVALID_ARGUMENT;
+        auto r = h->r->discard(collection, id);
+        return r ? ok(h, error) : report(h, error, r.err());
+    });
+}
+
 char* fs_replica_get(fs_replica* h, const char* collection, const char* id, fs_error* error) {
     if (!h) return report(nullptr, error, FS_ERR_INVALID_ARGUMENT, "replica is NULL"), nullptr;
     return guard<char*>(h, error, nullptr, [&]() -> char* {
@@ -312,6 +322,7 @@ int fs_replica_sync(fs_replica* h, fs_progress_fn progress, void* user, fs_sync_
             out->bytes_sent = r->bytes_sent;
             out->bytes_received = r->bytes_received;
             out->duration_ms = r->duration.count();
+            out->decided = r->decided;
         }
         return ok(h, error);
     });

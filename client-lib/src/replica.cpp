@@ -63,6 +63,10 @@ record to_record(const record_row& r) {
         out.reason = protocol::error{protocol::errc_from_name(*r.reason_code), r.reason_message.value_or("")};
     out.conflict_id = r.conflict_id;
     out.held = parse_stored(r.held_data);
+    if (r.resolution) {
+        auto decided = protocol::decode_resolution_notice(json::parse(*r.resolution));
+        if (decided) out.resolution = std::move(*decided);
+    }
     return out;
 }
 
@@ -211,6 +215,7 @@ record apply_edit(replica::impl& im, const std::string& collection, const std::s
     rec.reason_message.reset();
     rec.conflict_id.reset();
     rec.held_data.reset();
+    rec.resolution.reset();
     st.save_record(rec);
     return to_record(rec);
 }
@@ -320,6 +325,46 @@ result<record> replica::remove(const std::string& collection, const std::string&
         auto r = apply_edit(*impl_, collection, id, {}, true, nullptr);
         tx.commit();
         return r;
+    });
+}
+
+result<record> replica::discard(const std::string& collection, const std::string& id) {
+    return guarded([&]() -> result<record> {
+        check_names(collection, id);
+        std::lock_guard lock(impl_->mutex);
+        auto& st = *impl_->store;
+        sqlite::write_transaction tx(st.db());
+        auto rec = st.find_record(collection, id);
+        if (!rec) return make_error(errc::not_found, collection + "/" + id + " not found");
+        if (rec->state == static_cast<int>(sync_state::conflict))
+            return make_error(errc::invalid_argument,
+                              collection + "/" + id +
+                                  ": the change is held for review; the decision comes with a later sync");
+        const auto rows = st.outbox_for(collection, id);
+        for (const auto& row : rows)
+            if (row.batch_id)
+                return make_error(errc::busy, collection + "/" + id +
+                                                  ": the change is being sent; discard it after the sync has answered");
+        for (const auto& row : rows) st.delete_outbox(row.seq);
+        rec->local_deleted = rec->server_deleted;
+        rec->local_data = rec->server_data;
+        rec->state = static_cast<int>(sync_state::synced);
+        rec->state_version = 0;
+        rec->reason_code.reset();
+        rec->reason_message.reset();
+        rec->conflict_id.reset();
+        rec->held_data.reset();
+        rec->resolution.reset();
+        if (rec->server_version == 0) {
+            // Never on the server: nothing is left of it here either.
+            st.delete_record(collection, id);
+            rec->local_deleted = true;
+            rec->local_data.reset();
+        } else {
+            st.save_record(*rec);
+        }
+        tx.commit();
+        return to_record(*rec);
     });
 }
 

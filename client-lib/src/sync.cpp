@@ -150,6 +150,7 @@ private:
     result<bool> apply(const protocol::sync_response& resp);
     void apply_result(const protocol::change_result& res, bool& deferred_batch);
     void apply_restore(const protocol::sync_response& resp);
+    void apply_resolution(const protocol::resolution_notice& n);
     void apply_page(const protocol::sync_response& resp);
     result<bool> committed();
     bool tell(sync_phase ph);
@@ -407,12 +408,15 @@ void sync_session::apply_result(const protocol::change_result& res, bool& deferr
             ++(conflict ? report_.conflicts : report_.rejected);
             rec->state_version = res.version;
             rec->conflict_id = res.conflict_id;
+            // A held change has no error: it waits for a reviewer (record::conflict_id).
+            rec->reason_code.reset();
+            rec->reason_message.reset();
             if (res.err) {
                 rec->reason_code = std::string(protocol::errc_name(res.err->code));
                 rec->reason_message = res.err->message;
-            } else {
-                rec->reason_code = conflict ? "conflict" : "rejected";
-                rec->reason_message = conflict ? "held for review by the server" : "refused by the server";
+            } else if (!conflict) {
+                rec->reason_code = std::string(protocol::errc_name(protocol::errc::bad_request));
+                rec->reason_message = "refused by the server without a reason";
             }
             rec->held_data = row->deleted ? std::nullopt : row->data;
             break;
@@ -441,6 +445,37 @@ void sync_session::apply_result(const protocol::change_result& res, bool& deferr
             rec->local_deleted = rec->server_deleted;
             rec->local_data = rec->server_data;
         }
+    }
+    store.save_record(*rec);
+}
+
+// The outcome of a change the server held for review (SPEC.md, "Decisions reaching the
+// device"). A decision is kept with the record (its notice, and `held`: this device's text it
+// was about) and the record follows the server's head, which the pull brings (the server reads
+// outcomes before the page, so the decided version is on this page or a later one). An id the
+// server does not know (a relay hub answering for its upstream, a restored store) ends the
+// wait only once a newer head than the one the change collided with is here, as before the
+// server told outcomes.
+void sync_session::apply_resolution(const protocol::resolution_notice& n) {
+    auto& store = *r_.store;
+    auto rec = store.find_by_conflict(n.conflict_id);
+    if (!rec || rec->state != static_cast<int>(sync_state::conflict)) return;
+    const bool pending = store.has_outbox(rec->collection, rec->id);
+    if (n.status == "unknown") {
+        if (pending || rec->server_version <= rec->state_version) return;
+        rec->held_data.reset();
+    } else {
+        rec->resolution = protocol::encode(n).dump();
+        ++report_.decided;
+    }
+    rec->state = static_cast<int>(pending ? sync_state::pending : sync_state::synced);
+    rec->state_version = 0;
+    rec->reason_code.reset();
+    rec->reason_message.reset();
+    rec->conflict_id.reset();
+    if (!pending) {
+        rec->local_deleted = rec->server_deleted;
+        rec->local_data = rec->server_data;
     }
     store.save_record(*rec);
 }
@@ -495,8 +530,9 @@ void sync_session::apply_page(const protocol::sync_response& resp) {
             rec->local_deleted = rec->server_deleted;
             rec->local_data = rec->server_data;
             const auto st = static_cast<sync_state>(rec->state);
-            if (st == sync_state::pending ||
-                ((st == sync_state::conflict || st == sync_state::rejected) && p.version > rec->state_version)) {
+            // A refusal is over once a newer head arrives; a held change waits for its outcome
+            // (apply_resolution), whatever else the district writes meanwhile.
+            if (st == sync_state::pending || (st == sync_state::rejected && p.version > rec->state_version)) {
                 rec->state = static_cast<int>(sync_state::synced);
                 rec->state_version = 0;
                 clear_review_state(*rec);
@@ -557,6 +593,9 @@ result<bool> sync_session::apply(const protocol::sync_response& resp) {
             apply_restore(resp);
         else if (!whole_page_)
             apply_page(resp);
+        // After the page: a decided record then follows the head the page brought, and an
+        // `unknown` outcome is weighed against it.
+        for (const auto& n : resp.resolutions) apply_resolution(n);
         const auto now_ms = r_.clock.wall_ms();
         store.prune_acked(now_ms - std::chrono::duration_cast<std::chrono::milliseconds>(tuning::acked_retention).count(),
                           tuning::acked_retention_changes);
@@ -589,6 +628,12 @@ result<sync_report> sync_session::run() {
                 }
                 json body = {{"cursor", cursor_}, {"limit", r_.pull_page_limit}};
                 if (r_.options.pull_diffs && caught_up_ && !whole_page_) body["diffs"] = true;
+                {
+                    std::lock_guard lock(r_.mutex);
+                    auto held = r_.store->held_conflicts(static_cast<int>(sync_state::conflict),
+                                                         protocol::tuning::max_held_per_sync);
+                    if (!held.empty()) body["held"] = std::move(held);
+                }
                 if (!batch_.empty()) {
                     body["batch_id"] = batch_id_;
                     body["changes"] = std::move(changes);

@@ -153,6 +153,16 @@ expected<change_set> decode_change_set(const json& body) {
         if (!it->is_boolean()) return bad(errc::bad_request, "field 'diffs' must be true or false");
         cs.diffs = it->get<bool>();
     }
+    if (const auto it = body.find("held"); it != body.end() && !it->is_null()) {
+        if (!it->is_array() || it->size() > tuning::max_held_per_sync)
+            return bad(errc::bad_request, "field 'held' must be an array of at most " +
+                                              std::to_string(tuning::max_held_per_sync) + " conflict ids");
+        for (const auto& id : *it) {
+            if (!id.is_string() || !valid_id(id.get_ref<const std::string&>()))
+                return bad(errc::bad_request, "field 'held' must hold conflict ids (strings)");
+            cs.held.push_back(id.get<std::string>());
+        }
+    }
 
     const auto changes = body.find("changes");
     if (changes == body.end() || changes->is_null()) return cs;
@@ -199,6 +209,18 @@ json encode(const change_set& cs) {
     if (!cs.batch_id.empty()) j["batch_id"] = cs.batch_id;
     if (cs.limit > 0) j["limit"] = cs.limit;
     if (cs.diffs) j["diffs"] = true;
+    if (!cs.held.empty()) j["held"] = cs.held;
+    return j;
+}
+
+json encode(const resolution_notice& n) {
+    json j = {{"conflict_id", n.conflict_id}, {"status", n.status}};
+    if (n.status == "unknown") return j;
+    j["choice"] = n.choice;
+    if (!n.note.empty()) j["note"] = n.note;
+    if (n.version > 0) j["version"] = n.version;
+    j["closed_ms"] = n.closed_ms;
+    j["reviewer"] = {{"unit_id", n.reviewer_unit_id}, {"unit_name", n.reviewer_unit_name}};
     return j;
 }
 
@@ -236,6 +258,11 @@ json encode(const sync_response& r) {
     if (r.server_hlc) j["server_hlc"] = r.server_hlc->to_string();
     if (r.upgrade) j["upgrade"] = encode(*r.upgrade);
     if (!r.incarnation.empty()) j["incarnation"] = r.incarnation;
+    if (!r.resolutions.empty()) {
+        json notices = json::array();
+        for (const auto& n : r.resolutions) notices.push_back(encode(n));
+        j["resolutions"] = std::move(notices);
+    }
     return j;
 }
 
@@ -312,6 +339,26 @@ expected<pulled_change> decode_pulled_change(const json& j) {
     return p;
 }
 
+expected<resolution_notice> decode_resolution_notice(const json& j) {
+    if (!j.is_object()) return bad(errc::bad_request, "a resolution must be an object");
+    resolution_notice n;
+    auto id = str(j, "conflict_id");
+    auto status = str(j, "status");
+    if (!id || !status || (*status != "resolved" && *status != "dismissed" && *status != "unknown"))
+        return bad(errc::bad_request, "a resolution needs 'conflict_id' and a 'status' of resolved, dismissed or unknown");
+    n.conflict_id = *id;
+    n.status = *status;
+    n.choice = str(j, "choice").value_or("");
+    n.note = str(j, "note").value_or("");
+    if (const auto v = j.find("version"); v != j.end()) n.version = as_int64(*v, 0).value_or(0);
+    if (const auto v = j.find("closed_ms"); v != j.end()) n.closed_ms = as_int64(*v, 0).value_or(0);
+    if (const auto r = j.find("reviewer"); r != j.end() && r->is_object()) {
+        n.reviewer_unit_id = str(*r, "unit_id").value_or("");
+        n.reviewer_unit_name = str(*r, "unit_name").value_or("");
+    }
+    return n;
+}
+
 expected<sync_response> decode_sync_response(const json& j) {
     if (!j.is_object()) return bad(errc::bad_request, "a sync response must be an object");
     sync_response r;
@@ -348,6 +395,13 @@ expected<sync_response> decode_sync_response(const json& j) {
         if (!r.upgrade) return bad(errc::bad_request, "'upgrade' must hold required, protocol, min_protocol, schema, min_schema");
     }
     r.incarnation = str(j, "incarnation").value_or("");
+    if (const auto rs = j.find("resolutions"); rs != j.end() && rs->is_array()) {
+        for (const auto& x : *rs) {
+            auto n = decode_resolution_notice(x);
+            if (!n) return std::move(n).err();
+            r.resolutions.push_back(std::move(*n));
+        }
+    }
     return r;
 }
 

@@ -97,7 +97,18 @@ def run(exe, url, token, tmp):
     rc, out, _ = fs(b, "sync", "--quiet")
     check(rc == 7 and "conflicts 1" in out, "b's sync exits 7 with a conflict")
     rc, out, _ = fs(b, "status")
-    check("conflicts: 1" in out and "conflict members/" + mid in out, "status lists the conflict")
+    check("conflicts: 1" in out and "members/" + mid + ": held for review" in out
+          and "internal" not in out, "status lists the conflict as held for review, not as an error")
+    rc, _, err = fs(b, "discard", "members", mid)
+    check(rc == 3 and "held for review" in err, "a held change cannot be discarded: the reviewer decides")
+    check(fs(b, "discard", "members", "khong-co")[0] == 2, "discard of an absent record exits 2")
+    # An unsent edit is discarded: back to the server's version, nothing left to send.
+    fs(a, "patch", "members", mid, "{\"notes\": \"viết nhầm\"}")
+    rc, out, _ = fs(a, "discard", "members", mid)
+    check(rc == 0 and "back to the server's version" in out, "discard of an unsent edit: " + out)
+    rc, out, _ = fs(a, "get", "members", mid)
+    got = json.loads(out)
+    check(got["state"] == "synced" and "notes" not in got["data"], "the edit is gone: " + out)
 
     # --cbor: a fresh replica pulls the same records in CBOR, fewer body bytes than in JSON.
     def received(out):

@@ -26,7 +26,7 @@ class fs_error(ctypes.Structure):
 class fs_sync_report(ctypes.Structure):
     _fields_ = [(name, ctypes.c_int64) for name in
                 ("pushed", "applied", "merged", "conflicts", "rejected", "pulled",
-                 "bytes_sent", "bytes_received", "duration_ms")]
+                 "bytes_sent", "bytes_received", "duration_ms", "decided")]
 
 
 TRANSPORT_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p,

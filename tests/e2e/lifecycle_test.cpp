@@ -511,6 +511,10 @@ public:
         const std::vector<proto::pulled_change>& page, std::int64_t after_seq) override {
         return inner_.versions_at(page, after_seq);
     }
+    proto::expected<std::vector<proto::resolution_notice>> held_outcomes(
+        const srv::device& dev, const std::vector<std::string>& ids) override {
+        return inner_.held_outcomes(dev, ids);
+    }
     proto::expected<std::optional<srv::record_view>> get(const srv::scope& sc, const std::string& c,
                                                          const std::string& id) override {
         return inner_.get(sc, c, id);

@@ -341,4 +341,61 @@ TEST_CASE("the review page is served at /admin/ with a strict Content-Security-P
     CHECK(bare.headers.at("location") == "/admin/");
 }
 
+// SPEC.md, "Decisions reaching the device": a sequence. A malformed `held` is refused whole
+// and changes nothing; an open conflict has no outcome yet; another device asking for it
+// learns nothing ("unknown"); once resolved, the device that sent the held change is told the
+// choice, the note and the reviewer's unit by name, together with the version written.
+TEST_CASE("a held change's outcome reaches only the device that sent it", "[e2e][review][decisions]") {
+    review_tree t;
+    const auto id = std::string("dk-quyet-dinh");
+    const auto conflict = t.make_conflict(id, "ap-1", t.secretary, t.member);
+    const json asks = {{"cursor", ""}, {"held", {conflict, "khong-co-xung-dot"}}};
+
+    // Refused whole: nothing written, and the next request sees the world as it was.
+    const auto refused = t.f.post_sync({{"batch_id", "b-held"},
+                                        {"changes", {put_change("c-held", "registrations", "dk-khac", 0,
+                                                                review_tree::base_record(), "ap-1")}},
+                                        {"held", {1, 2}}},
+                                       t.member.second);
+    CHECK(refused.status == 400);
+    CHECK(refused.body_json()["error"]["code"] == "bad_request");
+    CHECK(t.f.get("/v1/records/registrations/dk-khac", t.admin.second).status == 404);
+
+    // Open: no outcome for the sender; an unknown id is said to be unknown.
+    auto open = t.f.sync(asks, t.member.second);
+    REQUIRE(open["resolutions"].size() == 1);
+    CHECK(open["resolutions"][0] == json{{"conflict_id", "khong-co-xung-dot"}, {"status", "unknown"}});
+
+    const auto head_version = t.head(id)["version"].get<std::int64_t>();
+    const auto done = t.resolve(conflict,
+                                {{"choice", "pick"},
+                                 {"head_version", head_version},
+                                 {"picks", {{"/notes", "incoming"}, {"/status", "head"}}},
+                                 {"note", "Lấy ghi chú của đảng viên, giữ trạng thái của chi bộ"}},
+                                t.reviewer.second);
+    INFO(done.body);
+    REQUIRE(done.status == 200);
+
+    // Another device of the same cell, naming the conflict, learns nothing of it.
+    auto other = t.f.sync({{"cursor", ""}, {"held", {conflict}}}, t.secretary.second);
+    REQUIRE(other["resolutions"].size() == 1);
+    CHECK(other["resolutions"][0]["status"] == "unknown");
+    CHECK_FALSE(other["resolutions"][0].contains("note"));
+
+    // The sender is told, and the page of the same answer holds the version the decision wrote.
+    auto told = t.f.sync(asks, t.member.second);
+    REQUIRE(told["resolutions"].size() == 2);
+    const auto& n = told["resolutions"][0];
+    CHECK(n["conflict_id"] == conflict);
+    CHECK(n["status"] == "resolved");
+    CHECK(n["choice"] == "pick");
+    CHECK(n["note"] == "Lấy ghi chú của đảng viên, giữ trạng thái của chi bộ");
+    CHECK(n["version"] == head_version + 1);
+    CHECK(n["reviewer"] == json{{"unit_id", "binh-hoa"}, {"unit_name", "Đảng bộ xã Bình Hòa"}});
+    bool on_page = false;
+    for (const auto& p : told["changes"])
+        if (p["id"] == id) on_page = p["version"] == head_version + 1;
+    CHECK(on_page);
+}
+
 }  // namespace fieldsync::e2e

@@ -503,3 +503,43 @@ TEST_CASE("dropped records and the scope reset round-trip, and are absent when e
     auto bad = fp::decode_sync_response(json{{"dropped", {{{"id", "m-1"}}}}});
     CHECK_FALSE(bad.has_value());
 }
+
+// Decisions reaching the device (SPEC.md): the request's "held" and the answer's "resolutions".
+TEST_CASE("a change-set names held conflicts, and an answer carries their outcomes", "[protocol][decisions]") {
+    auto cs = fp::decode_change_set(json{{"cursor", "3"}, {"held", {"c-1", "c-2"}}});
+    REQUIRE(cs);
+    CHECK(cs->held == std::vector<std::string>{"c-1", "c-2"});
+    CHECK(fp::decode_change_set(fp::encode(*cs))->held == cs->held);
+    for (const auto& bad : {json{{"held", "c-1"}}, json{{"held", {1}}}, json{{"held", {"có dấu cách"}}}}) {
+        auto refused = fp::decode_change_set(bad);
+        REQUIRE_FALSE(refused);
+        CHECK(refused.err().code == fp::errc::bad_request);
+    }
+    json too_many = json::array();
+    for (std::size_t i = 0; i <= fp::tuning::max_held_per_sync; ++i) too_many.push_back("c-" + std::to_string(i));
+    CHECK_FALSE(fp::decode_change_set(json{{"held", too_many}}));
+
+    fp::sync_response r;
+    r.cursor = "9";
+    fp::resolution_notice n;
+    n.conflict_id = "c-1";
+    n.status = "resolved";
+    n.choice = "pick";
+    n.note = "Gộp ý hai bên";
+    n.version = 7;
+    n.closed_ms = 1733400000000;
+    n.reviewer_unit_id = "giong-trom";
+    n.reviewer_unit_name = "Huyện ủy Giồng Trôm";
+    r.resolutions.push_back(n);
+    r.resolutions.push_back({"c-2", "unknown"});
+    const auto back = fp::decode_sync_response(fp::encode(r));
+    REQUIRE(back);
+    REQUIRE(back->resolutions.size() == 2);
+    CHECK(back->resolutions[0].note == "Gộp ý hai bên");
+    CHECK(back->resolutions[0].reviewer_unit_name == "Huyện ủy Giồng Trôm");
+    CHECK(back->resolutions[0].version == 7);
+    CHECK(back->resolutions[1].status == "unknown");
+    CHECK(back->resolutions[1].choice.empty());
+    CHECK_FALSE(fp::encode(fp::sync_response{}).contains("resolutions"));
+    CHECK_FALSE(fp::decode_sync_response(json{{"resolutions", {{{"conflict_id", "c"}, {"status", "open"}}}}}));
+}

@@ -110,9 +110,19 @@ FS_API int fs_replica_patch(fs_replica* replica, const char* collection, const c
 /* Deletes a record. Returns an fs_errc (FS_ERR_NOT_FOUND if absent or already deleted). */
 FS_API int fs_replica_remove(fs_replica* replica, const char* collection, const char* id, fs_error* error);
 
+/* Drops what only this device has of a record and returns it to the server's version: unsent
+ * edits, a refused change, or a decision's notice ("resolution") and the text it kept ("held").
+ * Returns an fs_errc: FS_ERR_NOT_FOUND, FS_ERR_INVALID_ARGUMENT (held for review: the reviewer
+ * decides), FS_ERR_BUSY (a change of it is being sent). */
+FS_API int fs_replica_discard(fs_replica* replica, const char* collection, const char* id, fs_error* error);
+
 /* The record as a JSON object (free with fs_free):
- *   {"collection","id","unit_id","data","deleted","version","state","reason"?,"conflict_id"?,"held"?}
- * "state" is "synced"|"pending"|"conflict"|"rejected"; "reason" is {"code","message"}.
+ *   {"collection","id","unit_id","data","deleted","version","state","reason"?,"conflict_id"?,"held"?,
+ *    "resolution"?}
+ * "state" is "synced"|"pending"|"conflict"|"rejected"; "reason" is {"code","message"};
+ * "resolution" (the district's decision on this device's held change; SPEC.md, "Decisions
+ * reaching the device") is {"conflict_id","status","choice","note"?,"version"?,"closed_ms",
+ * "reviewer":{"unit_id","unit_name"}}.
  * NULL when the replica does not hold the record (error->code FS_OK) or on failure. */
 FS_API char* fs_replica_get(fs_replica* replica, const char* collection, const char* id, fs_error* error);
 
@@ -134,6 +144,7 @@ typedef struct fs_sync_report {
     int64_t pushed, applied, merged, conflicts, rejected, pulled;
     int64_t bytes_sent, bytes_received;
     int64_t duration_ms;
+    int64_t decided; /* held changes whose reviewer's decision arrived (the record's "resolution") */
 } fs_sync_report;
 
 typedef enum fs_phase { FS_PHASE_PUSH = 0, FS_PHASE_PULL = 1, FS_PHASE_RETRY_WAIT = 2 } fs_phase;

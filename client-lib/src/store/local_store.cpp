@@ -22,7 +22,7 @@ namespace {
 
 // Ordered migrations: step i brings user_version from i to i+1. Released steps never change;
 // a new schema is a new step appended here.
-constexpr std::array<const char*, 2> k_migrations{
+constexpr std::array<const char*, 3> k_migrations{
     R"sql(
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
@@ -83,6 +83,12 @@ CREATE TABLE acked (
 );
 CREATE INDEX acked_by_time ON acked (acked_ms);
 )sql",
+    // 3: what the district decided about a change it held for review, kept with the record
+    // until the device's next edit of it or a discard (SPEC.md, "Decisions reaching the device").
+    R"sql(
+ALTER TABLE records ADD COLUMN resolution TEXT;
+CREATE INDEX records_by_conflict ON records (conflict_id) WHERE conflict_id IS NOT NULL;
+)sql",
 };
 
 // WAL: readers (the app's UI thread, the CLI) never block the writer and vice versa, and a
@@ -108,12 +114,13 @@ record_row read_record(sqlite::stmt& s) {
     r.reason_message = s.opt_text(11);
     r.conflict_id = s.opt_text(12);
     r.held_data = s.opt_text(13);
+    r.resolution = s.opt_text(14);
     return r;
 }
 
 constexpr const char* k_record_columns =
     "collection, id, unit_id, server_version, server_deleted, server_data, local_deleted, local_data, state, "
-    "state_version, reason_code, reason_message, conflict_id, held_data";
+    "state_version, reason_code, reason_message, conflict_id, held_data, resolution";
 
 outbox_row read_outbox(sqlite::stmt& s) {
     outbox_row r;
@@ -202,11 +209,11 @@ std::optional<record_row> local_store::find_record(const std::string& collection
 
 void local_store::save_record(const record_row& r) {
     auto s = db_.cached(std::string("INSERT OR REPLACE INTO records (") + k_record_columns +
-                         ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)");
+                         ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)");
     s.bind(1, r.collection).bind(2, r.id).bind(3, r.unit_id).bind(4, r.server_version).bind(5, r.server_deleted);
     s.bind(6, r.server_data).bind(7, r.local_deleted).bind(8, r.local_data).bind(9, r.state);
     s.bind(10, r.state_version).bind(11, r.reason_code).bind(12, r.reason_message).bind(13, r.conflict_id);
-    s.bind(14, r.held_data).run();
+    s.bind(14, r.held_data).bind(15, r.resolution).run();
 }
 
 void local_store::delete_record(const std::string& collection, const std::string& id) {
@@ -252,6 +259,22 @@ std::vector<record_row> local_store::list_records(const record_filter& f) {
     s.bind(5, f.limit).bind(6, f.offset);
     std::vector<record_row> out;
     while (s.step()) out.push_back(read_record(s));
+    return out;
+}
+
+std::optional<record_row> local_store::find_by_conflict(const std::string& conflict_id) {
+    auto s = db_.cached(std::string("SELECT ") + k_record_columns + " FROM records WHERE conflict_id = ?1");
+    s.bind(1, conflict_id);
+    if (!s.step()) return std::nullopt;
+    return read_record(s);
+}
+
+std::vector<std::string> local_store::held_conflicts(int conflict_state, std::size_t limit) {
+    auto s = db_.cached(
+        "SELECT conflict_id FROM records WHERE state = ?1 AND conflict_id IS NOT NULL ORDER BY rowid LIMIT ?2");
+    s.bind(1, static_cast<std::int64_t>(conflict_state)).bind(2, static_cast<std::int64_t>(limit));
+    std::vector<std::string> out;
+    while (s.step()) out.push_back(s.text(0));
     return out;
 }
 

@@ -47,6 +47,7 @@ struct record_row {
     std::optional<std::string> reason_message;
     std::optional<std::string> conflict_id;
     std::optional<std::string> held_data;
+    std::optional<std::string> resolution;    // JSON: the district's decision on a held change
 };
 
 struct outbox_row {
@@ -95,6 +96,11 @@ public:
     /// the server sends the new scope's records again). Returns how many went.
     std::int64_t delete_synced_records(int synced_state);
     std::vector<record_row> list_records(const record_filter& f);
+    /// The record whose change is held as conflict `conflict_id`, if any.
+    std::optional<record_row> find_by_conflict(const std::string& conflict_id);
+    /// Conflict ids of records in `conflict_state` (sync_state::conflict), at most `limit`,
+    /// oldest rows first: what a sync asks the server about.
+    std::vector<std::string> held_conflicts(int conflict_state, std::size_t limit);
 
     /// Outbox rows of one record, oldest first.
     std::vector<outbox_row> outbox_for(const std::string& collection, const std::string& id);

@@ -262,6 +262,42 @@ proto::expected<std::optional<conflict_view>> sqlite_store::conflict(const scope
     });
 }
 
+proto::expected<std::vector<proto::resolution_notice>> sqlite_store::held_outcomes(
+    const device& dev, const std::vector<std::string>& conflict_ids) {
+    if (conflict_ids.empty()) return std::vector<proto::resolution_notice>{};
+    return read([&](sqlite::db& db) {
+        std::vector<proto::resolution_notice> out;
+        auto s = db.cached(
+            "SELECT c.status, c.device_id, c.closed_ms, c.resolution, d.unit_id, u.name FROM conflicts c "
+            "LEFT JOIN devices d ON d.id = c.closed_by LEFT JOIN units u ON u.id = d.unit_id WHERE c.id = ?");
+        for (const auto& id : conflict_ids) {
+            s.bind(1, id);
+            proto::resolution_notice n;
+            n.conflict_id = id;
+            if (!s.step() || s.text(1) != dev.id) {
+                n.status = "unknown";
+            } else if (s.text(0) == "open") {
+                s.reset();
+                continue;
+            } else {
+                n.status = s.text(0);
+                n.closed_ms = s.int64(2);
+                const auto decided = parse_stored(s.text(3));
+                if (decided.is_object()) {
+                    n.choice = decided.value("choice", "");
+                    n.note = decided.value("note", "");
+                    n.version = decided.value("version", std::int64_t{0});
+                }
+                n.reviewer_unit_id = s.text(4);
+                n.reviewer_unit_name = s.text(5);
+            }
+            s.reset();
+            out.push_back(std::move(n));
+        }
+        return out;
+    });
+}
+
 conflict_view sqlite_store::read_conflict(sqlite::stmt& s) {
     conflict_view c;
     c.id = s.text(0);

@@ -3,7 +3,7 @@
 // "Central store", shows the tables). Private to server/src/store. Its members are defined
 // by concern: sqlite_store.cpp (opening, migrations, the read pool, push), write_path.cpp
 // (the writer thread, group commit and the sync engine), reads.cpp (feed, records, history,
-// conflicts, versions_at, last syncs), devices.cpp (devices, tokens and units), conflicts.cpp
+// conflicts, versions_at, held outcomes, last syncs), devices.cpp (devices, tokens and units), conflicts.cpp
 // (resolve), retention.cpp (device_pull, acknowledgements, gc), relay.cpp (a hub's forwards
 // and upstream answers), reports.cpp (report); backup.cpp defines the free backup and restore
 // functions of store.hpp.
@@ -49,6 +49,8 @@ public:
     proto::expected<gc_report> gc(const gc_options& o) override;
     proto::expected<std::vector<std::optional<held_version>>> versions_at(const std::vector<proto::pulled_change>& page,
                                                                          std::int64_t after_seq) override;
+    proto::expected<std::vector<proto::resolution_notice>> held_outcomes(
+        const device& dev, const std::vector<std::string>& conflict_ids) override;
     proto::expected<std::optional<record_view>> get(const scope& sc, const std::string& collection,
                                                     const std::string& id) override;
     proto::expected<std::vector<history_entry>> history(const scope& sc, const std::string& collection,

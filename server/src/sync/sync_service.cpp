@@ -77,6 +77,7 @@ std::variant<sync_plan, sync_refusal> sync_service::plan(const device& dev, cons
     p.limit = cs.limit > 0 ? cs.limit : proto::tuning::default_pull_limit;
     // From the beginning (or after a move) the device holds nothing the feed could diff against.
     p.diffs = cs.diffs && !pos->restarted && pos->after_seq > 0;
+    p.held = cs.held;
     // A client that named no protocol predates the notice: only a refusal would reach it.
     if ((standing == proto::client_standing::older && client.named) || standing == proto::client_standing::too_old)
         p.upgrade = proto::upgrade_notice{standing == proto::client_standing::too_old, versions()};
@@ -101,6 +102,11 @@ proto::expected<proto::sync_response> sync_service::respond(const sync_plan& pla
         out.server_hlc = store_.now_hlc();
         return out;
     }
+    // Outcomes before the page: a resolution read here wrote its version before the page is
+    // read, so the version reaches the device in this sync (this page or a later one).
+    auto decided = store_.held_outcomes(plan.dev, plan.held);
+    if (!decided) return decided.err();
+    out.resolutions = std::move(*decided);
     auto page = store_.device_pull(plan.dev, plan.after_seq, plan.limit);
     if (!page) return page.err();
     auto p = plan;

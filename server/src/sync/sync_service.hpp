@@ -47,6 +47,7 @@ struct sync_plan {
     bool reset = false;                      // the cursor named no position: start over
     std::optional<protocol::upgrade_notice> upgrade;  // the client is older than the server
     bool diffs = false;                      // send records the device holds as field diffs
+    std::vector<std::string> held;           // conflict ids whose outcome the device waits for
 };
 
 /// A refusal of the whole sync, with the server's versions when it is the handshake's.

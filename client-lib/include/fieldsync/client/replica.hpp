@@ -17,7 +17,9 @@
 //   and the server merges on the next push. When nothing is pending for a record, its local
 //   copy is the server's head.
 // - Changes the server holds for review (conflict) or refuses (rejected) are not lost: the
-//   record shows that state, the reason, and keeps the change's content (record::held).
+//   record shows that state, the reason, and keeps the change's content (record::held). A
+//   held change stays `conflict` until the server tells its outcome (record::resolution); a
+//   refused one until a newer version arrives, a later edit is taken, or discard().
 //
 // Thread safety: a replica may be used from several threads at once. Local calls are
 // serialised on an internal mutex; sync() holds it only for its local transactions, not
@@ -62,10 +64,15 @@ struct record {
     bool deleted = false;
     std::int64_t version = 0;           // the server version the local copy is based on (0: never synced)
     sync_state state = sync_state::synced;
-    std::optional<protocol::error> reason;   // conflict or rejected: code and message
+    std::optional<protocol::error> reason;   // rejected: why (code and message); none for a conflict
     std::optional<std::string> conflict_id;  // conflict: the server's conflict id
     json held;                          // conflict or rejected: the content the server did not take
-                                        // (null for a delete or when nothing is held)
+                                        // (null for a delete or when nothing is held); kept with a
+                                        // resolution: this device's text the decision was about
+    /// The district decided about this device's held change (SPEC.md, "Decisions reaching the
+    /// device"): what it chose, its note, its unit. Kept until the next local edit of the
+    /// record or discard(); `held` then still holds what this device had written.
+    std::optional<protocol::resolution_notice> resolution;
 };
 
 /// Which records list() returns. Empty strings / unset fields match everything.
@@ -97,6 +104,7 @@ struct sync_report {
     std::int64_t merged = 0;
     std::int64_t conflicts = 0;
     std::int64_t rejected = 0;
+    std::int64_t decided = 0;           // held changes whose outcome (a reviewer's decision) arrived
     std::int64_t queued = 0;            // held by a relay hub for its upstream: still pending,
                                         // resent (same change_id) by a later sync
     std::int64_t pulled = 0;            // pulled heads newer than the replica's copy, stored
@@ -208,6 +216,13 @@ public:
     result<record> patch(const std::string& collection, const std::string& id, const json& merge_patch);
     /// Deletes a record (a tombstone until the server has it). Errors: not_found, storage.
     result<record> remove(const std::string& collection, const std::string& id);
+
+    /// Drops what only this device has of a record and returns it to the server's version:
+    /// unsent edits, a refused change (rejected), or a decision's notice and the text it kept.
+    /// A record the server never had goes from the replica (the answer has deleted = true).
+    /// Errors: not_found, invalid_argument (the change is held for review: the district
+    /// decides it), busy (a change of it is being sent: try after the sync), storage.
+    result<record> discard(const std::string& collection, const std::string& id);
 
     /// The local copy; nullopt when the replica does not hold the record. A deleted record it
     /// holds (a pending delete, or a delete pulled from the server) has deleted = true.

@@ -49,6 +49,9 @@ struct change_set {
     std::string cursor;                 // "" = from the beginning
     std::int64_t limit = 0;             // 0 = the server's default page size
     bool diffs = false;                 // the client takes pulled records as field diffs
+    /// "held" on the wire: conflict ids of this device's changes the server holds for review,
+    /// whose outcome the client waits for (SPEC.md, "Decisions reaching the device").
+    std::vector<std::string> held;
 };
 
 // queued: a relay hub holds the change for its upstream; not final (SPEC.md, "Statuses").
@@ -81,6 +84,21 @@ struct dropped_record {
     std::string id;
 };
 
+/// What became of a change the server held for review, told to the device that sent it
+/// ("resolutions" on the wire; SPEC.md, "Decisions reaching the device").
+struct resolution_notice {
+    std::string conflict_id;
+    std::string status;                   // "resolved" | "dismissed" | "unknown"
+    std::string choice;                   // keep_head | take_incoming | pick | edit | dismiss ("" when unknown)
+    std::string note;                     // the reviewer's note ("" when none)
+    std::int64_t version = 0;             // the version the resolution wrote (0: none, a dismissal)
+    std::int64_t closed_ms = 0;           // when it was decided (server clock)
+    std::string reviewer_unit_id;         // the deciding reviewer's unit
+    std::string reviewer_unit_name;
+};
+json encode(const resolution_notice& n);
+expected<resolution_notice> decode_resolution_notice(const json& j);
+
 struct sync_response {
     std::vector<change_result> results;
     std::vector<pulled_change> changes;
@@ -98,6 +116,9 @@ struct sync_response {
     /// The server store's incarnation (SPEC.md, "After a restore"): it changes when the store
     /// is restored from a backup. "incarnation" on the wire; absent from servers without one.
     std::string incarnation;
+    /// Outcomes of the held changes the request named that are decided (or unknown here);
+    /// absent when empty.
+    std::vector<resolution_notice> resolutions;
 };
 
 /// Decodes the body of POST /v1/sync (already parsed by parse_json).

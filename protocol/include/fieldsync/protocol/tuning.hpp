@@ -15,6 +15,10 @@ inline constexpr int max_json_depth = 32;
 /// wait behind it in the writer) and its response small enough for a 2G link to finish.
 inline constexpr std::size_t max_changes_per_batch = 1000;
 
+/// Conflict ids a sync request may name in `held` (SPEC.md, "Decisions reaching the device"):
+/// a client with more waiting asks for the oldest first and the rest on later syncs.
+inline constexpr std::size_t max_held_per_sync = 1000;
+
 /// Longest id (change_id, record id, unit_id, batch_id) in bytes: a UUID is 36, a ULID 26;
 /// 128 allows prefixed ids without letting ids become payloads.
 inline constexpr std::size_t max_id_bytes = 128;

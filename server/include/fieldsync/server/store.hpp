@@ -307,6 +307,14 @@ public:
     virtual proto::expected<std::vector<std::optional<held_version>>> versions_at(
         const std::vector<proto::pulled_change>& page, std::int64_t after_seq) = 0;
 
+    /// What became of the held changes `dev` names (SPEC.md, "Decisions reaching the device"):
+    /// a notice for each closed conflict whose incoming change `dev` sent, with the decision,
+    /// the note and the reviewer's unit; `unknown` for an id that is not such a conflict here
+    /// (another device's conflict is answered `unknown` too, so its existence is not
+    /// revealed). Open conflicts are left out: their outcome is not known yet.
+    virtual proto::expected<std::vector<proto::resolution_notice>> held_outcomes(
+        const device& dev, const std::vector<std::string>& conflict_ids) = 0;
+
     /// Reads within a scope: a record outside it is answered as missing, so its existence is
     /// not revealed.
     virtual proto::expected<std::optional<record_view>> get(const scope& sc, const std::string& collection,
