@@ -362,3 +362,33 @@ TEST_CASE("a store that cannot write answers storage errors and applies nothing"
     CHECK(retried[0].status == proto::change_status::applied);
     CHECK(retried[0].version == 1);
 }
+
+// The notice waiting syncs are woken by (SPEC.md, "Waiting for changes"): after a commit that
+// moved the feed and after administrative writes; not after a commit that changed no page;
+// never after the subscription ended.
+TEST_CASE("commit listeners hear of commits that move the feed and of administrative writes", "[store][wait]") {
+    temp_dir dir;
+    auto s = open(dir.path / "central.db");
+    const auto dev = add(*s);
+    std::atomic<int> told{0};
+    auto watch = s->watch_commits([&] { ++told; });
+    REQUIRE(watch);
+
+    push_ok(*s, dev, batch("b1", {change("c1", "m-1", 0, member("Nguyễn Văn An"))}));
+    // Told before the push's answer: the writer tells, then answers.
+    CHECK(told == 1);
+
+    // A repeat is answered from `decided`: nothing moved.
+    push_ok(*s, dev, batch("b1", {change("c1", "m-1", 0, member("Nguyễn Văn An"))}));
+    CHECK(told == 1);
+
+    REQUIRE(s->put_unit({"xa-binh-hoa", "", "Xã Bình Hòa", "commune", ""}).has_value());
+    CHECK(told == 2);
+
+    push_ok(*s, dev, batch("b2", {change("c2", "m-2", 0, member("Trần Thị Bé"))}));
+    CHECK(told == 3);
+
+    watch.reset();
+    push_ok(*s, dev, batch("b3", {change("c3", "m-3", 0, member("Lê Văn Tám"))}));
+    CHECK(told == 3);
+}

@@ -299,6 +299,38 @@ std::optional<device_role> parse_role(std::string_view s) noexcept {
     return std::nullopt;
 }
 
+std::shared_ptr<void> sqlite_store::watch_commits(std::function<void()> listener) {
+    class subscription {
+    public:
+        subscription(std::shared_ptr<commit_listeners> to, std::uint64_t key) : to_(std::move(to)), key_(key) {}
+        subscription(const subscription&) = delete;
+        subscription& operator=(const subscription&) = delete;
+        ~subscription() {
+            std::lock_guard lock(to_->mutex);
+            to_->all.erase(key_);
+        }
+
+    private:
+        std::shared_ptr<commit_listeners> to_;
+        std::uint64_t key_;
+    };
+    std::lock_guard lock(listeners_->mutex);
+    const auto key = ++listeners_->next_key;
+    listeners_->all.emplace(key, std::move(listener));
+    return std::make_shared<subscription>(listeners_, key);
+}
+
+void sqlite_store::tell_commit() noexcept {
+    std::lock_guard lock(listeners_->mutex);
+    for (const auto& [key, listener] : listeners_->all) {
+        // The commit stands whatever a listener does; a wait not told ends at its deadline.
+        try {
+            listener();
+        } catch (...) {
+        }
+    }
+}
+
 proto::expected<std::vector<proto::change_result>> sync_store::push(const device& dev, proto::change_set cs) {
     std::promise<proto::expected<std::vector<proto::change_result>>> promise;
     auto answer = promise.get_future();

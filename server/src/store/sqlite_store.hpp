@@ -38,6 +38,7 @@ public:
     proto::expected<std::int64_t> open_conflicts() override;
     proto::expected<std::vector<std::pair<std::string, std::int64_t>>> last_syncs() override;
     proto::hlc now_hlc() override { return clock_.now(); }
+    std::shared_ptr<void> watch_commits(std::function<void()> listener) override;
 
     using sync_store::pull;
     using sync_store::get;
@@ -130,6 +131,7 @@ private:
             try {
                 auto result = fn(db);
                 db.exec("COMMIT");
+                tell_commit();
                 return result;
             } catch (...) {
                 db.exec("ROLLBACK");
@@ -144,6 +146,14 @@ private:
     // Thrown inside admin_write to refuse with an error of the caller's (and roll back).
     struct admin_refusal {
         proto::error err;
+    };
+
+    // Calls the listeners of watch_commits (after a commit; any thread).
+    void tell_commit() noexcept;
+    struct commit_listeners {
+        std::mutex mutex;  // held while they are called, so a subscription ends after a call
+        std::uint64_t next_key = 0;
+        std::map<std::uint64_t, std::function<void()>> all;
     };
 
     // The path of a unit: its place in the tree, or a tree of its own when it is unknown.
@@ -212,6 +222,8 @@ private:
     std::map<std::string, acknowledgement> latest_acks_;
     store_metrics metrics_;
     std::string incarnation_;  // read at open
+    // Shared with the subscriptions, which may be ended after the store is gone.
+    const std::shared_ptr<commit_listeners> listeners_ = std::make_shared<commit_listeners>();
 
     std::mutex readers_mutex_;
     std::condition_variable readers_cv_;

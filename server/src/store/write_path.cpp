@@ -71,11 +71,13 @@ void sqlite_store::commit_group(std::vector<job>& group) {
     answers.reserve(group.size());
     auto& db = writer_db_;
     const auto started = std::chrono::steady_clock::now();
+    std::int64_t seq_begun = 0;
     try {
         db.exec("BEGIN IMMEDIATE");
         // Read inside the write lock: the admin tool may have moved units (and taken seqs)
         // from another process since the last group.
         seq_ = load_seq(db);
+        seq_begun = seq_;
     } catch (const std::exception& e) {
         try {
             db.exec("ROLLBACK");
@@ -124,6 +126,9 @@ void sqlite_store::commit_group(std::vector<job>& group) {
         std::abort();
     }
 #endif
+    // Waiting syncs read again (watch_commits); a group that only repeated answers or wrote
+    // acknowledgements changed no page.
+    if (seq_ != seq_begun) tell_commit();
     for (std::size_t i = 0; i < group.size(); ++i) group[i].done(std::move(answers[i]));
 }
 

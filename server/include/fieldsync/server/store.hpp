@@ -336,6 +336,19 @@ public:
     /// The server's hybrid logical clock (stamps changes that come without one).
     virtual proto::hlc now_hlc() = 0;
 
+    /// Tells of commits, for syncs waiting for a change (SPEC.md, "Waiting for changes"):
+    /// `listener` is called after each commit of this store object that may change what a
+    /// pull reads (a group commit that moved the feed; every administrative write:
+    /// resolutions and dismissals, units, devices, a relay hub's mirror), on the committing
+    /// thread, once the commit is visible to new reads. It must be quick, must not throw and
+    /// must not call the store. Writes of another process on the same file (fieldsync-admin)
+    /// are not told. Destroying the returned handle ends the subscription; a call in progress
+    /// finishes first. A store that cannot tell returns an empty handle and never calls.
+    virtual std::shared_ptr<void> watch_commits(std::function<void()> listener) {
+        (void)listener;
+        return nullptr;
+    }
+
     /// The writer's figures for GET /metrics (commit latency, failed commits).
     virtual const store_metrics& metrics() const = 0;
     /// Stops the writer after the queued change-sets are committed; later submits are
