@@ -164,6 +164,12 @@ expected<change_set> decode_change_set(const json& body) {
         }
     }
 
+    if (const auto it = body.find("wait_ms"); it != body.end() && !it->is_null()) {
+        const auto v = as_int64(*it, 0);
+        if (!v) return bad(errc::bad_request, "field 'wait_ms' must be a whole number of milliseconds, 0 or more");
+        cs.wait_ms = *v;
+    }
+
     const auto changes = body.find("changes");
     if (changes == body.end() || changes->is_null()) return cs;
     if (!changes->is_array()) return bad(errc::bad_request, "field 'changes' must be an array");
@@ -210,6 +216,7 @@ json encode(const change_set& cs) {
     if (cs.limit > 0) j["limit"] = cs.limit;
     if (cs.diffs) j["diffs"] = true;
     if (!cs.held.empty()) j["held"] = cs.held;
+    if (cs.wait_ms > 0) j["wait_ms"] = cs.wait_ms;
     return j;
 }
 

@@ -1,5 +1,6 @@
 // The codecs of POST /v1/sync: every decoding error names its field and has its code, and
 // every message survives encode -> decode unchanged (SPEC.md, "POST /v1/sync").
+#include <fieldsync/protocol/encoding.hpp>
 #include <fieldsync/protocol/messages.hpp>
 #include <fieldsync/protocol/tuning.hpp>
 
@@ -542,4 +543,41 @@ TEST_CASE("a change-set names held conflicts, and an answer carries their outcom
     CHECK(back->resolutions[1].choice.empty());
     CHECK_FALSE(fp::encode(fp::sync_response{}).contains("resolutions"));
     CHECK_FALSE(fp::decode_sync_response(json{{"resolutions", {{{"conflict_id", "c"}, {"status", "open"}}}}}));
+}
+
+TEST_CASE("a change-set may ask to wait for a change, in JSON and in CBOR", "[protocol][messages][wait]") {
+    const auto none = fp::decode_change_set(json{{"cursor", "3"}});
+    REQUIRE(none);
+    CHECK(none->wait_ms == 0);
+    CHECK_FALSE(fp::encode(*none).contains("wait_ms"));
+    CHECK(fp::decode_change_set(json{{"wait_ms", nullptr}})->wait_ms == 0);
+    CHECK(fp::decode_change_set(json{{"wait_ms", 0}})->wait_ms == 0);
+
+    // Not lowered by the codec: the server lowers it to its own maximum.
+    const json wire = {{"cursor", "3"}, {"wait_ms", 3'600'000}, {"limit", 100}, {"changes", json::array()}};
+    const auto cs = fp::decode_change_set(wire);
+    REQUIRE(cs);
+    CHECK(cs->wait_ms == 3'600'000);
+    CHECK(fp::encode(*cs) == wire);
+
+    const auto bytes = fp::to_cbor(fp::encode(*cs));
+    const auto parsed = fp::parse_cbor(bytes, fp::tuning::max_json_depth);
+    REQUIRE(parsed);
+    const auto from_cbor = fp::decode_change_set(*parsed);
+    REQUIRE(from_cbor);
+    CHECK(from_cbor->wait_ms == 3'600'000);
+    CHECK(fp::encode(*from_cbor) == wire);
+
+    for (const auto& bad : {json(-1), json(2.5), json(25000.0), json("25000"), json(true), json::array({1}),
+                            json(std::numeric_limits<std::uint64_t>::max())}) {
+        INFO(bad.dump());
+        const auto refused = fp::decode_change_set(json{{"wait_ms", bad}});
+        REQUIRE_FALSE(refused);
+        CHECK(refused.err().code == fp::errc::bad_request);
+        CHECK_THAT(refused.err().message, Contains("wait_ms"));
+        // The same refusal from CBOR: a float stays a float there (major type 7, not 0).
+        const auto cbor = fp::parse_cbor(fp::to_cbor(json{{"wait_ms", bad}}), fp::tuning::max_json_depth);
+        REQUIRE(cbor);
+        CHECK_FALSE(fp::decode_change_set(*cbor));
+    }
 }

@@ -45,7 +45,7 @@ void http_metrics::count_change_set(const proto::expected<std::vector<proto::cha
     for (const auto& r : *answer) changes_[outcome_index(r.status)].fetch_add(1, std::memory_order_relaxed);
 }
 
-std::string http_metrics::render(const store_roles& st, std::size_t connections) const {
+std::string http_metrics::render(const store_roles& st, std::size_t connections, std::size_t waiting_syncs) const {
     std::string out;
     out.reserve(16 * 1024);
 
@@ -70,6 +70,8 @@ std::string http_metrics::render(const store_roles& st, std::size_t connections)
 
     help(out, "fieldsync_http_connections", "gauge", "Open HTTP connections.");
     out.append("fieldsync_http_connections ").append(std::to_string(connections)).push_back('\n');
+    help(out, "fieldsync_waiting_syncs", "gauge", "Syncs waiting for a change (wait_ms) now.");
+    out.append("fieldsync_waiting_syncs ").append(std::to_string(waiting_syncs)).push_back('\n');
 
     help(out, "fieldsync_change_sets_total", "counter",
          "Change-sets the store answered (result=\"answered\") or failed on without applying (\"failed\").");

@@ -32,8 +32,9 @@ public:
     void count_change_set(const protocol::expected<std::vector<protocol::change_result>>& answer) noexcept;
 
     /// The whole exposition: these counters, the store's commit histogram, and the gauges
-    /// read from the store now (open conflicts, devices' last sync). `connections`: open now.
-    std::string render(const store_roles& st, std::size_t connections) const;
+    /// read from the store now (open conflicts, devices' last sync). `connections`: open now;
+    /// `waiting_syncs`: syncs waiting for a change now.
+    std::string render(const store_roles& st, std::size_t connections, std::size_t waiting_syncs) const;
 
 private:
     static constexpr unsigned k_min_status = 100;

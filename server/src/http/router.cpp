@@ -357,7 +357,7 @@ response router::get_metrics(const request& req) const {
     res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
     res.set(http::field::cache_control, "no-store");
     res.keep_alive(req.keep_alive());
-    res.body() = metrics_->render(store_, connections_ ? connections_->load() : 0);
+    res.body() = metrics_->render(store_, connections_ ? connections_->load() : 0, waits_.waiting());
     res.prepare_payload();
     return res;
 }
@@ -432,7 +432,10 @@ void router::sync(admitted a, request req, const net::any_io_executor& ex, respo
         return done(answer(req, refused->err));
     }
     auto plan = std::get<sync_plan>(std::move(planned));
-    if (cs->changes.empty()) return done(sync_answer(req, plan, {}));
+    if (cs->changes.empty()) {
+        if (plan.wait.count() > 0) return pull_or_wait(std::move(a), std::move(req), std::move(plan), ex, std::move(done));
+        return done(sync_answer(req, plan, {}));
+    }
 
     // The store answers on its writer thread; pulling there would hold up every other
     // device's commit, so the answer hops back to the session's executor first. The work
@@ -469,6 +472,43 @@ void router::sync(admitted a, request req, const net::any_io_executor& ex, respo
             done(std::move(res));
         });
     });
+}
+
+// SPEC.md, "Waiting for changes": a pull whose answer would tell the device nothing new waits
+// for a commit, its deadline, the client leaving or the server stopping, holding nothing of
+// the store meanwhile; every read of it is an ordinary respond(), in a read transaction of
+// its own.
+void router::pull_or_wait(admitted a, request req, sync_plan plan, const net::any_io_executor& ex,
+                          respond_fn done) const {
+    // Before the read: a commit after this count is one the read may have missed.
+    const auto seen = waits_.commits();
+    auto first = sync_.respond(plan, {});
+    if (!first) return done(answer(req, first.err()));
+    if (!tells_nothing(*first)) return done(answer(req, proto::encode(*first)));
+
+    req.body().clear();
+    const auto deadline = std::chrono::steady_clock::now() + plan.wait;
+    sync_waits::poll_fn poll = [this, req = std::make_shared<const request>(std::move(req)), plan = std::move(plan),
+                                done = std::move(done)](bool last) -> sync_waits::send_fn {
+        auto res = catch_internal_error(
+            "answering a waiting sync",
+            [&]() -> std::optional<response> {
+                auto out = sync_.respond(plan, {});
+                if (out && !last && tells_nothing(*out)) return std::nullopt;
+                return out ? answer(*req, proto::encode(*out)) : answer(*req, out.err());
+            },
+            [&]() -> std::optional<response> { return answer(*req, err(errc::internal, "internal error")); });
+        if (!res) return {};
+        return [done, res = std::make_shared<response>(std::move(*res))] { done(std::move(*res)); };
+    };
+    auto leave = waits_.park(ex, deadline, seen, std::move(poll));
+    // Too many waiting, or the server stops: answered now, as without a wait (the read again
+    // costs what the first did, and sees any commit since). `poll` is left as it was.
+    if (!leave) {
+        poll(true)();
+        return;
+    }
+    if (a.note) a.note->leave_wait = std::move(leave);
 }
 
 void store_calls::enter() {

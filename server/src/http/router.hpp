@@ -11,6 +11,7 @@
 // expected failures; the session catches anything else and answers 500.
 
 #include "http/guard.hpp"
+#include "http/sync_waits.hpp"
 #include "sync/sync_service.hpp"
 
 #include <fieldsync/protocol/error.hpp>
@@ -56,6 +57,10 @@ std::string_view route_template(endpoint e) noexcept;
 /// the answer). Written on the session's executor only.
 struct request_note {
     std::int64_t changes = -1;  // changes in a sync's change-set; -1: not a sync, or not decoded
+    /// Set while a sync waits for a change (SPEC.md, "Waiting for changes"): ends the wait
+    /// and answers it now. The session calls it, on its executor, when the client closes its
+    /// connection meanwhile, so the wait's place is free at once.
+    std::function<void()> leave_wait;
 };
 
 class http_metrics;
@@ -125,10 +130,14 @@ public:
     /// `min_client_protocol`: clients speaking an older protocol may push but not pull.
     /// `metrics` (optional) counts change outcomes and is rendered at GET /metrics; it and
     /// `connections` (open connections, for the gauge) must outlive the router.
+    /// `max_waiting_syncs` and `max_sync_wait` bound the syncs that wait for a change (SPEC.md,
+    /// "Waiting for changes"); a max_sync_wait of 0 makes every sync answer at once.
     router(store_roles st, address_guard& guard, std::int64_t min_client_protocol = protocol::oldest_protocol_version,
-           http_metrics* metrics = nullptr, const std::atomic<std::size_t>* connections = nullptr)
-        : store_(st), guard_(guard), sync_(st.sync, min_client_protocol), metrics_(metrics),
-          connections_(connections) {}
+           http_metrics* metrics = nullptr, const std::atomic<std::size_t>* connections = nullptr,
+           std::size_t max_waiting_syncs = tuning::max_waiting_syncs,
+           std::chrono::milliseconds max_sync_wait = tuning::max_sync_wait)
+        : store_(st), guard_(guard), sync_(st.sync, min_client_protocol, max_sync_wait),
+          waits_(st.sync, max_waiting_syncs), metrics_(metrics), connections_(connections) {}
 
     /// This server's versions, as told to older and newer clients.
     protocol::server_versions versions() const { return sync_.versions(); }
@@ -147,10 +156,19 @@ public:
     /// it (answered or not). Called by server::stop() once no session can submit any more.
     void wait_for_store() const { store_calls_.wait_idle(); }
 
+    /// Answers every sync waiting for a change now and lets none wait from then on. Called by
+    /// server::stop() before it waits for its threads, which a waiting sync would hold.
+    void stop_waits() const { waits_.stop(); }
+    /// Syncs waiting for a change now.
+    std::size_t waiting_syncs() const { return waits_.waiting(); }
+
 private:
     response get_record(const admitted& a, const request& req) const;
     response get_history(const admitted& a, const request& req) const;
     void sync(admitted a, request req, const boost::asio::any_io_executor& ex, respond_fn done) const;
+    /// A pull with a wait: answered now if it has something to tell, else parked (sync_waits).
+    void pull_or_wait(admitted a, request req, sync_plan plan, const boost::asio::any_io_executor& ex,
+                      respond_fn done) const;
     /// The sync service's response to `plan`, encoded as the request asks.
     response sync_answer(const request& req, const sync_plan& plan, std::vector<protocol::change_result> results) const;
 
@@ -162,6 +180,7 @@ private:
     address_guard& guard_;
     mutable store_calls store_calls_;  // thread-safe
     sync_service sync_;  // what a POST /v1/sync means (sync/sync_service.hpp)
+    mutable sync_waits waits_;  // syncs waiting for a change; thread-safe
     http_metrics* metrics_;
     const std::atomic<std::size_t>* connections_;
 };

@@ -43,6 +43,8 @@ std::uint16_t server::port() const noexcept { return impl_->port.load(); }
 
 std::size_t server::open_connections() const { return impl_->state->sessions(); }
 
+std::size_t server::waiting_syncs() const { return impl_->state->routes.waiting_syncs(); }
+
 proto::expected<std::uint16_t> server::start() {
     auto& m = *impl_;
     std::lock_guard lock(m.mutex);
@@ -105,6 +107,8 @@ void server::stop() {
     m.stopped = true;
     m.state->stopping = true;
     m.listener->stop();
+    // A waiting sync is answered now, as at its deadline: its timer would hold the threads.
+    m.state->routes.stop_waits();
     m.state->shutdown_all();
     // Without the guard, run() returns once the last session ends; change-sets waiting in the
     // store hold work guards of their own, so they are answered before the threads finish.

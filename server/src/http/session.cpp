@@ -23,6 +23,8 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include <poll.h>
+
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -378,8 +380,43 @@ private:
                                           if (gzip) gzip_response(res);
                                           self->send(no, std::move(res));
                                       });
+                if (!responded_ && note_ && note_->leave_wait) watch_peer(no);
             },
             [&] { send(no, error_response(version, false, proto::error{errc::internal, "internal error"})); });
+    }
+
+    // A sync waiting for a change (request_note::leave_wait) holds the connection with
+    // nothing to read or write. A client that closes it meanwhile ends the wait, so its place
+    // is free at once rather than at the deadline. The socket is only looked at, never read:
+    // bytes the client sends behind its request stay for the next one.
+    void watch_peer(std::uint64_t no) {
+        watching_peer_ = true;
+        lowest().socket().async_wait(tcp::socket::wait_read, [self = self_ptr(), no](beast::error_code ec) {
+            if (!ec) self->on_peer_readable(no);
+        });
+    }
+
+    void on_peer_readable(std::uint64_t no) {
+        if (no != request_no_ || responded_ || !note_ || !note_->leave_wait) return;
+        if (peer_closed()) {
+            auto leave = note_->leave_wait;  // answers now (the write then fails, or reaches a half-closed client)
+            return leave();
+        }
+        // Readable but open: bytes sent behind the request (or a TLS alert). Waiting for
+        // readability again would return at once, so look again after a while.
+        peer_check_.expires_after(tuning::peer_check_interval);
+        peer_check_.async_wait([self = self_ptr(), no](beast::error_code ec) {
+            if (!ec) self->on_peer_readable(no);
+        });
+    }
+
+    // The client has closed (or shut down its sending side of) the connection, or it broke.
+    bool peer_closed() {
+        pollfd p{};
+        p.fd = lowest().socket().native_handle();
+        p.events = POLLIN | POLLRDHUP;
+        if (::poll(&p, 1, 0) <= 0) return false;
+        return (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
     }
 
     void on_read_error(beast::error_code ec) {
@@ -422,6 +459,14 @@ private:
         // handing its request on) is dropped rather than interleaved with another response.
         if (request_no != request_no_ || responded_) return;
         responded_ = true;
+        if (watching_peer_) {
+            // No operation of the stream's is pending while a sync waits: this cancels only the
+            // watch, whose handler then finds the request answered.
+            watching_peer_ = false;
+            beast::error_code ignored;
+            lowest().socket().cancel(ignored);
+            peer_check_.cancel();
+        }
         if (stopping_ || state_->stopping) res.keep_alive(false);
         res_ = std::make_shared<response>(std::move(res));
         lowest().expires_after(state_->options.write_timeout);
@@ -521,6 +566,8 @@ private:
     std::shared_ptr<http::response<http::empty_body>> continue_;
     net::steady_timer delay_{lowest().get_executor()};  // send_later's wait
     std::shared_ptr<response> delayed_;                 // its answer meanwhile
+    net::steady_timer peer_check_{lowest().get_executor()};  // watch_peer's second look
+    bool watching_peer_ = false;                        // watch_peer's wait is pending
     std::vector<char> linger_buf_;
     std::uint64_t request_no_ = 0;      // which request a late answer belongs to
     bool responded_ = false;            // the current request has its answer

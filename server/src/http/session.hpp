@@ -43,7 +43,8 @@ struct server_state {
         : options(std::move(o)),
           guard(options.max_connections_per_address, options.max_auth_failures, options.auth_failure_window,
                 options.failed_sign_in_delay),
-          routes(st, guard, options.min_client_protocol, &metrics, &connections) {}
+          routes(st, guard, options.min_client_protocol, &metrics, &connections, options.max_waiting_syncs,
+                 options.max_sync_wait) {}
 
     const server_options options;
     address_guard guard;                       // per-address connection and sign-in limits

@@ -3,6 +3,7 @@
 #include <fieldsync/protocol/merge_patch.hpp>
 #include <fieldsync/protocol/tuning.hpp>
 
+#include <algorithm>
 
 namespace fieldsync::server {
 
@@ -78,6 +79,9 @@ std::variant<sync_plan, sync_refusal> sync_service::plan(const device& dev, cons
     // From the beginning (or after a move) the device holds nothing the feed could diff against.
     p.diffs = cs.diffs && !pos->restarted && pos->after_seq > 0;
     p.held = cs.held;
+    // A push is never held back; a pull waits only if its answer would be empty (router.cpp).
+    if (cs.changes.empty())
+        p.wait = std::chrono::milliseconds(std::min<std::int64_t>(cs.wait_ms, max_wait_.count()));
     // A client that named no protocol predates the notice: only a refusal would reach it.
     if ((standing == proto::client_standing::older && client.named) || standing == proto::client_standing::too_old)
         p.upgrade = proto::upgrade_notice{standing == proto::client_standing::too_old, versions()};
@@ -89,6 +93,11 @@ std::variant<sync_plan, sync_refusal> sync_service::plan(const device& dev, cons
                                                        describe(p.upgrade->server)},
                             p.upgrade->server};
     return p;
+}
+
+bool tells_nothing(const proto::sync_response& r) {
+    return r.results.empty() && r.changes.empty() && r.dropped.empty() && !r.more && !r.reset &&
+           r.resolutions.empty() && !(r.upgrade && r.upgrade->required);
 }
 
 proto::expected<proto::sync_response> sync_service::respond(const sync_plan& plan,

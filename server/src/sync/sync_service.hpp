@@ -13,7 +13,9 @@
 #include <fieldsync/protocol/messages.hpp>
 #include <fieldsync/protocol/version.hpp>
 #include <fieldsync/server/store.hpp>
+#include <fieldsync/server/tuning.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -48,6 +50,10 @@ struct sync_plan {
     std::optional<protocol::upgrade_notice> upgrade;  // the client is older than the server
     bool diffs = false;                      // send records the device holds as field diffs
     std::vector<std::string> held;           // conflict ids whose outcome the device waits for
+    /// How long the sync may wait for a change when its answer would tell nothing new (SPEC.md,
+    /// "Waiting for changes"): the request's wait_ms, lowered to the server's maximum; 0 for
+    /// a sync that pushes.
+    std::chrono::milliseconds wait{0};
 };
 
 /// A refusal of the whole sync, with the server's versions when it is the handshake's.
@@ -59,7 +65,10 @@ struct sync_refusal {
 class sync_service {
 public:
     /// `min_client_protocol`: clients speaking an older protocol may push but not pull.
-    sync_service(sync_store& st, std::int64_t min_client_protocol) : store_(st), min_client_protocol_(min_client_protocol) {}
+    /// `max_wait`: the longest a sync may wait for a change (a longer wait_ms is lowered).
+    sync_service(sync_store& st, std::int64_t min_client_protocol,
+                 std::chrono::milliseconds max_wait = tuning::max_sync_wait)
+        : store_(st), min_client_protocol_(min_client_protocol), max_wait_(max_wait) {}
 
     /// This server's versions, as told to older and newer clients.
     protocol::server_versions versions() const;
@@ -79,7 +88,14 @@ public:
 private:
     sync_store& store_;
     const std::int64_t min_client_protocol_;
+    const std::chrono::milliseconds max_wait_;
 };
+
+/// The answer to a pull tells the device nothing new, so a sync that asked to wait may wait
+/// for a change instead (SPEC.md, "Waiting for changes"): no results, no records or drops, no
+/// reset, no held outcome, no required upgrade. (An upgrade notice that is not required
+/// comes on every answer to an older client: it does not count.)
+bool tells_nothing(const protocol::sync_response& r);
 
 /// "this server speaks protocols 1 to 2 and serves clients of ...": for refusal messages.
 std::string describe(const protocol::server_versions& v);

@@ -52,6 +52,10 @@ struct change_set {
     /// "held" on the wire: conflict ids of this device's changes the server holds for review,
     /// whose outcome the client waits for (SPEC.md, "Decisions reaching the device").
     std::vector<std::string> held;
+    /// "wait_ms" on the wire: a pull-only sync whose answer would tell the device nothing new
+    /// may be held this long for a change (SPEC.md, "Waiting for changes"); 0 = answer at once.
+    /// The server lowers it to its own maximum.
+    std::int64_t wait_ms = 0;
 };
 
 // queued: a relay hub holds the change for its upstream; not final (SPEC.md, "Statuses").

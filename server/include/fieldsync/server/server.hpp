@@ -67,6 +67,11 @@ struct server_options {
     std::string tls_key_file;
     std::chrono::milliseconds tls_handshake_timeout = tuning::tls_handshake_timeout;
     std::chrono::milliseconds tls_shutdown_timeout = tuning::tls_shutdown_timeout;
+    /// Waiting syncs (SPEC.md, "Waiting for changes"): a sync's `wait_ms` is lowered to
+    /// max_sync_wait (0: no sync waits), and at most max_waiting_syncs wait at once; past
+    /// that a sync is answered at once.
+    std::chrono::milliseconds max_sync_wait = tuning::max_sync_wait;
+    std::size_t max_waiting_syncs = tuning::max_waiting_syncs;
     /// Plain HTTP is served only on a loopback address (127.0.0.0/8, ::1) unless this is set:
     /// tokens and records would otherwise cross the network readable by anyone on the path.
     bool insecure_listen = false;
@@ -94,8 +99,9 @@ public:
     protocol::expected<std::uint16_t> start();
 
     /// Stops accepting, closes idle connections, lets requests in flight finish and be
-    /// answered (with "Connection: close"), then joins the I/O threads. Idempotent. Waits at
-    /// most about write_timeout for a client that does not read its answer.
+    /// answered (with "Connection: close"; a sync waiting for changes is answered at once, as
+    /// at its deadline), then joins the I/O threads. Idempotent. Waits at most about
+    /// write_timeout for a client that does not read its answer.
     void stop();
 
     /// The bound port, 0 before start().
@@ -104,6 +110,9 @@ public:
     /// Connections the server holds now, those being refused included. Never more than
     /// max_connections + tuning::evicting_connections + tuning::refusing_connections. Any thread.
     std::size_t open_connections() const;
+
+    /// Syncs waiting for a change now (SPEC.md, "Waiting for changes"). Any thread.
+    std::size_t waiting_syncs() const;
 
 private:
     struct impl;

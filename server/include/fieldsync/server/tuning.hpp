@@ -97,6 +97,24 @@ inline constexpr std::size_t max_tracked_addresses = 65536;
 /// cores busy without contending for the read connections.
 inline constexpr int default_threads = 4;
 
+/// Longest a sync may wait for a change (SPEC.md, "Waiting for changes"); a longer `wait_ms`
+/// is lowered to it. Proxies, load balancers and carrier NATs commonly drop a connection
+/// that stays silent for 30 to 60 s; 25 s answers every wait before the shortest of them, so
+/// a wait never ends as a cut connection the client takes for a network failure.
+inline constexpr std::chrono::milliseconds max_sync_wait{25'000};
+
+/// Syncs that may wait for a change at once; past it a sync is answered at once (as without
+/// `wait_ms`), never refused. Each waiting sync holds a connection: half of max_connections
+/// leaves the other half to pushes and to devices that do not wait, whatever the waiting
+/// ones do. A wait costs a socket, a timer and a read again per commit, no store connection.
+inline constexpr std::size_t max_waiting_syncs = 512;
+
+/// How often a waiting sync's connection is looked at again when the client has sent more
+/// bytes behind its request (so the socket stays readable and cannot be waited on): a client
+/// that closes such a connection frees its wait within this time. Without such bytes the
+/// close is seen as it happens.
+inline constexpr std::chrono::milliseconds peer_check_interval{1000};
+
 /// Smallest answer body the server gzips for a client that accepts it. Below about 1 KiB the
 /// gzip header and trailer (18 bytes) and the deflate block eat most of the gain, and HTTP
 /// headers dominate the exchange anyway; a pull page of a few records is already above it.
