@@ -2,7 +2,7 @@
 // on an ephemeral loopback port, headless Chromium (Debian's, driven by playwright-core) with
 // a fresh profile whose page errors and requests are recorded, and the cleanup.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -70,7 +70,7 @@ export class WebTest {
   async run(name, body) {
     try {
       await body();
-      console.log(name + ' passed; screenshot: ' + this.screenshot);
+      console.log(name + ' passed' + (existsSync(this.screenshot) ? '; screenshot: ' + this.screenshot : ''));
     } catch (e) {
       console.error(name + ' FAILED:', e);
       process.exitCode = 1;

@@ -5,7 +5,7 @@ namespace fieldsync::server::detail {
 namespace {
 
 constexpr std::string_view k_csp =
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+    "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self'; connect-src 'self'; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 void harden(response& res) {
@@ -28,6 +28,7 @@ std::string_view web_content_type(std::string_view path) noexcept {
     if (ends(".webmanifest")) return "application/manifest+json";
     if (ends(".svg")) return "image/svg+xml";
     if (ends(".png")) return "image/png";
+    if (ends(".wasm")) return "application/wasm";
     return "application/octet-stream";
 }
 

@@ -4,8 +4,13 @@
 // generates web_assets.cpp), so the server needs no files on disk and the pages always match
 // the API they call.
 //
+// The field app also serves the client library's browser build: the worker that runs it
+// (client-lib/wasm/replica-worker.js, replica-client.js) and the WebAssembly module emscripten
+// made of it (fieldsync-replica.js/.wasm, embedded as they are).
+//
 // Every answer carries a strict Content-Security-Policy (no inline script or style, nothing
-// from another origin), nosniff and no-store. The review page keeps its token in
+// from another origin; 'wasm-unsafe-eval' lets a page compile WebAssembly, not evaluate
+// JavaScript), nosniff and no-store. The review page keeps its token in
 // sessionStorage, the field app in localStorage; both send it in an Authorization header,
 // never in a URL.
 

@@ -263,6 +263,20 @@ inline std::unique_ptr<client::replica> live_replica(live_server& server, temp_d
     return r;
 }
 
+/// POST /v1/conflicts/{id}/resolve through the replica library's own HTTP transport.
+inline client::http_response resolve(live_server& server, const std::string& token, const std::string& conflict_id,
+                                     const json& body) {
+    auto t = client::make_http_transport();
+    client::http_request req;
+    req.method = "POST";
+    req.url = server.url() + "/v1/conflicts/" + conflict_id + "/resolve";
+    req.headers = {{"Authorization", "Bearer " + token}, {"Content-Type", "application/json"}};
+    req.body = body.dump();
+    auto r = t->send(req, std::chrono::seconds(10));
+    REQUIRE(r);
+    return *r;
+}
+
 /// The collections of the default schema that the client tests write.
 inline const std::vector<std::string> k_collections = {"members", "registrations"};
 

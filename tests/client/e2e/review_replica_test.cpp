@@ -10,24 +10,6 @@ using namespace fieldsync;
 using namespace fieldsync::test;
 using client::sync_state;
 
-namespace {
-
-// POST /v1/conflicts/{id}/resolve through the replica library's own HTTP transport.
-client::http_response resolve(live_server& server, const std::string& token, const std::string& conflict_id,
-                              const json& body) {
-    auto t = client::make_http_transport();
-    client::http_request req;
-    req.method = "POST";
-    req.url = server.url() + "/v1/conflicts/" + conflict_id + "/resolve";
-    req.headers = {{"Authorization", "Bearer " + token}, {"Content-Type", "application/json"}};
-    req.body = body.dump();
-    auto r = t->send(req, std::chrono::seconds(10));
-    REQUIRE(r);
-    return *r;
-}
-
-}  // namespace
-
 TEST_CASE("a resolution reaches the replica whose change became a conflict and clears its state",
           "[client][e2e][review]") {
     live_server server;
