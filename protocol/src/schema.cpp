@@ -86,6 +86,90 @@ std::optional<error> unknown_keys(const json& obj, std::initializer_list<std::st
     return std::nullopt;
 }
 
+// ---- The keys of forms (SPEC.md, "Forms from the schema") ----
+// Neither the server nor the replica uses them; an app builds its forms from them. They are
+// checked here all the same, so that a misspelt or misshapen one is refused when the schema
+// is loaded instead of silently missing from a phone's form.
+
+// {"vi": "…", "en": "…"}: a text in one language or more (BCP 47-like tags).
+std::optional<error> check_text(const json& t, const std::string& where) {
+    if (!t.is_object() || t.empty()) return bad_schema(where, "must be an object of texts by language, e.g. {\"vi\": \"…\"}");
+    for (const auto& [lang, text] : t.items()) {
+        const bool tag = lang.size() >= 2 && lang.size() <= 8 &&
+                         std::all_of(lang.begin(), lang.end(), [](char c) { return (c >= 'a' && c <= 'z') || c == '-'; });
+        if (!tag) return bad_schema(where + "." + lang, "must be a language tag such as vi or en");
+        if (!text.is_string() || text.get_ref<const std::string&>().empty())
+            return bad_schema(where + "." + lang, "must be a non-empty string");
+    }
+    return std::nullopt;
+}
+
+// A field's default: {"value": V} (V of the field's type), {"now": "date"} (today, date
+// fields), {"now": "year"} (this year, integer fields) or {"device": "unit"} (the device's
+// unit id, string fields).
+std::optional<error> check_default(const json& d, const field_spec& f, const std::string& where) {
+    const char* const shape = "must be {\"value\": V}, {\"now\": \"date\"}, {\"now\": \"year\"} or {\"device\": \"unit\"}";
+    if (!d.is_object() || d.size() != 1) return bad_schema(where, shape);
+    const auto word = [&](const char* key) {
+        const auto it = d.find(key);
+        return it != d.end() && it->is_string() ? it->get<std::string>() : std::string();
+    };
+    if (const auto v = d.find("value"); v != d.end())
+        return has_type(*v, f.type) ? std::nullopt : std::optional<error>(bad_schema(where, "the value is not of the field's type"));
+    if (word("now") == "date")
+        return f.type == field_type::date ? std::nullopt : std::optional<error>(bad_schema(where, "now: date needs a date field"));
+    if (word("now") == "year")
+        return f.type == field_type::integer ? std::nullopt
+                                             : std::optional<error>(bad_schema(where, "now: year needs an integer field"));
+    if (word("device") == "unit")
+        return f.type == field_type::string ? std::nullopt
+                                            : std::optional<error>(bad_schema(where, "device: unit needs a string field"));
+    return bad_schema(where, shape);
+}
+
+// label, help, choices (a label for each value of one_of) and default of one field; ref is
+// checked once every collection is known (check_references).
+std::optional<error> check_field_form(const json& fdef, const field_spec& f, const std::string& where) {
+    for (const char* key : {"label", "help"})
+        if (const auto t = fdef.find(key); t != fdef.end())
+            if (auto e = check_text(*t, where + "." + key)) return e;
+    if (const auto c = fdef.find("choices"); c != fdef.end()) {
+        if (!c->is_object() || f.one_of.empty()) return bad_schema(where + ".choices", "labels the values of one_of: an object");
+        for (const auto& [value, text] : c->items()) {
+            if (std::find(f.one_of.begin(), f.one_of.end(), value) == f.one_of.end())
+                return bad_schema(where + ".choices." + value, "is not a value of one_of");
+            if (auto e = check_text(text, where + ".choices." + value)) return e;
+        }
+    }
+    if (const auto r = fdef.find("ref"); r != fdef.end() && (!r->is_string() || f.type != field_type::string))
+        return bad_schema(where + ".ref", "names a collection, on a string field (it holds a record's id)");
+    if (const auto d = fdef.find("default"); d != fdef.end())
+        if (auto e = check_default(*d, f, where + ".default")) return e;
+    return std::nullopt;
+}
+
+// A collection's label, help and title (the string field that names its records in lists),
+// and every field's ref (a collection of this document).
+std::optional<error> check_references(const json& colls, const std::map<std::string, collection_schema, std::less<>>& parsed) {
+    for (const auto& [name, def] : colls.items()) {
+        const std::string where = "collections." + name;
+        for (const char* key : {"label", "help"})
+            if (const auto t = def.find(key); t != def.end())
+                if (auto e = check_text(*t, where + "." + key)) return e;
+        const auto& c = parsed.at(name);
+        if (const auto t = def.find("title"); t != def.end()) {
+            const auto f = t->is_string() ? c.fields.find(t->get<std::string>()) : c.fields.end();
+            if (f == c.fields.end() || f->second.type != field_type::string)
+                return bad_schema(where + ".title", "must name a string field of the collection");
+        }
+        if (const auto fields = def.find("fields"); fields != def.end())
+            for (const auto& [fname, fdef] : fields->items())
+                if (const auto r = fdef.find("ref"); r != fdef.end() && !parsed.contains(r->get<std::string>()))
+                    return bad_schema(where + ".fields." + fname + ".ref", "names no collection of this schema");
+    }
+    return std::nullopt;
+}
+
 }  // namespace
 
 expected<schema> schema::from_json(const json& doc) {
@@ -110,7 +194,7 @@ expected<schema> schema::from_json(const json& doc) {
         if (name.empty() || name.size() > tuning::max_collection_bytes)
             return bad_schema(where, "a collection name must be 1 to 64 bytes");
         if (!def.is_object()) return bad_schema(where, "must be an object");
-        if (auto e = unknown_keys(def, {"policy", "fields"}, where)) return *e;
+        if (auto e = unknown_keys(def, {"policy", "fields", "label", "help", "title"}, where)) return *e;
         collection_schema c;
         c.name = name;
         if (const auto p = def.find("policy"); p != def.end()) {
@@ -127,7 +211,9 @@ expected<schema> schema::from_json(const json& doc) {
             for (const auto& [fname, fdef] : fields->items()) {
                 const std::string fwhere = where + ".fields." + fname;
                 if (!fdef.is_object()) return bad_schema(fwhere, "must be an object");
-                if (auto e = unknown_keys(fdef, {"type", "required", "max_length", "one_of", "items"}, fwhere))
+                if (auto e = unknown_keys(fdef, {"type", "required", "max_length", "one_of", "items", "label", "help",
+                                                 "choices", "ref", "default"},
+                                          fwhere))
                     return *e;
                 field_spec f;
                 const auto t = fdef.find("type");
@@ -156,11 +242,13 @@ expected<schema> schema::from_json(const json& doc) {
                         return bad_schema(fwhere + ".items", "must name a type");
                     f.items = parse_type(it->get<std::string>());
                 }
+                if (auto e = check_field_form(fdef, f, fwhere)) return *e;
                 c.fields.emplace(fname, std::move(f));
             }
         }
         s.collections_.emplace(name, std::move(c));
     }
+    if (auto e = check_references(*colls, s.collections_)) return *e;
     s.document_ = doc;
     return s;
 }

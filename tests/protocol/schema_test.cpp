@@ -272,3 +272,82 @@ TEST_CASE("a bad schema document is an error naming where", "[protocol][schema]"
     CHECK_THAT(bad_schema_message(json{{"colections", json::object()}, {"collections", {{"c", json::object()}}}}),
                Contains("document.colections"));
 }
+
+// SPEC.md, "Forms from the schema": labels, help, title, choices, ref and default.
+TEST_CASE("the default schema names every collection and field for a form, in Vietnamese and English",
+          "[protocol][schema][forms]") {
+    const json doc = fp::schema::default_schema().document();  // a copy: at() throws, [] would not
+    for (const auto& [name, c] : doc.at("collections").items()) {
+        INFO(name);
+        CHECK(c.at("label").at("vi").is_string());
+        CHECK(c.at("label").at("en").is_string());
+        for (const auto& [field, spec] : c.at("fields").items()) {
+            INFO(field);
+            CHECK(spec.at("label").at("vi").is_string());
+            CHECK(spec.at("label").at("en").is_string());
+            if (spec.contains("one_of")) CHECK(spec.at("choices").size() == spec.at("one_of").size());
+        }
+    }
+    const auto& colls = doc.at("collections");
+    CHECK(colls.at("registrations").at("fields").at("member").at("ref") == "members");
+    CHECK(colls.at("registrations").at("fields").at("year").at("default") == json{{"now", "year"}});
+    CHECK(colls.at("members").at("title") == "name");
+    CHECK(colls.at("members").at("fields").at("cell").at("default") == json{{"device", "unit"}});
+}
+
+TEST_CASE("a schema without the keys of forms still loads, and one with them validates as before",
+          "[protocol][schema][forms]") {
+    const json plain = {{"collections", {{"members", {{"fields", {{"name", {{"type", "string"}, {"required", true}}}}}}}}}};
+    REQUIRE(fp::schema::from_json(plain));
+    json labelled = plain;
+    labelled["collections"]["members"]["label"] = {{"vi", "Đảng viên"}};
+    labelled["collections"]["members"]["title"] = "name";
+    labelled["collections"]["members"]["fields"]["name"]["label"] = {{"vi", "Họ và tên"}, {"en", "Full name"}};
+    labelled["collections"]["members"]["fields"]["name"]["help"] = {{"vi", "Viết đủ dấu"}};
+    labelled["collections"]["members"]["fields"]["name"]["default"] = {{"value", "Chưa rõ"}};
+    const auto s = fp::schema::from_json(labelled);
+    REQUIRE(s);
+    CHECK(s->validate(*s->find("members"), json{{"name", "Nguyễn Thị Lụa"}}) == std::nullopt);
+    CHECK(s->validate(*s->find("members"), json::object()).has_value());
+}
+
+TEST_CASE("misshapen keys of forms are refused, naming where", "[protocol][schema][forms]") {
+    const json base = {{"collections",
+                        {{"members", {{"fields", {{"name", {{"type", "string"}}}, {"joined", {{"type", "date"}}},
+                                                  {"count", {{"type", "integer"}}},
+                                                  {"kind", {{"type", "string"}, {"one_of", {"a", "b"}}}}}}}},
+                         {"registrations", {{"fields", {{"member", {{"type", "string"}}}}}}}}}};
+    REQUIRE(fp::schema::from_json(base));
+    const auto refused = [&](const std::string& pointer, const json& value, const std::string& where) {
+        json doc = base;
+        doc[json::json_pointer(pointer)] = value;
+        INFO(pointer << " = " << value.dump());
+        CHECK_THAT(bad_schema_message(doc), Contains(where));
+    };
+    refused("/collections/members/label", "Đảng viên", "collections.members.label");
+    refused("/collections/members/label", json::object(), "collections.members.label");
+    refused("/collections/members/label", {{"Tiếng Việt", "Đảng viên"}}, "collections.members.label.Tiếng Việt");
+    refused("/collections/members/label", {{"vi", ""}}, "collections.members.label.vi");
+    refused("/collections/members/title", "joined", "collections.members.title");
+    refused("/collections/members/title", "nobody", "collections.members.title");
+    refused("/collections/members/fields/name/help", {{"vi", 3}}, "collections.members.fields.name.help.vi");
+    refused("/collections/members/fields/kind/choices", {{"c", {{"vi", "Ba"}}}}, "collections.members.fields.kind.choices.c");
+    refused("/collections/members/fields/name/choices", {{"a", {{"vi", "A"}}}}, "collections.members.fields.name.choices");
+    refused("/collections/registrations/fields/member/ref", "people", "collections.registrations.fields.member.ref");
+    refused("/collections/members/fields/count/ref", "members", "collections.members.fields.count.ref");
+    refused("/collections/members/fields/count/default", {{"now", "date"}}, "collections.members.fields.count.default");
+    refused("/collections/members/fields/joined/default", {{"now", "year"}}, "collections.members.fields.joined.default");
+    refused("/collections/members/fields/count/default", {{"value", "hai"}}, "collections.members.fields.count.default");
+    refused("/collections/members/fields/count/default", {{"device", "unit"}}, "collections.members.fields.count.default");
+    refused("/collections/members/fields/name/default", {{"now", 1}}, "collections.members.fields.name.default");
+    refused("/collections/members/fields/name/default", "@unit", "collections.members.fields.name.default");
+    refused("/collections/members/fields/name/lable", {{"vi", "Tên"}}, "collections.members.fields.name.lable");
+
+    json good = base;
+    good["collections"]["registrations"]["fields"]["member"]["ref"] = "members";
+    good["collections"]["members"]["fields"]["count"]["default"] = {{"now", "year"}};
+    good["collections"]["members"]["fields"]["joined"]["default"] = {{"now", "date"}};
+    good["collections"]["members"]["fields"]["name"]["default"] = {{"device", "unit"}};
+    good["collections"]["members"]["fields"]["kind"]["choices"] = {{"a", {{"vi", "Một"}, {"en", "One"}}}};
+    CHECK(fp::schema::from_json(good));
+}
