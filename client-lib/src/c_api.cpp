@@ -280,6 +280,25 @@ char* fs_replica_list(fs_replica* h, const char* collection, const char* unit_id
     });
 }
 
+char* fs_replica_list_held(fs_replica* h, const char* collection, fs_error* error) {
+    if (!h) return report(nullptr, error, FS_ERR_INVALID_ARGUMENT, "replica is NULL"), nullptr;
+    return guard<char*>(h, error, nullptr, [&]() -> char* {
+        json arr = json::array();
+        for (const auto state : {sync_state::conflict, sync_state::rejected}) {
+            query q;
+            q.collection = str(collection);
+            q.include_deleted = true;
+            q.state = state;
+            auto r = h->r->list(q);
+            if (!r) return report(h, error, r.err()), nullptr;
+            for (const auto& rec : *r) arr.push_back(record_json(rec));
+        }
+        char* out = dup(arr.dump());
+        ok(h, error);
+        return out;
+    });
+}
+
 int64_t fs_replica_pending_count(fs_replica* h, fs_error* error) {
     if (!h) return report(nullptr, error, FS_ERR_INVALID_ARGUMENT, "replica is NULL"), -1;
     return guard<int64_t>(h, error, -1, [&]() -> int64_t {

@@ -546,12 +546,16 @@ void sync_session::apply_page(const protocol::sync_response& resp) {
     // Records that left this device's scope (moved to a unit it does not see): the local copy
     // goes, unless an edit of it is pending (its push will be answered, likely rejected
     // out_of_scope) or it holds a change the server did not take (conflict, rejected): that
-    // content exists nowhere else on this device.
+    // content exists nowhere else on this device. Such a record keeps its local copy but
+    // forgets the server's, which the device may no longer see, so a discard removes it.
     for (const auto& d : resp.dropped) {
         const auto held = store.find_record(d.collection, d.id);
-        if (!held || store.has_outbox(d.collection, d.id) || held->state == static_cast<int>(sync_state::conflict) ||
-            held->state == static_cast<int>(sync_state::rejected))
+        if (!held) continue;
+        if (store.has_outbox(d.collection, d.id) || held->state == static_cast<int>(sync_state::conflict) ||
+            held->state == static_cast<int>(sync_state::rejected)) {
+            store.forget_server_copy(d.collection, d.id);
             continue;
+        }
         store.delete_record(d.collection, d.id);
         ++report_.dropped;
     }

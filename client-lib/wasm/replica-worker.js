@@ -260,6 +260,36 @@ const ops = {
     return JSON.parse(call((c, u, f, j, e) => M._fs_replica_list(replica, c, u, f, j, e),
       [collection, unit_id, field, v], text));
   },
+  // The app's own settings (its enrolment: the device and its token), kept durably beside
+  // the replica: localStorage reaches the disk lazily, and a browser killed soon after
+  // would forget the device, stranding its unsent records. With `value`, writes it (flushed
+  // before the answer); without, reads it (null when none).
+  async settings({ value } = {}) {
+    const root = await navigator.storage.getDirectory();
+    const file = await root.getFileHandle('fieldsync-app.json', { create: true });
+    const h = await file.createSyncAccessHandle();
+    try {
+      if (value !== undefined) {
+        const bytes = new TextEncoder().encode(JSON.stringify(value));
+        h.truncate(0);
+        h.write(bytes, { at: 0 });
+        h.flush();
+        return value;
+      }
+      const size = h.getSize();
+      if (!size) return null;
+      const bytes = new Uint8Array(size);
+      h.read(bytes, { at: 0 });
+      return JSON.parse(new TextDecoder().decode(bytes));
+    } finally {
+      h.close();
+    }
+  },
+  // The records whose change the server held or refused, deleted ones included.
+  held({ collection = null } = {}) {
+    need();
+    return JSON.parse(call((c, e) => M._fs_replica_list_held(replica, c, e), [collection], text));
+  },
   state({ collection, id }) {
     need();
     const s = call((c, i, e) => M._fs_replica_record_state(replica, c, i, e), [collection, id], (out) => out);

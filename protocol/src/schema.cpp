@@ -3,6 +3,7 @@
 #include <fieldsync/protocol/tuning.hpp>
 
 #include <algorithm>
+#include <set>
 #include <cstdlib>
 
 namespace fieldsync::protocol {
@@ -162,6 +163,14 @@ std::optional<error> check_references(const json& colls, const std::map<std::str
             if (f == c.fields.end() || f->second.type != field_type::string)
                 return bad_schema(where + ".title", "must name a string field of the collection");
         }
+        if (const auto o = def.find("order"); o != def.end()) {
+            // The order of the fields in a form (a JSON object's keys have none once parsed).
+            std::set<std::string> seen;
+            if (!o->is_array()) return bad_schema(where + ".order", "must be an array of the collection's field names");
+            for (const auto& f : *o)
+                if (!f.is_string() || !c.fields.contains(f.get<std::string>()) || !seen.insert(f.get<std::string>()).second)
+                    return bad_schema(where + ".order", "must name fields of the collection, each once");
+        }
         if (const auto fields = def.find("fields"); fields != def.end())
             for (const auto& [fname, fdef] : fields->items())
                 if (const auto r = fdef.find("ref"); r != fdef.end() && !parsed.contains(r->get<std::string>()))
@@ -194,7 +203,7 @@ expected<schema> schema::from_json(const json& doc) {
         if (name.empty() || name.size() > tuning::max_collection_bytes)
             return bad_schema(where, "a collection name must be 1 to 64 bytes");
         if (!def.is_object()) return bad_schema(where, "must be an object");
-        if (auto e = unknown_keys(def, {"policy", "fields", "label", "help", "title"}, where)) return *e;
+        if (auto e = unknown_keys(def, {"policy", "fields", "label", "help", "title", "order"}, where)) return *e;
         collection_schema c;
         c.name = name;
         if (const auto p = def.find("policy"); p != def.end()) {

@@ -292,6 +292,8 @@ TEST_CASE("the default schema names every collection and field for a form, in Vi
     CHECK(colls.at("registrations").at("fields").at("member").at("ref") == "members");
     CHECK(colls.at("registrations").at("fields").at("year").at("default") == json{{"now", "year"}});
     CHECK(colls.at("members").at("title") == "name");
+    CHECK(colls.at("registrations").at("order") ==
+          json{"member", "year", "theme", "commitments", "status", "notes"});
     CHECK(colls.at("members").at("fields").at("cell").at("default") == json{{"device", "unit"}});
 }
 
@@ -328,6 +330,9 @@ TEST_CASE("misshapen keys of forms are refused, naming where", "[protocol][schem
     refused("/collections/members/label", json::object(), "collections.members.label");
     refused("/collections/members/label", {{"Tiếng Việt", "Đảng viên"}}, "collections.members.label.Tiếng Việt");
     refused("/collections/members/label", {{"vi", ""}}, "collections.members.label.vi");
+    refused("/collections/members/order", "name", "collections.members.order");
+    refused("/collections/members/order", {"name", "nobody"}, "collections.members.order");
+    refused("/collections/members/order", {"name", "name"}, "collections.members.order");
     refused("/collections/members/title", "joined", "collections.members.title");
     refused("/collections/members/title", "nobody", "collections.members.title");
     refused("/collections/members/fields/name/help", {{"vi", 3}}, "collections.members.fields.name.help.vi");
@@ -345,6 +350,7 @@ TEST_CASE("misshapen keys of forms are refused, naming where", "[protocol][schem
 
     json good = base;
     good["collections"]["registrations"]["fields"]["member"]["ref"] = "members";
+    good["collections"]["members"]["order"] = {"name", "kind"};
     good["collections"]["members"]["fields"]["count"]["default"] = {{"now", "year"}};
     good["collections"]["members"]["fields"]["joined"]["default"] = {{"now", "date"}};
     good["collections"]["members"]["fields"]["name"]["default"] = {{"device", "unit"}};

@@ -102,6 +102,10 @@ async function step(devices, s, where) {
   if (s.remove) return devices.must(on, 'remove', { collection: s.remove, id: s.id });
   if (s.discard) return devices.must(on, 'discard', { collection: s.discard, id: s.id });
   if (s.reopen) return devices.kill(on);
+  if (s.held && !s.expect) {  // an "expect" may name held text
+    const ids = (await devices.must(on, 'held', {})).map((r) => r.id).sort();
+    return assert.deepEqual(ids, [...s.held].sort(), `${where}: held or refused`);
+  }
   if (s.pending !== undefined) return assert.equal(await devices.must(on, 'pending', {}), s.pending, `${where}: pending`);
   if (s.sync) {
     const r = await devices.call(on, 'sync', {});
@@ -157,8 +161,8 @@ await t.run('conformance scenarios (browser replica)', async () => {
   reviewerToken = admin('device', 'add', '--name', tree.reviewer.name, '--unit', tree.reviewer.unit, '--role', 'reviewer');
   base = await t.startServer();
   const page = await t.openPage();
+  // The app's page loads replica-client.js (FieldsyncReplica); no device is enrolled there.
   await page.goto(base + '/app/');
-  await page.addScriptTag({ url: '/app/replica-client.js' });
 
   const wanted = process.argv.slice(5);
   const files = wanted.length ? wanted : readdirSync(scenarioDir).filter((f) => f.endsWith('.json') && f !== 'tree.json').sort();

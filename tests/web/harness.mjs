@@ -47,6 +47,7 @@ export class WebTest {
              '--disable-background-networking', '--disable-component-update', '--disable-sync'],
     });
     const page = await this.browser.newPage();
+    this.page = page;
     page.on('dialog', async (d) => { this.problems.push('a dialog opened: ' + d.message()); await d.dismiss(); });
     page.on('pageerror', (e) => this.problems.push('page error: ' + e.message));
     // Chromium logs every non-2xx fetch ("Failed to load resource"), expected ones (a 409
@@ -74,6 +75,10 @@ export class WebTest {
     } catch (e) {
       console.error(name + ' FAILED:', e);
       process.exitCode = 1;
+      // What the page showed when it failed, beside the screenshot.
+      const shot = this.screenshot.replace(/\.png$/, '') + '-failed.png';
+      if (this.page) await this.page.screenshot({ path: shot, fullPage: true }).then(() => console.error('page at failure: ' + shot), () => undefined);
+      if (this.problems.length) console.error('problems: ' + this.problems.join('\n'));
     } finally {
       if (this.browser) await this.browser.close();
       if (this.server) this.server.kill('SIGTERM');

@@ -133,6 +133,12 @@ FS_API char* fs_replica_get(fs_replica* replica, const char* collection, const c
 FS_API char* fs_replica_list(fs_replica* replica, const char* collection, const char* unit_id, const char* field,
                              const char* value_json, fs_error* error);
 
+/* The records whose change the server held for review or refused (states conflict and
+ * rejected), of one collection or, with `collection` NULL, of all; deleted ones included (a
+ * refused create leaves its record deleted, its text in "held"), unlike fs_replica_list. A
+ * JSON array shaped like fs_replica_list's (free with fs_free); NULL on failure. */
+FS_API char* fs_replica_list_held(fs_replica* replica, const char* collection, fs_error* error);
+
 /* Local changes not yet answered by the server; -1 on failure. */
 FS_API int64_t fs_replica_pending_count(fs_replica* replica, fs_error* error);
 /* A record's sync state; FS_STATE_UNKNOWN when absent or on failure. */

@@ -216,6 +216,13 @@ void local_store::save_record(const record_row& r) {
     s.bind(14, r.held_data).bind(15, r.resolution).run();
 }
 
+void local_store::forget_server_copy(const std::string& collection, const std::string& id) {
+    auto s = db_.cached(
+        "UPDATE records SET server_version = 0, server_deleted = 0, server_data = NULL "
+        "WHERE collection = ?1 AND id = ?2");
+    s.bind(1, collection).bind(2, id).run();
+}
+
 void local_store::delete_record(const std::string& collection, const std::string& id) {
     auto s = db_.cached("DELETE FROM records WHERE collection = ?1 AND id = ?2");
     s.bind(1, collection).bind(2, id).run();

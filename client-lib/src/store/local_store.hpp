@@ -92,6 +92,9 @@ public:
     std::optional<record_row> find_record(const std::string& collection, const std::string& id);
     void save_record(const record_row& r);
     void delete_record(const std::string& collection, const std::string& id);
+    /// The server's copy of a record is no longer this device's to see (it left the device's
+    /// scope): forgotten, as if never pulled; the local copy and state stay.
+    void forget_server_copy(const std::string& collection, const std::string& id);
     /// Deletes every record in `synced_state` (sync_state::synced) with nothing in the outbox (a scope reset:
     /// the server sends the new scope's records again). Returns how many went.
     std::int64_t delete_synced_records(int synced_state);

@@ -23,6 +23,11 @@ const OFFLINE = 'Không kết nối được với máy chủ. Khi có mạng, �
   + 'đồng chí cũng có thể bấm “Thử lại”.';
 const BUSY = 'Máy chủ đang bận hoặc gặp sự cố. Bấm “Thử lại” sau ít phút.';
 
+// The replica's worker (replica-client.js), shared with the work screens (work.js). It also
+// keeps the enrolment durably: localStorage alone may lose it to a browser killed soon after.
+const replica = new self.FieldsyncReplica('replica-worker.js');
+self.fieldsyncReplica = replica;
+
 const $ = (id) => document.getElementById(id);
 // Names are shown in NFC: a name typed on another device may arrive decomposed (NFD), which
 // some fonts draw with the marks apart from their letters.
@@ -68,6 +73,8 @@ function showDevice(record) {
   $('device-unit').textContent = nfc(record.unit && record.unit.name) || nfc(record.device && record.device.unit_id);
   $('device-since').textContent = new Date(record.enrolled_ms).toLocaleString('vi-VN');
   show('device');
+  // The work screens (work.js): the records, their forms and their sync.
+  if (self.fieldsyncWork) self.fieldsyncWork.start(record);
 }
 
 function showForm() {
@@ -99,6 +106,7 @@ async function enrol(pending) {
   if (res.ok && body && body.device) {
     const record = { token: pending.token, device: body.device, unit: body.unit, enrolled_ms: Date.now() };
     localStorage.setItem(KEY_DEVICE, JSON.stringify(record));
+    await replica.call('settings', { value: { device: record } }).catch(() => undefined);
     localStorage.removeItem(KEY_PENDING);
     say('Ghi danh thành công.', 'ok');
     showDevice(record);
@@ -142,8 +150,19 @@ function start() {
     return;
   }
   const record = readJSON(KEY_DEVICE);
-  if (record && record.token) showDevice(record);
-  else showForm();
+  if (record && record.token) {
+    showDevice(record);
+    return;
+  }
+  // Not in localStorage (a browser killed before it wrote it): the durable copy, if any.
+  replica.call('settings').then((kept) => {
+    if (kept && kept.device && kept.device.token) {
+      localStorage.setItem(KEY_DEVICE, JSON.stringify(kept.device));
+      showDevice(kept.device);
+    } else {
+      showForm();
+    }
+  }, () => showForm());
 }
 
 $('enrol-form').addEventListener('submit', (event) => {

@@ -5,8 +5,9 @@
 // outside /app/ (the API) are left to the network.
 'use strict';
 
-const CACHE = 'fieldsync-app-1';
-const FILES = ['./', 'index.html', 'app.js', 'style.css', 'manifest.webmanifest'];
+const CACHE = 'fieldsync-app-2';
+const FILES = ['./', 'index.html', 'app.js', 'work.js', 'style.css', 'manifest.webmanifest', 'replica-client.js',
+  'replica-worker.js', 'fieldsync-replica.js', 'fieldsync-replica.wasm'];
 
 self.addEventListener('install', (event) => {
   event.waitUntil(caches.open(CACHE).then((c) => c.addAll(FILES)).then(() => self.skipWaiting()));

@@ -93,6 +93,8 @@ public:
             open(on);
         } else if (s.contains("pending")) {
             CHECK(ok(replica(on).pending_count()) == s["pending"].get<std::int64_t>());
+        } else if (s.contains("held") && !s.contains("expect")) {  // an "expect" may name held text
+            expect_held(on, s["held"]);
         } else if (s.contains("sync")) {
             sync(on, s["sync"]);
         } else if (s.contains("expect")) {
@@ -148,6 +150,17 @@ private:
                               {"note", rec->resolution->note}};
             check_subset(got, s["resolution"], "resolution");
         }
+    }
+
+    // The records whose change the server held or refused (fs_replica_list_held's set).
+    void expect_held(const std::string& on, const json& expected) {
+        std::vector<std::string> ids;
+        for (const auto state : {client::sync_state::conflict, client::sync_state::rejected})
+            for (const auto& r : ok(replica(on).list({.include_deleted = true, .state = state}))) ids.push_back(r.id);
+        std::sort(ids.begin(), ids.end());
+        auto want = expected.get<std::vector<std::string>>();
+        std::sort(want.begin(), want.end());
+        CHECK(ids == want);
     }
 
     void expect_server(const json& s) {

@@ -1,0 +1,562 @@
+// The field app's work (SPEC.md, "GET /app/"): the records of the device's unit, kept on the
+// device by the replica (the client library compiled to WebAssembly, in a worker:
+// replica-client.js) and synced with the server; forms built from the schema (SPEC.md, "Forms
+// from the schema"). Everything a person reads is Vietnamese; no code, id or English message
+// of the library reaches the screen.
+'use strict';
+
+(() => {
+  const KEY_SCHEMA = 'fieldsync.schema';     // GET /v1/schema, kept for offline starts
+  const KEY_ME = 'fieldsync.me';             // GET /v1/me: the device's unit and the units it sees
+  const KEY_LAST_SYNC = 'fieldsync.last_sync';
+  const AUTO_SYNC_MS = 60000;                // while the app is open and online
+
+  const $ = (id) => document.getElementById(id);
+  const nfc = (s) => (typeof s === 'string' ? s.normalize('NFC') : '');
+  // Search ignores case, NFC/NFD and, as a second chance, the marks (typed without them).
+  const fold = (s) => nfc(s).toLocaleLowerCase('vi');
+  const bare = (s) => fold(s).normalize('NFD').replace(/[\u0300-\u036f]/g, '').replace(/đ/g, 'd');
+  const readJSON = (key) => {
+    try { return JSON.parse(localStorage.getItem(key)); } catch { return null; }
+  };
+
+  // Words for the states of a record and for the library's errors.
+  const STATE_WORDS = {
+    synced: 'Đã đồng bộ',
+    pending: 'Chờ gửi',
+    conflict: 'Chờ cấp trên xem xét',
+    rejected: 'Bị từ chối',
+    decided: 'Cấp trên đã quyết định',
+  };
+  const SYNC_ERRORS = {
+    network: 'Chưa kết nối được máy chủ. Mọi thay đổi vẫn được giữ trên máy; khi có mạng, ứng dụng sẽ tự gửi.',
+    timeout: 'Mạng quá chậm, máy chủ chưa trả lời. Thay đổi vẫn được giữ trên máy; ứng dụng sẽ thử lại.',
+    server_unavailable: 'Máy chủ đang bận hoặc gặp sự cố. Thay đổi vẫn được giữ trên máy; ứng dụng sẽ thử lại sau.',
+    unauthorized: 'Thiết bị này không còn được phép đồng bộ (đã bị thu hồi hoặc cấp lại mã). '
+      + 'Xin cán bộ phụ trách ghi danh lại thiết bị. Dữ liệu trên máy vẫn được giữ.',
+    forbidden: 'Thiết bị này không được phép làm việc này. Xin hỏi cán bộ phụ trách.',
+    client_too_old: 'Ứng dụng đã cũ so với máy chủ. Khi có mạng, hãy tải lại trang để cập nhật.',
+    server_too_old: 'Máy chủ của huyện chưa được nâng cấp cho ứng dụng này. Xin báo cán bộ phụ trách.',
+    storage: 'Bộ nhớ của trình duyệt gặp lỗi. Hãy đóng các thẻ khác của ứng dụng rồi mở lại.',
+    busy: 'Đang đồng bộ, xin chờ.',
+  };
+  const SYNC_FAILED = 'Đồng bộ chưa thành công. Thay đổi vẫn được giữ trên máy. Nếu lỗi lặp lại, xin báo cán bộ phụ trách.';
+  const REFUSALS = {
+    out_of_scope: 'Thiết bị này không được ghi hồ sơ vào đơn vị đó.',
+    schema_violation: 'Nội dung chưa đúng quy định của hồ sơ (thiếu hoặc sai một mục).',
+    unknown_collection: 'Máy chủ không có loại hồ sơ này.',
+  };
+  const CHOICES = {
+    keep_head: 'giữ bản đang có trên máy chủ; thay đổi của đồng chí không được nhận',
+    take_incoming: 'nhận bản của đồng chí',
+    pick: 'chọn từng mục giữa hai bản',
+    edit: 'sửa thành một bản mới',
+    dismiss: 'bỏ qua; giữ nguyên bản trên máy chủ',
+  };
+
+  let device = null;      // {token, device, unit}
+  let schema = null;      // the schema document
+  let me = null;          // GET /v1/me
+  let replica = null;     // FieldsyncReplica
+  let current = null;     // {collection, record|null}: the open form
+  let syncing = false;
+  let syncAgain = false;
+  let timer = 0;
+
+  const text = (t) => (t && (t.vi || t.en || Object.values(t)[0])) || '';
+  const coll = (name) => schema.collections[name];
+  const label = (name, field) => text(coll(name).fields[field].label) || field;
+  const unitName = (id) => {
+    const u = me && me.units && me.units.find((x) => x.id === id);
+    return u ? nfc(u.name) : '';
+  };
+
+  function say(message, kind) {
+    const m = $('sync-message');
+    m.textContent = message;
+    m.className = kind || '';
+  }
+
+  async function api(path) {
+    const res = await fetch(path, { headers: { Authorization: 'Bearer ' + device.token, Accept: 'application/json' }, cache: 'no-store' });
+    if (!res.ok) throw new Error(String(res.status));
+    return res.json();
+  }
+
+  // The schema and the device's units: from the server when it answers, else as kept.
+  async function loadSetup() {
+    try {
+      const [s, m] = await Promise.all([api('/v1/schema'), api('/v1/me')]);
+      localStorage.setItem(KEY_SCHEMA, JSON.stringify(s));
+      localStorage.setItem(KEY_ME, JSON.stringify(m));
+    } catch {
+      // Offline: what was kept.
+    }
+    schema = readJSON(KEY_SCHEMA);
+    me = readJSON(KEY_ME);
+    return Boolean(schema && schema.collections);
+  }
+
+  // ---- Lists ----
+
+  // The records of `collection` by id, for titles of references.
+  async function titles(collection) {
+    const out = new Map();
+    if (collection === 'units') {
+      for (const u of (me && me.units) || []) out.set(u.id, nfc(u.name));
+      return out;
+    }
+    const c = coll(collection);
+    if (!c) return out;
+    const records = await replica.call('list', { collection });
+    const refs = c.title && c.fields[c.title] && c.fields[c.title].ref;
+    const inner = refs ? await titles(refs) : null;
+    for (const r of records) out.set(r.id, titleOf(c, r, inner));
+    return out;
+  }
+
+  // What the record shows: while the server holds or refuses the cadre's change, the text
+  // she wrote (the local copy is then the server's); else the local copy.
+  const shown = (r) => {
+    const held = r.held && typeof r.held === 'object' ? r.held : null;
+    if (held && (r.state === 'conflict' || r.state === 'rejected')) return held;
+    return r.data && typeof r.data === 'object' ? r.data : held || {};
+  };
+
+  function titleOf(c, r, refTitles) {
+    if (!c.title) return '';
+    const v = shown(r)[c.title];
+    if (refTitles) return refTitles.get(v) || '';
+    return nfc(typeof v === 'string' ? v : '');
+  }
+
+  function stateOf(r) {
+    if (r.resolution && r.state === 'synced') return 'decided';
+    return r.state;
+  }
+
+  async function showList() {
+    current = null;
+    $('record-form').hidden = true;
+    $('list-view').hidden = false;
+    const name = $('collection').value;
+    const c = coll(name);
+    // The live records, and those held or refused (a refused create is deleted locally, and
+    // must still be seen to be discarded).
+    const records = await replica.call('list', { collection: name });
+    for (const h of await replica.call('held', { collection: name })) {
+      if (!records.some((r) => r.id === h.id)) records.push(h);
+    }
+    const refs = c.title && c.fields[c.title] && c.fields[c.title].ref;
+    const refTitles = refs ? await titles(refs) : null;
+    const q = $('search').value.trim();
+    const rows = records.map((r) => ({ r, title: titleOf(c, r, refTitles) || text(c.label) }))
+      .filter(({ title }) => !q || fold(title).includes(fold(q)) || bare(title).includes(bare(q)))
+      .sort((a, b) => a.title.localeCompare(b.title, 'vi'));
+    const list = $('records');
+    list.replaceChildren(...rows.map(({ r, title }) => {
+      const li = document.createElement('li');
+      const b = document.createElement('button');
+      b.type = 'button';
+      const t = document.createElement('span');
+      t.className = 'record-title';
+      t.textContent = title;
+      const sub = document.createElement('span');
+      sub.className = 'record-sub';
+      sub.textContent = subtitle(c, r);
+      const badge = document.createElement('span');
+      const st = stateOf(r);
+      badge.className = 'badge ' + st;
+      badge.textContent = STATE_WORDS[st] || '';
+      b.append(t, sub, badge);
+      b.addEventListener('click', () => openForm(name, r));
+      li.append(b);
+      return li;
+    }));
+    $('list-empty').hidden = rows.length > 0;
+    $('list-empty').textContent = q ? 'Không tìm thấy hồ sơ nào khớp.' : 'Chưa có hồ sơ nào.';
+  }
+
+  // A second line: the first few filled fields that are not the title (year, date, role).
+  function subtitle(c, r) {
+    const parts = [];
+    for (const [f, spec] of orderedFields(c)) {
+      if (f === c.title || spec.ref || parts.length >= 2) continue;
+      const v = shown(r)[f];
+      if (v === undefined || v === null || v === '' || typeof v === 'object') continue;
+      if (spec.type === 'string' && (spec.max_length || 0) > 300) continue;
+      const words = spec.choices && spec.choices[v] ? text(spec.choices[v]) : String(v);
+      parts.push(`${text(spec.label) || f}: ${nfc(words)}`);
+    }
+    return parts.join(' · ');
+  }
+
+  // ---- Forms ----
+
+  // The fields in the schema's order for forms, then any it does not name.
+  function orderedFields(c) {
+    const order = Array.isArray(c.order) ? c.order.filter((f) => c.fields[f]) : [];
+    const rest = Object.keys(c.fields).filter((f) => !order.includes(f));
+    return [...order, ...rest].map((f) => [f, c.fields[f]]);
+  }
+
+  function defaultOf(spec) {
+    const d = spec.default;
+    if (!d) return undefined;
+    if ('value' in d) return d.value;
+    if (d.now === 'year') return new Date().getFullYear();
+    if (d.now === 'date') {
+      const t = new Date();
+      return `${t.getFullYear()}-${String(t.getMonth() + 1).padStart(2, '0')}-${String(t.getDate()).padStart(2, '0')}`;
+    }
+    if (d.device === 'unit') return device.device.unit_id;
+    return undefined;
+  }
+
+  function option(value, words) {
+    const o = document.createElement('option');
+    o.value = value;
+    o.textContent = words;
+    return o;
+  }
+
+  // One field's input, its label and help; `read()` gives the value as the record holds it.
+  async function fieldInput(name, field, spec, value) {
+    const box = document.createElement('div');
+    box.className = 'field';
+    const id = 'f-' + field;
+    const lab = document.createElement('label');
+    lab.htmlFor = id;
+    lab.textContent = text(spec.label) || field;
+    if (spec.required) {
+      const star = document.createElement('span');
+      star.className = 'required';
+      star.textContent = ' *';
+      lab.append(star);
+    }
+    let input;
+    let read;
+    if (spec.type === 'boolean') {
+      lab.className = 'check';
+      input = document.createElement('input');
+      input.type = 'checkbox';
+      input.checked = value === true;
+      lab.prepend(input);
+      read = () => input.checked;
+      box.append(lab);
+    } else if (spec.type === 'array') {
+      const lines = document.createElement('div');
+      lines.className = 'lines';
+      lines.id = id;
+      const addLine = (v) => {
+        const row = document.createElement('div');
+        row.className = 'line';
+        const i = document.createElement('input');
+        i.value = nfc(typeof v === 'string' ? v : v === undefined ? '' : JSON.stringify(v));
+        i.setAttribute('aria-label', `${lab.textContent}: dòng`);
+        const del = document.createElement('button');
+        del.type = 'button';
+        del.className = 'secondary';
+        del.textContent = 'Xóa';
+        del.setAttribute('aria-label', 'Xóa dòng này');
+        del.addEventListener('click', () => row.remove());
+        row.append(i, del);
+        lines.append(row);
+        return i;
+      };
+      for (const v of Array.isArray(value) ? value : []) addLine(v);
+      if (!lines.children.length) addLine('');
+      const more = document.createElement('button');
+      more.type = 'button';
+      more.className = 'secondary';
+      more.textContent = 'Thêm dòng';
+      more.addEventListener('click', () => addLine('').focus());
+      read = () => [...lines.querySelectorAll('input')].map((i) => i.value.trim().normalize('NFC')).filter((v) => v);
+      box.append(lab, lines, more);
+      input = lines;
+    } else if (spec.ref || spec.one_of) {
+      input = document.createElement('select');
+      input.append(option('', '— chọn —'));
+      const pairs = spec.ref
+        ? [...(await titles(spec.ref)).entries()].sort((a, b) => a[1].localeCompare(b[1], 'vi'))
+        : spec.one_of.map((v) => [v, spec.choices && spec.choices[v] ? text(spec.choices[v]) : v]);
+      for (const [v, words] of pairs) input.append(option(v, words || v));
+      if (value !== undefined && value !== null && ![...input.options].some((o) => o.value === value)) {
+        input.append(option(value, spec.ref === 'units' ? unitName(value) || value : String(value)));
+      }
+      input.value = value === undefined || value === null ? '' : value;
+      read = () => input.value || null;
+      box.append(lab, input);
+    } else {
+      const long = spec.type === 'string' && (spec.max_length || 0) > 300;
+      input = document.createElement(long ? 'textarea' : 'input');
+      if (!long) {
+        input.type = spec.type === 'integer' || spec.type === 'number' ? 'number' : spec.type === 'date' ? 'date' : 'text';
+        if (spec.type === 'integer') {
+          input.step = '1';
+          input.inputMode = 'numeric';
+        }
+      }
+      input.value = value === undefined || value === null ? '' : typeof value === 'string' ? nfc(value) : String(value);
+      read = () => {
+        const v = input.value.trim();
+        if (v === '') return null;
+        if (spec.type === 'integer' || spec.type === 'number') return Number(v);
+        return v.normalize('NFC');
+      };
+      box.append(lab, input);
+    }
+    if (input.tagName !== 'DIV') input.id = id;
+    if (spec.help) {
+      const help = document.createElement('p');
+      help.className = 'help';
+      help.textContent = text(spec.help);
+      box.append(help);
+    }
+    return { box, read, spec, field };
+  }
+
+  // What is wrong with `value` for `spec`, in words; '' when nothing.
+  function problem(name, field, spec, value) {
+    const l = `«${label(name, field)}»`;
+    const empty = value === null || value === undefined || (Array.isArray(value) && value.length === 0);
+    if (empty) return spec.required ? (spec.type === 'array' ? `Cần ít nhất một dòng ở ${l}.` : `Chưa điền ${l}.`) : '';
+    if (spec.type === 'integer' && !Number.isInteger(value)) return `${l} phải là một số nguyên.`;
+    if (spec.type === 'number' && !Number.isFinite(value)) return `${l} phải là một số.`;
+    if (spec.type === 'date' && !/^\d{4}-\d{2}-\d{2}$/.test(value)) return `${l} phải là một ngày.`;
+    if (spec.max_length && typeof value === 'string' && new TextEncoder().encode(value).length > spec.max_length) {
+      return `${l} dài quá mức cho phép, xin viết ngắn lại.`;
+    }
+    return '';
+  }
+
+  // What the record's state means for the cadre, and what she can do about it.
+  function stateNotice(r) {
+    const box = $('record-state');
+    box.replaceChildren();
+    if (!r) return;
+    const note = (kind, lines, action) => {
+      const div = document.createElement('div');
+      div.className = 'notice ' + kind;
+      for (const l of lines) {
+        const p = document.createElement('p');
+        p.textContent = l;
+        div.append(p);
+      }
+      if (action) div.append(action);
+      box.append(div);
+    };
+    const discardButton = (words, done) => {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.id = 'discard';
+      b.textContent = words;
+      b.addEventListener('click', async () => {
+        try {
+          await replica.call('discard', { collection: current.collection, id: r.id });
+          say(done, 'ok');
+          await refreshCounts();
+          await showList();
+        } catch (e) {
+          $('form-error').textContent = e.name === 'busy' ? SYNC_ERRORS.busy : 'Chưa bỏ được thay đổi. Thử lại sau.';
+        }
+      });
+      return b;
+    };
+    if (r.state === 'pending') note('pending', ['Thay đổi đã lưu trên máy, chờ gửi lên máy chủ.']);
+    if (r.state === 'conflict') {
+      note('conflict', ['Trên máy chủ, hồ sơ này cũng vừa được sửa ở nơi khác, cùng mục đồng chí sửa.',
+        'Bản của đồng chí được giữ nguyên và đang chờ cấp trên xem xét. Khi có quyết định, ứng dụng sẽ báo ở đây.']);
+    }
+    if (r.state === 'rejected') {
+      const why = (r.reason && REFUSALS[r.reason.code]) || 'Máy chủ không nhận thay đổi này.';
+      note('rejected', ['Máy chủ đã từ chối thay đổi của đồng chí (bên dưới là bản đồng chí đã viết). ' + why,
+        'Bấm nút dưới đây để bỏ thay đổi này và trở về bản trên máy chủ.'],
+      discardButton('Bỏ thay đổi của tôi', 'Đã bỏ thay đổi bị từ chối.'));
+    }
+    if (r.resolution) {
+      const res = r.resolution;
+      const who = nfc(res.reviewer && res.reviewer.unit_name) || 'Cấp trên';
+      const lines = res.status === 'dismissed'
+        ? [`${who} đã bỏ qua thay đổi của đồng chí; hồ sơ giữ như trên máy chủ.`]
+        : res.status === 'resolved'
+          ? [`${who} đã quyết định: ${CHOICES[res.choice] || 'đã xem xét'}.`]
+          : ['Máy chủ không còn giữ việc xem xét này; hồ sơ là bản mới nhất trên máy chủ.'];
+      if (res.note) lines.push('Ghi chú: ' + nfc(res.note));
+      if (r.held && typeof r.held === 'object') lines.push('Bản đồng chí đã viết vẫn được giữ trong thông báo này cho đến khi đồng chí ẩn nó.');
+      note('decided', lines, discardButton('Đã xem, ẩn thông báo', 'Đã ẩn thông báo.'));
+    }
+  }
+
+  async function openForm(name, r) {
+    current = { collection: name, record: r || null };
+    const c = coll(name);
+    $('list-view').hidden = true;
+    $('record-form').hidden = false;
+    $('form-error').textContent = '';
+    $('form-title').textContent = (r ? 'Sửa: ' : 'Thêm: ') + text(c.label);
+    stateNotice(r);
+    const inputs = [];
+    for (const [field, spec] of orderedFields(c)) {
+      const value = r ? shown(r)[field] : defaultOf(spec);
+      inputs.push(await fieldInput(name, field, spec, value));
+    }
+    current.inputs = inputs;
+    $('form-fields').replaceChildren(...inputs.map((i) => i.box));
+    // A held change waits for the decision; a refused one for "discard".
+    const locked = r && (r.state === 'conflict' || r.state === 'rejected');
+    $('save').disabled = Boolean(locked);
+    for (const el of $('form-fields').querySelectorAll('input, select, textarea, button')) el.disabled = Boolean(locked);
+    window.scrollTo(0, 0);
+  }
+
+  async function save(event) {
+    event.preventDefault();
+    const { collection, record, inputs } = current;
+    const values = {};
+    const problems = [];
+    for (const i of inputs) {
+      const v = i.read();
+      const p = problem(collection, i.field, i.spec, v);
+      if (p) problems.push(p);
+      values[i.field] = v;
+    }
+    if (problems.length) {
+      $('form-error').textContent = problems.join(' ');
+      return;
+    }
+    try {
+      if (record) {
+        // Only what changed: the server merges field by field with edits made elsewhere.
+        const patch = {};
+        for (const [k, v] of Object.entries(values)) {
+          const old = record.data ? record.data[k] : undefined;
+          if (JSON.stringify(old === undefined ? null : old) !== JSON.stringify(v)) patch[k] = v;
+        }
+        if (Object.keys(patch).length) await replica.call('patch', { collection, id: record.id, patch });
+      } else {
+        const data = {};
+        for (const [k, v] of Object.entries(values)) if (v !== null) data[k] = v;
+        const unit = typeof data.cell === 'string' ? data.cell : typeof data.unit === 'string' ? data.unit : device.device.unit_id;
+        await replica.call('put', { collection, unit_id: unit, data });
+      }
+    } catch (e) {
+      $('form-error').textContent = e.name === 'schema_violation'
+        ? 'Nội dung chưa đúng quy định của hồ sơ. Kiểm tra lại các mục có dấu *.'
+        : 'Chưa lưu được trên máy. Thử lại; nếu vẫn lỗi, đóng các thẻ khác của ứng dụng rồi mở lại.';
+      return;
+    }
+    say('Đã lưu trên máy.', 'ok');
+    await refreshCounts();
+    await showList();
+    scheduleSync(500);
+  }
+
+  // ---- Sync ----
+
+  async function refreshCounts() {
+    const pending = await replica.call('pending', {});
+    const last = Number(localStorage.getItem(KEY_LAST_SYNC)) || 0;
+    const when = last ? new Date(last).toLocaleString('vi-VN') : 'chưa lần nào';
+    $('sync-state').textContent = `Chưa gửi: ${pending} thay đổi · Đồng bộ lần cuối: ${when}`;
+  }
+
+  function scheduleSync(ms) {
+    clearTimeout(timer);
+    timer = setTimeout(() => { syncNow(); }, ms);
+  }
+
+  async function syncNow() {
+    if (syncing) {
+      syncAgain = true;
+      return;
+    }
+    syncing = true;
+    const bar = $('sync-progress');
+    bar.hidden = false;
+    bar.removeAttribute('value');
+    $('sync-button').disabled = true;
+    $('sync-button').textContent = 'Đang đồng bộ…';
+    try {
+      const r = await replica.call('sync', {});
+      localStorage.setItem(KEY_LAST_SYNC, String(Date.now()));
+      const parts = [];
+      if (r.pushed) parts.push(`đã gửi ${r.pushed} thay đổi`);
+      if (r.pulled) parts.push(`đã nhận ${r.pulled} hồ sơ mới`);
+      if (r.conflicts) parts.push(`${r.conflicts} thay đổi chờ cấp trên xem xét`);
+      if (r.rejected) parts.push(`${r.rejected} thay đổi bị từ chối`);
+      if (r.decided) parts.push(`${r.decided} quyết định của cấp trên`);
+      say(parts.length ? 'Đồng bộ xong: ' + parts.join(', ') + '.' : 'Đồng bộ xong. Không có gì mới.', 'ok');
+    } catch (e) {
+      say(SYNC_ERRORS[e.name] || SYNC_FAILED, 'error');
+    } finally {
+      syncing = false;
+      bar.hidden = true;
+      $('sync-button').disabled = false;
+      $('sync-button').textContent = 'Đồng bộ';
+      await refreshCounts();
+      if (!current) await showList();
+      else if (current.record) {
+        const fresh = await replica.call('get', { collection: current.collection, id: current.record.id });
+        if (fresh) stateNotice(fresh);
+      }
+      if (syncAgain) {
+        syncAgain = false;
+        scheduleSync(0);
+      } else if (navigator.onLine) {
+        scheduleSync(AUTO_SYNC_MS);
+      }
+    }
+  }
+
+  function progress(p) {
+    const bar = $('sync-progress');
+    if (p.phase === 'push' && p.to_push > 0) {
+      bar.max = p.to_push;
+      bar.value = Math.min(p.pushed, p.to_push);
+    } else {
+      bar.removeAttribute('value');
+    }
+  }
+
+  // ---- Start ----
+
+  async function start(record) {
+    if (device && device.device && record.device && device.device.id === record.device.id) return;
+    device = record;
+    $('work').hidden = false;
+    if (!(await loadSetup())) {
+      say('Chưa tải được mẫu hồ sơ từ máy chủ. Khi có mạng, hãy mở lại ứng dụng.', 'error');
+      return;
+    }
+    replica = self.fieldsyncReplica;
+    replica.onprogress = progress;
+    try {
+      const opened = await replica.call('open', { name: `fieldsync-${device.device.id}.db` });
+      await replica.call('configure', { url: location.origin, token: device.token });
+      if (!opened.durable) say('Trình duyệt này không cho lưu bền dữ liệu; đừng đóng trang trước khi đồng bộ.', 'error');
+    } catch (e) {
+      say(e.name === 'storage' ? 'Ứng dụng đang mở ở một thẻ khác. Hãy dùng thẻ đó, hoặc đóng nó rồi tải lại trang này.'
+        : 'Không mở được dữ liệu trên máy. Tải lại trang; nếu vẫn lỗi, xin báo cán bộ phụ trách.', 'error');
+      return;
+    }
+    const select = $('collection');
+    select.replaceChildren(...Object.entries(schema.collections)
+      .filter(([name]) => name !== 'units')
+      .map(([name, c]) => option(name, text(c.label) || name)));
+    if (schema.collections.registrations) select.value = 'registrations';
+    await refreshCounts();
+    await showList();
+    if (navigator.onLine) scheduleSync(0);
+  }
+
+  $('collection').addEventListener('change', () => { $('search').value = ''; showList(); });
+  $('search').addEventListener('input', () => showList());
+  $('new-record').addEventListener('click', () => openForm($('collection').value, null));
+  $('back').addEventListener('click', () => showList());
+  $('record-form').addEventListener('submit', save);
+  $('sync-button').addEventListener('click', () => syncNow());
+  window.addEventListener('online', () => { if (replica) scheduleSync(0); });
+
+  self.fieldsyncWork = { start };
+})();
