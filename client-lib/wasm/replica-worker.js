@@ -285,6 +285,10 @@ const ops = {
       h.close();
     }
   },
+  // The module's memory now (WebAssembly memory only grows: its peak), for benchmarks.
+  stats() {
+    return { wasm_bytes: M.HEAPU8.length };
+  },
   // The records whose change the server held or refused, deleted ones included.
   held({ collection = null } = {}) {
     need();
