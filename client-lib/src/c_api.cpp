@@ -299,6 +299,19 @@ char* fs_replica_list_held(fs_replica* h, const char* collection, fs_error* erro
     });
 }
 
+char* fs_replica_status(fs_replica* h, fs_error* error) {
+    if (!h) return report(nullptr, error, FS_ERR_INVALID_ARGUMENT, "replica is NULL"), nullptr;
+    return guard<char*>(h, error, nullptr, [&]() -> char* {
+        auto r = h->r->status();
+        if (!r) return report(h, error, r.err()), nullptr;
+        const json out = {{"pending", r->pending}, {"conflicts", r->conflicts}, {"rejected", r->rejected},
+                          {"records", r->records},  {"cursor", r->cursor},       {"server_url", r->server_url}};
+        char* text = dup(out.dump());
+        ok(h, error);
+        return text;
+    });
+}
+
 int64_t fs_replica_pending_count(fs_replica* h, fs_error* error) {
     if (!h) return report(nullptr, error, FS_ERR_INVALID_ARGUMENT, "replica is NULL"), -1;
     return guard<int64_t>(h, error, -1, [&]() -> int64_t {

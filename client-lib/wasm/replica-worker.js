@@ -285,6 +285,11 @@ const ops = {
       h.close();
     }
   },
+  // The replica at a glance: pending, conflicts, rejected, records, cursor, server_url.
+  status() {
+    need();
+    return JSON.parse(call((e) => M._fs_replica_status(replica, e), [], text));
+  },
   // The module's memory now (WebAssembly memory only grows: its peak), for benchmarks.
   stats() {
     return { wasm_bytes: M.HEAPU8.length };

@@ -66,7 +66,10 @@ struct world {
         st = std::move(*opened);
         admin_token = st->add_device("fuzz admin", "xa-binh-hoa", srv::device_role::admin)->second;
         field_token = st->add_device("fuzz field", "xa-binh-hoa", srv::device_role::field)->second;
-        routes = std::make_unique<detail::router>(srv::store_roles::of(*st), guard);
+        // max_sync_wait 0: an input asking to wait (wait_ms) is answered at once, never held.
+        routes = std::make_unique<detail::router>(srv::store_roles::of(*st), guard, fieldsync::protocol::oldest_protocol_version,
+                                                  nullptr, nullptr, srv::tuning::max_waiting_syncs,
+                                                  std::chrono::milliseconds(0));
     }
     ~world() {
         routes.reset();

@@ -139,6 +139,11 @@ FS_API char* fs_replica_list(fs_replica* replica, const char* collection, const 
  * JSON array shaped like fs_replica_list's (free with fs_free); NULL on failure. */
 FS_API char* fs_replica_list_held(fs_replica* replica, const char* collection, fs_error* error);
 
+/* The replica at a glance, as a JSON object (free with fs_free): {"pending", "conflicts",
+ * "rejected", "records" (not deleted), "cursor" (the feed position pulled up to; "" before
+ * the first sync), "server_url"}. NULL on failure. */
+FS_API char* fs_replica_status(fs_replica* replica, fs_error* error);
+
 /* Local changes not yet answered by the server; -1 on failure. */
 FS_API int64_t fs_replica_pending_count(fs_replica* replica, fs_error* error);
 /* A record's sync state; FS_STATE_UNKNOWN when absent or on failure. */

@@ -10,6 +10,7 @@
   const KEY_ME = 'fieldsync.me';             // GET /v1/me: the device's unit and the units it sees
   const KEY_LAST_SYNC = 'fieldsync.last_sync';
   const AUTO_SYNC_MS = 60000;                // while the app is open and online
+  const WAIT_MS = 25000;                     // a long poll's wait (the server's maximum)
 
   const $ = (id) => document.getElementById(id);
   const nfc = (s) => (typeof s === 'string' ? s.normalize('NFC') : '');
@@ -62,6 +63,7 @@
   let syncing = false;
   let syncAgain = false;
   let timer = 0;
+  let listening = false;
 
   const text = (t) => (t && (t.vi || t.en || Object.values(t)[0])) || '';
   const coll = (name) => schema.collections[name];
@@ -505,7 +507,39 @@
         scheduleSync(0);
       } else if (navigator.onLine) {
         scheduleSync(AUTO_SYNC_MS);
+        listen();
       }
+    }
+  }
+
+  // Changes made elsewhere (at the district, on another phone) reach the open app within
+  // seconds: between syncs the page keeps one pull open with wait_ms from the replica's
+  // cursor (SPEC.md, "Waiting for changes"); when it answers with something, the replica
+  // syncs, and pulls it. The page waits, not the worker, so a save meanwhile goes on at once.
+  // The answer itself is not applied (the replica's sync reads the page again): one small
+  // page twice, for one implementation of the sync rules.
+  async function listen() {
+    if (listening || !replica || !navigator.onLine || document.hidden) return;
+    listening = true;
+    try {
+      while (navigator.onLine && !document.hidden) {
+        const { cursor } = await replica.call('status', {});
+        if (!cursor) break;   // before the first sync: nothing to wait from
+        const res = await fetch('/v1/sync', {
+          method: 'POST',
+          headers: { Authorization: 'Bearer ' + device.token, 'Content-Type': 'application/json', Accept: 'application/json' },
+          body: JSON.stringify({ cursor, diffs: false, wait_ms: WAIT_MS }),
+          cache: 'no-store',
+        });
+        if (!res.ok) break;
+        const page = await res.json();
+        const news = (page.changes && page.changes.length) || (page.dropped && page.dropped.length) || page.reset;
+        if (news) await syncNow();
+      }
+    } catch {
+      // Offline or the server went away: the next sync (network back, timer, button) listens again.
+    } finally {
+      listening = false;
     }
   }
 
@@ -557,6 +591,7 @@
   $('record-form').addEventListener('submit', save);
   $('sync-button').addEventListener('click', () => syncNow());
   window.addEventListener('online', () => { if (replica) scheduleSync(0); });
+  document.addEventListener('visibilitychange', () => { if (replica && !document.hidden) scheduleSync(0); });
 
   self.fieldsyncWork = { start };
 })();
