@@ -525,6 +525,7 @@
       while (navigator.onLine && !document.hidden) {
         const { cursor } = await replica.call('status', {});
         if (!cursor) break;   // before the first sync: nothing to wait from
+        const asked = Date.now();
         const res = await fetch('/v1/sync', {
           method: 'POST',
           headers: { Authorization: 'Bearer ' + device.token, 'Content-Type': 'application/json', Accept: 'application/json' },
@@ -534,7 +535,13 @@
         if (!res.ok) break;
         const page = await res.json();
         const news = (page.changes && page.changes.length) || (page.dropped && page.dropped.length) || page.reset;
-        if (news) await syncNow();
+        if (news) {
+          await syncNow();
+        } else if (Date.now() - asked < WAIT_MS / 2) {
+          // Answered early with nothing: the server has too many waiting (SPEC.md, "Waiting
+          // for changes"). No tight loop: the minute's sync listens again.
+          break;
+        }
       }
     } catch {
       // Offline or the server went away: the next sync (network back, timer, button) listens again.
