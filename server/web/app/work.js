@@ -9,6 +9,7 @@
   const KEY_SCHEMA = 'fieldsync.schema';     // GET /v1/schema, kept for offline starts
   const KEY_ME = 'fieldsync.me';             // GET /v1/me: the device's unit and the units it sees
   const KEY_LAST_SYNC = 'fieldsync.last_sync';
+  const UNREADABLE = Symbol('unreadable JSON');   // a JSON field's text that does not parse
   const AUTO_SYNC_MS = 60000;                // while the app is open and online
   const WAIT_MS = 25000;                     // a long poll's wait (the server's maximum)
 
@@ -289,6 +290,16 @@
       input.value = value === undefined || value === null ? '' : value;
       read = () => input.value || null;
       box.append(lab, input);
+    } else if (spec.type === 'object' || spec.type === 'any') {
+      // No form for these: the value as JSON text (a schema of the district's own may have them).
+      input = document.createElement('textarea');
+      input.value = value === undefined || value === null ? '' : JSON.stringify(value, null, 2);
+      read = () => {
+        const v = input.value.trim();
+        if (v === '') return null;
+        try { return JSON.parse(v); } catch { return UNREADABLE; }
+      };
+      box.append(lab, input);
     } else {
       const long = spec.type === 'string' && (spec.max_length || 0) > 300;
       input = document.createElement(long ? 'textarea' : 'input');
@@ -326,6 +337,8 @@
     if (spec.type === 'integer' && !Number.isInteger(value)) return `${l} phải là một số nguyên.`;
     if (spec.type === 'number' && !Number.isFinite(value)) return `${l} phải là một số.`;
     if (spec.type === 'date' && !/^\d{4}-\d{2}-\d{2}$/.test(value)) return `${l} phải là một ngày.`;
+    if (value === UNREADABLE) return `${l} không đọc được (viết theo dạng JSON).`;
+    if (spec.type === 'object' && (typeof value !== 'object' || Array.isArray(value))) return `${l} phải là một đối tượng JSON.`;
     if (spec.max_length && typeof value === 'string' && new TextEncoder().encode(value).length > spec.max_length) {
       return `${l} dài quá mức cho phép, xin viết ngắn lại.`;
     }
