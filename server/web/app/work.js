@@ -580,7 +580,10 @@
     device = record;
     $('work').hidden = false;
     if (!(await loadSetup())) {
-      say('Chưa tải được mẫu hồ sơ từ máy chủ. Khi có mạng, hãy mở lại ứng dụng.', 'error');
+      // Enrolled, but the schema never reached this device: try again when the network returns.
+      say('Chưa tải được mẫu hồ sơ từ máy chủ. Khi có mạng, ứng dụng sẽ tự tải lại.', 'error');
+      device = null;
+      window.addEventListener('online', () => start(record), { once: true });
       return;
     }
     replica = self.fieldsyncReplica;
