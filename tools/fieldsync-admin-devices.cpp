@@ -2,9 +2,9 @@
 // their enrolment codes.
 
 #include "fieldsync-admin-devices.hpp"
-#include "qr.hpp"
 
 #include <fieldsync/protocol/ids.hpp>
+#include <fieldsync/server/qr.hpp>
 
 #include <chrono>
 #include <cstdlib>
@@ -108,17 +108,17 @@ int print_enrolment(fs::store& st, const std::string& device_id, const std::stri
     if (!e) return refused("cannot make an enrolment code for '" + device_id + "'", e.err());
     // The code travels in the fragment, which browsers never send to a server or write to its logs.
     const std::string link = (o.server.empty() ? default_server() : o.server) + "/app/#enrol=" + e->code;
-    const auto qr = make_qr(link);
+    const auto qr = fs::make_qr(link);
     if (!qr) return failed("the link is too long for a QR code: " + link);
     if (!o.qr_svg.empty()) {
         std::ofstream out(o.qr_svg, std::ios::binary | std::ios::trunc);
-        out << qr_svg(*qr);
+        out << fs::qr_svg(*qr);
         if (!out.flush()) return failed("cannot write " + o.qr_svg);
     }
     std::cerr << "fieldsync-admin: enrolment code for device " << device_id << " (" << name << "): " << e->code
               << ", usable once until " << format_ms(e->expires_ms) << "\n"
               << "Open this link on the device, or scan the code with its camera:\n\n"
-              << qr_terminal(*qr) << "\n"
+              << fs::qr_terminal(*qr) << "\n"
               << link << "\n";
     if (!o.qr_svg.empty()) std::cerr << "QR code written to " << o.qr_svg << "\n";
     std::cout << link << std::endl;

@@ -21,6 +21,7 @@ TEST_CASE("every JSON endpoint answers CBOR when asked, with the content of its 
     REQUIRE(f.store().put_unit({"ap-5", "giong-trom", "Chi bộ ấp Tân Lợi", "cell", ""}).has_value());
     const auto secretary = f.add_device("Bí thư chi bộ ấp Tân Lợi", "ap-5");
     const auto reviewer = f.add_device("Kiểm tra huyện", "giong-trom", srv::device_role::reviewer);
+    const auto admin = f.add_device("Văn phòng Huyện ủy", "giong-trom", srv::device_role::admin);
     auto write = [&](const std::string& token, const std::string& change_id, std::int64_t base, const std::string& notes) {
         return only_result(f.sync(batch("b-" + change_id, {put_change(change_id, "members", "m-cbor", base,
                                                                       {{"name", "Phạm Thị Ngọc Hân"}, {"cell", "ap-5"}, {"notes", notes}},
@@ -44,6 +45,7 @@ TEST_CASE("every JSON endpoint answers CBOR when asked, with the content of its 
     struct call {
         endpoint route;
         std::string method, target, body;
+        std::string token = {};  // empty: the reviewer's
     };
     const std::string resolve_body = json{{"choice", "keep_head"}, {"head_version", 2}}.dump();
     const std::vector<call> calls{
@@ -58,6 +60,9 @@ TEST_CASE("every JSON endpoint answers CBOR when asked, with the content of its 
         {endpoint::schema, "GET", "/v1/schema", ""},
         {endpoint::me, "GET", "/v1/me", ""},
         {endpoint::enrol, "POST", "/v1/enrol", enrol_body},
+        {endpoint::devices, "GET", "/v1/devices", "", admin},
+        {endpoint::device_enrol, "POST", "/v1/devices/" + tablet->first.id + "/enrol",
+         json{{"server", "https://huyen.example.vn"}}.dump(), admin},
         // Last: it changes the conflict; its JSON twin is the stale refusal below.
         {endpoint::resolve, "POST", "/v1/conflicts/" + conflict_id + "/resolve", resolve_body},
     };
@@ -72,7 +77,7 @@ TEST_CASE("every JSON endpoint answers CBOR when asked, with the content of its 
     }
 
     auto send = [&](const call& c, bool cbor) {
-        std::vector<std::pair<std::string, std::string>> h{{"Authorization", "Bearer " + reviewer}};
+        std::vector<std::pair<std::string, std::string>> h{{"Authorization", "Bearer " + (c.token.empty() ? reviewer : c.token)}};
         if (c.method == "POST") h.emplace_back("Content-Type", "application/json");
         if (cbor) h.emplace_back("Accept", "application/cbor");
         return http_request(f.port(), c.method, c.target, c.body, h);
@@ -92,6 +97,14 @@ TEST_CASE("every JSON endpoint answers CBOR when asked, with the content of its 
             continue;
         }
         REQUIRE(as_json.status == 200);
+        if (c.route == endpoint::device_enrol) {
+            // Each call makes a new code: the same answer but for the code, its link and QR code.
+            json expected = as_json.body_json();
+            CHECK((*decoded)["device_id"] == expected["device_id"]);
+            for (const char* k : {"code", "link", "qr_svg", "expires_ms"}) CHECK(decoded->contains(k));
+            CHECK((*decoded)["code"] != expected["code"]);
+            continue;
+        }
         json expected = as_json.body_json();
         json got = *decoded;
         // What moves between two requests: the server's clock.

@@ -221,6 +221,18 @@ TEST_CASE("every endpoint's refusals leave the store's later state visible and a
          }},
         {endpoint::enrol, "an enrolment by a GET", 405,
          [](district& d, const std::string& t) { return d.f.get("/v1/enrol", t); }},
+        {endpoint::devices, "the devices for a field device", 403,
+         [](district& d, const std::string& t) { return d.f.get("/v1/devices", t); }},
+        {endpoint::device_enrol, "an enrolment code for a device that does not exist", 404,
+         [](district& d, const std::string&) {
+             return d.post("/v1/devices/khong-co/enrol", json{{"server", "https://huyen.example.vn"}}.dump(),
+                           d.admin.second);
+         }},
+        {endpoint::device_enrol, "an enrolment code for a server that is not an origin", 400,
+         [](district& d, const std::string&) {
+             return d.post("/v1/devices/" + d.ap1.first.id + "/enrol", json{{"server", "javascript:alert(1)"}}.dump(),
+                           d.admin.second);
+         }},
         {endpoint::health, "the health check by a POST", 405,
          [](district& d, const std::string& t) { return d.post("/v1/health", "{}", t); }},
         {endpoint::schema, "the schema by a POST", 405,

@@ -2,6 +2,7 @@
 
 #include "http/encoding.hpp"
 #include "http/internal_error.hpp"
+#include "http/devices.hpp"
 #include "http/reports.hpp"
 #include "http/http_metrics.hpp"
 #include "http/review.hpp"
@@ -137,6 +138,11 @@ std::optional<route_spec> match(const std::vector<std::string>& s, std::vector<s
         params = {s[2]};
         return route_spec{endpoint::resolve, http::verb::post, "POST"};
     }
+    if (s[1] == "devices" && n == 2) return route_spec{endpoint::devices, http::verb::get, "GET"};
+    if (s[1] == "devices" && n == 4 && !s[2].empty() && s[3] == "enrol") {
+        params = {s[2]};
+        return route_spec{endpoint::device_enrol, http::verb::post, "POST"};
+    }
     if (s[1] == "reports" && n == 2) return route_spec{endpoint::reports, http::verb::get, "GET"};
     if (s[1] == "reports" && n == 3 && !s[2].empty()) {
         params = {s[2]};
@@ -178,6 +184,8 @@ std::string_view route_template(endpoint e) noexcept {
         case endpoint::me: return "/v1/me";
         case endpoint::enrol: return "/v1/enrol";
         case endpoint::app_page: return "/app/{file}";
+        case endpoint::devices: return "/v1/devices";
+        case endpoint::device_enrol: return "/v1/devices/{id}/enrol";
         case endpoint::unmatched: return "unmatched";
     }
     return "unmatched";
@@ -319,7 +327,7 @@ std::variant<admitted, refusal> router::admit(const request& req, const boost::a
             return answer(req, err(errc::unsupported_media_type, "Content-Encoding must be gzip or identity"));
         return a;
     }
-    if (a.where == endpoint::sync || a.where == endpoint::resolve) {
+    if (a.where == endpoint::sync || a.where == endpoint::resolve || a.where == endpoint::device_enrol) {
         const auto ct = req.find(http::field::content_type);
         if (ct == req.end() || !is_json_media_type(ct->value()))
             return answer(req, err(errc::unsupported_media_type, "POST " + std::string(target.substr(0, qmark)) +
@@ -344,6 +352,8 @@ void router::handle(admitted a, request req, const net::any_io_executor& ex, res
         case endpoint::metrics: return done(get_metrics(req));
         case endpoint::schema: return done(answer(req, store_.sync.schema().document()));
         case endpoint::me: return done(get_me(a, req));
+        case endpoint::devices: return done(device_list(store_.directory, a, req));
+        case endpoint::device_enrol: return done(device_enrol(store_.directory, a, req));
         case endpoint::sync: return sync(std::move(a), std::move(req), ex, std::move(done));
         case endpoint::unmatched: break;
     }

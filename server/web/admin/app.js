@@ -29,6 +29,11 @@ const strings = {
     closed_already: 'Xung đột này đã được đóng.', forbidden: 'Thiết bị này không có quyền giải quyết xung đột.',
     bad_json: 'Bản sửa không phải JSON hợp lệ.', error: 'Lỗi', pick_missing: 'Hãy chọn một bên cho mỗi trường xung đột.',
     applied: 'ghi trực tiếp', merged: 'gộp', resolved: 'giải quyết',
+    tab_devices: 'Thiết bị', devices_title: 'Thiết bị và ghi danh', device: 'Thiết bị', role: 'Vai trò',
+    last_sync: 'Đồng bộ lần cuối', never: 'chưa lần nào', make_code: 'Tạo mã ghi danh', code: 'Mã ghi danh',
+    code_for: 'Mã ghi danh cho', expires: 'Dùng được một lần, đến', revoked: 'đã thu hồi',
+    role_field: 'cán bộ cơ sở', role_reviewer: 'người xem xét', role_admin: 'quản trị',
+    code_made: 'Đã tạo mã ghi danh. Mở đường dẫn hoặc quét mã QR bằng điện thoại của thiết bị đó; các mã cũ chưa dùng của thiết bị này không còn hiệu lực.',
     tab_conflicts: 'Xung đột', tab_reports: 'Báo cáo', reports_title: 'Báo cáo của Huyện ủy', report: 'Báo cáo',
     report_participation: 'Tỷ lệ tham gia học tập chuyên đề',
     report_registrations: 'Đảng viên đăng ký học tập và làm theo',
@@ -69,6 +74,11 @@ const strings = {
     bad_json: 'The edited record is not valid JSON.', error: 'Error',
     pick_missing: 'Pick a side for every colliding field.',
     applied: 'applied', merged: 'merged', resolved: 'resolved',
+    tab_devices: 'Devices', devices_title: 'Devices and enrolment', device: 'Device', role: 'Role',
+    last_sync: 'Last sync', never: 'never', make_code: 'Make an enrolment code', code: 'Enrolment code',
+    code_for: 'Enrolment code for', expires: 'Usable once, until', revoked: 'revoked',
+    role_field: 'field', role_reviewer: 'reviewer', role_admin: 'admin',
+    code_made: 'Enrolment code made. Open the link or scan the QR code with that device\'s phone; its older unused codes no longer work.',
     tab_conflicts: 'Conflicts', tab_reports: 'Reports', reports_title: "The district's reports", report: 'Report',
     report_participation: 'Study session participation', report_registrations: 'Members registered this year',
     report_unreviewed_cells: 'Cells that have not reviewed their members', report_inspections: 'Inspections and findings',
@@ -95,6 +105,9 @@ let report = null;   // the report on screen
 
 const $ = (id) => document.getElementById(id);
 const t = (key) => strings[lang][key] ?? key;
+
+// Names are shown in NFC: a name stored decomposed (NFD) draws its marks apart in some fonts.
+const nfc = (s) => (typeof s === 'string' ? s.normalize('NFC') : '');
 
 function el(tag, text, cls) {
   const e = document.createElement(tag);
@@ -154,6 +167,8 @@ function show(view) {
   $('list-view').hidden = view !== 'list';
   $('detail-view').hidden = view !== 'detail';
   $('reports-view').hidden = view !== 'reports';
+  $('devices-view').hidden = view !== 'devices';
+  $('tab-devices').classList.toggle('active', view === 'devices');
   $('signout').hidden = view === 'signin';
   $('tabs').hidden = view === 'signin';
   $('tab-conflicts').classList.toggle('active', view === 'list' || view === 'detail');
@@ -472,6 +487,60 @@ async function loadReport() {
   drawReport(r.json);
 }
 
+// ---- devices and enrolment codes (admin devices only) -------------------------------------
+
+// The devices tab shows for an admin device only (GET /v1/me says which).
+async function showDevicesTab() {
+  const r = await api('/v1/me');
+  $('tab-devices').hidden = !(r.status === 200 && r.json.device && r.json.device.role === 'admin');
+}
+
+async function loadDevices() {
+  const r = await api('/v1/devices');
+  if (r.status !== 200) { say(errorText(r), true); return; }
+  show('devices');
+  const rows = r.json.devices
+    .slice()
+    .sort((a, b) => (a.unit_name || a.unit_id).localeCompare(b.unit_name || b.unit_id, 'vi') || a.name.localeCompare(b.name, 'vi'))
+    .map((d) => {
+      const tr = el('tr');
+      tr.dataset.id = d.id;
+      tr.append(el('td', nfc(d.name)), el('td', nfc(d.unit_name) || d.unit_id),
+        el('td', t('role_' + d.role) + (d.revoked ? ' (' + t('revoked') + ')' : '')),
+        el('td', d.last_sync_ms ? when(d.last_sync_ms) : t('never')));
+      const cell = el('td');
+      if (!d.revoked) {
+        const b = el('button', t('make_code'));
+        b.type = 'button';
+        b.addEventListener('click', () => makeCode(d));
+        cell.append(b);
+      }
+      tr.append(cell);
+      return tr;
+    });
+  $('devices').tBodies[0].replaceChildren(...rows);
+}
+
+// A one-time code for the device: its link on this server's address, and the link's QR code.
+async function makeCode(d) {
+  const r = await api('/v1/devices/' + encodeURIComponent(d.id) + '/enrol', { server: location.origin });
+  if (r.status !== 200) { say(errorText(r), true); return; }
+  $('enrolment-title').textContent = t('code_for') + ' ' + nfc(d.name);
+  $('enrolment-code').textContent = r.json.code;
+  $('enrolment-link').textContent = r.json.link;
+  $('enrolment-link').href = r.json.link;
+  $('enrolment-expires').textContent = t('expires') + ' ' + when(r.json.expires_ms);
+  // The server's SVG (a rect and a path), parsed as SVG, never as HTML.
+  const qr = $('enrolment-qr');
+  qr.replaceChildren();
+  if (r.json.qr_svg) {
+    const doc = new DOMParser().parseFromString(r.json.qr_svg, 'image/svg+xml');
+    if (doc.documentElement.nodeName === 'svg') qr.append(document.importNode(doc.documentElement, true));
+  }
+  $('enrolment').hidden = false;
+  say(t('code_made'));
+}
+
 // ---- wiring -----------------------------------------------------------------------------
 
 function wire() {
@@ -481,6 +550,7 @@ function wire() {
     applyLanguage();
     if (current && !$('detail-view').hidden) { renderConflict(current); loadHistory(); }
     else if (!$('reports-view').hidden) { if (report) drawReport(report); }
+    else if (!$('devices-view').hidden) loadDevices();
     else if (token()) loadList();
   });
   $('signin').addEventListener('submit', async (e) => {
@@ -490,13 +560,14 @@ function wire() {
     if (!value) return;
     sessionStorage.setItem(TOKEN_KEY, value);
     const r = await api('/v1/conflicts?limit=1');
-    if (r.status === 200) { say(t('signed_in')); await loadList(); }
+    if (r.status === 200) { say(t('signed_in')); await loadList(); await showDevicesTab(); }
     else if (r.status !== 401) say(errorText(r), true);
   });
   $('signout').addEventListener('click', () => { signOut(); say(''); });
   $('refresh').addEventListener('click', loadList);
   $('tab-conflicts').addEventListener('click', () => { current = null; say(''); loadList(); });
   $('tab-reports').addEventListener('click', loadReport);
+  $('tab-devices').addEventListener('click', () => { $('enrolment').hidden = true; say(''); loadDevices(); });
   $('report-show').addEventListener('click', loadReport);
   $('report-name').addEventListener('change', loadReport);
   $('status-filter').addEventListener('change', loadList);
@@ -527,5 +598,5 @@ function wire() {
 document.addEventListener('DOMContentLoaded', () => {
   wire();
   applyLanguage();
-  if (token()) loadList(); else show('signin');
+  if (token()) { loadList(); showDevicesTab(); } else show('signin');
 });

@@ -1,10 +1,10 @@
-#include "qr.hpp"
+#include <fieldsync/server/qr.hpp>
 
 #include <qrencode.h>
 
 #include <memory>
 
-namespace fieldsync::admin {
+namespace fieldsync::server {
 
 std::optional<qr_code> make_qr(const std::string& text) {
     std::unique_ptr<QRcode, void (*)(QRcode*)> q(QRcode_encodeString8bit(text.c_str(), 0, QR_ECLEVEL_M),
@@ -53,4 +53,4 @@ std::string qr_svg(const qr_code& q) {
            "\" fill=\"#fff\"/>\n<path fill=\"#000\" d=\"" + path + "\"/>\n</svg>\n";
 }
 
-}  // namespace fieldsync::admin
+}  // namespace fieldsync::server

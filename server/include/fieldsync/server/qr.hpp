@@ -1,12 +1,13 @@
 #pragma once
 // QR codes for enrolment links (SPEC.md, "Enrolment"), made with Debian's libqrencode: drawn
-// on a terminal in UTF-8 half blocks, and as an SVG file to print or send.
+// on a terminal in UTF-8 half blocks (fieldsync-admin), and as SVG (a file to print or send,
+// and the /admin/ page's code: POST /v1/devices/{id}/enrol).
 
 #include <optional>
 #include <string>
 #include <vector>
 
-namespace fieldsync::admin {
+namespace fieldsync::server {
 
 /// A QR code's modules, row by row: true is dark. Error correction M (15% of the code may be
 /// damaged or dirty and it still reads). The quiet zone is not included.
@@ -26,4 +27,4 @@ std::string qr_terminal(const qr_code& q);
 /// A standalone SVG: black modules on white, a quiet zone of 4, 8 px a module.
 std::string qr_svg(const qr_code& q);
 
-}  // namespace fieldsync::admin
+}  // namespace fieldsync::server
