@@ -100,13 +100,25 @@ const files = {
 // so before SQLite asks for them). False where the browser has none.
 async function openDurable(name) {
   if (!(self.navigator && navigator.storage && navigator.storage.getDirectory)) return false;
-  const root = await navigator.storage.getDirectory();
-  for (const n of [name, name + '-journal']) {
-    if (files.byName.has(n)) continue;
-    const file = await root.getFileHandle(n, { create: true });
-    files.byName.set(n, { handle: await file.createSyncAccessHandle(), durable: true });
+  const names = [name, name + '-journal'];
+  try {
+    const root = await navigator.storage.getDirectory();
+    for (const n of names) {
+      if (files.byName.has(n)) continue;
+      const file = await root.getFileHandle(n, { create: true });
+      files.byName.set(n, { handle: await file.createSyncAccessHandle(), durable: true });
+    }
+    return true;
+  } catch (e) {
+    // Both files durable or neither: a journal in memory beside a file on disk could not
+    // roll back a transaction cut by a kill.
+    for (const n of names) {
+      const entry = files.byName.get(n);
+      if (entry && entry.durable) entry.handle.close();
+      files.byName.delete(n);
+    }
+    throw e;
   }
-  return true;
 }
 
 // The transport's seam (op `network`): 'on'; 'off' (nothing is sent, as with no signal);
@@ -219,8 +231,13 @@ const ops = {
   async open({ name = 'fieldsync.db' } = {}) {
     if (replica) return { durable, version: M.UTF8ToString(M._fs_version()) };
     durable = await openDurable(name).catch((e) => {
-      // Another tab holds the file (an access handle is exclusive).
-      throw new ReplicaError(7, 'the replica file is in use by another window: ' + e.message);
+      // Another tab holds the file (an access handle is exclusive): a storage error. Any
+      // other failure (no origin-private file system here, e.g. plain http on another host)
+      // leaves the replica in memory, and `durable: false` says so.
+      if (e && e.name === 'NoModificationAllowedError') {
+        throw new ReplicaError(7, 'the replica file is in use by another window: ' + e.message);
+      }
+      return false;
     });
     replica = call(M._fsw_open, [name], (out, failure) => {
       if (!out) throw failure();
