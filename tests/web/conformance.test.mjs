@@ -67,6 +67,9 @@ class Devices {
 
   async add(name, unit) {
     this.tokens[name] = admin('device', 'add', '--name', `${this.scenario.name}: ${name}`, '--unit', unit);
+    const me = await fetch(base + '/v1/me', { headers: { Authorization: 'Bearer ' + this.tokens[name] } });
+    this.ids = this.ids || {};
+    this.ids[name] = (await me.json()).device.id;
     await this.start(name);
     await this.must(name, 'configure', { url: base, token: this.tokens[name] });
   }
@@ -96,6 +99,8 @@ function subset(actual, expected, what) {
 
 async function step(devices, s, where) {
   const on = s.on;
+  // The district binds the device to another unit (the admin tool, while the server runs).
+  if (s.move) return admin('device', 'move', devices.ids[s.move], '--unit', s.to);
   if (s.network) return devices.must(on, 'network', { mode: s.network });
   if (s.put) return devices.must(on, 'put', { collection: s.put, id: s.id, unit_id: s.unit, data: s.data });
   if (s.patch) return devices.must(on, 'patch', { collection: s.patch, id: s.id, patch: s.with });

@@ -46,6 +46,7 @@ void check_subset(const json& actual, const json& expected, const std::string& w
 }
 
 struct device {
+    std::string id;
     std::string token;
     std::string mode = "on";   // the "network" step: on | off | lose_next_answer
     std::shared_ptr<fault_transport> transport;
@@ -63,7 +64,10 @@ public:
 
     void add(const std::string& name, const std::string& unit) {
         auto& d = devices_[name];
-        d.token = server_.add_device("Máy " + name, unit, srv::device_role::field);
+        auto added = server_.store().add_device("Máy " + name, unit, srv::device_role::field);
+        REQUIRE(added);
+        d.id = added->first.id;
+        d.token = added->second;
         d.transport = std::make_shared<fault_transport>([&d](const client::http_request&, int) {
             if (d.mode == "off") return cut{cut::drop_request};
             if (d.mode == "lose_next_answer") {
@@ -78,7 +82,10 @@ public:
 
     void step(const json& s) {
         const std::string on = s.value("on", "");
-        if (s.contains("network")) {
+        if (s.contains("move")) {
+            // The district binds the device to another unit; its next pull starts over there.
+            REQUIRE(server_.store().move_device(devices_.at(s["move"]).id, s["to"]));
+        } else if (s.contains("network")) {
             devices_.at(on).mode = s["network"];
         } else if (s.contains("put")) {
             ok(replica(on).put(s["put"], s["data"], {.id = s["id"], .unit_id = s.value("unit", "")}));
