@@ -369,7 +369,7 @@
       b.addEventListener('click', async () => {
         try {
           await replica.call('discard', { collection: current.collection, id: r.id });
-          say(done, 'ok');
+          $('save-message').textContent = done;
           await refreshCounts();
           await showList();
         } catch (e) {
@@ -405,6 +405,7 @@
 
   async function openForm(name, r) {
     current = { collection: name, record: r || null };
+    $('save-message').textContent = '';
     const c = coll(name);
     $('list-view').hidden = true;
     $('record-form').hidden = false;
@@ -461,7 +462,8 @@
         : 'Chưa lưu được trên máy. Thử lại; nếu vẫn lỗi, đóng các thẻ khác của ứng dụng rồi mở lại.';
       return;
     }
-    say('Đã lưu trên máy.', 'ok');
+    // Its own line: a sync's message that follows does not replace it.
+    $('save-message').textContent = 'Đã lưu trên máy.';
     await refreshCounts();
     await showList();
     scheduleSync(500);
@@ -579,6 +581,7 @@
     if (device && device.device && record.device && device.device.id === record.device.id) return;
     device = record;
     $('work').hidden = false;
+    $('device').classList.add('compact');
     if (!(await loadSetup())) {
       // Enrolled, but the schema never reached this device: try again when the network returns.
       say('Chưa tải được mẫu hồ sơ từ máy chủ. Khi có mạng, ứng dụng sẽ tự tải lại.', 'error');
@@ -612,6 +615,9 @@
   $('new-record').addEventListener('click', () => openForm($('collection').value, null));
   $('back').addEventListener('click', () => showList());
   $('record-form').addEventListener('submit', save);
+  // A check's message stays until the cadre changes something.
+  $('record-form').addEventListener('input', () => { $('form-error').textContent = ''; });
+  $('record-form').addEventListener('change', () => { $('form-error').textContent = ''; });
   $('sync-button').addEventListener('click', () => syncNow());
   window.addEventListener('online', () => { if (replica) scheduleSync(0); });
   document.addEventListener('visibilitychange', () => { if (replica && !document.hidden) scheduleSync(0); });
