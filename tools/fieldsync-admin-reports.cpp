@@ -29,13 +29,24 @@ const char* const k_demo_usage =
 
 const char* const k_report_usage =
     "usage: fieldsync-admin --db PATH report NAME [--unit U] [--year Y] [--period P] [--format table|csv|json]\n"
+    "                                        [--machine-headers]\n"
     "The district's figures from the merged data (live records only), for the subtree of U (default:\n"
     "the whole tree), rolled up by unit:\n"
     "  participation      study sessions by unit and audience: invited, attended, rate\n"
     "  registrations      members with and without a registration of the year, vague ones\n"
     "  unreviewed_cells   cells whose committee has not reviewed (all) its registered members in the period\n"
     "  inspections        the district's inspections, their findings and conclusions\n"
-    "--year defaults to the latest year in the data, --period to the latest review period.\n";
+    "Every report is of one year: --year, else the campaign year ('campaign-year'). --period\n"
+    "(unreviewed_cells) is YYYY, YYYY-Q1..YYYY-Q4 or YYYY-H1/YYYY-H2, of that year (alone, it sets\n"
+    "the year); it defaults to the latest period of the year's reviews. --format csv prints what\n"
+    "the server's ?format=csv answers (UTF-8 with a BOM, Vietnamese column titles, rates in %);\n"
+    "--machine-headers gives the column names and raw values instead, without the BOM.\n";
+
+const char* const k_campaign_year_usage =
+    "usage: fieldsync-admin --db PATH campaign-year [YEAR | --clear]\n"
+    "Prints the campaign year every report is of unless another is asked for, and where it comes\n"
+    "from (configured in the store, or this year's in Vietnam when none is); YEAR (1..9999) keeps\n"
+    "it in the store, --clear forgets it. fieldsync-server --campaign-year overrides it.\n";
 
 namespace {
 
@@ -70,17 +81,6 @@ std::string cell_text(const std::string& column, const json& v, bool for_csv) {
     return v.dump();
 }
 
-std::string csv_field(const std::string& s) {
-    if (s.find_first_of(",\"\r\n") == std::string::npos && (s.empty() || (s.front() != ' ' && s.back() != ' ')))
-        return s;
-    std::string out = "\"";
-    for (const char c : s) {
-        if (c == '"') out += '"';
-        out += c;
-    }
-    return out + '"';
-}
-
 const char* heading(const std::string& column) {
     static const std::map<std::string, const char*> names = {
         {"unit", "UNIT"},         {"unit_name", "NAME"},         {"kind", "KIND"},
@@ -98,6 +98,9 @@ std::string describe(const server::report_table& r) {
     std::string out = r.name + " — " + (r.root.id.empty() ? std::string("all units") : r.root.name + " (" + r.root.id + ")");
     if (r.params.is_object())
         for (const auto& [k, v] : r.params.items()) out += ", " + k + " " + (v.is_null() ? "-" : v.is_string() ? v.get<std::string>() : v.dump());
+    std::string years;
+    for (const auto y : r.years) years += (years.empty() ? "" : ", ") + std::to_string(y);
+    out += " (campaign year " + std::to_string(r.campaign_year) + "; data for " + (years.empty() ? "no year" : years) + ")";
     return out;
 }
 
@@ -121,6 +124,11 @@ std::string format_table(const server::report_table& r) {
         for (std::size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], protocol::display_width(row[i]));
     std::ostringstream out;
     out << describe(r) << "\n";
+    if (!r.has_data) {
+        const auto y = r.params.is_object() ? r.params.value("year", json(nullptr)) : json(nullptr);
+        out << "no data for " << (y.is_null() ? std::string("this year") : y.dump()) << "\n";
+        return out.str();
+    }
     for (const auto& row : rows) {
         std::string line;
         for (std::size_t i = 0; i < row.size(); ++i) {
@@ -145,19 +153,7 @@ std::string format_table(const server::report_table& r) {
     return out.str();
 }
 
-std::string format_csv(const server::report_table& r) {
-    std::ostringstream out;
-    for (std::size_t i = 0; i < r.columns.size(); ++i) out << (i ? "," : "") << csv_field(r.columns[i]);
-    out << "\r\n";
-    for (const auto& row : r.rows) {
-        for (std::size_t i = 0; i < r.columns.size(); ++i) {
-            const auto v = row.contains(r.columns[i]) ? row[r.columns[i]] : json(nullptr);
-            out << (i ? "," : "") << csv_field(cell_text(r.columns[i], v, true));
-        }
-        out << "\r\n";
-    }
-    return out.str();
-}
+std::string format_csv(const server::report_table& r, bool machine_headers) { return server::to_csv(r, machine_headers); }
 
 int run_demo(const std::string& db_in, const std::vector<std::string>& args) {
     std::string db = db_in;
@@ -189,6 +185,8 @@ int run_demo(const std::string& db_in, const std::vector<std::string>& args) {
     return with_store(db, [&](server::store& st) {
         auto loaded = demo::load(st, *data);
         if (!loaded) return refused("cannot load the demo", loaded.err());
+        // The demo is one campaign's data: its reports open on that year.
+        if (auto kept = st.set_campaign_year(o.year); !kept) return refused("cannot set the campaign year", kept.err());
         std::size_t members = 0;
         for (const auto& rec : data->records) members += rec.collection == "members" ? 1 : 0;
         std::cerr << "fieldsync-admin: demo of " << data->units.front().name << " (seed " << o.seed << ") loaded: "
@@ -207,8 +205,13 @@ int run_report(const std::string& db_in, const std::vector<std::string>& args) {
     std::string db = db_in, format = "table";
     server::report_request req;
     req.name = args[0];
+    bool machine_headers = false;
     for (std::size_t i = 1; i < args.size(); ++i) {
         const auto& a = args[i];
+        if (a == "--machine-headers") {
+            machine_headers = true;
+            continue;
+        }
         if (i + 1 >= args.size()) return usage_error("'" + a + "' needs a value", k_report_usage);
         const auto& v = args[++i];
         std::int64_t n = 0;
@@ -234,8 +237,35 @@ int run_report(const std::string& db_in, const std::vector<std::string>& args) {
                        : k_exit_failure;
         }
         if (format == "json") std::cout << server::to_json(*r).dump(2) << "\n";
-        else if (format == "csv") std::cout << format_csv(*r);
+        else if (format == "csv") std::cout << format_csv(*r, machine_headers);
         else std::cout << format_table(*r);
+        return 0;
+    });
+}
+
+int run_campaign_year(const std::string& db_in, const std::vector<std::string>& args) {
+    std::string db = db_in;
+    std::optional<std::int64_t> year;
+    bool clear = false;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const auto& a = args[i];
+        std::int64_t n = 0;
+        if (a == "--db") {
+            if (i + 1 >= args.size()) return usage_error("'--db' needs a value", k_campaign_year_usage);
+            db = args[++i];
+        } else if (a == "--clear") clear = true;
+        else if (!year && parse_number(a, n) && n >= 1 && n <= 9999) year = n;
+        else return usage_error("'" + a + "' is not a year from 1 to 9999", k_campaign_year_usage);
+    }
+    if (clear && year) return usage_error("give a YEAR or --clear, not both", k_campaign_year_usage);
+    if (db.empty()) return usage_error("--db PATH is required", k_campaign_year_usage);
+    return with_store(db, [&](server::store& st) {
+        if (year || clear)
+            if (auto kept = st.set_campaign_year(year); !kept) return refused("cannot set the campaign year", kept.err());
+        auto now = st.campaign_year();
+        if (!now) return refused("cannot read the campaign year", now.err());
+        std::cout << now->year << "\t" << (now->source == "configured" ? "configured" : "this year in Vietnam (none configured)")
+                  << "\n";
         return 0;
     });
 }

@@ -37,8 +37,9 @@ constexpr const char* k_usage =
     "  conflicts list|show|resolve [ARGS]          review conflicts (see 'conflicts --help')\n"
     "  gc [--dry-run] [--window-days N]            purge tombstones and notices no active device needs\n"
     "  demo --district NAME [--seed N]             load the district's demo data set into an empty store\n"
-    "  report NAME [--unit U] [--format table|csv|json]\n"
+    "  report NAME [--unit U] [--year Y] [--format table|csv|json]\n"
     "                                              the district's figures (see 'report --help')\n"
+    "  campaign-year [YEAR | --clear]              the year reports are of unless --year says\n"
     "  backup PATH                                 copy the store to PATH while the server serves\n"
     "  restore BACKUP                              replace the store with BACKUP (server stopped)\n"
     "\n"
@@ -49,7 +50,8 @@ constexpr const char* k_usage =
 const std::vector<verb>& review_commands() {
     static const std::vector<verb> verbs = {{"conflicts", k_conflicts_usage, run_conflicts, false},
                                             {"demo", k_demo_usage, run_demo, false},
-                                            {"report", k_report_usage, run_report, false}};
+                                            {"report", k_report_usage, run_report, false},
+                                            {"campaign-year", k_campaign_year_usage, run_campaign_year, false}};
     return verbs;
 }
 

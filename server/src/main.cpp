@@ -32,7 +32,7 @@ constexpr int k_exit_failure = 1;
 constexpr const char* k_usage =
     "usage: fieldsync-server --db PATH --listen HOST:PORT [--tls-cert FILE --tls-key FILE]\n"
     "                        [--insecure-listen] [--schema FILE] [--threads N]\n"
-    "                        [--min-client-protocol N]\n"
+    "                        [--min-client-protocol N] [--campaign-year YEAR]\n"
     "                        [--upstream URL (--upstream-token TOKEN | --upstream-token-file FILE)\n"
     "                         [--upstream-ca FILE] [--upstream-replica PATH] [--upstream-interval MS]]\n"
     "\n"
@@ -51,6 +51,8 @@ constexpr const char* k_usage =
     "  --min-client-protocol N\n"
     "                     clients of an older protocol may push but not pull (default 1;\n"
     "                     the oldest client schema is the schema's min_client_schema)\n"
+    "  --campaign-year YEAR  the year reports are of when none is asked (default: the one\n"
+    "                     set by `fieldsync-admin campaign-year`, else this year in Vietnam)\n"
     "  --upstream URL     run as a relay hub (ARCHITECTURE.md, \"Relay hub\"): devices' changes\n"
     "                     are forwarded to the server at URL (http://host:port) and answered\n"
     "                     \"queued\" until it answers; its records are mirrored here\n"
@@ -79,6 +81,7 @@ struct arguments {
     std::string schema_file;
     int threads = fs::tuning::default_threads;
     std::int64_t min_client_protocol = 1;
+    std::optional<std::int64_t> campaign_year;
     std::string tls_cert;
     std::string tls_key;
     bool insecure_listen = false;
@@ -168,6 +171,11 @@ std::optional<int> parse_arguments(int argc, char** argv, arguments& args) {
                 return usage_error("--min-client-protocol needs a protocol from 1 to " +
                                    std::to_string(proto::protocol_version));
             args.min_client_protocol = *n;
+        } else if (arg == "--campaign-year") {
+            auto v = value();
+            const auto n = v ? proto::parse_integer(*v, 1, 9999) : std::nullopt;
+            if (!n) return usage_error("--campaign-year needs a year from 1 to 9999");
+            args.campaign_year = *n;
         } else if (arg == "--upstream") {
             auto v = value();
             if (!v || !(v->starts_with("http://") || v->starts_with("https://")) || v->size() < 10)
@@ -276,6 +284,7 @@ int main(int argc, char** argv) {
         std::cerr << "fieldsync-server: cannot open the store '" << args.db << "': " << st.err().message << "\n";
         return k_exit_failure;
     }
+    (*st)->override_campaign_year(args.campaign_year);
 
     fs::server_options opts;
     opts.host = args.host;

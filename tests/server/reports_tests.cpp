@@ -1,6 +1,7 @@
 // The district's reports (issue 8) on a small data set written by the test, with figures
 // computed by hand; names and audiences in NFC and NFD; tombstones and other years left out;
-// scopes; errors; and the fieldsync-admin report formats (table, CSV, JSON).
+// scopes; errors; the campaign year, review periods and CSV (issue 16); and the
+// fieldsync-admin report formats (table, CSV, JSON) and campaign-year.
 
 #include <catch2/catch.hpp>
 
@@ -20,6 +21,7 @@ namespace proto = fieldsync::protocol;
 using fieldsync::server::device;
 using fieldsync::server::device_role;
 using fieldsync::server::report_request;
+using fieldsync::server::to_csv;
 using fieldsync::server::report_table;
 using fieldsync::server::scope;
 using fieldsync::server::store;
@@ -51,6 +53,8 @@ struct report_fixture {
                  {"ap-2", "binh-hoa", to_vietnamese_nfd("Chi bộ ấp 2"), "cell", ""},   // typed on a phone
                  {"ap-3", "chau-binh", "Chi bộ ấp 3", "cell", ""}})
             REQUIRE(s->put_unit(u).has_value());
+        // The 2014 campaign: the reports' year unless one is asked for.
+        REQUIRE(s->set_campaign_year(2014).has_value());
         district = add("giong-trom", device_role::admin);
         binh_hoa = add("binh-hoa", device_role::reviewer);
         ap1_field = add("ap-1", device_role::field);
@@ -110,9 +114,10 @@ struct report_fixture {
         fs::remove_all(dir, ec);
     }
 
-    void open() {
+    void open(proto::hlc_clock::wall_fn wall = proto::hlc_clock::system_wall_ms) {
         fieldsync::server::store_options o;
         o.path = db;
+        o.wall = std::move(wall);
         auto opened = fieldsync::server::open_sqlite_store(o);
         REQUIRE(opened.has_value());
         s = std::move(opened).value();
@@ -364,6 +369,179 @@ TEST_CASE("reports: scope, unknown names and units, bad parameters", "[store][re
     CHECK(before->last_seq == after->last_seq);
 }
 
+TEST_CASE("campaign year: reports default to it, never to the latest year in the data", "[store][reports][year]") {
+    report_fixture f;
+    // One registration and one session of 2015 (a phone ahead of the campaign).
+    f.registration("r15", "m5", "ap-2", 2015, "submitted");
+    f.session("s15", "ap-2", "2015-01-05", "giáo viên", 30, 1);
+    const auto t = f.run(f.district, "registrations");
+    CHECK(t.params["year"] == 2014);
+    CHECK(t.campaign_year == 2014);
+    CHECK(t.has_data);
+    CHECK(row(t, "giong-trom")["registered"] == 5);           // not 1 of 8, as 2015's would be
+    CHECK(t.years == std::vector<std::int64_t>{2013, 2014, 2015});
+    const auto p = f.run(f.district, "participation");
+    CHECK(p.params["year"] == 2014);
+    CHECK(row(p, "giong-trom", "giáo viên")["invited"] == 78);
+    CHECK(p.years == std::vector<std::int64_t>{2013, 2014, 2015});
+    const auto i = f.run(f.district, "inspections");
+    CHECK(i.years == std::vector<std::int64_t>{2013, 2014});
+    // The years are those of the unit's subtree: Bình Hòa had no 2013 session.
+    CHECK(f.run(f.binh_hoa, "participation").years == std::vector<std::int64_t>{2014, 2015});
+
+    // A year without data says so; its figures are zeros, of that year.
+    const auto empty = f.run(f.district, "registrations", "", 2016);
+    CHECK_FALSE(empty.has_data);
+    CHECK(empty.params["year"] == 2016);
+    CHECK(row(empty, "giong-trom")["registered"] == 0);
+    CHECK_FALSE(f.run(f.district, "inspections", "", 2015).has_data);
+    CHECK(f.run(f.district, "inspections", "", 2015).rows.empty());
+    const auto json_form = fieldsync::server::to_json(empty);
+    CHECK(json_form["has_data"] == false);
+    CHECK(json_form["years"] == json::array({2013, 2014, 2015}));
+    CHECK(json_form["campaign_year"] == 2014);
+
+    // Moving the campaign moves every report; the overview tells it and every data year.
+    REQUIRE(f.s->set_campaign_year(2015).has_value());
+    CHECK(f.run(f.district, "registrations").params["year"] == 2015);
+    CHECK(row(f.run(f.district, "registrations"), "giong-trom")["registered"] == 1);
+    const auto overview = f.s->report_years(scope::of(f.district), "");
+    REQUIRE(overview.has_value());
+    CHECK(overview->campaign_year == 2015);
+    CHECK(overview->years == std::vector<std::int64_t>{2013, 2014, 2015});
+    CHECK(f.s->report_years(scope::of(f.binh_hoa), "ap-3").err().code == proto::errc::not_found);
+    CHECK(f.s->set_campaign_year(0).err().code == proto::errc::bad_request);
+
+    // The server's override wins over the kept year, for this process only.
+    f.s->override_campaign_year(2013);
+    CHECK(f.s->campaign_year()->year == 2013);
+    CHECK(f.s->campaign_year()->source == "override");
+    CHECK(f.run(f.district, "inspections").params["year"] == 2013);
+    f.s->override_campaign_year(std::nullopt);
+    CHECK(f.s->campaign_year()->source == "configured");
+
+    // None kept: the year of the store's clock in Vietnam (UTC+7): 2015-12-31 17:30 UTC is
+    // already 2016 there.
+    REQUIRE(f.s->set_campaign_year(std::nullopt).has_value());
+    f.s->close();
+    f.s.reset();
+    f.open([] { return std::int64_t{1451583000000}; });   // 2015-12-31T17:30:00Z
+    CHECK(f.s->campaign_year()->year == 2016);
+    CHECK(f.s->campaign_year()->source == "clock");
+    CHECK(f.run(f.district, "participation").params["year"] == 2016);
+    f.s->close();
+    f.s.reset();
+    f.open([] { return std::int64_t{1451581200000}; });   // 2015-12-31T17:00:00Z: midnight there
+    CHECK(f.s->campaign_year()->year == 2016);
+    f.s->close();
+    f.s.reset();
+    f.open([] { return std::int64_t{1451581199000}; });   // one second before
+    CHECK(f.s->campaign_year()->year == 2015);
+}
+
+TEST_CASE("review periods: of their year, by meaning, invalid ones refused", "[store][reports][period]") {
+    report_fixture f;
+    auto refused = [&](std::optional<std::int64_t> year, const std::string& period) {
+        auto t = f.s->report(scope::of(f.district), {"unreviewed_cells", "", year, period});
+        REQUIRE_FALSE(t.has_value());
+        CHECK(t.err().code == proto::errc::bad_request);
+        return t.err().message;
+    };
+    for (const char* bad : {"2014-Q9", "2014-Q0", "2014-H3", "abc", "14-Q2", "2014Q2", "2014-Q", "0000", "2014-Q2 "})
+        CHECK_THAT(refused(std::nullopt, bad), Catch::Contains("YYYY-Q1"));
+    CHECK_THAT(refused(std::nullopt, "2014-Q9"), Catch::Contains("'2014-Q9'"));
+    // A period of another year than the one asked.
+    CHECK_THAT(refused(2014, "2015-Q1"), Catch::Contains("not of year 2014"));
+    // A refusal changes nothing, and the next request is answered as before.
+    auto before = f.s->pull(0, 1000);
+    const auto t = f.run(f.district, "unreviewed_cells");
+    CHECK(t.params["period"] == "2014-Q2");
+    CHECK(units_of(t) == std::vector<std::string>{"ap-1", "ap-2"});
+    CHECK(f.s->pull(0, 1000)->last_seq == before->last_seq);
+
+    // Alone, a period sets the year: 2015 has no registrations, so no data.
+    const auto y2015 = f.run(f.district, "unreviewed_cells", "", std::nullopt, "2015-Q1");
+    CHECK(y2015.params["year"] == 2015);
+    CHECK(y2015.params["period"] == "2015-Q1");
+    CHECK_FALSE(y2015.has_data);
+    CHECK(y2015.rows.empty());
+
+    // A half or a whole year holds the reviews of its quarters: m4's review of Q1 counts for
+    // H1, so only ấp 1 (m2 never reviewed) is left. Letters in either case.
+    const auto h1 = f.run(f.district, "unreviewed_cells", "", 2014, "2014-h1");
+    CHECK(h1.params["period"] == "2014-H1");
+    CHECK(units_of(h1) == std::vector<std::string>{"ap-1"});
+    CHECK(units_of(f.run(f.district, "unreviewed_cells", "", std::nullopt, "2014")) == std::vector<std::string>{"ap-1"});
+    // ... but a quarter does not hold a review of its half.
+    f.review("v2", "r2", "m2", "ap-1", "2014-H1", false);
+    CHECK(units_of(f.run(f.district, "unreviewed_cells", "", std::nullopt, "2014-H1")).empty());
+    CHECK(units_of(f.run(f.district, "unreviewed_cells", "", std::nullopt, "2014-Q2")) ==
+          std::vector<std::string>{"ap-1", "ap-2"});
+
+    // The default is the latest period of the year by meaning: H2 (to December) after Q3
+    // (to September), though "2014-Q3" sorts after "2014-H2" as text; a later year's
+    // review and a period of another form are not of 2014.
+    f.review("v3", "r1", "m1", "ap-1", "2014-Q3", false);
+    f.review("v5", "r1", "m1", "ap-1", "2014-H2", false);
+    f.review("v6", "r1", "m1", "ap-1", "2015-Q1", false);
+    f.review("v9", "r1", "m1", "ap-1", "Q4/2014", false);
+    const auto latest = f.run(f.district, "unreviewed_cells");
+    CHECK(latest.params["year"] == 2014);
+    CHECK(latest.params["period"] == "2014-H2");
+    // In H2, m1 is reviewed (Q3 and H2); the others are not.
+    CHECK(units_of(latest) == std::vector<std::string>{"ap-1", "ap-2", "ap-3", "cq-toa-an"});
+    CHECK(row(latest, "ap-1")["reviewed"] == 1);
+    // A year with registrations but no reviews: no period, every cell listed.
+    const auto y2013 = f.run(f.district, "unreviewed_cells", "", 2013);
+    CHECK(y2013.params["period"].is_null());
+    CHECK(y2013.has_data);
+    CHECK(units_of(y2013) == std::vector<std::string>{"ap-1"});
+    // Other reports take no period.
+    CHECK(f.run(f.district, "registrations", "", std::nullopt, "2014-Q9").params["year"] == 2014);
+}
+
+TEST_CASE("report CSV: BOM, Vietnamese titles, RFC 4180 quoting, formula guard, machine headers",
+          "[store][reports][csv]") {
+    report_fixture f;
+    // A cell's name with a comma and a quote, in NFC and in NFD; an audience that looks like
+    // a formula.
+    const std::string name = "Chi bộ ấp 1, \"Bình Hòa\"";
+    REQUIRE(f.s->put_unit({"ap-1", "binh-hoa", name, "cell", ""}).has_value());
+    REQUIRE(f.s->put_unit({"ap-2", "binh-hoa", to_vietnamese_nfd(name + " 2"), "cell", ""}).has_value());
+    f.session("s8", "cq-toa-an", "2014-05-06", "=HYPERLINK(\"http://x\")", 10, 9);
+    const auto t = f.run(f.binh_hoa, "unreviewed_cells");
+    const auto csv = to_csv(t, false);
+    CHECK(csv.rfind("\xEF\xBB\xBF", 0) == 0);
+    CHECK(csv.rfind("\xEF\xBB\xBFMã đơn vị,Đơn vị,Thuộc,Đảng viên,Đã đăng ký,Đã nhận xét,Chưa nhận xét\r\n", 0) == 0);
+    CHECK_THAT(csv, Catch::Contains("\r\nap-1,\"Chi bộ ấp 1, \"\"Bình Hòa\"\"\",Đảng bộ xã Bình Hòa,3,2,1,1\r\n"));
+    CHECK_THAT(csv, Catch::Contains("\r\nap-2,\"" + to_vietnamese_nfd("Chi bộ ấp 1, \"\"Bình Hòa\"\" 2") + "\","));
+    // Every line ends CRLF, no bare LF.
+    std::size_t lf = 0, crlf = 0;
+    for (std::size_t i = 0; i < csv.size(); ++i)
+        if (csv[i] == '\n') (i > 0 && csv[i - 1] == '\r' ? crlf : lf) += 1;
+    CHECK(lf == 0);
+    CHECK(crlf == t.rows.size() + 1);
+
+    const auto p = f.run(f.district, "participation");
+    const auto vi = to_csv(p, false);
+    CHECK_THAT(vi, Catch::Contains("Mã đơn vị,Đơn vị,Đối tượng,Số buổi,Được mời,Tham dự,Tỷ lệ (%)\r\n"));
+    CHECK_THAT(vi, Catch::Contains("\r\ngiong-trom,Huyện ủy Giồng Trôm,giáo viên,2,78,76,97.4\r\n"));
+    CHECK_THAT(vi, Catch::Contains("\r\ncq-toa-an,Chi bộ Tòa án huyện,\"'=HYPERLINK(\"\"http://x\"\")\",1,10,9,90.0\r\n"));
+    const auto machine = to_csv(p, true);
+    CHECK(machine.rfind("unit,unit_name,audience,sessions,invited,attended,rate\r\n", 0) == 0);
+    CHECK_THAT(machine, Catch::Contains("\r\ngiong-trom,Huyện ủy Giồng Trôm,giáo viên,2,78,76,0.974358974358974"));
+    CHECK_THAT(machine, Catch::Contains("\r\ncq-toa-an,Chi bộ Tòa án huyện,\"'=HYPERLINK(\"\"http://x\"\")\",1,10,9,0.9\r\n"));
+
+    // Arrays joined with "; ", and the file's name.
+    const auto i = f.run(f.district, "inspections");
+    CHECK_THAT(to_csv(i, false), Catch::Contains(",Lê Văn Cường; Nguyễn Thị Lan,"));
+    CHECK(fieldsync::server::csv_file_name(i) == "inspections-giong-trom-2014.csv");
+    REQUIRE(f.s->put_unit({"mo-cay", "", "Huyện ủy Mỏ Cày", "district", ""}).has_value());
+    const auto everything = f.s->report(scope{true, {}}, {"registrations", "", 2013, ""});
+    REQUIRE(everything.has_value());
+    CHECK(fieldsync::server::csv_file_name(*everything) == "registrations-all-2013.csv");
+}
+
 TEST_CASE("fieldsync-admin report prints an aligned table, CSV and JSON", "[store][reports][cli]") {
     report_fixture f;
     // A member name with a comma and a quote, to see CSV quoting.
@@ -371,11 +549,39 @@ TEST_CASE("fieldsync-admin report prints an aligned table, CSV and JSON", "[stor
     f.s->close();
     const auto admin = admin_binary() + " --db '" + f.db + "' report ";
 
+    // CSV: the server's bytes (Vietnamese titles, BOM), or machine headers and raw values.
     const auto [csv, csv_status] = run_command(admin + "participation --format csv");
     CHECK(csv_status == 0);
-    CHECK(csv.rfind("unit,unit_name,audience,sessions,invited,attended,rate\r\n", 0) == 0);
-    CHECK_THAT(csv, Catch::Contains("cq-toa-an,Chi bộ Tòa án huyện,\"cán bộ, \"\"công chức\"\"\",1,10,9,0.9000\r\n"));
-    CHECK_THAT(csv, Catch::Contains("giong-trom,Huyện ủy Giồng Trôm,giáo viên,2,78,76,0.9744\r\n"));
+    CHECK(csv.rfind("\xEF\xBB\xBFMã đơn vị,Đơn vị,Đối tượng,Số buổi,Được mời,Tham dự,Tỷ lệ (%)\r\n", 0) == 0);
+    CHECK_THAT(csv, Catch::Contains("cq-toa-an,Chi bộ Tòa án huyện,\"cán bộ, \"\"công chức\"\"\",1,10,9,90.0\r\n"));
+    CHECK_THAT(csv, Catch::Contains("giong-trom,Huyện ủy Giồng Trôm,giáo viên,2,78,76,97.4\r\n"));
+    const auto [mcsv, mcsv_status] = run_command(admin + "participation --format csv --machine-headers");
+    CHECK(mcsv_status == 0);
+    CHECK(mcsv.rfind("unit,unit_name,audience,sessions,invited,attended,rate\r\n", 0) == 0);
+    CHECK_THAT(mcsv, Catch::Contains("cq-toa-an,Chi bộ Tòa án huyện,\"cán bộ, \"\"công chức\"\"\",1,10,9,0.9\r\n"));
+    {
+        f.open();
+        const auto same = f.run(f.district, "participation");
+        CHECK(csv == to_csv(same, false));
+        CHECK(mcsv == to_csv(same, true));
+        f.s->close();
+        f.s.reset();
+    }
+
+    // --year, and a year without data.
+    const auto [y13, y13_status] = run_command(admin + "registrations --year 2013 --format json");
+    CHECK(y13_status == 0);
+    auto y13_doc = proto::parse_json(y13, 32);
+    REQUIRE(y13_doc.has_value());
+    CHECK((*y13_doc)["params"]["year"] == 2013);
+    CHECK((*y13_doc)["rows"][0]["registered"] == 1);
+    const auto [none, none_status] = run_command(admin + "inspections --year 2016");
+    CHECK(none_status == 0);
+    CHECK_THAT(none, Catch::Contains("year 2016"));
+    CHECK_THAT(none, Catch::Contains("no data for 2016"));
+    const auto [bad_period, bad_period_status] = run_command(admin + "unreviewed_cells --period 2014-Q9 2>&1");
+    CHECK(bad_period_status == 2);
+    CHECK_THAT(bad_period, Catch::Contains("not a review period"));
 
     const auto [js, js_status] = run_command(admin + "registrations --unit binh-hoa --format json");
     CHECK(js_status == 0);
@@ -408,4 +614,33 @@ TEST_CASE("fieldsync-admin report prints an aligned table, CSV and JSON", "[stor
     CHECK(run_command(admin + "attendance 2>/dev/null") == std::pair<std::string, int>{"", 2});
     CHECK(run_command(admin + "registrations --unit khong-co 2>/dev/null") == std::pair<std::string, int>{"", 2});
     CHECK(run_command(admin + "registrations --format xml 2>/dev/null") == std::pair<std::string, int>{"", 2});
+}
+
+TEST_CASE("fieldsync-admin campaign-year shows and sets the year reports default to", "[store][reports][cli][year]") {
+    report_fixture f;
+    f.registration("r15", "m5", "ap-2", 2015, "submitted");
+    f.s->close();
+    const auto admin = admin_binary() + " --db '" + f.db + "' ";
+    CHECK(run_command(admin + "campaign-year") == std::pair<std::string, int>{"2014\tconfigured\n", 0});
+    const auto [t14, s14] = run_command(admin + "report registrations");
+    CHECK(s14 == 0);
+    CHECK_THAT(t14, Catch::Contains("year 2014"));
+    CHECK(run_command(admin + "campaign-year 2015") == std::pair<std::string, int>{"2015\tconfigured\n", 0});
+    const auto [js, js_status] = run_command(admin + "report registrations --format json");
+    CHECK(js_status == 0);
+    auto doc = proto::parse_json(js, 32);
+    REQUIRE(doc.has_value());
+    CHECK((*doc)["params"]["year"] == 2015);
+    CHECK((*doc)["campaign_year"] == 2015);
+    CHECK((*doc)["years"] == json::array({2013, 2014, 2015}));
+    CHECK((*doc)["rows"][0]["registered"] == 1);
+    // Bad years change nothing.
+    CHECK(run_command(admin + "campaign-year 0 2>/dev/null").second == 2);
+    CHECK(run_command(admin + "campaign-year hai 2>/dev/null").second == 2);
+    CHECK(run_command(admin + "campaign-year 2014 --clear 2>/dev/null").second == 2);
+    CHECK(run_command(admin + "campaign-year").first == "2015\tconfigured\n");
+    // Cleared: this year in Vietnam.
+    const auto [cleared, cleared_status] = run_command(admin + "campaign-year --clear");
+    CHECK(cleared_status == 0);
+    CHECK_THAT(cleared, Catch::Contains("none configured"));
 }

@@ -347,7 +347,7 @@ void router::handle(admitted a, request req, const net::any_io_executor& ex, res
         case endpoint::admin_page: return done(serve_web_page("admin", a.params, req));
         case endpoint::app_page: return done(serve_web_page("app", a.params, req));
         case endpoint::enrol: return done(enrol(a, req));
-        case endpoint::reports: return done(report_list(a, req));
+        case endpoint::reports: return done(report_list(store_.reports, a, req));
         case endpoint::report: return done(report_show(store_.reports, a, req));
         case endpoint::metrics: return done(get_metrics(req));
         case endpoint::schema: return done(answer(req, store_.sync.schema().document()));

@@ -1,14 +1,20 @@
 // The district's reports (SPEC.md, "Reports"): SQL over the live heads of a subtree,
 // json_extract for the fields, grouped by unit path; the roll-up to the unit and its children
 // happens here, by path prefix. Only heads are read: a deleted record (a tombstone) counts
-// nowhere, and an edited one counts once, as it is now.
+// nowhere, and an edited one counts once, as it is now. Every report is of one year: the one
+// asked for, else the campaign year (never "the latest year in the data": one record of the
+// next year would otherwise move a whole district's figures to an empty year).
 
 #include "store/sqlite_store.hpp"
 
+#include <fieldsync/protocol/ids.hpp>
 #include <fieldsync/protocol/nfd.hpp>
 
 #include <algorithm>
+#include <cctype>
+#include <cstdio>
 #include <map>
+#include <set>
 
 namespace fieldsync::server {
 
@@ -28,12 +34,209 @@ json to_json(const report_table& r) {
     return {{"report", r.name},
             {"unit", {{"id", r.root.id}, {"name", r.root.name}, {"kind", r.root.kind}}},
             {"params", r.params.is_null() ? json::object() : r.params},
+            {"years", r.years},
+            {"campaign_year", r.campaign_year},
+            {"has_data", r.has_data},
             {"columns", r.columns},
             {"rows", std::move(rows)},
             {"totals", r.totals.is_null() ? json::object() : r.totals}};
 }
 
 namespace {
+
+// Column titles of the CSV a district's staff opens (SPEC.md, "Reports as CSV").
+const char* vietnamese_title(const std::string& column) {
+    static const std::map<std::string, const char*> titles = {
+        {"id", "Mã"},                    {"unit", "Mã đơn vị"},          {"unit_name", "Đơn vị"},
+        {"kind", "Loại"},                {"parent_name", "Thuộc"},       {"audience", "Đối tượng"},
+        {"sessions", "Số buổi"},         {"invited", "Được mời"},        {"attended", "Tham dự"},
+        {"rate", "Tỷ lệ (%)"},           {"members", "Đảng viên"},       {"registered", "Đã đăng ký"},
+        {"not_registered", "Chưa đăng ký"}, {"vague", "Chung chung"},    {"reviewed", "Đã nhận xét"},
+        {"not_reviewed", "Chưa nhận xét"}, {"date", "Ngày"},             {"team", "Đoàn kiểm tra"},
+        {"findings", "Kết quả"},         {"vague_registrations", "Đăng ký chung chung"},
+        {"conclusions", "Thông báo kết luận"}};
+    const auto it = titles.find(column);
+    return it == titles.end() ? column.c_str() : it->second;
+}
+
+// A text cell: a spreadsheet runs a cell starting with = + - @ (or a tab or CR, which some
+// treat alike) as a formula, so such a text gets a leading apostrophe (OWASP's advice).
+// Numbers are written as numbers and never guarded.
+std::string guarded(std::string s) {
+    if (!s.empty() && std::string_view("=+-@\t\r").find(s.front()) != std::string_view::npos) s.insert(0, 1, '\'');
+    return s;
+}
+
+// RFC 4180: a field holding a comma, a quote, CR or LF is quoted, its quotes doubled.
+std::string quoted(const std::string& s) {
+    if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
+    std::string out = "\"";
+    for (const char c : s) {
+        if (c == '"') out += '"';
+        out += c;
+    }
+    return out + '"';
+}
+
+std::string csv_text(const json& v) {
+    if (v.is_string()) return v.get<std::string>();
+    if (v.is_array()) {
+        std::string out;
+        for (const auto& x : v) out += (out.empty() ? "" : "; ") + csv_text(x);
+        return out;
+    }
+    return v.is_null() ? std::string() : v.dump();
+}
+
+std::string csv_cell(const std::string& column, const json& v, bool machine) {
+    if (v.is_null()) return std::string();
+    if (v.is_string() || v.is_array() || v.is_object()) return quoted(guarded(csv_text(v)));
+    if (column == "rate" && v.is_number() && !machine) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%.1f", v.get<double>() * 100.0);
+        return buf;
+    }
+    return v.dump();
+}
+
+}  // namespace
+
+std::string to_csv(const report_table& r, bool machine_headers) {
+    // The BOM makes Excel read the file as UTF-8 (without it, the Vietnamese names come out as
+    // mojibake); a script reading the machine form would see it glued to the first column name.
+    std::string out = machine_headers ? "" : "\xEF\xBB\xBF";
+    for (std::size_t i = 0; i < r.columns.size(); ++i) {
+        if (i) out += ',';
+        out += quoted(machine_headers ? r.columns[i] : std::string(vietnamese_title(r.columns[i])));
+    }
+    out += "\r\n";
+    for (const auto& row : r.rows) {
+        for (std::size_t i = 0; i < r.columns.size(); ++i) {
+            const auto it = row.find(r.columns[i]);
+            if (i) out += ',';
+            out += csv_cell(r.columns[i], it == row.end() ? json(nullptr) : *it, machine_headers);
+        }
+        out += "\r\n";
+    }
+    return out;
+}
+
+std::string csv_file_name(const report_table& r) {
+    std::string unit = r.root.id.empty() ? std::string("all") : r.root.id;
+    for (auto& c : unit)
+        if (!(std::isalnum(static_cast<unsigned char>(c)) && static_cast<unsigned char>(c) < 0x80) && c != '-' && c != '_' && c != '.')
+            c = '_';
+    const auto y = r.params.is_object() ? r.params.find("year") : r.params.end();
+    const std::string year = y != r.params.end() && y->is_number_integer() ? std::to_string(y->get<std::int64_t>()) : "";
+    return r.name + "-" + unit + (year.empty() ? "" : "-" + year) + ".csv";
+}
+
+namespace {
+
+constexpr const char* k_campaign_year_key = "campaign_year";
+// Vietnam keeps UTC+7 all year (no daylight saving): the campaign's new year starts at local
+// midnight, seven hours before UTC's.
+constexpr std::int64_t k_vietnam_offset_ms = 7LL * 3600 * 1000;
+
+// The civil year of a day count since 1970-01-01 (H. Hinnant's civil_from_days).
+std::int64_t year_of_days(std::int64_t z) {
+    z += 719468;
+    const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    const std::int64_t doe = z - era * 146097;
+    const std::int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    const std::int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    const std::int64_t mp = (5 * doy + 2) / 153;
+    return yoe + era * 400 + (mp >= 10 ? 1 : 0);
+}
+
+std::int64_t vietnam_year_of(std::int64_t unix_ms) {
+    const std::int64_t ms = unix_ms + k_vietnam_offset_ms;
+    const std::int64_t day_ms = 86400000;
+    return year_of_days(ms >= 0 ? ms / day_ms : (ms - day_ms + 1) / day_ms);
+}
+
+std::optional<std::int64_t> stored_campaign_year(sqlite::db& db) {
+    auto s = db.cached("SELECT value FROM meta WHERE key = ?");
+    s.bind(1, std::string(k_campaign_year_key));
+    if (!s.step()) return std::nullopt;
+    const auto y = proto::parse_integer(s.text(0), 1, 9999);
+    return y ? std::optional<std::int64_t>(*y) : std::nullopt;
+}
+
+// A review period (SPEC.md, "Reports"): a year, a quarter or a half of one, as months.
+struct review_period {
+    std::int64_t year = 0;
+    int first = 1, last = 12;   // months, inclusive
+    std::string text;           // canonical: "2014", "2014-Q2", "2014-H1"
+    bool within(const review_period& p) const { return year == p.year && first >= p.first && last <= p.last; }
+    // Later ends first; of two ending together, the shorter (it started later).
+    bool later_than(const review_period& p) const {
+        return year != p.year ? year > p.year : last != p.last ? last > p.last : first > p.first;
+    }
+};
+
+std::optional<review_period> parse_period(std::string_view s) {
+    if (s.size() != 4 && s.size() != 7) return std::nullopt;
+    for (std::size_t i = 0; i < 4; ++i)
+        if (s[i] < '0' || s[i] > '9') return std::nullopt;
+    review_period p;
+    p.year = std::stoll(std::string(s.substr(0, 4)));
+    if (p.year < 1) return std::nullopt;
+    p.text = std::string(s.substr(0, 4));
+    if (s.size() == 4) return p;
+    const char kind = static_cast<char>(std::toupper(static_cast<unsigned char>(s[5])));
+    const int n = s[6] - '0';
+    if (s[4] != '-') return std::nullopt;
+    if (kind == 'Q' && n >= 1 && n <= 4) {
+        p.first = 3 * (n - 1) + 1;
+        p.last = 3 * n;
+    } else if (kind == 'H' && n >= 1 && n <= 2) {
+        p.first = 6 * (n - 1) + 1;
+        p.last = 6 * n;
+    } else
+        return std::nullopt;
+    p.text += std::string("-") + kind + static_cast<char>('0' + n);
+    return p;
+}
+
+// A query value as a message may quote it: printable ASCII only (it may be any bytes).
+std::string quotable(const std::string& s) {
+    for (const char c : s)
+        if (c < 0x20 || c > 0x7e) return std::string();
+    return " '" + s + "'";
+}
+
+std::string four_digits(std::int64_t year) {
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "%04lld", static_cast<long long>(year));
+    return buf;
+}
+
+// The years with data for a report in the range lo <= path < hi, ascending: the year of a
+// study session's or an inspection's date, the year field of registrations (also what the
+// unreviewed cells are counted from).
+std::vector<std::int64_t> data_years(sqlite::db& db, const std::string& name, const std::string& lo,
+                                     const std::string& hi) {
+    std::set<std::int64_t> years;
+    if (name == "participation" || name == "inspections") {
+        auto s = db.cached(
+            "SELECT DISTINCT substr(json_extract(data, '$.date'), 1, 4) FROM heads "
+            "WHERE collection = ? AND deleted = 0 AND path >= ? AND path < ? "
+            "AND substr(json_extract(data, '$.date'), 1, 4) GLOB '[0-9][0-9][0-9][0-9]'");
+        s.bind(1, std::string(name == "participation" ? "study_sessions" : "inspections")).bind(2, lo).bind(3, hi);
+        while (s.step())
+            if (const auto y = proto::parse_integer(s.text(0), 1, 9999)) years.insert(*y);
+    } else {
+        auto s = db.cached(
+            "SELECT DISTINCT json_extract(data, '$.year') FROM heads "
+            "WHERE collection = 'registrations' AND deleted = 0 AND path >= ? AND path < ? "
+            "AND json_type(data, '$.year') = 'integer'");
+        s.bind(1, lo).bind(2, hi);
+        while (s.step())
+            if (const auto y = s.int64(0); y >= 1 && y <= 9999) years.insert(y);
+    }
+    return {years.begin(), years.end()};
+}
 
 // Figures keyed by a unit path, rolled up to the report's unit and to each of its children.
 struct rollup {
@@ -57,21 +260,13 @@ json ratio(std::int64_t part, std::int64_t whole) {
     return static_cast<double>(part) / static_cast<double>(whole);
 }
 
-// The latest year of a collection's data in the range: `expr` picks the year from `data`.
-std::optional<std::int64_t> latest_year(sqlite::db& db, const char* sql, const std::string& lo,
-                                        const std::string& hi) {
-    auto s = db.cached(sql);
-    s.bind(1, lo).bind(2, hi);
-    std::optional<std::int64_t> year;
-    if (s.step() && !s.is_null(0)) year = s.int64(0);
-    return year;
-}
-
 // What every report reads first: the request, the tree within the scope, the unit reported
 // on (`out.root`) with its path range and children.
 struct report_context {
     sqlite::db& db;
     const report_request& r;
+    std::int64_t year = 0;                      // the year the figures are of
+    std::optional<review_period> period;        // unreviewed_cells: the period asked for
     std::vector<unit> tree;
     std::string lo, hi;                         // out.root's subtree: lo <= path < hi
     std::vector<const unit*> children;          // out.root's children, in tree order
@@ -83,23 +278,13 @@ struct report_context {
     }
 };
 
-std::optional<std::int64_t> registration_year_of(const report_context& ctx) {
-    return ctx.r.year ? ctx.r.year : latest_year(ctx.db,
-        "SELECT max(json_extract(data, '$.year')) FROM heads "
-        "WHERE collection = 'registrations' AND deleted = 0 AND path >= ? AND path < ?", ctx.lo, ctx.hi);
-}
-
 void participation_report(const report_context& ctx, report_table& out) {
     auto& db = ctx.db;
-    const auto& r = ctx.r;
     const auto& lo = ctx.lo;
     const auto& hi = ctx.hi;
     const auto& children = ctx.children;
     const rollup roll{out.root, children};
-    const auto year = r.year ? r.year : latest_year(db,
-        "SELECT max(CAST(substr(json_extract(data, '$.date'), 1, 4) AS INTEGER)) FROM heads "
-        "WHERE collection = 'study_sessions' AND deleted = 0 AND path >= ? AND path < ?", lo, hi);
-    out.params = {{"year", year ? json(*year) : json(nullptr)}};
+    out.params = {{"year", ctx.year}};
     out.columns = {"unit", "unit_name", "audience", "sessions", "invited", "attended", "rate"};
     struct figures {
         std::string label;
@@ -108,13 +293,13 @@ void participation_report(const report_context& ctx, report_table& out) {
     // Row -1 is the unit itself; audiences keyed by their NFD form, so a label typed
     // precomposed on one phone and decomposed on another is one audience.
     std::map<int, std::map<std::string, figures>> rows;
-    if (year) {
+    {
         auto s = db.cached(
             "SELECT path, json_extract(data, '$.audience'), count(*), "
             "sum(json_extract(data, '$.invited')), sum(json_extract(data, '$.attended')) FROM heads "
             "WHERE collection = 'study_sessions' AND deleted = 0 AND path >= ? AND path < ? "
             "AND substr(json_extract(data, '$.date'), 1, 4) = ? GROUP BY 1, 2 ORDER BY 1, 2");
-        s.bind(1, lo).bind(2, hi).bind(3, std::to_string(*year));
+        s.bind(1, lo).bind(2, hi).bind(3, four_digits(ctx.year));
         while (s.step()) {
             const auto label = s.text(1);
             const auto key = proto::to_nfd(label);
@@ -156,8 +341,7 @@ void registrations_report(const report_context& ctx, report_table& out) {
     const auto& hi = ctx.hi;
     const auto& children = ctx.children;
     const rollup roll{out.root, children};
-    const auto registration_year = registration_year_of(ctx);
-    out.params = {{"year", registration_year ? json(*registration_year) : json(nullptr)}};
+    out.params = {{"year", ctx.year}};
     out.columns = {"unit", "unit_name", "kind", "members", "registered", "not_registered", "vague", "rate"};
     struct figures {
         std::int64_t members = 0, registered = 0, vague = 0;
@@ -180,7 +364,7 @@ void registrations_report(const report_context& ctx, report_table& out) {
         "SELECT path, count(*), sum(id IN (SELECT member FROM reg)), "
         "sum(id IN (SELECT member FROM reg WHERE vague)) FROM heads "
         "WHERE collection = 'members' AND deleted = 0 AND path >= ?1 AND path < ?2 GROUP BY path");
-    s.bind(1, lo).bind(2, hi).bind(3, registration_year.value_or(-1));
+    s.bind(1, lo).bind(2, hi).bind(3, ctx.year);
     while (s.step()) {
         const int child = roll.child_of(s.text(0));
         for (const int row : {-1, child}) {
@@ -208,20 +392,33 @@ void registrations_report(const report_context& ctx, report_table& out) {
 
 void unreviewed_cells_report(const report_context& ctx, report_table& out) {
     auto& db = ctx.db;
-    const auto& r = ctx.r;
     const auto& lo = ctx.lo;
     const auto& hi = ctx.hi;
-    const auto registration_year = registration_year_of(ctx);
-    std::string period = r.period;
-    if (period.empty()) {
+    // The stored periods of the subtree's reviews: those of the year's form count; a review
+    // counts for the period asked when its own period lies within it (a review of 2014-Q2
+    // is one of 2014-H1 and of 2014 too).
+    std::vector<std::pair<review_period, std::string>> stored;  // parsed, and as stored
+    {
         auto p = db.cached(
-            "SELECT max(json_extract(data, '$.period')) FROM heads "
-            "WHERE collection = 'reviews' AND deleted = 0 AND path >= ? AND path < ?");
+            "SELECT DISTINCT json_extract(data, '$.period') FROM heads "
+            "WHERE collection = 'reviews' AND deleted = 0 AND path >= ? AND path < ? "
+            "AND json_type(data, '$.period') = 'text'");
         p.bind(1, lo).bind(2, hi);
-        if (p.step() && !p.is_null(0)) period = p.text(0);
+        while (p.step()) {
+            const auto text = p.text(0);
+            if (const auto parsed = parse_period(text); parsed && parsed->year == ctx.year)
+                stored.emplace_back(*parsed, text);
+        }
     }
-    out.params = {{"year", registration_year ? json(*registration_year) : json(nullptr)},
-                  {"period", period.empty() ? json(nullptr) : json(period)}};
+    std::optional<review_period> period = ctx.period;
+    if (!period)
+        for (const auto& [parsed, text] : stored)
+            if (!period || parsed.later_than(*period)) period = parsed;
+    json matching = json::array();
+    if (period)
+        for (const auto& [parsed, text] : stored)
+            if (parsed.within(*period)) matching.push_back(text);
+    out.params = {{"year", ctx.year}, {"period", period ? json(period->text) : json(nullptr)}};
     out.columns = {"unit", "unit_name", "parent_name", "members", "registered", "reviewed", "not_reviewed"};
     // Per cell: members with a registration of the year, and those of them whose
     // registration a review of the period covers (a review names the member).
@@ -231,11 +428,11 @@ void unreviewed_cells_report(const report_context& ctx, report_table& out) {
         "  AND json_extract(data, '$.year') = ?3), "
         "rev AS (SELECT DISTINCT json_extract(data, '$.member') AS member FROM heads "
         "  WHERE collection = 'reviews' AND deleted = 0 AND path >= ?1 AND path < ?2 "
-        "  AND json_extract(data, '$.period') = ?4) "
+        "  AND json_extract(data, '$.period') IN (SELECT value FROM json_each(?4))) "
         "SELECT path, count(*), sum(id IN (SELECT member FROM reg)), "
         "sum(id IN (SELECT member FROM reg) AND id IN (SELECT member FROM rev)) FROM heads "
         "WHERE collection = 'members' AND deleted = 0 AND path >= ?1 AND path < ?2 GROUP BY path ORDER BY path");
-    s.bind(1, lo).bind(2, hi).bind(3, registration_year.value_or(-1)).bind(4, period);
+    s.bind(1, lo).bind(2, hi).bind(3, ctx.year).bind(4, matching.dump());
     std::int64_t cells = 0, none = 0, partial = 0;
     while (s.step()) {
         const auto path = s.text(0);
@@ -257,23 +454,19 @@ void unreviewed_cells_report(const report_context& ctx, report_table& out) {
 
 void inspections_report(const report_context& ctx, report_table& out) {
     auto& db = ctx.db;
-    const auto& r = ctx.r;
     const auto& lo = ctx.lo;
     const auto& hi = ctx.hi;
-    const auto year = r.year ? r.year : latest_year(db,
-        "SELECT max(CAST(substr(json_extract(data, '$.date'), 1, 4) AS INTEGER)) FROM heads "
-        "WHERE collection = 'inspections' AND deleted = 0 AND path >= ? AND path < ?", lo, hi);
-    out.params = {{"year", year ? json(*year) : json(nullptr)}};
+    out.params = {{"year", ctx.year}};
     out.columns = {"unit", "unit_name", "date", "team", "findings", "vague_registrations", "conclusions"};
     std::int64_t count = 0, with_vague = 0, vague_total = 0, conclusions_total = 0;
-    if (year) {
+    {
         auto s = db.cached(
             "SELECT i.id, i.unit_id, i.data, (SELECT count(*) FROM heads c WHERE c.collection = 'conclusions' "
             "  AND c.deleted = 0 AND json_extract(c.data, '$.inspection') = i.id) FROM heads i "
             "WHERE i.collection = 'inspections' AND i.deleted = 0 AND i.path >= ?1 AND i.path < ?2 "
             "AND substr(json_extract(i.data, '$.date'), 1, 4) = ?3 "
             "ORDER BY json_extract(i.data, '$.date'), i.path, i.id");
-        s.bind(1, lo).bind(2, hi).bind(3, std::to_string(*year));
+        s.bind(1, lo).bind(2, hi).bind(3, four_digits(ctx.year));
         while (s.step()) {
             const auto data = parse_stored(s.text(2));
             const auto unit_id = data.value("unit", s.text(1));
@@ -298,6 +491,41 @@ void inspections_report(const report_context& ctx, report_table& out) {
                   {"vague_registrations", vague_total}, {"conclusions", conclusions_total}};
 }
 
+// The tree within the scope, and the unit reported on with its subtree's range and children
+// (into ctx and `root`). Errors: not_found for a unit not in the tree or out of scope.
+std::optional<proto::error> locate_root(report_context& ctx, const scope& sc, const std::string& unit_id, unit& root) {
+    auto& db = ctx.db;
+    auto& tree = ctx.tree;
+    {
+        const std::string lo = sc.all ? "/" : sc.path, hi = sc.all ? "0" : subtree_end(sc.path);
+        auto s = db.cached("SELECT id, parent, name, kind, path FROM units WHERE path >= ? AND path < ? ORDER BY path");
+        s.bind(1, lo).bind(2, hi);
+        while (s.step()) tree.push_back({s.text(0), s.text(1), s.text(2), s.text(3), s.text(4)});
+    }
+    if (!unit_id.empty()) {
+        const auto it = std::find_if(tree.begin(), tree.end(), [&](const unit& u) { return u.id == unit_id; });
+        if (it == tree.end()) return error{errc::not_found, "no unit '" + unit_id + "' in this device's scope"};
+        root = *it;
+    } else if (sc.all) {
+        // Everything: the tree's root when it has one (a district), else all roots.
+        std::vector<const unit*> roots;
+        for (const auto& u : tree)
+            if (u.parent.empty()) roots.push_back(&u);
+        root = roots.size() == 1 ? *roots.front() : unit{"", "", "", "", "/"};
+    } else {
+        const auto it = std::find_if(tree.begin(), tree.end(), [&](const unit& u) { return u.path == sc.path; });
+        if (it != tree.end()) root = *it;
+        else root = unit{sc.path.substr(1, sc.path.size() - 2), "", "", "", sc.path};
+    }
+    ctx.lo = root.path;
+    ctx.hi = subtree_end(root.path);
+    for (const auto& u : tree) {
+        ctx.by_path[u.path] = &u;
+        if (u.parent == root.id && u.path != root.path && u.path.starts_with(ctx.lo)) ctx.children.push_back(&u);
+    }
+    return std::nullopt;
+}
+
 }  // namespace
 
 proto::expected<report_table> sqlite_store::report(const scope& sc, const report_request& r) {
@@ -309,40 +537,27 @@ proto::expected<report_table> sqlite_store::report(const scope& sc, const report
     }
     if (r.year && (*r.year < 1 || *r.year > 9999)) return error{errc::bad_request, "year must be 1..9999"};
     if (r.period.size() > 50) return error{errc::bad_request, "period is at most 50 bytes"};
+    // A period names its year: it must agree with the year asked, or it sets the year.
+    std::optional<review_period> period;
+    if (r.name == "unreviewed_cells" && !r.period.empty()) {
+        period = parse_period(r.period);
+        if (!period)
+            return error{errc::bad_request, "period" + quotable(r.period) +
+                                                " is not a review period: YYYY (the whole year), YYYY-Q1 to YYYY-Q4 "
+                                                "or YYYY-H1, YYYY-H2"};
+        if (r.year && *r.year != period->year)
+            return error{errc::bad_request, "period " + period->text + " is not of year " + std::to_string(*r.year)};
+    }
 
     auto result = read([&](sqlite::db& db) -> proto::expected<report_table> {
-        report_context ctx{db, r, {}, {}, {}, {}, {}};
-        auto& tree = ctx.tree;
-        {
-            const std::string lo = sc.all ? "/" : sc.path, hi = sc.all ? "0" : subtree_end(sc.path);
-            auto s = db.cached("SELECT id, parent, name, kind, path FROM units WHERE path >= ? AND path < ? ORDER BY path");
-            s.bind(1, lo).bind(2, hi);
-            while (s.step()) tree.push_back({s.text(0), s.text(1), s.text(2), s.text(3), s.text(4)});
-        }
+        report_context ctx{db, r, 0, period, {}, {}, {}, {}, {}};
         report_table out;
         out.name = r.name;
-        if (!r.unit_id.empty()) {
-            const auto it = std::find_if(tree.begin(), tree.end(), [&](const unit& u) { return u.id == r.unit_id; });
-            if (it == tree.end()) return error{errc::not_found, "no unit '" + r.unit_id + "' in this device's scope"};
-            out.root = *it;
-        } else if (sc.all) {
-            // Everything: the tree's root when it has one (a district), else all roots.
-            std::vector<const unit*> roots;
-            for (const auto& u : tree)
-                if (u.parent.empty()) roots.push_back(&u);
-            out.root = roots.size() == 1 ? *roots.front() : unit{"", "", "", "", "/"};
-        } else {
-            const auto it = std::find_if(tree.begin(), tree.end(), [&](const unit& u) { return u.path == sc.path; });
-            if (it != tree.end()) out.root = *it;
-            else out.root = unit{sc.path.substr(1, sc.path.size() - 2), "", "", "", sc.path};
-        }
-        ctx.lo = out.root.path;
-        ctx.hi = subtree_end(out.root.path);
-        for (const auto& u : tree) {
-            ctx.by_path[u.path] = &u;
-            if (u.parent == out.root.id && u.path != out.root.path && u.path.starts_with(ctx.lo))
-                ctx.children.push_back(&u);
-        }
+        if (auto refused = locate_root(ctx, sc, r.unit_id, out.root)) return *refused;
+        out.campaign_year = campaign_year_on(db).year;
+        ctx.year = r.year ? *r.year : period ? period->year : out.campaign_year;
+        out.years = data_years(db, r.name, ctx.lo, ctx.hi);
+        out.has_data = std::binary_search(out.years.begin(), out.years.end(), ctx.year);
         if (r.name == "participation")
             participation_report(ctx, out);
         else if (r.name == "registrations")
@@ -352,10 +567,60 @@ proto::expected<report_table> sqlite_store::report(const scope& sc, const report
         else
             inspections_report(ctx, out);
         return out;
-
     });
     if (!result) return result.err();
     return std::move(*result);
+}
+
+proto::expected<report_overview> sqlite_store::report_years(const scope& sc, const std::string& unit_id) {
+    auto result = read([&](sqlite::db& db) -> proto::expected<report_overview> {
+        const report_request r;
+        report_context ctx{db, r, 0, std::nullopt, {}, {}, {}, {}, {}};
+        unit root;
+        if (auto refused = locate_root(ctx, sc, unit_id, root)) return *refused;
+        report_overview out;
+        out.campaign_year = campaign_year_on(db).year;
+        std::set<std::int64_t> years;
+        // unreviewed_cells counts from the registrations' years, as registrations does.
+        for (const char* name : {"participation", "registrations", "inspections"})
+            for (const auto y : data_years(db, name, ctx.lo, ctx.hi)) years.insert(y);
+        out.years.assign(years.begin(), years.end());
+        return out;
+    });
+    if (!result) return result.err();
+    return std::move(*result);
+}
+
+campaign_year_info sqlite_store::campaign_year_on(sqlite::db& db) const {
+    if (const auto o = campaign_year_override_.load(); o > 0) return {o, "override"};
+    if (const auto y = stored_campaign_year(db)) return {*y, "configured"};
+    return {vietnam_year_of(wall_()), "clock"};
+}
+
+proto::expected<campaign_year_info> sqlite_store::campaign_year() {
+    auto result = read([&](sqlite::db& db) { return campaign_year_on(db); });
+    if (!result) return result.err();
+    return *result;
+}
+
+proto::expected<void> sqlite_store::set_campaign_year(std::optional<std::int64_t> year) {
+    if (year && (*year < 1 || *year > 9999)) return error{errc::bad_request, "the campaign year must be 1..9999"};
+    auto done = admin_write([&](sqlite::db& db) {
+        if (year)
+            db.cached("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)")
+                .bind(1, std::string(k_campaign_year_key))
+                .bind(2, std::to_string(*year))
+                .run();
+        else
+            db.cached("DELETE FROM meta WHERE key = ?").bind(1, std::string(k_campaign_year_key)).run();
+        return true;
+    });
+    if (!done) return done.err();
+    return {};
+}
+
+void sqlite_store::override_campaign_year(std::optional<std::int64_t> year) {
+    campaign_year_override_.store(year && *year >= 1 && *year <= 9999 ? *year : 0);
 }
 
 }  // namespace fieldsync::server

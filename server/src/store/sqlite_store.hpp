@@ -14,6 +14,7 @@
 #include <fieldsync/sqlite/sqlite.hpp>
 #include "store/store_util.hpp"
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <map>
@@ -73,6 +74,10 @@ public:
     proto::expected<unit> put_unit(const unit& u) override;
     proto::expected<std::vector<unit>> units() override;
     proto::expected<report_table> report(const scope& sc, const report_request& r) override;
+    proto::expected<report_overview> report_years(const scope& sc, const std::string& unit_id) override;
+    proto::expected<campaign_year_info> campaign_year() override;
+    proto::expected<void> set_campaign_year(std::optional<std::int64_t> year) override;
+    void override_campaign_year(std::optional<std::int64_t> year) override;
     proto::expected<conflict_view> resolve(const device& reviewer, const std::string& conflict_id,
                                            const resolution& r) override;
     proto::expected<std::vector<forward_entry>> relay_forwards(std::int64_t after_seq, std::int64_t limit) override;
@@ -166,6 +171,9 @@ private:
     static conflict_view read_conflict(sqlite::stmt& s);
     static pull_page pull_on(sqlite::db& db, const scope& sc, std::int64_t after_seq, std::int64_t limit);
 
+    // reports.cpp: the campaign year as seen through `db`'s transaction.
+    campaign_year_info campaign_year_on(sqlite::db& db) const;
+
     // retention.cpp
     // Acknowledgements waiting for a write transaction (under queue_mutex_).
     std::map<std::string, acknowledgement> take_acks();
@@ -222,6 +230,7 @@ private:
     std::map<std::string, acknowledgement> latest_acks_;
     store_metrics metrics_;
     std::string incarnation_;  // read at open
+    std::atomic<std::int64_t> campaign_year_override_{0};  // reports.cpp; 0 = none
     // Shared with the subscriptions, which may be ended after the store is gone.
     const std::shared_ptr<commit_listeners> listeners_ = std::make_shared<commit_listeners>();
 

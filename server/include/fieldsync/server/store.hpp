@@ -181,8 +181,8 @@ std::string_view choice_name(resolution::choice c) noexcept;
 struct report_request {
     std::string name;               // participation | registrations | unreviewed_cells | inspections
     std::string unit_id;            // "" = the caller's own unit (an admin: the tree's root, see SPEC.md)
-    std::optional<std::int64_t> year;   // "" = the latest year in the subtree's data
-    std::string period;             // unreviewed_cells: "" = the latest review period in the subtree
+    std::optional<std::int64_t> year;   // none = the period's year, else the campaign year
+    std::string period;             // unreviewed_cells: "" = the latest review period of the year
 };
 
 /// A report as a table: `rows` are JSON objects whose keys include `columns`, in tree order.
@@ -196,11 +196,32 @@ struct report_table {
     std::vector<std::string> columns;
     std::vector<json> rows;
     json totals;                    // the subtree's totals (an object of figures)
+    std::vector<std::int64_t> years;    // the years with data for this report in the subtree, ascending
+    std::int64_t campaign_year = 0;     // the configured campaign year (see campaign_year())
+    bool has_data = false;              // params.year is one of `years`
 };
 /// The report names, in the order the tools list them.
 const std::vector<std::string>& report_names();
 /// The JSON form of a report, as GET /v1/reports/{name} answers it (SPEC.md, "Reports").
 json to_json(const report_table& r);
+/// A report as CSV, as GET /v1/reports/{name}?format=csv answers it and `fieldsync-admin report
+/// --format csv` prints it (SPEC.md, "Reports as CSV"): Vietnamese column titles and rates as
+/// percentages with a UTF-8 BOM, or (`machine_headers`) the column names and raw values without.
+std::string to_csv(const report_table& r, bool machine_headers);
+/// The file name a report's CSV is offered under: "<report>-<unit id or all>-<year>.csv" (ASCII).
+std::string csv_file_name(const report_table& r);
+
+/// Where the campaign year reports default to comes from (SPEC.md, "The campaign year").
+struct campaign_year_info {
+    std::int64_t year = 0;
+    std::string source;             // "override" (the server's --campaign-year), "configured" (meta), "clock"
+};
+/// What GET /v1/reports tells beside the names: the campaign year, and the years with data
+/// for any report in the subtree, ascending.
+struct report_overview {
+    std::int64_t campaign_year = 0;
+    std::vector<std::int64_t> years;
+};
 
 struct pull_page {
     std::vector<proto::pulled_change> changes;
@@ -455,6 +476,20 @@ public:
     /// for an unknown report name, and for a unit that is not in the tree or not in the
     /// scope (its existence is not revealed); bad_request for a year or period of a bad form.
     virtual proto::expected<report_table> report(const scope& sc, const report_request& r) = 0;
+    /// The campaign year and the years with data for any report in the subtree of `unit_id`
+    /// ("" as in report_request). Errors: not_found for a unit as report() refuses it.
+    virtual proto::expected<report_overview> report_years(const scope& sc, const std::string& unit_id) = 0;
+
+    /// The year reports are of when none is asked for: the override, else the year kept in
+    /// the store's meta (`campaign_year`), else the current year of the store's clock in
+    /// Vietnam time (UTC+7). Errors: storage failures.
+    virtual proto::expected<campaign_year_info> campaign_year() = 0;
+    /// Keeps the campaign year in the store (nullopt: forgets it, back to the clock's year).
+    /// Errors: bad_request for a year outside 1..9999; storage failures.
+    virtual proto::expected<void> set_campaign_year(std::optional<std::int64_t> year) = 0;
+    /// This process only (fieldsync-server --campaign-year): a year that wins over the stored
+    /// one, nullopt for none. Thread-safe; not kept in the store.
+    virtual void override_campaign_year(std::optional<std::int64_t> year) = 0;
 };
 
 /// Retention: what only served catch-up goes, once no active device needs it.
