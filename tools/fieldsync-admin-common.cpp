@@ -1,9 +1,12 @@
 #include "fieldsync-admin-common.hpp"
 
 #include <fieldsync/protocol/display_width.hpp>
+#include <fieldsync/protocol/nfd.hpp>
 
 #include <algorithm>
+#include <cstdlib>
 #include <ctime>
+#include <filesystem>
 #include <iomanip>
 #include <iostream>
 #include <sstream>
@@ -19,7 +22,27 @@ bool wants_help(const std::vector<std::string>& args) {
     return std::any_of(args.begin(), args.end(), [](const std::string& a) { return a == "--help" || a == "-h"; });
 }
 
+namespace {
+bool g_allow_new_store = false;
+}
+
+std::string default_db() {
+    const char* env = std::getenv("FIELDSYNC_DB");
+    return env && *env ? env : "data/fieldsync.db";
+}
+
+void allow_new_store(bool allow) { g_allow_new_store = allow; }
+
+bool store_may_open(const std::string& path) {
+    std::error_code ec;
+    if (g_allow_new_store || std::filesystem::exists(path, ec)) return true;
+    std::cerr << "fieldsync-admin: no store at '" << path << "'; make one with: fieldsync-admin --db " << path
+              << " init\n";
+    return false;
+}
+
 std::optional<std::unique_ptr<server::store>> open_store(const std::string& path) {
+    if (!store_may_open(path)) return std::nullopt;
     server::store_options o;
     o.path = path;
     o.read_connections = 1;
@@ -37,6 +60,34 @@ int with_store(const std::string& db, const std::function<int(server::store&)>& 
     const int code = body(**st);
     (*st)->close();
     return code;
+}
+
+std::optional<server::device> find_device(server::store& st, const std::string& ref) {
+    auto all = st.devices();
+    if (!all) {
+        failed("cannot read the devices: " + all.err().message);
+        return std::nullopt;
+    }
+    for (const auto& d : *all)
+        if (d.id == ref) return d;
+    std::vector<const server::device*> hits;
+    const auto name = protocol::to_nfd(ref);
+    for (const auto& d : *all)
+        if (!ref.empty() && protocol::to_nfd(d.name) == name) hits.push_back(&d);
+    if (hits.empty() && ref.size() >= k_min_id_prefix)
+        for (const auto& d : *all)
+            if (d.id.starts_with(ref)) hits.push_back(&d);
+    if (hits.size() == 1) return *hits[0];
+    if (hits.empty()) {
+        std::cerr << "fieldsync-admin: no device '" << ref << "' (give its id, a unique prefix of " << k_min_id_prefix
+                  << " characters or more, or its name; 'device list' shows them)\n";
+        return std::nullopt;
+    }
+    std::cerr << "fieldsync-admin: '" << ref << "' names " << hits.size() << " devices; give one of their ids:\n";
+    for (const auto* d : hits)
+        std::cerr << "  " << d->id << "  " << d->name << "  (unit " << d->unit_id << ", " << server::role_name(d->role)
+                  << (d->revoked_ms ? ", revoked" : "") << ")\n";
+    return std::nullopt;
 }
 
 int failed(const std::string& message) {

@@ -25,12 +25,32 @@ int usage_error(const std::string& message, const char* usage);
 /// --help or -h among the arguments.
 bool wants_help(const std::vector<std::string>& args);
 
-/// Opens the store at `path` (one read connection: a tool reads little), or prints why not.
+/// The store --db names when it is not given: $FIELDSYNC_DB, else data/fieldsync.db (relative
+/// to the working directory).
+std::string default_db();
+
+/// Whether open_store may create a missing store: only `init` and `demo` make one (main sets
+/// it for them); every other verb refuses a path with no store, so a mistyped --db never
+/// makes an empty store. Not thread-safe: set once, before the verb runs.
+void allow_new_store(bool allow);
+
+/// Whether there is a store at `path`, or allow_new_store says one may be made; if not, says
+/// so on stderr, suggesting `init`.
+bool store_may_open(const std::string& path);
+
+/// Opens the store at `path` (one read connection: a tool reads little), or prints why not:
+/// among others, that there is no store there (unless allow_new_store), suggesting `init`.
 std::optional<std::unique_ptr<server::store>> open_store(const std::string& path);
 
 /// Opens the store at `db`, runs `body` on it and closes it: body's exit code, or
 /// k_exit_failure when the store does not open (open_store says why).
 int with_store(const std::string& db, const std::function<int(server::store&)>& body);
+
+/// A device named on the command line by its id, a unique prefix of its id (at least
+/// k_min_id_prefix characters) or its name (compared in NFD, so NFC and NFD input match). nullopt,
+/// with the reason and the candidates printed on stderr, when it names none or several.
+inline constexpr std::size_t k_min_id_prefix = 4;
+std::optional<server::device> find_device(server::store& st, const std::string& ref);
 
 /// Prints "fieldsync-admin: MESSAGE" on stderr; returns k_exit_failure.
 int failed(const std::string& message);

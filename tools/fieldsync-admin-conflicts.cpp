@@ -40,7 +40,8 @@ const char* const k_conflicts_usage =
     "       the colliding fields; the others merge. --head-version is the head the decision was made\n"
     "       against (default: the head shown now); if the record moved since, nothing is written\n"
     "       and the conflict is shown again (exit 3). Without a choice flag, on a terminal, it shows\n"
-    "       the conflict and asks.\n";
+    "       the conflict and asks (and for a note, unless --note gives it); quitting or Ctrl-D at any\n"
+    "       question records nothing. DEVICE_ID may be a device's id, a unique prefix of it or its name.\n";
 
 namespace {
 
@@ -223,19 +224,27 @@ std::optional<json> read_json_file(const std::string& path) {
     }
 }
 
-std::string ask(const std::string& prompt) {
+// One line typed at the prompt; nullopt at the end of input (Ctrl-D), also after a partial
+// line not ended by Enter: an answer counts only once the reviewer presses Enter.
+std::optional<std::string> ask(const std::string& prompt) {
     std::cout << prompt << std::flush;
     std::string line;
-    if (!std::getline(std::cin, line)) return "q";
+    if (!std::getline(std::cin, line) || std::cin.eof()) {
+        std::cout << "\n";
+        return std::nullopt;
+    }
     return line;
 }
 
-// Asks for the choice on a terminal; false when the reviewer quits.
-bool ask_choice(const srv::conflict_view& c, srv::resolution& r) {
+// Asks for the choice on a terminal, and for the note unless --note gave one (`have_note`);
+// false when the reviewer quits or input ends (Ctrl-D), anywhere: then nothing is recorded.
+bool ask_choice(const srv::conflict_view& c, srv::resolution& r, bool have_note) {
     const bool whole = std::find(c.fields.begin(), c.fields.end(), "") != c.fields.end();
     for (;;) {
-        const auto a = ask(std::string("\n[k]eep head, [t]ake incoming, ") + (whole ? "" : "[p]ick per field, ") +
-                           "[e]dit from a file, [d]ismiss, [q]uit? ");
+        const auto answer = ask(std::string("\n[k]eep head, [t]ake incoming, ") + (whole ? "" : "[p]ick per field, ") +
+                                "[e]dit from a file, [d]ismiss, [q]uit? ");
+        if (!answer) return false;
+        const auto& a = *answer;
         if (a == "q" || a == "quit") return false;
         if (a == "k") r.how = srv::resolution::choice::keep_head;
         else if (a == "t") r.how = srv::resolution::choice::take_incoming;
@@ -245,19 +254,20 @@ bool ask_choice(const srv::conflict_view& c, srv::resolution& r) {
             for (const auto& p : c.fields) {
                 for (;;) {
                     const auto side = ask("  " + field_label(p) + ": [h]ead or [i]ncoming? ");
-                    if (side == "q") return false;
-                    if (side == "h" || side == "i") {
-                        r.picks[p] = side == "h" ? "head" : "incoming";
+                    if (!side || *side == "q") return false;
+                    if (*side == "h" || *side == "i") {
+                        r.picks[p] = *side == "h" ? "head" : "incoming";
                         break;
                     }
                 }
             }
         } else if (a == "e") {
             const auto path = ask("  file with the edited record (JSON), or 'delete': ");
-            if (path == "delete") {
+            if (!path) return false;
+            if (*path == "delete") {
                 r.edited_deleted = true;
             } else {
-                auto j = read_json_file(path);
+                auto j = read_json_file(*path);
                 if (!j) continue;
                 r.edited = std::move(*j);
             }
@@ -265,7 +275,11 @@ bool ask_choice(const srv::conflict_view& c, srv::resolution& r) {
         } else {
             continue;
         }
-        r.note = ask("note (optional): ");
+        if (!have_note) {
+            const auto note = ask("note (optional, Enter for none; Ctrl-D records nothing): ");
+            if (!note) return false;
+            r.note = *note;
+        }
         return true;
     }
 }
@@ -278,6 +292,7 @@ int cmd_resolve(const std::string& db, const std::vector<std::string>& args) {
     srv::resolution r;
     std::optional<std::int64_t> head_version;
     std::string edit_file;
+    bool note_given = false;
     auto set_choice = [&](srv::resolution::choice c) {
         if (choice && *choice != c) return false;
         choice = c;
@@ -296,7 +311,10 @@ int cmd_resolve(const std::string& db, const std::vector<std::string>& args) {
         if (i + 1 >= args.size()) return usage_error("'" + a + "' needs a value");
         const auto& v = args[++i];
         if (a == "--as") as = v;
-        else if (a == "--note") r.note = v;
+        else if (a == "--note") {
+            r.note = v;
+            note_given = true;
+        }
         else if (a == "--edit") {
             if (!set_choice(ch::edit)) return usage_error("give one choice");
             edit_file = v;
@@ -322,18 +340,18 @@ int cmd_resolve(const std::string& db, const std::vector<std::string>& args) {
                            "without one it asks, on a terminal only");
 
     return with_store(db, [&](srv::store& store) {
-        std::optional<srv::device> reviewer;
-        if (auto all = store.devices())
-            for (const auto& d : *all)
-                if (d.id == as) reviewer = d;
-        if (!reviewer) return failed("no device '" + as + "'");
+        const auto reviewer = find_device(store, as);
+        if (!reviewer) return k_exit_failure;
         auto shown = store.conflict(srv::scope::of(*reviewer), id);
-        if (!shown || !*shown) return failed("no conflict '" + id + "' in the subtree of " + as);
+        if (!shown || !*shown) return failed("no conflict '" + id + "' in the subtree of " + reviewer->id);
         const auto& c = **shown;
         if (interactive) {
             print_conflict(store, c);
             if (c.status != "open") return failed("the conflict is already " + c.status);
-            if (!ask_choice(c, r)) return k_exit_failure;
+            if (!ask_choice(c, r, note_given)) {
+                std::cerr << "fieldsync-admin: nothing recorded; the conflict stays open\n";
+                return k_exit_failure;
+            }
         } else {
             r.how = *choice;
             if (!edit_file.empty()) {

@@ -18,6 +18,9 @@ namespace {
 
 namespace fs = fieldsync::server;
 
+// A device is named by its id, a unique prefix of it (4 characters or more) or its name.
+#define FIELDSYNC_DEVICE_REF "ID is the device's id, a unique prefix of it (4 characters or more) or its unique name.\n"
+
 #define FIELDSYNC_ENROL_OPTIONS \
     "  --server URL       the server's address as the device reaches it (default: $FIELDSYNC_PUBLIC_URL,\n" \
     "                     else http://127.0.0.1:8080)\n" \
@@ -25,9 +28,11 @@ namespace fs = fieldsync::server;
     "  --qr-svg FILE      also write the QR code to FILE as SVG, to print or send\n"
 
 constexpr const char* k_device_add_usage =
-    "usage: fieldsync-admin --db PATH device add --name NAME --unit UNIT [--role field|reviewer|admin]\n"
-    "                                            [--enrol [ENROLMENT OPTIONS]]\n"
+    "usage: fieldsync-admin --db PATH device add --name NAME --unit UNIT [--unit-later]\n"
+    "                                            [--role field|reviewer|admin] [--enrol [ENROLMENT OPTIONS]]\n"
     "Registers a device of unit UNIT and prints its bearer token, and nothing else, on stdout.\n"
+    "UNIT must be in the organisation tree ('unit list'); --unit-later accepts a unit that will be\n"
+    "imported later (until then no reviewer or report sees the device's records).\n"
     "The token is shown once: the store keeps only its hash. Default role: field.\n"
     "With --enrol, no token is shown: a one-time enrolment code is made instead and its link is\n"
     "printed on stdout (and, with the code and a QR code, on stderr); opening the link on the\n"
@@ -39,7 +44,7 @@ constexpr const char* k_device_enrol_usage =
     "stdout; the code, its expiry and a QR code of the link go to stderr. Opening the link (or\n"
     "scanning the code) on a phone enrols the field app as this device: the app makes the\n"
     "device's new token, and the old one stops working. The device's earlier unused codes stop\n"
-    "working too. Options:\n" FIELDSYNC_ENROL_OPTIONS;
+    "working too. " FIELDSYNC_DEVICE_REF "Options:\n" FIELDSYNC_ENROL_OPTIONS;
 
 constexpr const char* k_device_list_usage =
     "usage: fieldsync-admin --db PATH device list\n"
@@ -48,24 +53,29 @@ constexpr const char* k_device_list_usage =
 
 constexpr const char* k_device_usage =
     "usage: fieldsync-admin --db PATH device add|list|revoke|rotate|move|enrol [ARGS]\n"
-    "  device add --name NAME --unit UNIT [--role field|reviewer|admin] [--enrol ...]\n"
+    "  device add --name NAME --unit UNIT [--unit-later] [--role field|reviewer|admin] [--enrol ...]\n"
     "  device list\n"
     "  device revoke ID\n"
     "  device rotate ID\n"
-    "  device move ID --unit UNIT\n"
-    "  device enrol ID [--server URL] [--valid-hours N] [--qr-svg FILE]\n";
+    "  device move ID --unit UNIT [--unit-later]\n"
+    "  device enrol ID [--server URL] [--valid-hours N] [--qr-svg FILE]\n"
+    FIELDSYNC_DEVICE_REF;
 
 constexpr const char* k_device_revoke_usage =
     "usage: fieldsync-admin --db PATH device revoke ID\n"
-    "Revokes a device: its token is refused from its next request on. Works while the server runs.\n";
+    "Revokes a device: its token is refused from its next request on. Works while the server runs.\n"
+    FIELDSYNC_DEVICE_REF;
 
 constexpr const char* k_device_rotate_usage =
     "usage: fieldsync-admin --db PATH device rotate ID\n"
-    "Gives a device a new token and prints it, and nothing else, on stdout; the old token stops working.\n";
+    "Gives a device a new token and prints it, and nothing else, on stdout; the old token stops working.\n"
+    FIELDSYNC_DEVICE_REF;
 
 constexpr const char* k_device_move_usage =
-    "usage: fieldsync-admin --db PATH device move ID --unit UNIT\n"
-    "Binds a device to another unit. Its next pull starts over in the new unit's subtree.\n";
+    "usage: fieldsync-admin --db PATH device move ID --unit UNIT [--unit-later]\n"
+    "Binds a device to another unit. Its next pull starts over in the new unit's subtree.\n"
+    "UNIT must be in the organisation tree, unless --unit-later says it will be imported later.\n"
+    FIELDSYNC_DEVICE_REF;
 
 // The enrolment options of `device add --enrol` and `device enrol`.
 struct enrol_options {
@@ -125,16 +135,33 @@ int print_enrolment(fs::store& st, const std::string& device_id, const std::stri
     return 0;
 }
 
+// Refuses a unit that is not in the tree (a typo would give a working device whose records
+// no reviewer or report sees), unless the administrator said it comes later. Prints why.
+int check_unit(fs::store& st, const std::string& unit, bool later) {
+    if (later) return 0;
+    auto units = st.units();
+    if (!units) return failed("cannot read the units: " + units.err().message);
+    for (const auto& u : *units)
+        if (u.id == unit) return 0;
+    std::cerr << "fieldsync-admin: no unit '" << unit << "' in the tree; 'unit list' shows the units (give "
+              << "--unit-later if it will be imported later). Nothing was changed.\n";
+    return k_exit_usage;
+}
+
 int cmd_device_add(const std::string& db, const std::vector<std::string>& args) {
     std::string name, unit;
     fs::device_role role = fs::device_role::field;
-    bool enrol = false;
+    bool enrol = false, unit_later = false;
     enrol_options eo;
     std::string enrol_option;  // an enrolment option given, which needs --enrol
     for (std::size_t i = 0; i < args.size(); ++i) {
         const auto& a = args[i];
         if (a == "--enrol") {
             enrol = true;
+            continue;
+        }
+        if (a == "--unit-later") {
+            unit_later = true;
             continue;
         }
         if (i + 1 >= args.size()) return usage_error("'" + a + "' needs a value", k_device_add_usage);
@@ -159,6 +186,7 @@ int cmd_device_add(const std::string& db, const std::vector<std::string>& args) 
     if (!enrol && !enrol_option.empty()) return usage_error("'" + enrol_option + "' goes with --enrol", k_device_add_usage);
 
     return with_store(db, [&](fs::store& st) {
+        if (const int code = check_unit(st, unit, unit_later)) return code;
         auto added = st.add_device(name, unit, role);
         if (!added) return failed("cannot add the device: " + added.err().message);
         const auto& id = added->first.id;
@@ -203,9 +231,11 @@ int cmd_device_revoke(const std::string& db, const std::vector<std::string>& arg
     const auto a = take_id(args);
     if (!a || !a->rest.empty()) return usage_error("device revoke takes one device id", k_device_revoke_usage);
     return with_store(db, [&](fs::store& st) {
-        const auto done = st.revoke_device(a->id);
-        if (!done) return failed("cannot revoke '" + a->id + "': " + done.err().message);
-        std::cerr << "fieldsync-admin: device " << a->id << " revoked\n";
+        const auto d = find_device(st, a->id);
+        if (!d) return k_exit_failure;
+        const auto done = st.revoke_device(d->id);
+        if (!done) return failed("cannot revoke '" + d->id + "': " + done.err().message);
+        std::cerr << "fieldsync-admin: device " << d->id << " (" << d->name << ") revoked\n";
         return 0;
     });
 }
@@ -214,9 +244,12 @@ int cmd_device_rotate(const std::string& db, const std::vector<std::string>& arg
     const auto a = take_id(args);
     if (!a || !a->rest.empty()) return usage_error("device rotate takes one device id", k_device_rotate_usage);
     return with_store(db, [&](fs::store& st) {
-        auto token = st.rotate_device(a->id);
-        if (!token) return failed("cannot rotate the token of '" + a->id + "': " + token.err().message);
-        std::cerr << "fieldsync-admin: device " << a->id << " has a new token; it follows, shown only this once\n";
+        const auto d = find_device(st, a->id);
+        if (!d) return k_exit_failure;
+        auto token = st.rotate_device(d->id);
+        if (!token) return failed("cannot rotate the token of '" + d->id + "': " + token.err().message);
+        std::cerr << "fieldsync-admin: device " << d->id << " (" << d->name
+                  << ") has a new token; it follows, shown only this once\n";
         std::cout << *token << std::endl;
         return 0;
     });
@@ -224,12 +257,24 @@ int cmd_device_rotate(const std::string& db, const std::vector<std::string>& arg
 
 int cmd_device_move(const std::string& db, const std::vector<std::string>& args) {
     const auto a = take_id(args);
-    if (!a || a->rest.size() != 2 || a->rest[0] != "--unit" || a->rest[1].empty())
-        return usage_error("device move takes a device id and --unit UNIT", k_device_move_usage);
+    std::string unit;
+    bool unit_later = false;
+    for (std::size_t i = 0; a && i < a->rest.size(); ++i) {
+        if (a->rest[i] == "--unit-later")
+            unit_later = true;
+        else if (a->rest[i] == "--unit" && i + 1 < a->rest.size())
+            unit = a->rest[++i];
+        else
+            return usage_error("unknown argument '" + a->rest[i] + "'", k_device_move_usage);
+    }
+    if (!a || unit.empty()) return usage_error("device move takes a device id and --unit UNIT", k_device_move_usage);
     return with_store(db, [&](fs::store& st) {
-        const auto done = st.move_device(a->id, a->rest[1]);
-        if (!done) return failed("cannot move '" + a->id + "': " + done.err().message);
-        std::cerr << "fieldsync-admin: device " << a->id << " now belongs to unit " << a->rest[1] << "\n";
+        const auto d = find_device(st, a->id);
+        if (!d) return k_exit_failure;
+        if (const int code = check_unit(st, unit, unit_later)) return code;
+        const auto done = st.move_device(d->id, unit);
+        if (!done) return failed("cannot move '" + d->id + "': " + done.err().message);
+        std::cerr << "fieldsync-admin: device " << d->id << " (" << d->name << ") now belongs to unit " << unit << "\n";
         return 0;
     });
 }
@@ -247,12 +292,9 @@ int cmd_device_enrol(const std::string& db, const std::vector<std::string>& args
         if (!problem.empty()) return usage_error(problem, k_device_enrol_usage);
     }
     return with_store(db, [&](fs::store& st) {
-        auto list = st.devices();
-        if (!list) return failed("cannot read the devices: " + list.err().message);
-        std::string name;
-        for (const auto& d : *list)
-            if (d.id == a->id) name = d.name;
-        return print_enrolment(st, a->id, name, eo);
+        const auto d = find_device(st, a->id);
+        if (!d) return k_exit_failure;
+        return print_enrolment(st, d->id, d->name, eo);
     });
 }
 

@@ -32,11 +32,13 @@ constexpr const char* k_backup_usage =
     "usage: fieldsync-admin --db STORE backup PATH\n"
     "Copies the store to PATH (which must not exist) with SQLite's online backup. The server may\n"
     "keep serving: the copy is one consistent snapshot. It is written beside PATH, checked with\n"
-    "PRAGMA integrity_check, synced and renamed, so PATH is either a whole, sound store or absent.\n";
+    "PRAGMA integrity_check, synced and renamed, so PATH is either a whole, sound store or absent.\n"
+    "PATH is readable by its owner only (mode 0600), whatever the umask.\n";
 
 constexpr const char* k_restore_usage =
     "usage: fieldsync-admin --db STORE restore BACKUP   (or: restore BACKUP --db STORE)\n"
-    "Replaces STORE with a checked copy of BACKUP. Stop the server first. The restored store gets\n"
+    "Replaces STORE with a checked copy of BACKUP (mode 0600). Refused while a server has STORE\n"
+    "open (it holds STORE.server-lock): stop the server first. STORE may be absent. The restored store gets\n"
     "a new incarnation: replicas notice it on their next sync and send again what they sent\n"
     "since the backup (up to 7 days back), so their edits are not lost. The replaced store is\n"
     "kept beside it as STORE.replaced-<ms>.\n";
@@ -99,6 +101,7 @@ int cmd_gc(const std::string& db, const std::vector<std::string>& args) {
 
 int cmd_backup(const std::string& db, const std::vector<std::string>& args) {
     if (args.size() != 1 || args[0].empty()) return usage_error("backup takes one path", k_backup_usage);
+    if (!store_may_open(db)) return k_exit_failure;
     const auto r = fs::backup_sqlite_store(db, args[0]);
     if (!r) return refused("backup failed", r.err());
     std::cerr << "fieldsync-admin: backup " << args[0] << ": " << r->bytes << " bytes, feed seq " << r->seq

@@ -19,16 +19,22 @@ namespace {
 using namespace fieldsync::admin;
 
 constexpr const char* k_usage =
-    "usage: fieldsync-admin --db PATH COMMAND [ARGS]\n"
+    "usage: fieldsync-admin [--db PATH] COMMAND [ARGS]\n"
+    "\n"
+    "  --db PATH    the store (default: $FIELDSYNC_DB, else data/fieldsync.db in the working\n"
+    "               directory). Only init and demo make a missing store; every other command\n"
+    "               refuses a path with no store.\n"
     "\n"
     "commands:\n"
+    "  help [COMMAND]                              this text, or a command's\n"
     "  init                                        create the store with the default schema\n"
-    "  device add --name NAME --unit UNIT [--role field|reviewer|admin]\n"
+    "  device add --name NAME --unit UNIT [--unit-later] [--role field|reviewer|admin]\n"
     "                                              register a device; prints only its token\n"
     "  device list                                 list the registered devices\n"
     "  device revoke ID                            the device's token stops working\n"
     "  device rotate ID                            a new token for the device; prints only it\n"
-    "  device move ID --unit UNIT                  bind the device to another unit\n"
+    "  device move ID --unit UNIT [--unit-later]   bind the device to another unit\n"
+    "  device enrol ID [--server URL] ...          a one-time enrolment link for the field app\n"
     "  unit add --id ID --name NAME --kind KIND [--parent ID]\n"
     "                                              add a unit to the tree, or change it\n"
     "  unit list                                   list the organisation tree\n"
@@ -43,7 +49,9 @@ constexpr const char* k_usage =
     "  backup PATH                                 copy the store to PATH while the server serves\n"
     "  restore BACKUP                              replace the store with BACKUP (server stopped)\n"
     "\n"
-    "'fieldsync-admin COMMAND --help' describes a command.\n";
+    "\n"
+    "A device's ID may be its id, a unique prefix of it (4 characters or more) or its unique name.\n"
+    "'fieldsync-admin help COMMAND' or 'fieldsync-admin COMMAND --help' describes a command.\n";
 
 // Conflict review, the demo data set and reports (fieldsync-admin-conflicts.cpp, -reports.cpp):
 // each reads or checks --db itself.
@@ -56,6 +64,19 @@ const std::vector<verb>& review_commands() {
 }
 
 int dispatch(const std::string& cmd, const std::string& db, const std::vector<std::string>& rest) {
+    if (cmd == "help") {
+        if (rest.empty()) {
+            std::cout << k_usage;
+            return 0;
+        }
+        if (rest[0] == "help") return usage_error("help takes the command to describe", k_usage);
+        // `help device add` is `device add --help`.
+        std::vector<std::string> args(rest.begin() + 1, rest.end());
+        args.push_back("--help");
+        return dispatch(rest[0], db, args);
+    }
+    // Only these make a store where there is none; everything else refuses a mistyped --db.
+    allow_new_store(cmd == "init" || cmd == "demo");
     if (cmd == "device") return run_group(device_commands(), db, rest, k_usage);
     if (cmd == "unit") return run_group(unit_commands(), db, rest, k_usage);
     for (const auto* verbs : {&store_commands(), &review_commands()})
@@ -68,7 +89,7 @@ int dispatch(const std::string& cmd, const std::string& db, const std::vector<st
 
 int main(int argc, char** argv) {
     std::vector<std::string> args(argv + 1, argv + argc);
-    std::string db;
+    std::string db = default_db();
     std::size_t i = 0;
     // Global options come before the command.
     while (i < args.size() && args[i].rfind("--", 0) == 0) {

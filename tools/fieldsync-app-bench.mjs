@@ -98,6 +98,7 @@ async function download(base) {
 let server;
 let context;
 try {
+  admin('init');
   admin('unit', 'add', '--id', 'giong-trom', '--name', 'Huyện ủy Giồng Trôm', '--kind', 'district');
   admin('unit', 'add', '--id', 'binh-hoa', '--name', 'Đảng bộ xã Bình Hòa', '--kind', 'commune', '--parent', 'giong-trom');
   admin('unit', 'add', '--id', 'ap-1', '--name', 'Chi bộ ấp Tân Lợi', '--kind', 'cell', '--parent', 'binh-hoa');

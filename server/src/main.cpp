@@ -9,12 +9,14 @@
 #include <fieldsync/server/store.hpp>
 
 #include "relay_hub.hpp"
+#include "store/serve_lock.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/signal_set.hpp>
 
 #include <csignal>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <optional>
@@ -30,7 +32,7 @@ constexpr int k_exit_usage = 2;
 constexpr int k_exit_failure = 1;
 
 constexpr const char* k_usage =
-    "usage: fieldsync-server --db PATH --listen HOST:PORT [--tls-cert FILE --tls-key FILE]\n"
+    "usage: fieldsync-server --db PATH [--create] --listen HOST:PORT [--tls-cert FILE --tls-key FILE]\n"
     "                        [--insecure-listen] [--schema FILE] [--threads N]\n"
     "                        [--min-client-protocol N] [--campaign-year YEAR]\n"
     "                        [--upstream URL (--upstream-token TOKEN | --upstream-token-file FILE)\n"
@@ -38,7 +40,10 @@ constexpr const char* k_usage =
     "\n"
     "Serves the fieldsync sync protocol (protocol/SPEC.md) over HTTPS, or plain HTTP on a\n"
     "loopback address.\n"
-    "  --db PATH          the SQLite store; created with the schema if missing\n"
+    "  --db PATH          the SQLite store, made by `fieldsync-admin --db PATH init`; a missing\n"
+    "                     store is refused (a mistyped path would serve an empty one). One\n"
+    "                     server at a time serves a store: it holds PATH.server-lock\n"
+    "  --create           create the store with the schema if it is missing\n"
     "  --listen HOST:PORT the IP address and port to listen on, e.g. 127.0.0.1:8080\n"
     "                     ([::1]:8080 for IPv6; port 0 picks a free one)\n"
     "  --tls-cert FILE    PEM certificate chain: the server's certificate, then any\n"
@@ -76,6 +81,7 @@ int usage_error(const std::string& message) {
 
 struct arguments {
     std::string db;
+    bool create = false;
     std::string host;
     std::uint16_t port = 0;
     std::string schema_file;
@@ -141,6 +147,8 @@ std::optional<int> parse_arguments(int argc, char** argv, arguments& args) {
             auto v = value();
             if (!v || v->empty()) return usage_error("--db needs a path");
             args.db = *v;
+        } else if (arg == "--create") {
+            args.create = true;
         } else if (arg == "--listen") {
             auto v = value();
             if (!v || !parse_listen(*v, args)) return usage_error("--listen needs HOST:PORT, e.g. 127.0.0.1:8080");
@@ -274,6 +282,19 @@ int main(int argc, char** argv) {
     // server (which joins its I/O threads) never runs on one of those threads.
     boost::asio::io_context signal_ctx;
     boost::asio::signal_set signals(signal_ctx, SIGINT, SIGTERM);
+
+    if (!args.create && !std::filesystem::exists(args.db)) {
+        std::cerr << "fieldsync-server: no store at '" << args.db << "'; make one with: fieldsync-admin --db "
+                  << args.db << " init (or start with --create)\n";
+        return k_exit_usage;
+    }
+    // Held until exit (the kernel releases it however the process ends): a second server, or
+    // `fieldsync-admin restore`, on this store is refused while this one serves it.
+    auto serving = fs::lock_store(args.db);
+    if (!serving) {
+        std::cerr << "fieldsync-server: cannot serve: " << serving.err().message << " (another server?)\n";
+        return k_exit_failure;
+    }
 
     fs::store_options so;
     so.path = args.db;

@@ -130,7 +130,8 @@ TEST_CASE("every request, refused or not, is logged on stderr with address, devi
 
     // The token comes from the admin tool, as an operator would get it.
     const auto token_file = (dir.path() / "token.txt").string();
-    REQUIRE(std::system((admin + " --db " + db + " device add --name 'Máy chi bộ' --unit ap-1 > " + token_file).c_str()) == 0);
+    REQUIRE(std::system((admin + " --db " + db + " init 2>/dev/null").c_str()) == 0);
+    REQUIRE(std::system((admin + " --db " + db + " device add --name 'Máy chi bộ' --unit ap-1 --unit-later > " + token_file).c_str()) == 0);
     std::string token;
     std::getline(std::ifstream(token_file), token);
     REQUIRE_FALSE(token.empty());

@@ -261,7 +261,7 @@ TEST_CASE("fieldsync-admin and fieldsync-server work as the README says, and SIG
     CHECK(run({admin, "--db", db, "device", "add", "--name", "x"}).first == 2);  // no --unit
     CHECK(run({admin, "--db", db, "device", "add", "--name", "x", "--unit", "u", "--role", "king"}).first == 2);
     REQUIRE(run({admin, "--db", db, "init"}).first == 0);
-    const auto [add_rc, add_out] = run({admin, "--db", db, "device", "add", "--name", "Máy demo", "--unit", "xa-binh-hoa"});
+    const auto [add_rc, add_out] = run({admin, "--db", db, "device", "add", "--name", "Máy demo", "--unit", "xa-binh-hoa", "--unit-later"});
     REQUIRE(add_rc == 0);
     // Only the token, on one line.
     REQUIRE(!add_out.empty());
@@ -289,7 +289,7 @@ TEST_CASE("fieldsync-admin and fieldsync-server work as the README says, and SIG
     CHECK(only_result(r.body_json())["status"] == "applied");
 
     // A device added while the server runs can sync at once.
-    const auto [add2_rc, add2_out] = run({admin, "--db", db, "device", "add", "--name", "Máy thứ hai", "--unit", "xa-binh-hoa", "--role", "reviewer"});
+    const auto [add2_rc, add2_out] = run({admin, "--db", db, "device", "add", "--name", "Máy thứ hai", "--unit", "xa-binh-hoa", "--unit-later", "--role", "reviewer"});
     REQUIRE(add2_rc == 0);
     const auto token2 = add2_out.substr(0, add2_out.size() - 1);
     CHECK(http_request(port, "GET", "/v1/records/members/m-1", "", {{"Authorization", "Bearer " + token2}}).status == 200);
@@ -379,7 +379,7 @@ TEST_CASE("fieldsync-server serves plain HTTP only on loopback unless --insecure
               .first != 0);
 
     // Allowed when asked for explicitly.
-    auto srv_proc = child::spawn({server_bin, "--db", db, "--listen", "0.0.0.0:0", "--insecure-listen"});
+    auto srv_proc = child::spawn({server_bin, "--db", db, "--create", "--listen", "0.0.0.0:0", "--insecure-listen"});
     const auto line = srv_proc.read_line(10s);
     CHECK(line.rfind("fieldsync-server listening on 0.0.0.0:", 0) == 0);
     REQUIRE(kill(srv_proc.pid, SIGTERM) == 0);
@@ -419,7 +419,7 @@ TEST_CASE("fieldsync-server as a relay hub reads its upstream token from a file 
 
     // A commune hub with a hamlet phone, its token only in the file.
     REQUIRE(run({admin, "--db", db, "init"}).first == 0);
-    const auto [add_rc, add_out] = run({admin, "--db", db, "device", "add", "--name", "Điện thoại ấp 3", "--unit", "xa-binh-hoa"});
+    const auto [add_rc, add_out] = run({admin, "--db", db, "device", "add", "--name", "Điện thoại ấp 3", "--unit", "xa-binh-hoa", "--unit-later"});
     REQUIRE(add_rc == 0);
     const auto phone = add_out.substr(0, add_out.size() - 1);
     auto hub = child::spawn({server_bin, "--db", db, "--listen", "127.0.0.1:0", "--upstream", upstream,

@@ -9,9 +9,12 @@
 #include <fieldsync/protocol/display_width.hpp>
 #include <fieldsync/server/store.hpp>
 
+#include <poll.h>
+#include <pty.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -274,4 +277,112 @@ TEST_CASE("the admin tool reads the schema the server serves, kept in the store"
     }
     std::error_code ec;
     fs::remove_all(dir, ec);
+}
+
+namespace {
+
+// fieldsync-admin ARGS on a pseudo-terminal, as a reviewer runs it: each step waits until the
+// output shows `prompt`, then types `keys` ("\x04" is Ctrl-D). Its exit code and everything
+// the terminal showed.
+struct pty_step {
+    std::string prompt, keys;
+};
+
+admin_run run_on_terminal(const std::vector<std::string>& args, const std::vector<pty_step>& steps) {
+    const std::string bin = std::string(FIELDSYNC_BINARY_DIR) + "/tools/fieldsync-admin";
+    int master = -1;
+    const pid_t pid = forkpty(&master, nullptr, nullptr, nullptr);
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        std::vector<std::string> all{bin};
+        all.insert(all.end(), args.begin(), args.end());
+        std::vector<char*> argv;
+        for (auto& a : all) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        execv(bin.c_str(), argv.data());
+        _exit(127);
+    }
+    admin_run r;
+    // Reads what the terminal shows until `until` appears after `from` (or EOF, or 20 s).
+    auto read_until = [&](const std::string& until, std::size_t from) {
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+        while (until.empty() || r.out.find(until, from) == std::string::npos) {
+            if (std::chrono::steady_clock::now() > deadline) return false;
+            pollfd p{master, POLLIN, 0};
+            if (poll(&p, 1, 100) <= 0) continue;
+            char buf[4096];
+            const auto n = read(master, buf, sizeof buf);
+            if (n <= 0) return until.empty();  // EIO: the program ended
+            r.out.append(buf, static_cast<std::size_t>(n));
+        }
+        return true;
+    };
+    std::size_t from = 0;
+    for (const auto& s : steps) {
+        INFO(r.out);
+        REQUIRE(read_until(s.prompt, from));
+        from = r.out.size();
+        // Ctrl-D ends input only at the start of a line or right after other keys: one
+        // write per key, so the terminal's line discipline sees them as typed.
+        for (const char c : s.keys) REQUIRE(write(master, &c, 1) == 1);
+    }
+    read_until("", 0);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    close(master);
+    r.exit = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return r;
+}
+
+}  // namespace
+
+TEST_CASE("interactive resolve keeps --note and never records a stray keystroke as the note", "[admin][review][cli]") {
+    cli_fixture t;
+    const auto id = t.make_conflict("dk-1");
+    const std::string choice_prompt = "[q]uit? ";
+    const std::string note_prompt = "note (optional";
+    auto status_of = [&](const std::string& cid) { return (*t.s->conflict(cid))->status; };
+
+    SECTION("Ctrl-D at the note prompt records nothing") {
+        const auto r = run_on_terminal({"--db", t.db, "conflicts", "resolve", id, "--as", t.reviewer.id},
+                                       {{choice_prompt, "k\n"}, {note_prompt, "\x04"}});
+        INFO(r.out);
+        CHECK(r.exit == 1);
+        CHECK(r.out.find("nothing recorded") != std::string::npos);
+        CHECK(status_of(id) == "open");
+    }
+    SECTION("a keystroke not ended by Enter, then Ctrl-D, is not a note") {
+        const auto r = run_on_terminal({"--db", t.db, "conflicts", "resolve", id, "--as", t.reviewer.id},
+                                       {{choice_prompt, "k\n"}, {note_prompt, "q\x04\x04"}});
+        INFO(r.out);
+        CHECK(r.exit == 1);
+        CHECK(status_of(id) == "open");
+    }
+    SECTION("Ctrl-D at the choice records nothing") {
+        const auto r = run_on_terminal({"--db", t.db, "conflicts", "resolve", id, "--as", t.reviewer.id},
+                                       {{choice_prompt, "\x04"}});
+        INFO(r.out);
+        CHECK(r.exit == 1);
+        CHECK(status_of(id) == "open");
+    }
+    SECTION("--note given is kept: no note prompt") {
+        const auto r = run_on_terminal({"--db", t.db, "conflicts", "resolve", id, "--as", "Kiểm tra xã", "--note",
+                                        "Xã đã xác minh với chi bộ"},
+                                       {{choice_prompt, "k\n"}});
+        INFO(r.out);
+        CHECK(r.exit == 0);
+        CHECK(r.out.find(note_prompt) == std::string::npos);
+        const auto c = *t.s->conflict(id);
+        CHECK(c->status == "resolved");
+        CHECK(c->resolution.value("note", "") == "Xã đã xác minh với chi bộ");
+    }
+    SECTION("a note typed and ended by Enter is recorded") {
+        const auto r = run_on_terminal({"--db", t.db, "conflicts", "resolve", id, "--as", t.reviewer.id},
+                                       {{choice_prompt, "t\n"}, {note_prompt, "Đồng ý bản của đảng viên\n"}});
+        INFO(r.out);
+        CHECK(r.exit == 0);
+        const auto c = *t.s->conflict(id);
+        CHECK(c->status == "resolved");
+        CHECK(c->resolution.value("note", "") == "Đồng ý bản của đảng viên");
+    }
 }

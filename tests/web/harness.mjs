@@ -1,7 +1,7 @@
 // What the browser tests share: their arguments, a temp dir with the store, fieldsync-server
 // on an ephemeral loopback port, headless Chromium (Debian's, driven by playwright-core) with
 // a fresh profile whose page errors and requests are recorded, and the cleanup.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +18,8 @@ export class WebTest {
     }
     this.dir = mkdtempSync(join(tmpdir(), 'fieldsync-web-'));
     this.db = join(this.dir, 'central.db');
+    // Only init (or demo) makes a store: the admin tool and the server refuse a missing one.
+    execFileSync(this.adminBin, ['--db', this.db, 'init'], { stdio: 'ignore' });
     this.problems = [];   // page errors, dialogs and console errors: a test ends with none
     this.requested = [];  // every URL the page asked for
   }

@@ -2,14 +2,19 @@
 // store files, not on an open store: a backup runs beside the serving process, a restore
 // while no server has the store open.
 
+#include "store/serve_lock.hpp"
 #include "store/sqlite_store.hpp"
 
 #include <fieldsync/server/tuning.hpp>
 
 #include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <system_error>
 
@@ -81,7 +86,57 @@ void remove_with_sidecars(const std::string& path) {
     for (const char* suffix : {"", "-wal", "-shm", "-journal"}) fs::remove(path + suffix, ec);
 }
 
+// Makes the empty file SQLite then opens as a new database, readable by its owner only
+// whatever the umask: a store holds every record and every device's token hash. SQLite gives
+// its journal and WAL the mode of the database file.
+void create_private(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) throw std::system_error(errno, std::generic_category(), "create " + path);
+    const int rc = ::fchmod(fd, 0600);
+    const int saved = errno;
+    ::close(fd);
+    if (rc != 0) throw std::system_error(saved, std::generic_category(), "chmod " + path);
+}
+
 }  // namespace
+
+serve_lock& serve_lock::operator=(serve_lock&& o) noexcept {
+    if (this != &o) {
+        if (fd_ >= 0) ::close(fd_);
+        fd_ = o.fd_;
+        o.fd_ = -1;
+    }
+    return *this;
+}
+
+serve_lock::~serve_lock() {
+    if (fd_ >= 0) ::close(fd_);  // closing the last descriptor releases the flock
+}
+
+std::string serve_lock_path(const std::string& store_path) { return store_path + ".server-lock"; }
+
+proto::expected<serve_lock> lock_store(const std::string& store_path) {
+    const std::string path = serve_lock_path(store_path);
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return error{errc::storage_error, "cannot open the lock file '" + path + "': " + std::strerror(errno)};
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        const int saved = errno;
+        std::string holder;
+        char buf[32] = {};
+        if (::pread(fd, buf, sizeof buf - 1, 0) > 0) holder = std::string(buf).substr(0, std::string(buf).find('\n'));
+        ::close(fd);
+        if (saved == EWOULDBLOCK)
+            return error{errc::unavailable, "the store '" + store_path + "' is in use by " +
+                                                (holder.empty() ? "another process" : "process " + holder)};
+        return error{errc::storage_error, "cannot lock '" + path + "': " + std::strerror(saved)};
+    }
+    // The holder's pid, for the message of whoever is refused.
+    const std::string pid = std::to_string(::getpid()) + "\n";
+    if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
+        // Only the message would lack the pid; the lock itself holds.
+    }
+    return serve_lock(fd);
+}
 
 proto::expected<backup_report> backup_sqlite_store(const std::string& store_path, const std::string& dest) {
     if (!fs::exists(store_path)) return error{errc::not_found, "no store at '" + store_path + "'"};
@@ -89,6 +144,7 @@ proto::expected<backup_report> backup_sqlite_store(const std::string& store_path
     const std::string tmp = temp_beside(dest);
     try {
         remove_with_sidecars(tmp);
+        create_private(tmp);
         {
             sqlite::db from(store_path, sqlite::db::mode::read_write_create);  // exists: checked above
             sqlite3_busy_timeout(from.handle(), tuning::busy_timeout_ms);
@@ -114,9 +170,19 @@ proto::expected<backup_report> backup_sqlite_store(const std::string& store_path
 proto::expected<backup_report> restore_sqlite_store(const std::string& backup, const std::string& store_path,
                                                     std::string* replaced) {
     if (!fs::exists(backup)) return error{errc::not_found, "no backup at '" + backup + "'"};
+    // Held until the restored store is in place: no server serves the store meanwhile, and
+    // none serves it now (it would keep writing to the replaced file, its WAL and shared
+    // memory, and the restore would be lost or the store torn).
+    auto lock = lock_store(store_path);
+    if (!lock) {
+        auto e = lock.err();
+        if (e.code == errc::unavailable) e.message = "stop the server first: " + e.message;
+        return e;
+    }
     const std::string tmp = temp_beside(store_path);
     try {
         remove_with_sidecars(tmp);
+        create_private(tmp);
         {
             sqlite::db from(backup, sqlite::db::mode::read_only);
             {
