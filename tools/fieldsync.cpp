@@ -12,6 +12,8 @@
 
 #include <fieldsync/client/replica.hpp>
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -73,7 +75,9 @@ exit codes:
 const std::map<std::string, std::string> k_verb_help = {
     {"init", "usage: fieldsync --replica DIR init --server URL --token TOKEN\n"
              "Creates DIR/replica.db if needed and stores the server URL (http://host:port) and the\n"
-             "device token (from `fieldsync-admin device add`). Safe to run again to change them.\n"},
+             "device token (from `fieldsync-admin device add`). Safe to run again to change them.\n"
+             "DIR/replica.db holds the token and is readable by its owner only (mode 0600). Every\n"
+             "other verb refuses a DIR without a replica.\n"},
     {"put", "usage: fieldsync --replica DIR put COLLECTION [--id ID] --unit UNIT JSON\n"
             "Creates or replaces a whole record; without --id a new time-ordered id is made and\n"
             "printed. JSON is an object, or '-' to read it from stdin. The edit is durable when the\n"
@@ -260,14 +264,34 @@ int run(const std::string& dir, const wire_choice& wire, const std::string& verb
     auto has_flag = [&](const char* f) { return std::find(a->flags.begin(), a->flags.end(), f) != a->flags.end(); };
     auto need_positional = [&](std::size_t n) { return a->positional.size() == n; };
 
-    std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
-    if (ec) {
-        std::cerr << "fieldsync: cannot create " << dir << ": " << ec.message() << "\n";
-        return exit_storage;
-    }
     client::replica_options o;
     o.path = (std::filesystem::path(dir) / "replica.db").string();
+    std::error_code ec;
+    if (verb != "init") {
+        // Only init makes a replica: a mistyped --replica would otherwise sync into an empty one.
+        if (!std::filesystem::exists(o.path, ec)) {
+            std::cerr << "fieldsync: no replica in " << dir << "; set it up first with\n"
+                      << "  fieldsync --replica " << dir << " init --server URL --token TOKEN\n";
+            return exit_usage;
+        }
+    } else {
+        std::filesystem::create_directories(dir, ec);
+        if (ec) {
+            std::cerr << "fieldsync: cannot create " << dir << ": " << ec.message() << "\n";
+            return exit_storage;
+        }
+        // The replica file keeps the device's token: readable by its owner only, whatever the
+        // umask (SQLite gives its journal and WAL the same mode). An older replica is tightened.
+        const int fd = ::open(o.path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        const bool ok = fd >= 0 && ::fchmod(fd, 0600) == 0;
+        if (fd >= 0) ::close(fd);
+        for (const char* side : {"-wal", "-shm", "-journal"})
+            if (std::filesystem::exists(o.path + side, ec)) ::chmod((o.path + side).c_str(), 0600);
+        if (!ok) {
+            std::cerr << "fieldsync: cannot create " << o.path << " readable by its owner only\n";
+            return exit_storage;
+        }
+    }
     o.format = wire.format;
     auto opened = client::replica::open(o);
     if (!opened) return fail(opened.err());

@@ -5,7 +5,9 @@ Vietnamese text round-tripping through put, sync, get and list.
 usage: cli_test.py FIELDSYNC TEST_SERVER
 """
 import json
+import os
 import re
+import stat
 import subprocess
 import sys
 import tempfile
@@ -47,7 +49,22 @@ def run(exe, url, token, tmp):
     rc, _, err = fs(tmp + "/chua-init", "sync")
     check(rc == 1, "sync before init exits 1 (usage)")
     check("init --server URL --token TOKEN" in err and "configure(" not in err, "sync before init names init: " + err)
-    check(fs(a, "init", "--server", url, "--token", token)[0] == 0, "init a")
+    check(not os.path.exists(tmp + "/chua-init"), "sync before init makes no replica")
+    # A mistyped --replica is refused by every verb but init, and nothing is made.
+    for verb in (["status"], ["get", "members", "m-1"], ["list", "members"], ["put", "members", "--unit", "ap-1", "{}"],
+                 ["delete", "members", "m-1"], ["discard", "members", "m-1"], ["patch", "members", "m-1", "{}"]):
+        rc, _, err = fs(tmp + "/go-nham", *verb)
+        check(rc == 1 and "no replica in " + tmp + "/go-nham" in err and "init --server URL" in err,
+              " ".join(verb) + " on a missing replica exits 1 naming init: " + err)
+    check(not os.path.exists(tmp + "/go-nham"), "the refused verbs made nothing")
+    # The replica file keeps the token: 0600 whatever the umask.
+    old = os.umask(0)
+    try:
+        check(fs(a, "init", "--server", url, "--token", token)[0] == 0, "init a")
+    finally:
+        os.umask(old)
+    mode = stat.S_IMODE(os.stat(a + "/replica.db").st_mode)
+    check(mode == 0o600, "replica.db (with the token) is 0600 under umask 0: %o" % mode)
     check(fs(b, "init", "--server", url, "--token", token)[0] == 0, "init b")
     name = "Huỳnh Thị Mỹ Duyên"
     rc, out, _ = fs(a, "put", "members", "--unit", "xa-tan-hao",
