@@ -149,8 +149,34 @@ std::optional<error> check_field_form(const json& fdef, const field_spec& f, con
     return std::nullopt;
 }
 
-// A collection's label, help and title (the string field that names its records in lists),
-// and every field's ref (a collection of this document).
+// A collection's title: a field name or an array of 1 to 3 distinct ones, each a string,
+// integer or date field of the collection (the values that name a record in lists).
+std::optional<error> parse_title(const json& t, collection_schema& c, const std::string& where) {
+    const char* const shape = "must name a string, integer or date field of the collection, or be an array of 1 to 3 of them";
+    std::vector<std::string> names;
+    if (t.is_string()) {
+        names.push_back(t.get<std::string>());
+    } else if (t.is_array() && !t.empty() && t.size() <= 3) {
+        for (const auto& n : t) {
+            if (!n.is_string()) return bad_schema(where, shape);
+            if (std::find(names.begin(), names.end(), n.get<std::string>()) != names.end())
+                return bad_schema(where, "names a field twice");
+            names.push_back(n.get<std::string>());
+        }
+    } else {
+        return bad_schema(where, shape);
+    }
+    for (const auto& n : names) {
+        const auto f = c.fields.find(n);
+        if (f == c.fields.end() || (f->second.type != field_type::string && f->second.type != field_type::integer &&
+                                    f->second.type != field_type::date))
+            return bad_schema(where, shape + std::string(" ('") + n + "' is not)");
+    }
+    c.title = std::move(names);
+    return std::nullopt;
+}
+
+// A collection's label and help, and every field's ref (a collection of this document).
 std::optional<error> check_references(const json& colls, const std::map<std::string, collection_schema, std::less<>>& parsed) {
     for (const auto& [name, def] : colls.items()) {
         const std::string where = "collections." + name;
@@ -158,11 +184,6 @@ std::optional<error> check_references(const json& colls, const std::map<std::str
             if (const auto t = def.find(key); t != def.end())
                 if (auto e = check_text(*t, where + "." + key)) return e;
         const auto& c = parsed.at(name);
-        if (const auto t = def.find("title"); t != def.end()) {
-            const auto f = t->is_string() ? c.fields.find(t->get<std::string>()) : c.fields.end();
-            if (f == c.fields.end() || f->second.type != field_type::string)
-                return bad_schema(where + ".title", "must name a string field of the collection");
-        }
         if (const auto o = def.find("order"); o != def.end()) {
             // The order of the fields in a form (a JSON object's keys have none once parsed).
             std::set<std::string> seen;
@@ -252,14 +273,38 @@ expected<schema> schema::from_json(const json& doc) {
                     f.items = parse_type(it->get<std::string>());
                 }
                 if (auto e = check_field_form(fdef, f, fwhere)) return *e;
+                if (const auto r = fdef.find("ref"); r != fdef.end()) f.ref = r->get<std::string>();
                 c.fields.emplace(fname, std::move(f));
             }
         }
+        if (const auto t = def.find("title"); t != def.end())
+            if (auto e = parse_title(*t, c, where + ".title")) return *e;
         s.collections_.emplace(name, std::move(c));
     }
     if (auto e = check_references(*colls, s.collections_)) return *e;
     s.document_ = doc;
     return s;
+}
+
+std::string record_title(const collection_schema& c, const json& record, const ref_namer& name_ref) {
+    std::string out;
+    if (!record.is_object()) return out;
+    for (const auto& name : c.title) {
+        const auto v = record.find(name);
+        if (v == record.end()) continue;
+        std::string part;
+        const auto f = c.fields.find(name);
+        if (v->is_string()) {
+            const auto& s = v->get_ref<const std::string&>();
+            part = f != c.fields.end() && !f->second.ref.empty() && !s.empty() && name_ref ? name_ref(f->second.ref, s) : s;
+        } else if (v->is_number_integer()) {
+            part = v->dump();
+        }
+        if (part.empty()) continue;
+        if (!out.empty()) out += ", ";
+        out += part;
+    }
+    return out;
 }
 
 const schema& schema::default_schema() {

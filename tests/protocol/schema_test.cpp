@@ -292,6 +292,12 @@ TEST_CASE("the default schema names every collection and field for a form, in Vi
     CHECK(colls.at("registrations").at("fields").at("member").at("ref") == "members");
     CHECK(colls.at("registrations").at("fields").at("year").at("default") == json{{"now", "year"}});
     CHECK(colls.at("members").at("title") == "name");
+    CHECK(colls.at("registrations").at("title") == json{"member", "year"});
+    // Every collection names its records, so a list or a reviewer never shows a bare id.
+    for (const auto& [name, c] : fp::schema::default_schema().collections()) {
+        INFO(name);
+        CHECK_FALSE(c.title.empty());
+    }
     CHECK(colls.at("registrations").at("order") ==
           json{"member", "year", "theme", "commitments", "status", "notes"});
     CHECK(colls.at("members").at("fields").at("cell").at("default") == json{{"device", "unit"}});
@@ -317,6 +323,8 @@ TEST_CASE("misshapen keys of forms are refused, naming where", "[protocol][schem
     const json base = {{"collections",
                         {{"members", {{"fields", {{"name", {{"type", "string"}}}, {"joined", {{"type", "date"}}},
                                                   {"count", {{"type", "integer"}}},
+                                                  {"alive", {{"type", "boolean"}}},
+                                                  {"tags", {{"type", "array"}, {"items", "string"}}},
                                                   {"kind", {{"type", "string"}, {"one_of", {"a", "b"}}}}}}}},
                          {"registrations", {{"fields", {{"member", {{"type", "string"}}}}}}}}}};
     REQUIRE(fp::schema::from_json(base));
@@ -333,8 +341,16 @@ TEST_CASE("misshapen keys of forms are refused, naming where", "[protocol][schem
     refused("/collections/members/order", "name", "collections.members.order");
     refused("/collections/members/order", {"name", "nobody"}, "collections.members.order");
     refused("/collections/members/order", {"name", "name"}, "collections.members.order");
-    refused("/collections/members/title", "joined", "collections.members.title");
+    refused("/collections/members/title", "alive", "collections.members.title");
+    refused("/collections/members/title", "tags", "collections.members.title");
     refused("/collections/members/title", "nobody", "collections.members.title");
+    refused("/collections/members/title", 3, "collections.members.title");
+    refused("/collections/members/title", json::array(), "collections.members.title");
+    refused("/collections/members/title", {"name", "joined", "count", "kind"}, "collections.members.title");
+    refused("/collections/members/title", {"name", "name"}, "collections.members.title");
+    refused("/collections/members/title", {"name", 1}, "collections.members.title");
+    refused("/collections/members/title", {"name", "nobody"}, "collections.members.title");
+    refused("/collections/members/title", {"name", "alive"}, "collections.members.title");
     refused("/collections/members/fields/name/help", {{"vi", 3}}, "collections.members.fields.name.help.vi");
     refused("/collections/members/fields/kind/choices", {{"c", {{"vi", "Ba"}}}}, "collections.members.fields.kind.choices.c");
     refused("/collections/members/fields/name/choices", {{"a", {{"vi", "A"}}}}, "collections.members.fields.name.choices");
@@ -356,4 +372,48 @@ TEST_CASE("misshapen keys of forms are refused, naming where", "[protocol][schem
     good["collections"]["members"]["fields"]["name"]["default"] = {{"device", "unit"}};
     good["collections"]["members"]["fields"]["kind"]["choices"] = {{"a", {{"vi", "Một"}, {"en", "One"}}}};
     CHECK(fp::schema::from_json(good));
+    for (const json& title : {json("joined"), json("count"), json{"name"}, json{"kind", "joined", "count"}}) {
+        INFO(title.dump());
+        good["collections"]["members"]["title"] = title;
+        const auto s = fp::schema::from_json(good);
+        REQUIRE(s);
+        CHECK(s->find("members")->title == (title.is_string() ? std::vector<std::string>{title.get<std::string>()}
+                                                              : title.get<std::vector<std::string>>()));
+    }
+}
+
+TEST_CASE("a record's title: the title fields' values, references named, joined with a comma",
+          "[protocol][schema][forms]") {
+    const auto& s = fp::schema::default_schema();
+    std::vector<std::pair<std::string, std::string>> asked;
+    const fp::ref_namer namer = [&](const std::string& collection, const std::string& id) -> std::string {
+        asked.emplace_back(collection, id);
+        if (collection == "members" && id == "dv-00007") return "Nguyễn Văn Bảy";
+        if (collection == "units" && id == "binh-hoa-ap-3") return "Chi bộ ấp 3";
+        return "";
+    };
+    CHECK(fp::record_title(*s.find("members"), json{{"name", "Trần Thị Lụa"}, {"cell", "binh-hoa-ap-3"}}, namer) ==
+          "Trần Thị Lụa");
+    CHECK(asked.empty());  // a member is named by its own field, no reference
+    CHECK(fp::record_title(*s.find("registrations"), json{{"member", "dv-00007"}, {"year", 2014}}, namer) ==
+          "Nguyễn Văn Bảy, 2014");
+    CHECK(asked.back() == std::pair<std::string, std::string>{"members", "dv-00007"});
+    CHECK(fp::record_title(*s.find("study_sessions"),
+                           json{{"unit", "binh-hoa-ap-3"}, {"date", "2014-05-02"}, {"audience", "đảng viên"}}, namer) ==
+          "Chi bộ ấp 3, 2014-05-02, đảng viên");
+    // Missing, empty and unknown values are left out; nothing at all is "".
+    CHECK(fp::record_title(*s.find("registrations"), json{{"member", "dv-99999"}, {"year", 2015}}, namer) == "2015");
+    CHECK(fp::record_title(*s.find("study_sessions"), json{{"unit", ""}, {"audience", "giáo viên"}}, namer) ==
+          "giáo viên");
+    CHECK(fp::record_title(*s.find("members"), json::object(), namer).empty());
+    CHECK(fp::record_title(*s.find("members"), json(nullptr), namer).empty());
+    CHECK(fp::record_title(*s.find("members"), json{{"name", 7}}, namer) == "7");
+    // Text keeps its bytes: a name typed in NFD stays NFD.
+    const std::string nfd = "Tra\xcc\x82\xcc\x80n";
+    CHECK(fp::record_title(*s.find("members"), json{{"name", nfd}}, namer) == nfd);
+    // A collection that names no title field has none.
+    const auto plain = fp::schema::from_json(
+        {{"collections", {{"notes", {{"fields", {{"text", {{"type", "string"}}}}}}}}}});
+    REQUIRE(plain);
+    CHECK(fp::record_title(*plain->find("notes"), json{{"text", "một dòng"}}, namer).empty());
 }

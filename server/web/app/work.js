@@ -102,18 +102,31 @@
 
   // ---- Lists ----
 
-  // The records of `collection` by id, for titles of references.
-  async function titles(collection) {
+  // A collection's title fields: the schema names one field or an array of up to three.
+  const titleFields = (c) => (Array.isArray(c.title) ? c.title : c.title ? [c.title] : []);
+
+  // The titles of the collections the title fields of `c` refer to: collection -> (id -> title).
+  async function refTitlesOf(c, depth) {
+    const out = new Map();
+    for (const f of titleFields(c)) {
+      const ref = c.fields[f] && c.fields[f].ref;
+      if (ref && !out.has(ref)) out.set(ref, await titles(ref, depth + 1));
+    }
+    return out;
+  }
+
+  // The records of `collection` by id, for titles of references (followed three deep, so a
+  // schema whose titles refer in a circle ends).
+  async function titles(collection, depth = 0) {
     const out = new Map();
     if (collection === 'units') {
       for (const u of (me && me.units) || []) out.set(u.id, nfc(u.name));
       return out;
     }
     const c = coll(collection);
-    if (!c) return out;
+    if (!c || depth >= 3) return out;
     const records = await replica.call('list', { collection });
-    const refs = c.title && c.fields[c.title] && c.fields[c.title].ref;
-    const inner = refs ? await titles(refs) : null;
+    const inner = await refTitlesOf(c, depth);
     for (const r of records) out.set(r.id, titleOf(c, r, inner));
     return out;
   }
@@ -126,11 +139,20 @@
     return r.data && typeof r.data === 'object' ? r.data : held || {};
   };
 
+  // The record's title (SPEC.md, "Forms from the schema"): the values of its title fields
+  // that are not empty, joined with ", ", a reference by the referenced record's title.
   function titleOf(c, r, refTitles) {
-    if (!c.title) return '';
-    const v = shown(r)[c.title];
-    if (refTitles) return refTitles.get(v) || '';
-    return nfc(typeof v === 'string' ? v : '');
+    const parts = [];
+    for (const f of titleFields(c)) {
+      const v = shown(r)[f];
+      const ref = c.fields[f] && c.fields[f].ref;
+      let part = '';
+      if (ref) part = (refTitles && refTitles.get(ref) && refTitles.get(ref).get(v)) || '';
+      else if (typeof v === 'string') part = nfc(v);
+      else if (Number.isInteger(v)) part = String(v);
+      if (part) parts.push(part);
+    }
+    return parts.join(', ');
   }
 
   function stateOf(r) {
@@ -150,8 +172,7 @@
     for (const h of await replica.call('held', { collection: name })) {
       if (!records.some((r) => r.id === h.id)) records.push(h);
     }
-    const refs = c.title && c.fields[c.title] && c.fields[c.title].ref;
-    const refTitles = refs ? await titles(refs) : null;
+    const refTitles = await refTitlesOf(c, 0);
     const q = $('search').value.trim();
     const rows = records.map((r) => ({ r, title: titleOf(c, r, refTitles) || text(c.label) }))
       .filter(({ title }) => !q || fold(title).includes(fold(q)) || bare(title).includes(bare(q)))
@@ -184,7 +205,7 @@
   function subtitle(c, r) {
     const parts = [];
     for (const [f, spec] of orderedFields(c)) {
-      if (f === c.title || spec.ref || parts.length >= 2) continue;
+      if (titleFields(c).includes(f) || spec.ref || parts.length >= 2) continue;
       const v = shown(r)[f];
       if (v === undefined || v === null || v === '' || typeof v === 'object') continue;
       if (spec.type === 'string' && (spec.max_length || 0) > 300) continue;

@@ -10,6 +10,7 @@
 #include <fieldsync/protocol/json_input.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -28,13 +29,27 @@ struct field_spec {
     std::optional<std::size_t> max_length;    // strings: bytes of UTF-8
     std::vector<std::string> one_of;          // strings: allowed values when not empty
     std::optional<field_type> items;          // arrays: type of every element
+    std::string ref;                          // forms: the collection whose record's id it holds, or ""
 };
 
 struct collection_schema {
     std::string name;
     merge_policy policy = merge_policy::review;
     std::map<std::string, field_spec, std::less<>> fields;
+    /// Forms: the 0 to 3 fields whose values name a record (`title`, SPEC.md, "Forms from the
+    /// schema"), in order.
+    std::vector<std::string> title;
 };
+
+/// Names a referenced record: (the ref's collection, the id held) -> that record's title, ""
+/// when it is not known. `units` names a unit of the tree.
+using ref_namer = std::function<std::string(const std::string& collection, const std::string& id)>;
+
+/// A record's title (SPEC.md, "Forms from the schema"): the values of the collection's title
+/// fields that are not empty, joined with ", "; a field with `ref` gives the referenced
+/// record's title by `name_ref`, an integer its decimal digits. "" when the collection names
+/// no title field or the values are missing.
+std::string record_title(const collection_schema& c, const json& record, const ref_namer& name_ref);
 
 class schema {
 public:
