@@ -63,6 +63,7 @@ TEST_CASE("every JSON endpoint answers CBOR when asked, with the content of its 
         {endpoint::devices, "GET", "/v1/devices", "", admin},
         {endpoint::device_enrol, "POST", "/v1/devices/" + tablet->first.id + "/enrol",
          json{{"server", "https://huyen.example.vn"}}.dump(), admin},
+        {endpoint::preview, "POST", "/v1/conflicts/" + conflict_id + "/preview", resolve_body},
         // Last: it changes the conflict; its JSON twin is the stale refusal below.
         {endpoint::resolve, "POST", "/v1/conflicts/" + conflict_id + "/resolve", resolve_body},
     };

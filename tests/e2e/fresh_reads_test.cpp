@@ -183,6 +183,25 @@ TEST_CASE("every endpoint's refusals leave the store's later state visible and a
          [&](district& d, const std::string&) {
              return d.post("/v1/conflicts/" + conflict_id + "/resolve", "{\"choice\": 7}", d.admin.second);
          }},
+        {endpoint::preview, "a preview by a field device", 403,
+         [&](district& d, const std::string& t) {
+             return d.post("/v1/conflicts/" + conflict_id + "/preview", resolve_body, t);
+         }},
+        {endpoint::preview, "a preview outside the reviewer's scope", 404,
+         [&](district& d, const std::string&) {
+             return d.post("/v1/conflicts/" + conflict_id + "/preview", resolve_body, d.reviewer1.second);
+         }},
+        {endpoint::preview, "a preview against a stale head", 409,
+         [&](district& d, const std::string&) {
+             return d.post("/v1/conflicts/" + conflict_id + "/preview",
+                           json{{"choice", "keep_head"}, {"head_version", 1}}.dump(), d.admin.second);
+         }},
+        {endpoint::preview, "a preview with a bad pick", 400,
+         [&](district& d, const std::string&) {
+             return d.post("/v1/conflicts/" + conflict_id + "/preview",
+                           json{{"choice", "pick"}, {"head_version", 2}, {"picks", {{"/khong-co", "head"}}}}.dump(),
+                           d.admin.second);
+         }},
         {endpoint::reports, "the reports for a field device", 403,
          [](district& d, const std::string& t) { return d.f.get("/v1/reports", t); }},
         {endpoint::report, "a report that does not exist", 404,

@@ -71,6 +71,25 @@ struct review_tree {
         return http_request(f.port(), "POST", "/v1/conflicts/" + conflict_id + "/resolve", body.dump(),
                             {{"Authorization", "Bearer " + token}, {"Content-Type", "application/json"}});
     }
+    http_reply preview(const std::string& conflict_id, const json& body, const std::string& token) {
+        return http_request(f.port(), "POST", "/v1/conflicts/" + conflict_id + "/preview", body.dump(),
+                            {{"Authorization", "Bearer " + token}, {"Content-Type", "application/json"}});
+    }
+    // A member record, written by the cell's secretary (so registrations name it).
+    void member_record(const std::string& id, const std::string& unit, const std::string& name) {
+        const auto c = "c-" + std::to_string(n++);
+        REQUIRE(only_result(f.sync(batch("b-" + c, {put_change(c, "members", id, 0, {{"name", name}, {"cell", unit}}, unit)}),
+                                   unit == "ap-9" ? neighbour_a.second : secretary.second))["status"] == "applied");
+    }
+    // What a preview must leave as it was: the record's history, the conflict, the feed.
+    json world(const std::string& conflict_id, const std::string& record_id) {
+        auto feed = f.store().pull(0, 100000);
+        REQUIRE(feed.has_value());
+        return {{"history", f.get("/v1/records/registrations/" + record_id + "/history", admin.second).body_json()},
+                {"conflict", f.get("/v1/conflicts/" + conflict_id, admin.second).body_json()},
+                {"seq", feed->last_seq},
+                {"open", f.get("/v1/conflicts", admin.second).body_json()["conflicts"].size()}};
+    }
     json head(const std::string& id) {
         auto r = f.get("/v1/records/registrations/" + id, admin.second);
         REQUIRE(r.status == 200);
@@ -396,6 +415,179 @@ TEST_CASE("a held change's outcome reaches only the device that sent it", "[e2e]
     for (const auto& p : told["changes"])
         if (p["id"] == id) on_page = p["version"] == head_version + 1;
     CHECK(on_page);
+}
+
+
+TEST_CASE("conflicts are named for people: the record's title, the sender's device, units by name",
+          "[e2e][review][names]") {
+    review_tree t;
+    // The member as the cell's phone typed it, decomposed (NFD): the title keeps its bytes.
+    const std::string nfd_name = "Nguye\xcc\x82\xcc\x83n Va\xcc\x86n Ba\xcc\x89y";
+    t.member_record("m-an", "ap-1", nfd_name);
+    const auto id = t.make_conflict("dk-1", "ap-1", t.secretary, t.member);
+    for (const auto& [what, c] :
+         {std::pair{"list", t.f.get("/v1/conflicts", t.reviewer.second).body_json()["conflicts"].at(0)},
+          std::pair{"detail", t.f.get("/v1/conflicts/" + id, t.reviewer.second).body_json()}}) {
+        INFO(what);
+        CHECK(c["id"] == id);
+        CHECK(c["title"] == nfd_name + ", 2014");
+        CHECK(c["device_name"] == "Đảng viên Nguyễn Văn An");
+        CHECK(c["unit_name"] == "Chi bộ ấp 1");
+        CHECK(c["path_names"] == json{"Huyện ủy Giồng Trôm", "Đảng bộ xã Bình Hòa", "Chi bộ ấp 1"});
+        CHECK_FALSE(c.contains("closed_by_name"));
+    }
+    // Closed: the reviewer by name, in the list too; history names every version's device.
+    REQUIRE(t.resolve(id, {{"choice", "keep_head"}, {"head_version", 2}}, t.reviewer.second).status == 200);
+    const auto closed = t.f.get("/v1/conflicts?status=resolved", t.admin.second).body_json()["conflicts"].at(0);
+    CHECK(closed["closed_by_name"] == "Kiểm tra xã Bình Hòa");
+    CHECK(closed["title"] == nfd_name + ", 2014");
+    const auto hist = t.f.get("/v1/records/registrations/dk-1/history", t.reviewer.second).body_json()["versions"];
+    REQUIRE(hist.size() == 3);
+    CHECK(hist[0]["device_name"] == "Bí thư chi bộ ấp 1");
+    CHECK(hist[2]["device_name"] == "Kiểm tra xã Bình Hòa");
+
+    // A member outside the reviewer's scope is not named to it; the district's admin sees it.
+    t.member_record("m-chau", "ap-9", "Lê Thị Hoa");
+    auto x = review_tree::base_record();
+    x["member"] = "m-chau";
+    REQUIRE(t.write(t.secretary, "dk-2", "ap-1", 0, x)["status"] == "applied");
+    auto a = x, b = x;
+    a["notes"] = "bản của bí thư";
+    b["notes"] = "bản của đảng viên";
+    REQUIRE(t.write(t.secretary, "dk-2", "ap-1", 1, a)["status"] == "applied");
+    const auto c2 = t.write(t.member, "dk-2", "ap-1", 1, b)["conflict_id"].get<std::string>();
+    CHECK(t.f.get("/v1/conflicts/" + c2, t.reviewer.second).body_json()["title"] == "2014");
+    CHECK(t.f.get("/v1/conflicts/" + c2, t.admin.second).body_json()["title"] == "Lê Thị Hoa, 2014");
+
+    // A device whose unit is not in the tree: no unit name, its id in the path.
+    const auto stray = t.add("Máy chưa gán đơn vị", "ap-moi", srv::device_role::field);
+    const auto stray2 = t.add("Máy thứ hai chưa gán", "ap-moi", srv::device_role::field);
+    REQUIRE(t.write(stray, "dk-3", "ap-moi", 0, review_tree::base_record())["status"] == "applied");
+    auto p = review_tree::base_record(), q = review_tree::base_record();
+    p["status"] = "submitted";
+    q["status"] = "reviewed";
+    REQUIRE(t.write(stray, "dk-3", "ap-moi", 1, p)["status"] == "applied");
+    const auto c3 = t.write(stray2, "dk-3", "ap-moi", 1, q)["conflict_id"].get<std::string>();
+    const auto s3 = t.f.get("/v1/conflicts/" + c3, t.admin.second).body_json();
+    CHECK(s3["unit_name"].is_null());
+    CHECK(s3["path_names"] == json{"ap-moi"});
+    CHECK(s3["device_name"] == "Máy thứ hai chưa gán");
+    CHECK(s3["title"] == nfd_name + ", 2014");  // the admin sees every member
+}
+
+TEST_CASE("a preview shows what resolving would write, for every choice, and writes nothing",
+          "[e2e][review][preview]") {
+    review_tree t;
+    const auto check_choice = [&](const std::string& record_id, const std::string& conflict_id, const json& body,
+                                  const json& changed) {
+        INFO(body.dump());
+        const auto before = t.world(conflict_id, record_id);
+        const auto p = t.preview(conflict_id, body, t.reviewer.second);
+        REQUIRE(p.status == 200);
+        const auto seen = p.body_json();
+        CHECK(seen["changed"] == changed);
+        CHECK(seen["head_version"] == body["head_version"]);
+        // Twice, and nothing moved: history, the conflict, the feed, the open conflicts.
+        CHECK(t.preview(conflict_id, body, t.reviewer.second).body_json() == seen);
+        CHECK(t.world(conflict_id, record_id) == before);
+        // What resolving with the same body writes is what was shown.
+        REQUIRE(t.resolve(conflict_id, body, t.reviewer.second).status == 200);
+        const auto h = t.head(record_id);
+        CHECK(h["deleted"] == seen["deleted"]);
+        CHECK(h["data"] == seen["record"]);
+        if (body["choice"] == "dismiss") CHECK(h["version"] == body["head_version"]);
+    };
+    SECTION("keep_head") {
+        const auto id = t.make_conflict("dk-1", "ap-1", t.secretary, t.member);
+        check_choice("dk-1", id, {{"choice", "keep_head"}, {"head_version", 2}}, json{"/theme"});
+    }
+    SECTION("take_incoming") {
+        const auto id = t.make_conflict("dk-1", "ap-1", t.secretary, t.member);
+        check_choice("dk-1", id, {{"choice", "take_incoming"}, {"head_version", 2}}, json{"/notes", "/status", "/theme"});
+    }
+    SECTION("pick") {
+        const auto id = t.make_conflict("dk-1", "ap-1", t.secretary, t.member);
+        check_choice("dk-1", id,
+                     {{"choice", "pick"}, {"head_version", 2}, {"picks", {{"/notes", "incoming"}, {"/status", "head"}}}},
+                     json{"/notes", "/theme"});
+    }
+    SECTION("edit") {
+        const auto id = t.make_conflict("dk-1", "ap-1", t.secretary, t.member);
+        auto rec = review_tree::base_record();
+        rec["notes"] = "Ủy ban kiểm tra viết lại";
+        rec.erase("status");
+        check_choice("dk-1", id, {{"choice", "edit"}, {"head_version", 2}, {"record", rec}}, json{"/notes", "/status"});
+    }
+    SECTION("edit to a delete") {
+        const auto id = t.make_conflict("dk-1", "ap-1", t.secretary, t.member);
+        check_choice("dk-1", id, {{"choice", "edit"}, {"head_version", 2}, {"deleted", true}},
+                     json{"/commitments", "/member", "/notes", "/status", "/year"});
+    }
+    SECTION("dismiss") {
+        const auto id = t.make_conflict("dk-1", "ap-1", t.secretary, t.member);
+        check_choice("dk-1", id, {{"choice", "dismiss"}, {"head_version", 2}}, json::array());
+    }
+    SECTION("a delete against an edit, either side") {
+        for (const char* choice : {"take_incoming", "keep_head"}) {
+            const std::string rid = std::string("dk-del-") + choice;
+            REQUIRE(t.write(t.secretary, rid, "ap-1", 0, review_tree::base_record())["status"] == "applied");
+            REQUIRE(t.remove(t.secretary, rid, "ap-1", 1)["status"] == "applied");
+            auto y = review_tree::base_record();
+            y["notes"] = "sửa sau khi bị xóa";
+            const auto c = t.write(t.member, rid, "ap-1", 1, y);
+            REQUIRE(c["status"] == "conflict");
+            const bool take = std::string(choice) == "take_incoming";
+            check_choice(rid, c["conflict_id"].get<std::string>(), {{"choice", choice}, {"head_version", 2}},
+                         take ? json{"/commitments", "/member", "/notes", "/status", "/year"} : json::array());
+        }
+    }
+}
+
+TEST_CASE("a preview is refused as resolve refuses, and a refused one changes nothing", "[e2e][review][preview]") {
+    review_tree t;
+    const auto id = t.make_conflict("dk-1", "ap-1", t.secretary, t.member);
+    const json keep = {{"choice", "keep_head"}, {"head_version", 2}};
+    CHECK(t.preview(id, keep, t.member.second).status == 403);
+    CHECK(t.preview(id, keep, t.other_reviewer.second).status == 404);  // outside its commune
+    CHECK(t.preview("no-such", keep, t.reviewer.second).status == 404);
+    CHECK(t.preview(id, {{"choice", "pick"}, {"head_version", 2}, {"picks", {{"/notes", "incoming"}}}},
+                    t.reviewer.second).error_code() == "bad_request");  // no pick for /status
+    CHECK(t.preview(id, {{"choice", "pick"}, {"head_version", 2}, {"picks", {{"/year", "head"}}}}, t.reviewer.second)
+              .error_code() == "bad_request");
+    CHECK(t.preview(id, {{"choice", "maybe"}, {"head_version", 2}}, t.reviewer.second).error_code() == "bad_request");
+    auto bad = review_tree::base_record();
+    bad.erase("year");
+    CHECK(t.preview(id, {{"choice", "edit"}, {"head_version", 2}, {"record", bad}}, t.reviewer.second).error_code() ==
+          "schema_violation");
+    const auto text = http_request(t.f.port(), "POST", "/v1/conflicts/" + id + "/preview", keep.dump(),
+                                   {{"Authorization", "Bearer " + t.reviewer.second}});
+    CHECK(text.status == 415);
+    CHECK(http_request(t.f.port(), "GET", "/v1/conflicts/" + id + "/preview", "",
+                       {{"Authorization", "Bearer " + t.reviewer.second}}).status == 405);
+
+    // The head moves: a preview on the old head is stale and carries the conflict as it is now.
+    auto moved = review_tree::base_record();
+    moved["notes"] = "Chi bộ đề nghị cụ thể hơn";
+    moved["status"] = "reviewed";
+    moved["commitments"] = {"Đi họp đúng giờ"};
+    REQUIRE(t.write(t.secretary, "dk-1", "ap-1", 2, moved)["status"] == "applied");
+    const auto before = t.world(id, "dk-1");
+    const auto stale = t.preview(id, keep, t.reviewer.second);
+    CHECK(stale.status == 409);
+    CHECK(stale.error_code() == "stale");
+    CHECK(stale.body_json()["conflict"]["current_version"] == 3);
+    CHECK(stale.body_json()["conflict"]["title"] == "2014");  // m-an has no record here
+    CHECK(t.world(id, "dk-1") == before);
+
+    // Another device decides meanwhile; reads see the world as it is, and the preview says closed.
+    REQUIRE(t.resolve(id, {{"choice", "take_incoming"}, {"head_version", 3}}, t.admin.second).status == 200);
+    const auto now = t.f.get("/v1/conflicts/" + id, t.reviewer.second).body_json();
+    CHECK(now["status"] == "resolved");
+    CHECK(now["closed_by_name"] == "Huyện ủy");
+    CHECK(t.head("dk-1")["version"] == 4);
+    CHECK(t.head("dk-1")["data"]["notes"] == "Tôi đã bổ sung việc làm cụ thể");
+    CHECK(t.preview(id, {{"choice", "keep_head"}, {"head_version", 4}}, t.reviewer.second).error_code() ==
+          "conflict_closed");
 }
 
 }  // namespace fieldsync::e2e

@@ -275,3 +275,52 @@ TEST_CASE("a delete against an edit is resolved whole", "[store][review]") {
     CHECK((*head)->version == 3);
     CHECK(t.s->history("registrations", "dk-2014-an")->back().lost[""]["notes"] == "Đã nhận xét");
 }
+
+TEST_CASE("preview computes what resolve writes, by the same code, and writes nothing", "[store][review][preview]") {
+    review_fixture t;
+    const auto id = t.make_conflict();
+    const auto feed_before = t.s->pull(0, 1000)->last_seq;
+
+    auto pick = choose(resolution::choice::pick, 2);
+    pick.picks = {{"/notes", "incoming"}, {"/status", "head"}};
+    pick.note = "gộp ý hai bên";
+    auto p = t.s->preview(t.reviewer, id, pick);
+    REQUIRE(p.has_value());
+    CHECK_FALSE(p->deleted);
+    CHECK(p->head_version == 2);
+    CHECK(p->record["notes"] == "Tôi đã bổ sung việc làm cụ thể");
+    CHECK(p->record["status"] == "reviewed");
+    CHECK(p->record["theme"] == "nói đi đôi với làm");
+    CHECK(p->changed == std::vector<std::string>{"/notes", "/theme"});
+    // Nothing moved: the head, history, the conflict, the feed.
+    CHECK(t.version() == 2);
+    CHECK(t.s->history("registrations", "dk-2014-an")->size() == 2);
+    CHECK((*t.s->conflict(id))->status == "open");
+    CHECK(t.s->pull(0, 1000)->last_seq == feed_before);
+
+    // The same refusals as resolve.
+    CHECK(t.s->preview(t.field_dev, id, pick).err().code == proto::errc::forbidden);
+    CHECK(t.s->preview(t.other_commune, id, pick).err().code == proto::errc::not_found);
+    CHECK(t.s->preview(t.reviewer, id, choose(resolution::choice::keep_head, 1)).err().code == proto::errc::stale);
+
+    REQUIRE(t.s->resolve(t.reviewer, id, pick).has_value());
+    CHECK(t.head() == p->record);
+    CHECK(t.s->preview(t.reviewer, id, choose(resolution::choice::keep_head, 3)).err().code ==
+          proto::errc::conflict_closed);
+}
+
+TEST_CASE("conflicts carry names: the record's title, the sender, the unit and its path", "[store][review][names]") {
+    review_fixture t;
+    const auto id = t.make_conflict();
+    const auto c = *t.s->conflict(id);
+    REQUIRE(c);
+    CHECK(c->title == "2014");  // no member record m-an: its name is not known
+    CHECK(c->device_name == std::optional<std::string>("máy ap-1"));
+    CHECK(c->unit_name == std::optional<std::string>("Chi bộ ấp 1"));
+    CHECK(c->path_names == std::vector<std::string>{"Huyện ủy Giồng Trôm", "Đảng bộ xã Bình Hòa", "Chi bộ ấp 1"});
+    const auto list = t.s->conflicts(fieldsync::server::scope::of(t.reviewer), fieldsync::server::conflict_filter{});
+    REQUIRE(list.has_value());
+    REQUIRE(list->size() == 1);
+    CHECK(list->front().path_names == c->path_names);
+    CHECK(list->front().title == c->title);
+}

@@ -9,6 +9,7 @@
 #include <charconv>
 #include <chrono>
 #include <map>
+#include <variant>
 
 namespace fieldsync::server::detail {
 
@@ -31,19 +32,6 @@ std::optional<std::string> query_value(const admitted& a, std::string_view key) 
 std::int64_t now_ms() {
     using namespace std::chrono;
     return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
-
-// Device id -> name, for showing people rather than ids. Unknown ids map to "".
-std::map<std::string, std::string> device_names(directory_store& st) {
-    std::map<std::string, std::string> out;
-    if (auto all = st.devices())
-        for (const auto& d : *all) out.emplace(d.id, d.name);
-    return out;
-}
-
-json writer(const std::map<std::string, std::string>& names, const std::string& device_id) {
-    const auto it = names.find(device_id);
-    return {{"device_id", device_id}, {"device_name", it == names.end() ? std::string() : it->second}};
 }
 
 }  // namespace
@@ -69,17 +57,21 @@ json conflict_json(const store_roles& st, const conflict_view& c, bool detailed)
               {"created_ms", c.created_ms},
               {"closed_by", c.closed_by.empty() ? json(nullptr) : json(c.closed_by)},
               {"closed_ms", c.closed_by.empty() ? json(nullptr) : json(c.closed_ms)},
-              {"resolution", c.resolution}};
+              {"resolution", c.resolution},
+              {"title", c.title},
+              {"device_name", c.device_name ? json(*c.device_name) : json(nullptr)},
+              {"unit_name", c.unit_name ? json(*c.unit_name) : json(nullptr)},
+              {"path_names", c.path_names}};
+    if (!c.closed_by.empty()) j["closed_by_name"] = c.closed_by_name;
     if (!detailed) return j;
 
-    const auto names = device_names(st.directory);
     j["current_version"] = c.current_version;
     j["current"] = c.current_deleted ? json(nullptr) : c.current;
     j["current_deleted"] = c.current_deleted;
     // Who wrote each side: history names the writer of every version; the incoming side is
     // the change that raised the conflict, received when the conflict was opened.
     json writers = json::object();
-    auto incoming = writer(names, c.device_id);
+    json incoming = {{"device_id", c.device_id}, {"device_name", c.device_name.value_or("")}};
     incoming["change_id"] = c.change_id;
     incoming["hlc"] = c.hlc;
     incoming["server_ms"] = c.created_ms;
@@ -87,7 +79,7 @@ json conflict_json(const store_roles& st, const conflict_view& c, bool detailed)
     if (auto h = st.sync.history(c.collection, c.record_id)) {
         for (const auto& e : *h) {
             auto one = [&] {
-                auto w = writer(names, e.device_id);
+                json w = {{"device_id", e.device_id}, {"device_name", e.device_name.value_or("")}};
                 w["version"] = e.version;
                 w["hlc"] = e.hlc;
                 w["server_ms"] = e.server_ms;
@@ -100,7 +92,6 @@ json conflict_json(const store_roles& st, const conflict_view& c, bool detailed)
         }
     }
     j["writers"] = std::move(writers);
-    if (!c.closed_by.empty()) j["closed_by_name"] = writer(names, c.closed_by)["device_name"];
     return j;
 }
 
@@ -153,7 +144,11 @@ response review_show(const store_roles& st, const admitted& a, const request& re
     return answer(req, conflict_json(st, **c, true));
 }
 
-response review_resolve(const store_roles& st, const admitted& a, const request& req) {
+namespace {
+
+// The body of POST .../resolve and .../preview (SPEC.md, "Resolving a conflict"), or the
+// answer refusing it.
+std::variant<resolution, response> decision_of(const request& req) {
     auto body = proto::parse_json(req.body(), proto::tuning::max_json_depth);
     if (!body) return answer(req, body.err());
     const json& b = *body;
@@ -191,22 +186,42 @@ response review_resolve(const store_roles& st, const admitted& a, const request&
             r.edited = *rec;
         }
     }
+    return r;
+}
 
-    auto done = st.review.resolve(*a.dev, a.params[0], r);
-    if (!done) {
-        auto res = answer(req, done.err());
-        if (done.err().code == errc::stale) {
-            // The decision was made on a head that moved: hand back the conflict as it is now
-            // so the reviewer decides again without another round trip.
-            if (auto now = st.review.conflict(scope::of(*a.dev), a.params[0]); now && *now) {
-                json j = json::parse(res.body());
-                j["conflict"] = conflict_json(st, **now, true);
-                res.body() = j.dump(-1, ' ', false, json::error_handler_t::replace);
-                res.prepare_payload();
-            }
+// A refused decision. A stale one was made on a head that moved: the answer hands back the
+// conflict as it is now, so the reviewer decides again without another round trip.
+response refused_decision(const store_roles& st, const admitted& a, const request& req, const proto::error& e) {
+    auto res = answer(req, e);
+    if (e.code == errc::stale) {
+        if (auto now = st.review.conflict(scope::of(*a.dev), a.params[0]); now && *now) {
+            json j = json::parse(res.body());
+            j["conflict"] = conflict_json(st, **now, true);
+            res.body() = j.dump(-1, ' ', false, json::error_handler_t::replace);
+            res.prepare_payload();
         }
-        return res;
     }
+    return res;
+}
+
+}  // namespace
+
+response review_preview(const store_roles& st, const admitted& a, const request& req) {
+    auto decided = decision_of(req);
+    if (auto* refused = std::get_if<response>(&decided)) return std::move(*refused);
+    auto p = st.review.preview(*a.dev, a.params[0], std::get<resolution>(decided));
+    if (!p) return refused_decision(st, a, req, p.err());
+    return answer(req, json{{"record", p->deleted ? json(nullptr) : p->record},
+                            {"deleted", p->deleted},
+                            {"head_version", p->head_version},
+                            {"changed", p->changed}});
+}
+
+response review_resolve(const store_roles& st, const admitted& a, const request& req) {
+    auto decided = decision_of(req);
+    if (auto* refused = std::get_if<response>(&decided)) return std::move(*refused);
+    auto done = st.review.resolve(*a.dev, a.params[0], std::get<resolution>(decided));
+    if (!done) return refused_decision(st, a, req, done.err());
     auto now = st.review.conflict(scope::of(*a.dev), a.params[0]);
     if (now && *now) return answer(req, conflict_json(st, **now, true));
     return answer(req, conflict_json(st, *done, false));

@@ -51,6 +51,7 @@ json to_json(const history_entry& h) {
     return {{"version", h.version},     {"seq", h.seq},
             {"deleted", h.deleted},     {"data", h.deleted ? json(nullptr) : h.data},
             {"unit_id", h.unit_id},     {"device_id", h.device_id},
+            {"device_name", h.device_name ? json(*h.device_name) : json(nullptr)},
             {"change_id", h.change_id}, {"hlc", h.hlc},
             {"server_ms", h.server_ms}, {"how", h.how},
             {"lost", h.lost.is_null() ? json::object() : h.lost}};
@@ -134,9 +135,9 @@ std::optional<route_spec> match(const std::vector<std::string>& s, std::vector<s
         params = {s[2]};
         return route_spec{endpoint::conflict, http::verb::get, "GET"};
     }
-    if (s[1] == "conflicts" && n == 4 && !s[2].empty() && s[3] == "resolve") {
+    if (s[1] == "conflicts" && n == 4 && !s[2].empty() && (s[3] == "resolve" || s[3] == "preview")) {
         params = {s[2]};
-        return route_spec{endpoint::resolve, http::verb::post, "POST"};
+        return route_spec{s[3] == "resolve" ? endpoint::resolve : endpoint::preview, http::verb::post, "POST"};
     }
     if (s[1] == "devices" && n == 2) return route_spec{endpoint::devices, http::verb::get, "GET"};
     if (s[1] == "devices" && n == 4 && !s[2].empty() && s[3] == "enrol") {
@@ -176,6 +177,7 @@ std::string_view route_template(endpoint e) noexcept {
         case endpoint::conflicts: return "/v1/conflicts";
         case endpoint::conflict: return "/v1/conflicts/{id}";
         case endpoint::resolve: return "/v1/conflicts/{id}/resolve";
+        case endpoint::preview: return "/v1/conflicts/{id}/preview";
         case endpoint::admin_page: return "/admin/{file}";
         case endpoint::reports: return "/v1/reports";
         case endpoint::report: return "/v1/reports/{name}";
@@ -327,7 +329,8 @@ std::variant<admitted, refusal> router::admit(const request& req, const boost::a
             return answer(req, err(errc::unsupported_media_type, "Content-Encoding must be gzip or identity"));
         return a;
     }
-    if (a.where == endpoint::sync || a.where == endpoint::resolve || a.where == endpoint::device_enrol) {
+    if (a.where == endpoint::sync || a.where == endpoint::resolve || a.where == endpoint::preview ||
+        a.where == endpoint::device_enrol) {
         const auto ct = req.find(http::field::content_type);
         if (ct == req.end() || !is_json_media_type(ct->value()))
             return answer(req, err(errc::unsupported_media_type, "POST " + std::string(target.substr(0, qmark)) +
@@ -344,6 +347,7 @@ void router::handle(admitted a, request req, const net::any_io_executor& ex, res
         case endpoint::conflicts: return done(review_list(store_, a, req));
         case endpoint::conflict: return done(review_show(store_, a, req));
         case endpoint::resolve: return done(review_resolve(store_, a, req));
+        case endpoint::preview: return done(review_preview(store_, a, req));
         case endpoint::admin_page: return done(serve_web_page("admin", a.params, req));
         case endpoint::app_page: return done(serve_web_page("app", a.params, req));
         case endpoint::enrol: return done(enrol(a, req));

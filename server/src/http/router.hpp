@@ -46,7 +46,7 @@ using respond_fn = std::function<void(response)>;
 
 enum class endpoint {
     health, sync, record, history, conflicts, conflict, resolve, admin_page, reports, report, metrics, schema, me,
-    enrol, app_page, devices, device_enrol,
+    enrol, app_page, devices, device_enrol, preview,
     unmatched  // keep last: tests walk every endpoint up to it
 };
 /// The route as the log and the metrics name it: a template such as

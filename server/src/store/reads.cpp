@@ -1,4 +1,5 @@
-// Reads on the pool's connections: the change feed, heads, history, conflicts.
+// Reads on the pool's connections: the change feed, heads, history, conflicts (with the
+// names a reviewer reads: conflict_namer).
 
 #include "store/sqlite_store.hpp"
 
@@ -6,6 +7,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <map>
 #include <queue>
 
 namespace fieldsync::server {
@@ -23,6 +25,105 @@ std::pair<std::string, std::string> range_of(const scope& sc) {
 }
 
 }  // namespace
+
+// The names a reviewer reads instead of ids (SPEC.md, "Conflicts"): each lookup is a point
+// read on the request's snapshot, cached for the request, so a page of 200 conflicts of one
+// cell reads each unit, device and referenced record once.
+class sqlite_store::conflict_namer {
+public:
+    conflict_namer(sqlite::db& db, const proto::schema& schema, const scope& sc) : db_(db), schema_(schema), sc_(sc) {}
+
+    // Fills c's title, device_name, unit_name, path_names and closed_by_name. `current` is
+    // the record's head now (nullptr: read it here), and null when deleted.
+    void name(conflict_view& c, const json* current) {
+        json read_head;
+        if (!current) {
+            auto h = db_.cached("SELECT deleted, data FROM heads WHERE collection = ? AND id = ?");
+            h.bind(1, c.collection).bind(2, c.record_id);
+            if (h.step() && h.int64(0) == 0) read_head = parse_stored(h.text(1));
+            current = &read_head;
+        }
+        // The record as it is now, else as the incoming change wrote it, else as the head or
+        // the base had it: the first of them that has a title.
+        const json* const sides[] = {current, c.incoming_deleted ? nullptr : &c.incoming,
+                                     c.head_deleted ? nullptr : &c.head, &c.base};
+        for (const json* side : sides) {
+            if (!side || !side->is_object()) continue;
+            c.title = title(c.collection, *side, 0);
+            if (!c.title.empty()) break;
+        }
+        c.device_name = device_name(c.device_id);
+        c.unit_name = unit_name(c.unit_id);
+        c.path_names.clear();
+        // "/a/b/c/": the ids from the root down.
+        for (std::size_t at = 1; at < c.path.size();) {
+            const auto slash = c.path.find('/', at);
+            if (slash == std::string::npos) break;
+            const auto id = c.path.substr(at, slash - at);
+            c.path_names.push_back(unit_name(id).value_or(id));
+            at = slash + 1;
+        }
+        c.closed_by_name = c.closed_by.empty() ? std::string() : device_name(c.closed_by).value_or("");
+    }
+
+    std::optional<std::string> device_name(const std::string& id) {
+        const auto it = devices_.find(id);
+        if (it != devices_.end()) return it->second;
+        auto s = db_.cached("SELECT name FROM devices WHERE id = ?");
+        s.bind(1, id);
+        std::optional<std::string> name;
+        if (s.step()) name = s.text(0);
+        return devices_.emplace(id, std::move(name)).first->second;
+    }
+
+    std::optional<std::string> unit_name(const std::string& id) {
+        const auto it = units_.find(id);
+        if (it != units_.end()) return it->second;
+        auto s = db_.cached("SELECT name FROM units WHERE id = ?");
+        s.bind(1, id);
+        std::optional<std::string> name;
+        if (s.step()) name = s.text(0);
+        return units_.emplace(id, std::move(name)).first->second;
+    }
+
+private:
+    // References are followed this deep (a review names its registration, which names its
+    // member); a schema whose titles refer in a circle stops there.
+    static constexpr int k_max_depth = 3;
+
+    std::string title(const std::string& collection, const json& data, int depth) {
+        const auto* c = schema_.find(collection);
+        if (!c) return "";
+        return proto::record_title(*c, data, [&](const std::string& ref, const std::string& id) {
+            return depth + 1 < k_max_depth ? ref_title(ref, id, depth + 1) : std::string();
+        });
+    }
+
+    // A referenced record's title: a unit by its name in the tree, else by the record of
+    // `units`; any other record by its head, if the scope holds it (a name outside the
+    // reviewer's scope is not revealed).
+    std::string ref_title(const std::string& collection, const std::string& id, int depth) {
+        if (collection == "units")
+            if (auto n = unit_name(id)) return *n;
+        const auto key = std::pair{collection, id};
+        if (const auto it = titles_.find(key); it != titles_.end()) return it->second;
+        titles_[key] = "";  // a reference back to this record, met while naming it, names nothing
+        json data;
+        {
+            auto h = db_.cached("SELECT deleted, data, path FROM heads WHERE collection = ? AND id = ?");
+            h.bind(1, collection).bind(2, id);
+            if (h.step() && h.int64(0) == 0 && sc_.contains(h.text(2))) data = parse_stored(h.text(1));
+        }
+        auto t = data.is_object() ? title(collection, data, depth) : std::string();
+        return titles_[key] = std::move(t);
+    }
+
+    sqlite::db& db_;
+    const proto::schema& schema_;
+    const scope& sc_;
+    std::map<std::string, std::optional<std::string>> devices_, units_;
+    std::map<std::pair<std::string, std::string>, std::string> titles_;
+};
 
 proto::expected<pull_page> sqlite_store::pull(const scope& sc, std::int64_t after_seq, std::int64_t limit) {
     return read([&](sqlite::db& db) { return pull_on(db, sc, after_seq, limit); });
@@ -181,8 +282,9 @@ proto::expected<std::vector<history_entry>> sqlite_store::history(const scope& s
         }
         if (path.empty() || !sc.contains(path)) return out;
         auto s = db.cached(
-            "SELECT version, seq, deleted, data, unit_id, device_id, change_id, hlc, server_ms, how, lost "
-            "FROM history WHERE collection = ? AND id = ? ORDER BY version");
+            "SELECT h.version, h.seq, h.deleted, h.data, h.unit_id, h.device_id, h.change_id, h.hlc, h.server_ms, "
+            "h.how, h.lost, d.name FROM history h LEFT JOIN devices d ON d.id = h.device_id "
+            "WHERE h.collection = ? AND h.id = ? ORDER BY h.version");
         s.bind(1, collection).bind(2, id);
         while (s.step()) {
             history_entry h;
@@ -197,6 +299,7 @@ proto::expected<std::vector<history_entry>> sqlite_store::history(const scope& s
             h.server_ms = s.int64(8);
             h.how = s.text(9);
             h.lost = s.is_null(10) ? json::object() : parse_stored(s.text(10));
+            if (!s.is_null(11)) h.device_name = s.text(11);
             out.push_back(std::move(h));
         }
         return out;
@@ -236,11 +339,15 @@ proto::expected<std::vector<conflict_view>> sqlite_store::conflicts(const scope&
         s.bind(10, f.created_before_ms.value_or(std::numeric_limits<std::int64_t>::max()));
         s.bind(11, f.created_after_ms.value_or(std::numeric_limits<std::int64_t>::min()));
         while (s.step()) out.push_back(read_conflict(s));
+        s.reset();
+        conflict_namer namer(db, schema_, sc);
+        for (auto& c : out) namer.name(c, nullptr);
         return out;
     });
 }
 
 proto::expected<std::optional<conflict_view>> sqlite_store::conflict(const scope& sc, const std::string& id) {
+    static const json null_record;
     return read([&](sqlite::db& db) -> std::optional<conflict_view> {
         auto s = db.cached(
             "SELECT id, collection, record_id, unit_id, status, base_version, head_version, base, head, "
@@ -258,6 +365,8 @@ proto::expected<std::optional<conflict_view>> sqlite_store::conflict(const scope
             c.current_deleted = h.int64(1) != 0;
             c.current = parse_stored(h.text(2));
         }
+        h.reset();
+        conflict_namer(db, schema_, sc).name(c, c.current_deleted ? &null_record : &c.current);
         return c;
     });
 }

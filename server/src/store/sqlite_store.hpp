@@ -80,6 +80,8 @@ public:
     void override_campaign_year(std::optional<std::int64_t> year) override;
     proto::expected<conflict_view> resolve(const device& reviewer, const std::string& conflict_id,
                                            const resolution& r) override;
+    proto::expected<resolution_preview> preview(const device& reviewer, const std::string& conflict_id,
+                                                const resolution& r) override;
     proto::expected<std::vector<forward_entry>> relay_forwards(std::int64_t after_seq, std::int64_t limit) override;
     proto::expected<void> relay_answer(const proto::sync_response& answer) override;
     proto::expected<std::int64_t> relay_backlog() override;
@@ -169,6 +171,14 @@ private:
 
     // reads.cpp
     static conflict_view read_conflict(sqlite::stmt& s);
+    // Fills the names of conflict_view (title, device, unit, path) within the read's snapshot;
+    // one namer per request caches its lookups.
+    class conflict_namer;
+
+    // conflicts.cpp: what a resolution decides, computed on `db` by resolve and by preview.
+    struct resolution_plan;
+    resolution_plan plan_resolution(sqlite::db& db, const device& reviewer, const std::string& conflict_id,
+                                    const resolution& r) const;
     static pull_page pull_on(sqlite::db& db, const scope& sc, std::int64_t after_seq, std::int64_t limit);
 
     // reports.cpp: the campaign year as seen through `db`'s transaction.

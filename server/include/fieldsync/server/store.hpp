@@ -107,6 +107,7 @@ struct history_entry {
     json data;
     std::string unit_id;
     std::string device_id;
+    std::optional<std::string> device_name;  // that device's name; none when the store does not know it
     std::string change_id;
     std::string hlc;
     std::int64_t server_ms = 0;
@@ -142,6 +143,22 @@ struct conflict_view {
     std::int64_t current_version = 0;
     json current;               // null when deleted
     bool current_deleted = false;
+    // Names for people (filled by conflicts() and conflict(); SPEC.md, "Conflicts"), so a
+    // reviewer's device, which holds neither the records nor the devices, shows no ids.
+    std::string title;                          // the record's title by the schema ("" if none)
+    std::optional<std::string> device_name;     // who sent the incoming change; none if unknown
+    std::optional<std::string> unit_name;       // unit_id's name in the tree; none if not in it
+    std::vector<std::string> path_names;        // the units of `path`, root first, by name (an id not in the tree as itself)
+    std::string closed_by_name;                 // once closed: the reviewer's device name ("" if unknown)
+};
+
+/// What resolving a conflict would write now (review_store::preview; SPEC.md, "Previewing a
+/// resolution").
+struct resolution_preview {
+    json record;                        // the record after the decision; null when deleted
+    bool deleted = false;
+    std::int64_t head_version = 0;      // the current head it is decided against
+    std::vector<std::string> changed;   // JSON Pointers of top-level fields that differ from that head, sorted
 };
 
 /// A reviewer's decision on an open conflict (issue 5; SPEC.md, "Resolving a conflict").
@@ -462,6 +479,11 @@ public:
     /// storage failures.
     virtual proto::expected<conflict_view> resolve(const device& reviewer, const std::string& conflict_id,
                                                    const resolution& r) = 0;
+    /// What resolve(reviewer, conflict_id, r) would write now, computed by the same code and
+    /// written never: the same refusals (stale, conflict_closed, ...), and for `dismiss` the
+    /// head as it is.
+    virtual proto::expected<resolution_preview> preview(const device& reviewer, const std::string& conflict_id,
+                                                        const resolution& r) = 0;
 
     /// Conflicts open now: a count over the status index, cheap enough for every scrape.
     virtual proto::expected<std::int64_t> open_conflicts() = 0;
