@@ -108,6 +108,114 @@ struct member_info {
     bool reviewed = false;
 };
 
+// The data the data set last wrote for a record (null when it wrote none).
+json latest(const data_set& d, const std::string& collection, const std::string& id) {
+    for (auto it = d.records.rbegin(); it != d.records.rend(); ++it)
+        if (it->collection == collection && it->id == id) return it->data;
+    return nullptr;
+}
+
+// What happened on two devices of a commune in the week after the reviews: a hamlet cell
+// secretary's phone (`phone`) and the commune office's laptop (`laptop`) both edited records
+// of the cell `cell` from the same version, offline, each kind of collision at least once
+// (data_set::races). Drawn from a stream of its own, so the rest of the data set is the same.
+void add_races(data_set& d, const std::string& cell, std::size_t phone, std::size_t laptop, std::size_t reviewer,
+               std::uint64_t seed) {
+    rng r(seed ^ 0xC0F1'1C75'DE40'2014ull);
+    std::vector<std::string> members, registrations;
+    std::set<std::pair<std::string, std::string>> seen;
+    for (const auto& rec : d.records) {
+        if (rec.unit_id != cell || !seen.insert({rec.collection, rec.id}).second) continue;
+        if (rec.collection == "members") members.push_back(rec.id);
+        if (rec.collection == "registrations") registrations.push_back(rec.id);
+    }
+    for (auto* v : {&members, &registrations})
+        for (std::size_t i = v->size(); i > 1; --i) std::swap((*v)[i - 1], (*v)[r.below(i)]);
+    auto take = [](std::vector<std::string>& v) {
+        std::string id;
+        if (!v.empty()) {
+            id = v.back();
+            v.pop_back();
+        }
+        return id;
+    };
+    // The members raced over are taken first, and no raced registration is theirs: a
+    // registration's title names its member, which one race deletes.
+    const auto role_member = take(members), deleted_member = take(members), dismissed_member = take(members);
+    std::erase_if(registrations, [&](const std::string& id) {
+        const auto m = latest(d, "registrations", id).value("member", "");
+        return m == role_member || m == deleted_member || m == dismissed_member;
+    });
+    auto race = [&](const std::string& collection, const std::string& id, std::size_t first, json a, std::size_t second,
+                    json b, std::vector<std::string> fields) -> edit_race& {
+        d.races.push_back({collection, id, cell, first, second, std::move(a), std::move(b), std::move(fields), "open", "", "",
+                           reviewer});
+        return d.races.back();
+    };
+    auto with = [](json data, const char* field, json value) {
+        data[field] = std::move(value);
+        return data;
+    };
+    auto plus = [](json data, const char* item) {
+        data["commitments"].push_back(item);
+        return data;
+    };
+
+    // The same field on both: the commitments of a registration, a member's role.
+    if (const auto id = take(registrations); !id.empty()) {
+        const auto base = latest(d, "registrations", id);
+        race("registrations", id, phone, plus(base, "Mỗi tháng đến thăm hỏi ít nhất hai gia đình chính sách trong ấp"),
+             laptop, plus(base, "Vận động bà con trong tổ góp công làm đường bê tông liên tổ trước mùa mưa"),
+             {"/commitments"});
+    }
+    if (const auto& id = role_member; !id.empty()) {
+        const auto base = latest(d, "members", id);
+        race("members", id, laptop, with(base, "role", "Tổ trưởng tổ Đảng số 2"), phone, with(base, "role", "Chi ủy viên"),
+             {"/role"});
+    }
+    // Several fields, some of them on both: the status and the notes collide, the commitment
+    // the office added merges.
+    if (const auto id = take(registrations); !id.empty()) {
+        const auto base = latest(d, "registrations", id);
+        const bool reviewed = base.value("status", "") == "reviewed";
+        auto a = with(base, "status", reviewed ? "submitted" : "reviewed");
+        a["notes"] = "Chi bộ đã xem xét tại buổi sinh hoạt tháng 7, đồng ý với nội dung đăng ký";
+        auto b = with(plus(base, "Hoàn thành việc sửa chữa nhà văn hóa ấp trước ngày 2 tháng 9"), "status",
+                      base.value("status", "") == "vague" ? "draft" : "vague");
+        b["notes"] = "Văn phòng Đảng ủy đề nghị ghi rõ thời gian hoàn thành từng việc";
+        race("registrations", id, phone, std::move(a), laptop, std::move(b), {"/notes", "/status"});
+    }
+    // An edit against a delete: the office noted a registration the cell deleted (the member
+    // moved to another party cell).
+    if (const auto id = take(registrations); !id.empty()) {
+        race("registrations", id, laptop,
+             with(latest(d, "registrations", id), "notes", "Văn phòng đã nhận bản đăng ký, chờ chi bộ xác nhận"), phone,
+             nullptr, {""});
+    }
+    // A delete against an edit: the office deleted a member it took for a duplicate; the
+    // secretary's phone had added a note to it.
+    if (const auto& id = deleted_member; !id.empty()) {
+        race("members", id, laptop, nullptr, phone,
+             with(latest(d, "members", id), "notes", "Đồng chí được tặng Huy hiệu 30 năm tuổi Đảng đợt 3 tháng 2"), {""});
+    }
+    // Decided already, so the closed lists show something: one resolved, one dismissed.
+    if (const auto id = take(registrations); !id.empty()) {
+        const auto base = latest(d, "registrations", id);
+        auto& x = race("registrations", id, phone, with(base, "notes", "Đảng viên xin bổ sung việc giúp đỡ hai hộ nghèo trong ấp"),
+                       laptop, with(base, "notes", "Văn phòng đề nghị ghi rõ thời gian thực hiện từng việc"), {"/notes"});
+        x.outcome = "resolved";
+        x.choice = "keep_head";
+        x.note = "Giữ ý kiến của chi bộ; văn phòng sẽ hướng dẫn thêm khi sinh hoạt";
+    }
+    if (const auto& id = dismissed_member; !id.empty()) {
+        const auto base = latest(d, "members", id);
+        auto& x = race("members", id, phone, with(base, "notes", "Đang điều trị tại bệnh viện huyện, xin vắng sinh hoạt tháng 8"),
+                       laptop, with(base, "notes", "Xin vắng sinh hoạt tháng 8 vì đi chữa bệnh"), {"/notes"});
+        x.outcome = "dismissed";
+        x.note = "Hai bản cùng một ý, giữ nguyên bản hiện có";
+    }
+}
+
 }  // namespace
 
 std::string slug(std::string_view text) {
@@ -443,6 +551,11 @@ protocol::expected<data_set> generate(const options& o) {
             if (u.id == first) commune_name = u.name;
         d.devices.push_back({"Ủy ban kiểm tra " + commune_name, first, "reviewer"});
         d.devices.push_back({"Bí thư Chi bộ ấp 1, " + commune_name, first + "-ap-1", "field"});
+        // The commune office's laptop ("Đảng bộ xã X" has its office at the "Đảng ủy xã X").
+        std::string office = commune_name;
+        if (const std::string body = "Đảng bộ "; office.rfind(body, 0) == 0) office = "Đảng ủy " + office.substr(body.size());
+        d.devices.push_back({"Máy tính Văn phòng " + office, first, "field"});
+        add_races(d, first + "-ap-1", d.devices.size() - 2, d.devices.size() - 1, d.devices.size() - 3, o.seed);
     }
     return d;
 }

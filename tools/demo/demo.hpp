@@ -51,11 +51,32 @@ struct device_row {
     std::string role;                       // admin | reviewer | field
 };
 
+/// Two devices of the demo that edited the same record from the same version, as phones do
+/// offline (a cell secretary's phone and the commune office's laptop): loaded after the
+/// records, through the store's write path, so the second change opens a conflict of the
+/// kind `fields` names. The demo leaves most open for the reviewer to try; one is resolved and
+/// one dismissed by the commune's reviewer, so every status shows.
+struct edit_race {
+    std::string collection;
+    std::string id;
+    std::string unit_id;
+    std::size_t first_device = 0;           // indexes into data_set::devices
+    std::size_t second_device = 0;
+    json first;                             // what the first device wrote (null: it deleted the record)
+    json second;                            // what the second wrote from the same version (null: a delete)
+    std::vector<std::string> fields;        // the colliding fields the store will name ("" = whole record)
+    std::string outcome;                    // open | resolved | dismissed
+    std::string choice;                     // resolved: keep_head | take_incoming
+    std::string note;                       // the reviewer's note, when closed
+    std::size_t reviewer = 0;               // index into data_set::devices, when closed
+};
+
 struct data_set {
     std::vector<unit_row> units;            // parents before children
     std::vector<record> records;            // in write order
     std::vector<device_row> devices;
     std::string period;                     // the review period the reviews are in ("2014-Q2")
+    std::vector<edit_race> races;           // after the records
 };
 
 /// Builds the data set. Errors: bad_request for a district the names do not know, or
