@@ -216,6 +216,9 @@ await t.run('field app work in headless Chromium', async () => {
   await review.waitForSelector('#detail-view:not([hidden])');
   await review.fill('#note', 'Đồng ý chủ đề của chi bộ');
   await review.click('#take-incoming');
+  // The page shows the record the decision writes first, and decides once confirmed.
+  await review.waitForSelector('#preview:not([hidden])');
+  await review.click('#confirm');
   await review.locator('#message', { hasText: 'Đã giải quyết xung đột.' }).waitFor();
   await review.close();
   await page.bringToFront();

@@ -1,6 +1,8 @@
-// The /admin/ review page in a real headless Chromium (issue 5, "Done when"): sign in with a
-// reviewer token, open a conflict, pick per field, resolve, see the history; a record whose
-// text holds <script> shows as text and runs nothing; a stale answer shows the conflict again.
+// The /admin/ review page in a real headless Chromium (issues 5 and 16): sign in with a
+// reviewer token, open a conflict named by its record's title, see the sides by field label and
+// choice text, pick per field, preview the record the decision writes, confirm, see the history
+// in words; a record whose text holds <script> shows as text and runs nothing; a stale answer
+// shows the conflict again; a refused edit is explained in words, naming the field.
 //
 // usage: node review.test.mjs SERVER_BINARY ADMIN_BINARY SCREENSHOT_PNG
 // Starts fieldsync-server on 127.0.0.1:0 with a fresh store seeded through fieldsync-admin
@@ -31,6 +33,7 @@ const record = (extra) => ({
 });
 
 async function main() {
+  admin('init');
   admin('unit', 'add', '--id', 'giong-trom', '--name', 'Huyện ủy Giồng Trôm', '--kind', 'district');
   admin('unit', 'add', '--id', 'binh-hoa', '--name', 'Đảng bộ xã Bình Hòa', '--kind', 'commune', '--parent', 'giong-trom');
   admin('unit', 'add', '--id', 'ap-1', '--name', 'Chi bộ ấp 1', '--kind', 'cell', '--parent', 'binh-hoa');
@@ -39,6 +42,11 @@ async function main() {
   const reviewer = admin('device', 'add', '--name', 'Kiểm tra xã Bình Hòa', '--unit', 'binh-hoa', '--role', 'reviewer');
 
   const base = await t.startServer();
+
+  // The member the registrations name: the page shows her name, never her id.
+  const m = await sync(base, secretary, [{ change_id: 'c0', collection: 'members', id: 'm-an', unit_id: 'ap-1', op: 'put',
+                                           base_version: 0, data: { name: 'Nguyễn Văn An', cell: 'ap-1' } }]);
+  assert.equal(m.status, 'applied');
 
   // dk-1: notes and status collide, theme merges. dk-x: the incoming notes hold markup.
   assert.equal((await sync(base, secretary, [put('c1', 'dk-1', 0, record())])).status, 'applied');
@@ -63,6 +71,14 @@ async function main() {
   await t.signIn(page, reviewer);
   await page.waitForSelector('#conflicts tbody tr');
   assert.equal(await page.locator('#conflicts tbody tr').count(), 2);
+  // Named: the record by its title (the member's name and the year), the kind of record, the
+  // sender by device and unit name, where the conflict belongs by unit names.
+  const row = await page.locator(`#conflicts tbody tr[data-id="${c1.conflict_id}"]`).innerText();
+  assert.match(row, /Nguyễn Văn An, 2014/);
+  assert.match(row, /Bản đăng ký rèn luyện/);
+  assert.match(row, /Đảng viên Nguyễn Văn An/);
+  assert.match(row, /Chi bộ ấp 1/);
+  assert.doesNotMatch(row, /dk-1|registrations|ap-1\b|\/notes/);
   assert.equal(await page.isVisible('#signin'), false);
   assert.equal(await page.evaluate(() => sessionStorage.getItem('fieldsync.review.token') !== null), true);
 
@@ -80,14 +96,20 @@ async function main() {
   await page.click(`#conflicts tbody tr[data-id="${c1.conflict_id}"] button`);
   await page.waitForSelector('#detail-view:not([hidden])');
   const collide = await page.$$eval('#sides tbody tr.collide', (rows) => rows.map((r) => r.dataset.field));
-  assert.deepEqual(collide, ['/notes', '/status']);
+  assert.deepEqual(collide.sort(), ['/notes', '/status']);
+  // Field labels and choice texts from the schema; the member by name.
+  const statusRow = await page.$$eval('#sides tbody tr[data-field="/status"] td', (tds) => tds.map((td) => td.textContent));
+  assert.deepEqual(statusRow, ['Tình trạng', 'Bản nháp', 'Chi bộ đã xem xét', 'Đã nộp chi bộ']);
+  assert.equal(await page.textContent('#sides tbody tr[data-field="/member"] td:nth-child(3)'), 'Nguyễn Văn An');
+  assert.match(await page.textContent('#detail-title'), /^Bản đăng ký rèn luyện: Nguyễn Văn An, 2014/);
   assert.equal(await page.locator('#sides tbody tr[data-field="/theme"]').getAttribute('class'), null);
   assert.match(await page.textContent('#meta'), /Đảng viên Nguyễn Văn An/);
   assert.match(await page.textContent('#meta'), /Bí thư chi bộ ấp 1/);
 
   // English is available.
   await page.selectOption('#lang', 'en');
-  assert.equal(await page.textContent('#keep-head'), 'Keep head');
+  assert.equal(await page.textContent('#keep-head'), 'Keep the current version');
+  assert.equal(await page.textContent('#sides tbody tr[data-field="/status"] td:nth-child(3)'), 'Reviewed');
   await page.selectOption('#lang', 'vi');
   assert.equal(await page.textContent('#keep-head'), 'Giữ bản hiện có');
 
@@ -99,12 +121,30 @@ async function main() {
   await page.click('#pick');
   await page.waitForSelector('#message.error');
   assert.match(await page.textContent('#message'), /đã thay đổi/);
-  assert.match(await page.textContent('#meta'), /v3/);
+  assert.match(await page.textContent('#meta'), /phiên bản 3/);
+  assert.equal(await page.isVisible('#preview'), false);
+
+  // An edit that breaks the schema is refused in words naming the field, and nothing is written.
+  await page.click('#edit');
+  await page.fill('#edit-fields [data-key="theme"]', 'x'.repeat(1001));
+  await page.click('#save-edit');
+  await page.locator('#message.error', { hasText: 'Bản ghi không đúng mẫu ở trường' }).waitFor();
+  assert.match(await page.textContent('#message'), /«Chủ đề[^»]*»/);
+  assert.equal(await page.isVisible('#preview'), false);
 
   // Decide again on the current head.
   await page.check('#pick-rows input[data-pointer="/notes"][value="incoming"]');
   await page.check('#pick-rows input[data-pointer="/status"][value="head"]');
   await page.click('#pick');
+  // The record as the decision will write it, changed fields marked; nothing is written yet.
+  await page.waitForSelector('#preview:not([hidden])');
+  assert.equal(await page.textContent('#preview-table tr[data-field="/notes"] td:nth-child(2)'), 'Tôi đã bổ sung việc làm cụ thể');
+  assert.equal(await page.getAttribute('#preview-table tr[data-field="/notes"]', 'class'), 'changed');
+  assert.equal(await page.textContent('#preview-table tr[data-field="/status"] td:nth-child(2)'), 'Chi bộ đã xem xét');
+  assert.match(await page.textContent('#preview-summary'), /Ghi chú/);
+  const before = await (await fetch(base + '/v1/records/registrations/dk-1', { headers: { Authorization: 'Bearer ' + reviewer } })).json();
+  assert.equal(before.version, 3);
+  await page.click('#confirm');
   // Locator waits, not waitForFunction: the page's CSP forbids the eval that polling needs.
   await page.locator('#message', { hasText: 'Đã giải quyết xung đột.' }).waitFor();
   await page.locator('#history tbody tr').nth(3).waitFor();
@@ -113,7 +153,8 @@ async function main() {
   assert.equal(last[0], '4');
   assert.equal(last[1], 'giải quyết');
   assert.match(last[4], /Tôi đã bổ sung việc làm cụ thể/);
-  assert.match(last[4], /"status": "reviewed"/);
+  assert.match(last[4], /Tình trạng: Chi bộ đã xem xét/);
+  assert.match(last[2], /Kiểm tra xã Bình Hòa/);
   assert.match(await page.textContent('#detail-title'), /đã giải quyết/);
 
   const head = await (await fetch(base + '/v1/records/registrations/dk-1', { headers: { Authorization: 'Bearer ' + reviewer } })).json();
