@@ -212,7 +212,7 @@ TEST_CASE("every verb but init and demo refuses a --db that names no store, and 
     CHECK(fs::exists(demo));
 }
 
-TEST_CASE("--db defaults to FIELDSYNC_DB, else data/fieldsync.db, and help describes the commands", "[admin][typo]") {
+TEST_CASE("the store path (--db) defaults to FIELDSYNC_DB, else data/fieldsync.db, and help describes the commands", "[admin][typo]") {
     temp_dir dir;
     const std::string in_dir = "cd " + shell_quote(dir.path.string()) + " && ";
     const auto bin = shell_quote(k_admin);
