@@ -65,7 +65,8 @@ await t.run('admin devices in headless Chromium', async () => {
   // The list now shows the phone's first sync.
   await page.bringToFront();
   await page.click('#tab-devices');
-  const synced = page.locator('#devices tbody tr', { hasText: 'Bí thư chi bộ ấp Tân Lợi' });
+  // The tab reloads the list: wait for the row as it is drawn again, with a sync time.
+  const synced = page.locator('#devices tbody tr', { hasText: 'Bí thư chi bộ ấp Tân Lợi' }).filter({ hasNotText: 'chưa lần nào' });
   await synced.waitFor();
   assert.notEqual(await synced.locator('td').nth(3).textContent(), 'chưa lần nào');
 

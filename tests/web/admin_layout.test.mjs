@@ -94,6 +94,7 @@ async function main() {
 
     // Reports: the chart fits, its labels are not scaled down, lowest first, the zeros show.
     await page.click('#tab-reports');
+    await page.locator('#report-title', { hasText: 'Tỷ lệ tham gia' }).waitFor();
     await page.selectOption('#report-name', 'registrations');
     await page.locator('#report-title', { hasText: 'Đảng viên đăng ký' }).waitFor();
     await page.locator('#report-chart svg rect.bar').first().waitFor();

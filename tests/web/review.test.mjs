@@ -109,9 +109,11 @@ async function main() {
   // English is available.
   await page.selectOption('#lang', 'en');
   assert.equal(await page.textContent('#keep-head'), 'Keep the current version');
-  assert.equal(await page.textContent('#sides tbody tr[data-field="/status"] td:nth-child(3)'), 'Reviewed');
+  // The sides are drawn again once the referenced records' titles are fetched: wait for it.
+  await page.locator('#sides tbody tr[data-field="/status"] td:nth-child(3)', { hasText: 'Reviewed' }).waitFor();
   await page.selectOption('#lang', 'vi');
   assert.equal(await page.textContent('#keep-head'), 'Giữ bản hiện có');
+  await page.locator('#sides tbody tr[data-field="/status"] td:nth-child(3)', { hasText: 'Chi bộ đã xem xét' }).waitFor();
 
   // The head moves while the reviewer looks: the answer is stale and the conflict comes back.
   assert.equal((await sync(base, secretary, [put('c7', 'dk-1', 2, record({ notes: 'Chi bộ đề nghị cụ thể hơn', status: 'reviewed', year: 2014, commitments: ['Rời khỏi phòng thì tắt quạt máy, tắt đèn', 'Đi họp đúng giờ'] }))])).status, 'applied');
