@@ -42,11 +42,13 @@ bool store_may_open(const std::string& path) {
 }
 
 std::optional<std::unique_ptr<server::store>> open_store(const std::string& path) {
-    if (!store_may_open(path)) return std::nullopt;
+    // "postgres:CONNINFO" (--store postgres:...): the store in a PostgreSQL database.
+    const bool postgres = path.rfind("postgres:", 0) == 0;
+    if (!postgres && !store_may_open(path)) return std::nullopt;
     server::store_options o;
-    o.path = path;
+    o.path = postgres ? path.substr(9) : path;
     o.read_connections = 1;
-    auto st = server::open_sqlite_store(o);
+    auto st = postgres ? server::open_postgres_store(o) : server::open_sqlite_store(o);
     if (!st) {
         std::cerr << "fieldsync-admin: cannot open the store '" << path << "': " << st.err().message << "\n";
         return std::nullopt;

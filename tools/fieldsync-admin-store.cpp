@@ -99,9 +99,18 @@ int cmd_gc(const std::string& db, const std::vector<std::string>& args) {
     });
 }
 
+// backup and restore copy a SQLite file; a PostgreSQL store has PostgreSQL's own tools.
+bool refuse_on_postgres(const std::string& db, const char* verb) {
+    if (db.rfind("postgres:", 0) != 0) return false;
+    std::cerr << "fieldsync-admin: " << verb
+              << " works on a SQLite store; back up a PostgreSQL store with pg_dump and bring it back with "
+                 "pg_restore (README, \"Running on PostgreSQL\")\n";
+    return true;
+}
+
 int cmd_backup(const std::string& db, const std::vector<std::string>& args) {
     if (args.size() != 1 || args[0].empty()) return usage_error("backup takes one path", k_backup_usage);
-    if (!store_may_open(db)) return k_exit_failure;
+    if (refuse_on_postgres(db, "backup") || !store_may_open(db)) return k_exit_failure;
     const auto r = fs::backup_sqlite_store(db, args[0]);
     if (!r) return refused("backup failed", r.err());
     std::cerr << "fieldsync-admin: backup " << args[0] << ": " << r->bytes << " bytes, feed seq " << r->seq
@@ -123,6 +132,7 @@ int cmd_restore(const std::string& db_in, const std::vector<std::string>& args) 
     }
     if (db.empty()) return usage_error("--db STORE is required", k_restore_usage);
     if (rest.size() != 1 || rest[0].empty()) return usage_error("restore takes one backup file", k_restore_usage);
+    if (refuse_on_postgres(db, "restore")) return k_exit_failure;
     std::string replaced;
     const auto r = fs::restore_sqlite_store(rest[0], db, &replaced);
     if (!r) return refused("restore failed", r.err());

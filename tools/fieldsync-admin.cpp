@@ -19,11 +19,13 @@ namespace {
 using namespace fieldsync::admin;
 
 constexpr const char* k_usage =
-    "usage: fieldsync-admin [--db PATH] COMMAND [ARGS]\n"
+    "usage: fieldsync-admin [--db PATH | --store sqlite:PATH | --store postgres:CONNINFO] COMMAND [ARGS]\n"
     "\n"
     "  --db PATH    the store (default: $FIELDSYNC_DB, else data/fieldsync.db in the working\n"
     "               directory). Only init and demo make a missing store; every other command\n"
     "               refuses a path with no store.\n"
+    "  --store postgres:CONNINFO  the store in a PostgreSQL database (its tables are made in an\n"
+    "               empty one); backup, restore and the reports' --db are SQLite's only\n"
     "\n"
     "commands:\n"
     "  help [COMMAND]                              this text, or a command's\n"
@@ -100,6 +102,16 @@ int main(int argc, char** argv) {
         if (args[i] == "--db") {
             if (i + 1 >= args.size()) return usage_error("--db needs a path", k_usage);
             db = args[i + 1];
+            i += 2;
+        } else if (args[i] == "--store") {
+            // sqlite:PATH is --db PATH; postgres:CONNINFO is kept whole (open_store reads it).
+            const std::string v = i + 1 < args.size() ? args[i + 1] : "";
+            if (v.rfind("sqlite:", 0) == 0 && v.size() > 7)
+                db = v.substr(7);
+            else if (v.rfind("postgres:", 0) == 0 && v.size() > 9)
+                db = v;
+            else
+                return usage_error("--store needs sqlite:PATH or postgres:CONNINFO", k_usage);
             i += 2;
         } else {
             return usage_error("unknown option '" + args[i] + "'", k_usage);

@@ -32,7 +32,8 @@ constexpr int k_exit_usage = 2;
 constexpr int k_exit_failure = 1;
 
 constexpr const char* k_usage =
-    "usage: fieldsync-server --db PATH [--create] --listen HOST:PORT [--tls-cert FILE --tls-key FILE]\n"
+    "usage: fieldsync-server (--db PATH | --store sqlite:PATH | --store postgres:CONNINFO) [--create]\n"
+    "                        --listen HOST:PORT [--tls-cert FILE --tls-key FILE]\n"
     "                        [--insecure-listen] [--schema FILE] [--threads N]\n"
     "                        [--min-client-protocol N] [--campaign-year YEAR]\n"
     "                        [--upstream URL (--upstream-token TOKEN | --upstream-token-file FILE)\n"
@@ -43,6 +44,11 @@ constexpr const char* k_usage =
     "  --db PATH          the SQLite store, made by `fieldsync-admin --db PATH init`; a missing\n"
     "                     store is refused (a mistyped path would serve an empty one). One\n"
     "                     server at a time serves a store: it holds PATH.server-lock\n"
+    "  --store sqlite:PATH the same as --db PATH\n"
+    "  --store postgres:CONNINFO\n"
+    "                     the store in a PostgreSQL database (libpq's connection string,\n"
+    "                     e.g. 'host=db1 dbname=fieldsync user=fieldsync'); its tables are made\n"
+    "                     in an empty database. Several servers may serve one database\n"
     "  --create           create the store with the schema if it is missing\n"
     "  --listen HOST:PORT the IP address and port to listen on, e.g. 127.0.0.1:8080\n"
     "                     ([::1]:8080 for IPv6; port 0 picks a free one)\n"
@@ -81,6 +87,7 @@ int usage_error(const std::string& message) {
 
 struct arguments {
     std::string db;
+    std::string postgres;  // --store postgres:CONNINFO
     bool create = false;
     std::string host;
     std::uint16_t port = 0;
@@ -147,6 +154,15 @@ std::optional<int> parse_arguments(int argc, char** argv, arguments& args) {
             auto v = value();
             if (!v || v->empty()) return usage_error("--db needs a path");
             args.db = *v;
+        } else if (arg == "--store") {
+            auto v = value();
+            if (v && v->starts_with("sqlite:") && v->size() > 7) {
+                args.db = v->substr(7);
+            } else if (v && v->starts_with("postgres:") && v->size() > 9) {
+                args.postgres = v->substr(9);
+            } else {
+                return usage_error("--store needs sqlite:PATH or postgres:CONNINFO");
+            }
         } else if (arg == "--create") {
             args.create = true;
         } else if (arg == "--listen") {
@@ -214,7 +230,10 @@ std::optional<int> parse_arguments(int argc, char** argv, arguments& args) {
             return usage_error("unknown argument '" + arg + "'");
         }
     }
-    if (args.db.empty()) return usage_error("--db is required");
+    if (args.db.empty() && args.postgres.empty()) return usage_error("--db or --store is required");
+    if (!args.db.empty() && !args.postgres.empty()) return usage_error("one store: --db or --store, not both");
+    if (!args.postgres.empty() && !args.upstream.empty() && args.upstream_replica.empty())
+        return usage_error("a relay hub on PostgreSQL needs --upstream-replica PATH");
     if (!have_listen) return usage_error("--listen is required");
     return std::nullopt;
 }
@@ -283,26 +302,29 @@ int main(int argc, char** argv) {
     boost::asio::io_context signal_ctx;
     boost::asio::signal_set signals(signal_ctx, SIGINT, SIGTERM);
 
-    if (!args.create && !std::filesystem::exists(args.db)) {
+    if (args.postgres.empty() && !args.create && !std::filesystem::exists(args.db)) {
         std::cerr << "fieldsync-server: no store at '" << args.db << "'; make one with: fieldsync-admin --db "
                   << args.db << " init (or start with --create)\n";
         return k_exit_usage;
     }
     // Held until exit (the kernel releases it however the process ends): a second server, or
     // `fieldsync-admin restore`, on this store is refused while this one serves it.
-    auto serving = fs::lock_store(args.db);
+    // On PostgreSQL, many servers serve one database: no file lock.
+    auto serving = args.postgres.empty() ? fs::lock_store(args.db) : decltype(fs::lock_store(args.db))(fs::serve_lock{});
     if (!serving) {
         std::cerr << "fieldsync-server: cannot serve: " << serving.err().message << " (another server?)\n";
         return k_exit_failure;
     }
 
     fs::store_options so;
-    so.path = args.db;
+    so.path = args.postgres.empty() ? args.db : args.postgres;
     so.schema = custom_schema ? &*custom_schema : nullptr;
     so.relay = !args.upstream.empty();
-    auto st = fs::open_sqlite_store(so);
+    auto st = args.postgres.empty() ? fs::open_sqlite_store(so) : fs::open_postgres_store(so);
     if (!st) {
-        std::cerr << "fieldsync-server: cannot open the store '" << args.db << "': " << st.err().message << "\n";
+        std::cerr << "fieldsync-server: cannot open the store '"
+                  << (args.postgres.empty() ? args.db : "postgres:(the connection string)") << "': " << st.err().message
+                  << "\n";
         return k_exit_failure;
     }
     (*st)->override_campaign_year(args.campaign_year);

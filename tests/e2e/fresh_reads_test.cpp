@@ -296,7 +296,7 @@ TEST_CASE("every endpoint's refusals leave the store's later state visible and a
     }
 }
 
-TEST_CASE("the WAL stays bounded while pushes run with refused reads between them", "[e2e][fresh][wal]") {
+TEST_CASE("the WAL stays bounded while pushes run with refused reads between them", "[e2e][fresh][wal][sqlite]") {
     // A read that kept its snapshot would hold every checkpoint back, and the WAL would grow
     // with each commit (here about 50 MB). SQLite checkpoints every 1,000 pages (4 MB); the
     // file keeps its largest size, so a bound of three times that tells the two apart.

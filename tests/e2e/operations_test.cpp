@@ -263,7 +263,7 @@ TEST_CASE("GET /metrics: an admin token only, Prometheus text with routes, outco
 }
 
 TEST_CASE("a backup taken while devices write is one sound snapshot, and a restore gives the store a new incarnation",
-          "[e2e][operations][backup]") {
+          "[e2e][operations][backup][sqlite]") {
     server_fixture f;
     const auto backup = (f.db_path() + ".backup");
     const auto before = f.store().incarnation();

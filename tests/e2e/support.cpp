@@ -1,4 +1,5 @@
 #include "e2e/support.hpp"
+#include "store_under_test.hpp"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/read.hpp>
@@ -207,8 +208,8 @@ void server_fixture::open_and_start() {
     srv::store_options so;
     so.path = (dir_.path() / "central.db").string();
     so.schema = schema_;
-    auto st = srv::open_sqlite_store(so);
-    if (!st) throw std::runtime_error("open_sqlite_store: " + st.err().message);
+    auto st = fieldsync::test::open_store_under_test(so);
+    if (!st) throw std::runtime_error("open_store_under_test: " + st.err().message);
     store_ = std::move(*st);
     server_ = std::make_unique<srv::server>(options_, *store_);
     auto port = server_->start();

@@ -3,6 +3,7 @@
 // unknown code, or a revoked device, is refused and changes nothing. The clock is a seam.
 
 #include <catch2/catch.hpp>
+#include "store_under_test.hpp"
 
 #include <fieldsync/server/store.hpp>
 
@@ -33,7 +34,7 @@ struct enrol_fixture {
         srv::store_options o;
         o.path = (dir / "central.db").string();
         o.wall = [n = now] { return n->load(); };
-        auto s = srv::open_sqlite_store(o);
+        auto s = fieldsync::test::open_store_under_test(o);
         REQUIRE(s.has_value());
         st = std::move(s).value();
         REQUIRE(st->put_unit({"ap-5", "", "Chi bộ ấp Tân Lợi", "cell", ""}).has_value());

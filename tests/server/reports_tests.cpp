@@ -4,6 +4,7 @@
 // fieldsync-admin report formats (table, CSV, JSON) and campaign-year.
 
 #include <catch2/catch.hpp>
+#include "store_under_test.hpp"
 
 #include "protocol/vietnamese_nfd.hpp"
 
@@ -118,7 +119,7 @@ struct report_fixture {
         fieldsync::server::store_options o;
         o.path = db;
         o.wall = std::move(wall);
-        auto opened = fieldsync::server::open_sqlite_store(o);
+        auto opened = fieldsync::test::open_store_under_test(o);
         REQUIRE(opened.has_value());
         s = std::move(opened).value();
     }
@@ -542,7 +543,7 @@ TEST_CASE("report CSV: BOM, Vietnamese titles, RFC 4180 quoting, formula guard, 
     CHECK(fieldsync::server::csv_file_name(*everything) == "registrations-all-2013.csv");
 }
 
-TEST_CASE("fieldsync-admin report prints an aligned table, CSV and JSON", "[store][reports][cli]") {
+TEST_CASE("fieldsync-admin report prints an aligned table, CSV and JSON", "[store][reports][cli][sqlite]") {
     report_fixture f;
     // A member name with a comma and a quote, to see CSV quoting.
     f.session("s8", "cq-toa-an", "2014-05-06", "cán bộ, \"công chức\"", 10, 9);
@@ -616,7 +617,7 @@ TEST_CASE("fieldsync-admin report prints an aligned table, CSV and JSON", "[stor
     CHECK(run_command(admin + "registrations --format xml 2>/dev/null") == std::pair<std::string, int>{"", 2});
 }
 
-TEST_CASE("fieldsync-admin campaign-year shows and sets the year reports default to", "[store][reports][cli][year]") {
+TEST_CASE("fieldsync-admin campaign-year shows and sets the year reports default to", "[store][reports][cli][year][sqlite]") {
     report_fixture f;
     f.registration("r15", "m5", "ap-2", 2015, "submitted");
     f.s->close();

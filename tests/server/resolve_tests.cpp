@@ -1,6 +1,7 @@
 // Conflict review in the store: every choice, stale refusals, order, scope and roles.
 
 #include <catch2/catch.hpp>
+#include "store_under_test.hpp"
 
 #include <fieldsync/server/store.hpp>
 
@@ -29,7 +30,7 @@ struct review_fixture {
         fs::create_directories(dir);
         fieldsync::server::store_options o;
         o.path = (dir / "central.db").string();
-        auto opened = fieldsync::server::open_sqlite_store(o);
+        auto opened = fieldsync::test::open_store_under_test(o);
         REQUIRE(opened.has_value());
         s = std::move(opened).value();
         REQUIRE(s->put_unit({"giong-trom", "", "Huyện ủy Giồng Trôm", "district", ""}).has_value());

@@ -3,6 +3,7 @@
 // record whose tombstone was purged. Time moves through the store's clock seam.
 
 #include <catch2/catch.hpp>
+#include "store_under_test.hpp"
 
 #include <fieldsync/server/store.hpp>
 
@@ -39,7 +40,7 @@ struct retention_fixture {
         srv::store_options o;
         o.path = db;
         o.wall = [this] { return now.load(); };
-        auto opened = srv::open_sqlite_store(o);
+        auto opened = fieldsync::test::open_store_under_test(o);
         REQUIRE(opened.has_value());
         s = std::move(opened).value();
     }
@@ -215,7 +216,7 @@ TEST_CASE("a device whose scope is quiet keeps its old cursor across a gc withou
     CHECK(other->restarted);
 }
 
-TEST_CASE("gc --dry-run counts what a real run purges and changes nothing", "[store][retention]") {
+TEST_CASE("gc --dry-run counts what a real run purges and changes nothing", "[store][retention][sqlite]") {
     retention_fixture f;
     const auto d = f.add("ap-3-binh-hoa");
     for (int i = 0; i < 7; ++i) f.write(d, "m-" + std::to_string(i), 0, false, "Võ Thị Sáu");
@@ -259,7 +260,7 @@ TEST_CASE("gc --dry-run counts what a real run purges and changes nothing", "[st
     CHECK(refused.err().code == proto::errc::bad_request);
 }
 
-TEST_CASE("remembered answers go only when the device can no longer resend them", "[store][retention]") {
+TEST_CASE("remembered answers go only when the device can no longer resend them", "[store][retention][sqlite]") {
     retention_fixture f;
     const auto acked = f.add("ap-3-binh-hoa");
     const auto silent = f.add("ap-3-binh-hoa");

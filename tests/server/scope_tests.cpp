@@ -2,6 +2,7 @@
 // notices when records or units move, revocation and rotation.
 
 #include <catch2/catch.hpp>
+#include "store_under_test.hpp"
 
 #include <fieldsync/server/store.hpp>
 
@@ -31,7 +32,7 @@ struct tree_fixture {
         fs::create_directories(dir);
         fieldsync::server::store_options o;
         o.path = (dir / "central.db").string();
-        auto opened = fieldsync::server::open_sqlite_store(o);
+        auto opened = fieldsync::test::open_store_under_test(o);
         REQUIRE(opened.has_value());
         s = std::move(opened).value();
         // Huyện ủy Giồng Trôm > xã Bình Hòa (ấp 1, ấp 2), xã Châu Bình (ấp 3)

@@ -2,6 +2,7 @@
 // feed, history, conflicts, devices, group commit under concurrency, and reopening.
 
 #include <catch2/catch.hpp>
+#include "store_under_test.hpp"
 
 #include <fieldsync/server/store.hpp>
 
@@ -42,7 +43,7 @@ std::unique_ptr<store> open(const fs::path& file, const proto::schema* schema = 
     o.path = file.string();
     o.schema = schema;
     o.wall = std::move(wall);
-    auto s = fieldsync::server::open_sqlite_store(o);
+    auto s = fieldsync::test::open_store_under_test(o);
     REQUIRE(s.has_value());
     return std::move(s).value();
 }
@@ -341,7 +342,7 @@ TEST_CASE("a reopened store keeps heads, history, conflicts, answers and devices
     CHECK(s->history("members", "m-1")->size() == 1);
 }
 
-TEST_CASE("a store that cannot write answers storage errors and applies nothing", "[store][faults]") {
+TEST_CASE("a store that cannot write answers storage errors and applies nothing", "[store][faults][sqlite]") {
     temp_dir dir;
     const auto file = dir.path / "central.db";
     auto s = open(file);

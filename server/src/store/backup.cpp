@@ -3,9 +3,10 @@
 // while no server has the store open.
 
 #include "store/serve_lock.hpp"
-#include "store/sqlite_store.hpp"
+#include "store/sql_store.hpp"
 
 #include <fieldsync/server/tuning.hpp>
+#include <fieldsync/sqlite/sqlite.hpp>
 
 #include <fcntl.h>
 #include <sys/file.h>

@@ -2,7 +2,7 @@
 // "resolved") and closes the conflict (store.hpp, `resolve`; SPEC.md, "Resolving a conflict");
 // a preview computes the same and writes nothing (SPEC.md, "Previewing a resolution").
 
-#include "store/sqlite_store.hpp"
+#include "store/sql_store.hpp"
 
 #include <algorithm>
 #include <set>
@@ -64,7 +64,7 @@ std::string_view choice_name(resolution::choice c) noexcept {
 // What a decision makes of a conflict: everything resolve checks and computes before it
 // writes. preview runs the same on a read snapshot and writes nothing, so what a reviewer
 // is shown is what resolving would write.
-struct sqlite_store::resolution_plan {
+struct sql_store::resolution_plan {
     conflict_view c;
     proto::head_state head;
     std::string unit_id, path;          // the head's unit and path: resolving moves nothing
@@ -73,7 +73,7 @@ struct sqlite_store::resolution_plan {
     json lost = json::object();
 };
 
-sqlite_store::resolution_plan sqlite_store::plan_resolution(sqlite::db& db, const device& reviewer,
+sql_store::resolution_plan sql_store::plan_resolution(sql::db& db, const device& reviewer,
                                                             const std::string& conflict_id, const resolution& r) const {
     if (reviewer.role == device_role::field) refuse(errc::forbidden, "only reviewer and admin devices resolve conflicts");
     const auto sc = scope::of(reviewer);
@@ -172,10 +172,10 @@ sqlite_store::resolution_plan sqlite_store::plan_resolution(sqlite::db& db, cons
     return plan;
 }
 
-proto::expected<conflict_view> sqlite_store::resolve(const device& reviewer, const std::string& conflict_id,
+proto::expected<conflict_view> sql_store::resolve(const device& reviewer, const std::string& conflict_id,
                                                      const resolution& r) {
     try {
-        return admin_write([&](sqlite::db& db) -> conflict_view {
+        return admin_write([&](sql::db& db) -> conflict_view {
             auto plan = plan_resolution(db, reviewer, conflict_id, r);
             auto& c = plan.c;
             const auto now = wall_();
@@ -233,10 +233,10 @@ proto::expected<conflict_view> sqlite_store::resolve(const device& reviewer, con
     }
 }
 
-proto::expected<resolution_preview> sqlite_store::preview(const device& reviewer, const std::string& conflict_id,
+proto::expected<resolution_preview> sql_store::preview(const device& reviewer, const std::string& conflict_id,
                                                           const resolution& r) {
     // One read snapshot, no write lock: the plan resolve would write, computed and dropped.
-    auto out = read([&](sqlite::db& db) -> proto::expected<resolution_preview> {
+    auto out = read([&](sql::db& db) -> proto::expected<resolution_preview> {
         try {
             const auto plan = plan_resolution(db, reviewer, conflict_id, r);
             resolution_preview p;

@@ -1,6 +1,6 @@
 // Devices and their tokens; the organisation tree (units) and moves within it.
 
-#include "store/sqlite_store.hpp"
+#include "store/sql_store.hpp"
 
 #include <fieldsync/server/tuning.hpp>
 
@@ -77,28 +77,28 @@ bool same_hash(const std::string& a, const std::string& b) {
 
 }  // namespace
 
-std::string sqlite_store::path_of(sqlite::db& db, const std::string& unit_id) {
+std::string sql_store::path_of(sql::db& db, const std::string& unit_id) {
     auto s = db.cached("SELECT path FROM units WHERE id = ?");
     s.bind(1, unit_id);
     std::string path = s.step() ? s.text(0) : "/" + unit_id + "/";
     return path;
 }
 
-std::int64_t sqlite_store::load_seq(sqlite::db& db) {
+std::int64_t sql_store::load_seq(sql::db& db) {
     auto s = db.cached("SELECT value FROM meta WHERE key = 'seq'");
     const std::int64_t seq = s.step() ? s.int64(0) : 0;
     return seq;
 }
 
-void sqlite_store::store_seq(sqlite::db& db, std::int64_t seq) {
-    db.cached("INSERT OR REPLACE INTO meta(key, value) VALUES ('seq', ?)").bind(1, seq).run();
+void sql_store::store_seq(sql::db& db, std::int64_t seq) {
+    db.cached("INSERT INTO meta(key, value) VALUES ('seq', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").bind(1, seq).run();
 }
 
-proto::expected<std::pair<device, std::string>> sqlite_store::add_device(const std::string& name,
+proto::expected<std::pair<device, std::string>> sql_store::add_device(const std::string& name,
                                                                          const std::string& unit_id,
                                                                          device_role role) {
     if (!proto::valid_id(unit_id)) return error{errc::bad_request, "'" + unit_id + "' is not a valid unit id"};
-    return admin_write([&](sqlite::db& db) {
+    return admin_write([&](sql::db& db) {
         device d;
         d.id = random_uuid();
         d.name = name;
@@ -117,9 +117,9 @@ proto::expected<std::pair<device, std::string>> sqlite_store::add_device(const s
     });
 }
 
-proto::expected<std::optional<device>> sqlite_store::authenticate(const std::string& token) {
+proto::expected<std::optional<device>> sql_store::authenticate(const std::string& token) {
     const std::string hash = sha256(token);
-    return read([&](sqlite::db& db) -> std::optional<device> {
+    return read([&](sql::db& db) -> std::optional<device> {
         static const std::string sql = std::string("SELECT ") + k_device_columns +
                                        ", d.token_hash FROM devices d LEFT JOIN units u ON u.id = d.unit_id "
                                        "WHERE d.token_hash = ? AND d.revoked_ms IS NULL";
@@ -137,8 +137,8 @@ proto::expected<std::optional<device>> sqlite_store::authenticate(const std::str
     });
 }
 
-proto::expected<std::vector<device>> sqlite_store::devices() {
-    return read([&](sqlite::db& db) {
+proto::expected<std::vector<device>> sql_store::devices() {
+    return read([&](sql::db& db) {
         std::vector<device> out;
         static const std::string sql = std::string("SELECT ") + k_device_columns +
                                        " FROM devices d LEFT JOIN units u ON u.id = d.unit_id ORDER BY d.created_ms";
@@ -148,54 +148,54 @@ proto::expected<std::vector<device>> sqlite_store::devices() {
     });
 }
 
-proto::expected<void> sqlite_store::revoke_device(const std::string& device_id) {
-    auto r = admin_write([&](sqlite::db& db) {
+proto::expected<void> sql_store::revoke_device(const std::string& device_id) {
+    auto r = admin_write([&](sql::db& db) {
         db.cached("UPDATE devices SET revoked_ms = coalesce(revoked_ms, ?) WHERE id = ?")
             .bind(1, wall_())
             .bind(2, device_id)
             .run();
-        if (sqlite3_changes(db.handle()) == 0) throw admin_refusal{{errc::not_found, "no device '" + device_id + "'"}};
+        if (db.changes() == 0) throw admin_refusal{{errc::not_found, "no device '" + device_id + "'"}};
         return true;
     });
     if (!r) return std::move(r).err();
     return {};
 }
 
-proto::expected<std::string> sqlite_store::rotate_device(const std::string& device_id) {
-    return admin_write([&](sqlite::db& db) {
+proto::expected<std::string> sql_store::rotate_device(const std::string& device_id) {
+    return admin_write([&](sql::db& db) {
         std::string token = new_token();
         const std::string hash = sha256(token);
         db.cached("UPDATE devices SET token_hash = ? WHERE id = ? AND revoked_ms IS NULL")
             .bind_blob(1, hash.data(), hash.size())
             .bind(2, device_id)
             .run();
-        if (sqlite3_changes(db.handle()) == 0)
+        if (db.changes() == 0)
             throw admin_refusal{{errc::not_found, "no active device '" + device_id + "'"}};
         return token;
     });
 }
 
-proto::expected<void> sqlite_store::move_device(const std::string& device_id, const std::string& unit_id) {
+proto::expected<void> sql_store::move_device(const std::string& device_id, const std::string& unit_id) {
     if (!proto::valid_id(unit_id)) return error{errc::bad_request, "'" + unit_id + "' is not a valid unit id"};
-    auto r = admin_write([&](sqlite::db& db) {
+    auto r = admin_write([&](sql::db& db) {
         // A new epoch makes the device's next pull start over in its new scope.
         db.cached("UPDATE devices SET unit_id = ?, scope_epoch = scope_epoch + 1 WHERE id = ?")
             .bind(1, unit_id)
             .bind(2, device_id)
             .run();
-        if (sqlite3_changes(db.handle()) == 0) throw admin_refusal{{errc::not_found, "no device '" + device_id + "'"}};
+        if (db.changes() == 0) throw admin_refusal{{errc::not_found, "no device '" + device_id + "'"}};
         return true;
     });
     if (!r) return std::move(r).err();
     return {};
 }
 
-proto::expected<enrolment> sqlite_store::enrol_device(const std::string& device_id,
+proto::expected<enrolment> sql_store::enrol_device(const std::string& device_id,
                                                       std::chrono::milliseconds valid_for) {
     using namespace std::chrono_literals;
     if (valid_for < 1min || valid_for > 24h * 30)
         return error{errc::bad_request, "an enrolment code is valid for 1 minute to 30 days"};
-    return admin_write([&](sqlite::db& db) {
+    return admin_write([&](sql::db& db) {
         {
             auto d = db.cached("SELECT 1 FROM devices WHERE id = ? AND revoked_ms IS NULL");
             d.bind(1, device_id);
@@ -214,27 +214,27 @@ proto::expected<enrolment> sqlite_store::enrol_device(const std::string& device_
     });
 }
 
-proto::expected<device> sqlite_store::redeem_enrolment(const std::string& code, const std::string& token) {
+proto::expected<device> sql_store::redeem_enrolment(const std::string& code, const std::string& token) {
     const auto plain = plain_code(code);
     if (!plain)
         return error{errc::bad_request, "an enrolment code is 16 letters and digits (dashes and spaces aside)"};
     if (!token_form(token)) return error{errc::bad_request, "token must be 'fs1_' and 64 lowercase hex digits"};
     const std::string code_hash = sha256(*plain);
     const std::string token_hash = sha256(token);
-    return admin_write([&](sqlite::db& db) {
+    return admin_write([&](sql::db& db) {
         std::string device_id, used_hash;
         std::int64_t expires_ms = 0;
         bool used = false;
         {
             auto e = db.cached(
-                "SELECT device_id, expires_ms, used_ms IS NOT NULL, coalesce(used_token_hash, x'') "
+                "SELECT device_id, expires_ms, used_ms IS NOT NULL, used_token_hash "
                 "FROM enrolments WHERE code_hash = ?");
             e.bind_blob(1, code_hash.data(), code_hash.size());
             if (!e.step()) throw admin_refusal{{errc::not_found, "no such enrolment code"}};
             device_id = e.text(0);
             expires_ms = e.int64(1);
             used = e.int64(2) != 0;
-            used_hash = e.text(3);
+            used_hash = e.is_null(3) ? std::string() : e.text(3);
         }
         device dev;
         std::string current_hash;
@@ -273,8 +273,8 @@ proto::expected<device> sqlite_store::redeem_enrolment(const std::string& code, 
     });
 }
 
-proto::expected<std::vector<unit>> sqlite_store::units() {
-    return read([&](sqlite::db& db) {
+proto::expected<std::vector<unit>> sql_store::units() {
+    return read([&](sql::db& db) {
         std::vector<unit> out;
         auto s = db.cached("SELECT id, parent, name, kind, path FROM units ORDER BY path");
         while (s.step()) out.push_back(unit{s.text(0), s.text(1), s.text(2), s.text(3), s.text(4)});
@@ -282,7 +282,7 @@ proto::expected<std::vector<unit>> sqlite_store::units() {
     });
 }
 
-proto::expected<unit> sqlite_store::put_unit(const unit& in) {
+proto::expected<unit> sql_store::put_unit(const unit& in) {
     if (!proto::valid_id(in.id)) return error{errc::bad_request, "unit id '" + in.id + "' is not a valid id"};
     if (!in.parent.empty() && !proto::valid_id(in.parent))
         return error{errc::bad_request, "parent '" + in.parent + "' is not a valid id"};
@@ -291,7 +291,7 @@ proto::expected<unit> sqlite_store::put_unit(const unit& in) {
     if (std::find(k_unit_kinds.begin(), k_unit_kinds.end(), in.kind) == k_unit_kinds.end())
         return error{errc::bad_request, "unit kind must be district, commune, cell or office, not '" + in.kind + "'"};
 
-    return admin_write([&](sqlite::db& db) {
+    return admin_write([&](sql::db& db) {
         const std::string old_path = path_of(db, in.id);
         std::string parent_path = "/";
         if (!in.parent.empty()) {

@@ -1,7 +1,7 @@
 // Reads on the pool's connections: the change feed, heads, history, conflicts (with the
 // names a reviewer reads: conflict_namer).
 
-#include "store/sqlite_store.hpp"
+#include "store/sql_store.hpp"
 
 #include <fieldsync/server/tuning.hpp>
 
@@ -29,9 +29,9 @@ std::pair<std::string, std::string> range_of(const scope& sc) {
 // The names a reviewer reads instead of ids (SPEC.md, "Conflicts"): each lookup is a point
 // read on the request's snapshot, cached for the request, so a page of 200 conflicts of one
 // cell reads each unit, device and referenced record once.
-class sqlite_store::conflict_namer {
+class sql_store::conflict_namer {
 public:
-    conflict_namer(sqlite::db& db, const proto::schema& schema, const scope& sc) : db_(db), schema_(schema), sc_(sc) {}
+    conflict_namer(sql::db& db, const proto::schema& schema, const scope& sc) : db_(db), schema_(schema), sc_(sc) {}
 
     // Fills c's title, device_name, unit_name, path_names and closed_by_name. `current` is
     // the record's head now (nullptr: read it here), and null when deleted.
@@ -118,22 +118,22 @@ private:
         return titles_[key] = std::move(t);
     }
 
-    sqlite::db& db_;
+    sql::db& db_;
     const proto::schema& schema_;
     const scope& sc_;
     std::map<std::string, std::optional<std::string>> devices_, units_;
     std::map<std::pair<std::string, std::string>, std::string> titles_;
 };
 
-proto::expected<pull_page> sqlite_store::pull(const scope& sc, std::int64_t after_seq, std::int64_t limit) {
-    return read([&](sqlite::db& db) { return pull_on(db, sc, after_seq, limit); });
+proto::expected<pull_page> sql_store::pull(const scope& sc, std::int64_t after_seq, std::int64_t limit) {
+    return read([&](sql::db& db) { return pull_on(db, sc, after_seq, limit); });
 }
 
-pull_page sqlite_store::pull_on(sqlite::db& db, const scope& sc, std::int64_t after_seq, std::int64_t limit) {
+pull_page sql_store::pull_on(sql::db& db, const scope& sc, std::int64_t after_seq, std::int64_t limit) {
     {
         const auto [lo, hi] = range_of(sc);
         std::vector<std::pair<std::int64_t, proto::pulled_change>> heads;
-        auto read_head = [](sqlite::stmt& s) {
+        auto read_head = [](sql::stmt& s) {
             proto::pulled_change p;
             p.collection = s.text(0);
             p.id = s.text(1);
@@ -156,23 +156,30 @@ pull_page sqlite_store::pull_on(sqlite::db& db, const scope& sc, std::int64_t af
             // The whole district, or a subtree so wide that most of the feed is its own: walk
             // the feed in seq order and keep what lies in the range.
             auto s = db.cached(
-                "SELECT collection, id, unit_id, version, deleted, data, seq FROM heads INDEXED BY heads_by_seq "
-                "WHERE seq > ?3 AND path >= ?1 AND path < ?2 ORDER BY seq LIMIT ?4");
+                db.kind() == sql::engine::sqlite
+                    ? "SELECT collection, id, unit_id, version, deleted, data, seq FROM heads INDEXED BY heads_by_seq "
+                      "WHERE seq > ?3 AND path >= ?1 AND path < ?2 ORDER BY seq LIMIT ?4"
+                    : "SELECT collection, id, unit_id, version, deleted, data, seq FROM heads "
+                      "WHERE seq > ?3 AND path >= ?1 AND path < ?2 ORDER BY seq LIMIT ?4");
             s.bind(1, lo).bind(2, hi).bind(3, after_seq).bind(4, limit + 1);
             while (s.step()) heads.push_back(read_head(s));
         } else {
             // One feed per unit of the subtree, each read in seq order from the (path, seq)
             // index, merged: a page reads about `limit` rows plus one per unit, so a cell's
             // pull costs what its own changes cost, whatever the rest of the district holds.
-            std::vector<std::unique_ptr<sqlite::stmt>> feeds;
+            std::vector<std::unique_ptr<sql::stmt>> feeds;
             using entry = std::pair<std::int64_t, std::size_t>;  // (seq, feed)
             std::priority_queue<entry, std::vector<entry>, std::greater<>> next;
+            // Each feed reads at most a page: PostgreSQL runs a statement to its end at once.
+            const char* feed_sql =
+                db.kind() == sql::engine::sqlite
+                    ? "SELECT collection, id, unit_id, version, deleted, data, seq FROM heads INDEXED BY heads_by_path "
+                      "WHERE path = ? AND seq > ? ORDER BY seq LIMIT ?"
+                    : "SELECT collection, id, unit_id, version, deleted, data, seq FROM heads "
+                      "WHERE path = ? AND seq > ? ORDER BY seq LIMIT ?";
             for (const auto& path : paths) {
-                auto f = std::make_unique<sqlite::stmt>(
-                    db.handle(),
-                    "SELECT collection, id, unit_id, version, deleted, data, seq FROM heads INDEXED BY heads_by_path "
-                    "WHERE path = ? AND seq > ? ORDER BY seq");
-                f->bind(1, path).bind(2, after_seq);
+                auto f = db.prepare(feed_sql);
+                f->bind(1, path).bind(2, after_seq).bind(3, limit + 1);
                 if (f->step()) {
                     next.emplace(f->int64(6), feeds.size());
                     feeds.push_back(std::move(f));
@@ -216,9 +223,9 @@ pull_page sqlite_store::pull_on(sqlite::db& db, const scope& sc, std::int64_t af
     }
 }
 
-proto::expected<std::optional<record_view>> sqlite_store::get(const scope& sc, const std::string& collection,
+proto::expected<std::optional<record_view>> sql_store::get(const scope& sc, const std::string& collection,
                                                               const std::string& id) {
-    return read([&](sqlite::db& db) -> std::optional<record_view> {
+    return read([&](sql::db& db) -> std::optional<record_view> {
         auto s = db.cached(
             "SELECT unit_id, version, deleted, data, seq, hlc, updated_ms, path FROM heads "
             "WHERE collection = ? AND id = ?");
@@ -238,9 +245,9 @@ proto::expected<std::optional<record_view>> sqlite_store::get(const scope& sc, c
     });
 }
 
-proto::expected<std::vector<std::optional<held_version>>> sqlite_store::versions_at(
+proto::expected<std::vector<std::optional<held_version>>> sql_store::versions_at(
     const std::vector<proto::pulled_change>& page, std::int64_t after_seq) {
-    return read([&](sqlite::db& db) {
+    return read([&](sql::db& db) {
         std::vector<std::optional<held_version>> out;
         out.reserve(page.size());
         // Versions and seqs grow together per record, so the index on (collection, id,
@@ -265,9 +272,9 @@ proto::expected<std::vector<std::optional<held_version>>> sqlite_store::versions
     });
 }
 
-proto::expected<std::vector<history_entry>> sqlite_store::history(const scope& sc, const std::string& collection,
+proto::expected<std::vector<history_entry>> sql_store::history(const scope& sc, const std::string& collection,
                                                                    const std::string& id) {
-    return read([&](sqlite::db& db) {
+    return read([&](sql::db& db) {
         std::vector<history_entry> out;
         // A record's history is visible where its head is; once gc purged its tombstone,
         // where its last version left it (history outlives the feed).
@@ -306,7 +313,7 @@ proto::expected<std::vector<history_entry>> sqlite_store::history(const scope& s
     });
 }
 
-proto::expected<std::vector<conflict_view>> sqlite_store::conflicts(const scope& sc, const std::string& status,
+proto::expected<std::vector<conflict_view>> sql_store::conflicts(const scope& sc, const std::string& status,
                                                                      std::int64_t limit, std::int64_t offset) {
     conflict_filter f;
     f.status = status;
@@ -315,8 +322,8 @@ proto::expected<std::vector<conflict_view>> sqlite_store::conflicts(const scope&
     return conflicts(sc, f);
 }
 
-proto::expected<std::vector<conflict_view>> sqlite_store::conflicts(const scope& sc, const conflict_filter& f) {
-    return read([&](sqlite::db& db) {
+proto::expected<std::vector<conflict_view>> sql_store::conflicts(const scope& sc, const conflict_filter& f) {
+    return read([&](sql::db& db) {
         std::vector<conflict_view> out;
         const auto [lo, hi] = range_of(sc);
         // A unit filter is a second path range; both must hold, so it can narrow the
@@ -346,9 +353,9 @@ proto::expected<std::vector<conflict_view>> sqlite_store::conflicts(const scope&
     });
 }
 
-proto::expected<std::optional<conflict_view>> sqlite_store::conflict(const scope& sc, const std::string& id) {
+proto::expected<std::optional<conflict_view>> sql_store::conflict(const scope& sc, const std::string& id) {
     static const json null_record;
-    return read([&](sqlite::db& db) -> std::optional<conflict_view> {
+    return read([&](sql::db& db) -> std::optional<conflict_view> {
         auto s = db.cached(
             "SELECT id, collection, record_id, unit_id, status, base_version, head_version, base, head, "
             "head_deleted, incoming, incoming_deleted, fields, device_id, change_id, hlc, created_ms, path, "
@@ -371,10 +378,10 @@ proto::expected<std::optional<conflict_view>> sqlite_store::conflict(const scope
     });
 }
 
-proto::expected<std::vector<proto::resolution_notice>> sqlite_store::held_outcomes(
+proto::expected<std::vector<proto::resolution_notice>> sql_store::held_outcomes(
     const device& dev, const std::vector<std::string>& conflict_ids) {
     if (conflict_ids.empty()) return std::vector<proto::resolution_notice>{};
-    return read([&](sqlite::db& db) {
+    return read([&](sql::db& db) {
         std::vector<proto::resolution_notice> out;
         auto s = db.cached(
             "SELECT c.status, c.device_id, c.closed_ms, c.resolution, d.unit_id, u.name FROM conflicts c "
@@ -407,7 +414,7 @@ proto::expected<std::vector<proto::resolution_notice>> sqlite_store::held_outcom
     });
 }
 
-conflict_view sqlite_store::read_conflict(sqlite::stmt& s) {
+conflict_view sql_store::read_conflict(sql::stmt& s) {
     conflict_view c;
     c.id = s.text(0);
     c.collection = s.text(1);
@@ -433,8 +440,8 @@ conflict_view sqlite_store::read_conflict(sqlite::stmt& s) {
     return c;
 }
 
-proto::expected<std::int64_t> sqlite_store::open_conflicts() {
-    return read([&](sqlite::db& db) {
+proto::expected<std::int64_t> sql_store::open_conflicts() {
+    return read([&](sql::db& db) {
         auto s = db.cached("SELECT count(*) FROM conflicts WHERE status = 'open'");
         s.step();
         const auto n = s.int64(0);
@@ -442,7 +449,7 @@ proto::expected<std::int64_t> sqlite_store::open_conflicts() {
     });
 }
 
-proto::expected<std::vector<std::pair<std::string, std::int64_t>>> sqlite_store::last_syncs() {
+proto::expected<std::vector<std::pair<std::string, std::int64_t>>> sql_store::last_syncs() {
     // The acknowledgements this process recorded, written or not (retention.cpp), over the
     // ones in the store (another process's, or from before a restart).
     std::map<std::string, std::int64_t> recent;
@@ -450,7 +457,7 @@ proto::expected<std::vector<std::pair<std::string, std::int64_t>>> sqlite_store:
         std::lock_guard lock(queue_mutex_);
         for (const auto& [id, ack] : latest_acks_) recent[id] = ack.at_ms;
     }
-    return read([&](sqlite::db& db) {
+    return read([&](sql::db& db) {
         std::vector<std::pair<std::string, std::int64_t>> out;
         auto s = db.cached("SELECT id, ack_ms, revoked_ms IS NOT NULL FROM devices ORDER BY id");
         while (s.step()) {

@@ -2,7 +2,7 @@
 // kept as forwards until the upstream answers them, and the upstream's records mirrored at
 // the upstream's versions, so a version means the same record at the hub and upstream.
 
-#include "store/sqlite_store.hpp"
+#include "store/sql_store.hpp"
 
 namespace fieldsync::server {
 
@@ -15,7 +15,7 @@ using namespace store_util;
 // breaks the schema, a change_id another device of this hub already used) is final and
 // recorded like any answer; everything else is the upstream's to decide: the merge rule
 // needs the upstream's head, and a collision must open one conflict there, not one here.
-proto::change_result sqlite_store::relay_one(const device& dev, const proto::change& c, const std::string& batch_id,
+proto::change_result sql_store::relay_one(const device& dev, const proto::change& c, const std::string& batch_id,
                                              std::int64_t now_ms) {
     auto rejected = [&](errc code, std::string message, std::int64_t version) {
         return store_util::rejected_answer(c.change_id, error{code, std::move(message)}, version);
@@ -70,8 +70,8 @@ proto::change_result sqlite_store::relay_one(const device& dev, const proto::cha
     return r;
 }
 
-proto::expected<std::vector<forward_entry>> sqlite_store::relay_forwards(std::int64_t after_seq, std::int64_t limit) {
-    return read([&](sqlite::db& db) {
+proto::expected<std::vector<forward_entry>> sql_store::relay_forwards(std::int64_t after_seq, std::int64_t limit) {
+    return read([&](sql::db& db) {
         auto s = db.cached(
             "SELECT seq, device_id, change FROM forwards WHERE settled_ms IS NULL AND seq > ? ORDER BY seq LIMIT ?");
         s.bind(1, after_seq).bind(2, limit);
@@ -91,8 +91,8 @@ proto::expected<std::vector<forward_entry>> sqlite_store::relay_forwards(std::in
     });
 }
 
-proto::expected<std::int64_t> sqlite_store::relay_backlog() {
-    return read([&](sqlite::db& db) {
+proto::expected<std::int64_t> sql_store::relay_backlog() {
+    return read([&](sql::db& db) {
         auto s = db.cached("SELECT count(*) FROM forwards WHERE settled_ms IS NULL");
         s.step();
         const auto n = s.int64(0);
@@ -100,10 +100,10 @@ proto::expected<std::int64_t> sqlite_store::relay_backlog() {
     });
 }
 
-proto::expected<void> sqlite_store::relay_answer(const proto::sync_response& answer) {
+proto::expected<void> sql_store::relay_answer(const proto::sync_response& answer) {
     const auto now_ms = wall_();
     const auto stamp = clock_.now().to_string();
-    auto done = admin_write([&](sqlite::db& db) {
+    auto done = admin_write([&](sql::db& db) {
         // Final answers settle their forwards: the device's next push of the change (same
         // change_id) is answered from `decided`, with the upstream's version.
         for (const auto& res : answer.results) {
@@ -118,8 +118,8 @@ proto::expected<void> sqlite_store::relay_answer(const proto::sync_response& ans
             // seq (retention.cpp), which proves the answer arrived only when it was given in
             // the response to the change. A settled answer is given later, to a resend that
             // may carry any cursor, so it is kept while the device can ask (the highest seq).
-            db.cached("INSERT OR IGNORE INTO decided(device_id, change_id, batch_id, result, decided_ms, seq) "
-                      "VALUES (?, ?, ?, ?, ?, 9223372036854775807)")
+            db.cached("INSERT INTO decided(device_id, change_id, batch_id, result, decided_ms, seq) "
+                      "VALUES (?, ?, ?, ?, ?, 9223372036854775807) ON CONFLICT DO NOTHING")
                 .bind(1, device_id)
                 .bind(2, res.change_id)
                 .bind(3, batch_id)

@@ -1,11 +1,11 @@
 // The district's reports (SPEC.md, "Reports"): SQL over the live heads of a subtree,
-// json_extract for the fields, grouped by unit path; the roll-up to the unit and its children
-// happens here, by path prefix. Only heads are read: a deleted record (a tombstone) counts
+// json_extract (on PostgreSQL, jsonb's ->>) for the fields, grouped by unit path; the roll-up
+// to the unit and its children happens here, by path prefix. Only heads are read: a deleted record (a tombstone) counts
 // nowhere, and an edited one counts once, as it is now. Every report is of one year: the one
 // asked for, else the campaign year (never "the latest year in the data": one record of the
 // next year would otherwise move a whole district's figures to an empty year).
 
-#include "store/sqlite_store.hpp"
+#include "store/sql_store.hpp"
 
 #include <fieldsync/protocol/ids.hpp>
 #include <fieldsync/protocol/nfd.hpp>
@@ -155,7 +155,7 @@ std::int64_t vietnam_year_of(std::int64_t unix_ms) {
     return year_of_days(ms >= 0 ? ms / day_ms : (ms - day_ms + 1) / day_ms);
 }
 
-std::optional<std::int64_t> stored_campaign_year(sqlite::db& db) {
+std::optional<std::int64_t> stored_campaign_year(sql::db& db) {
     auto s = db.cached("SELECT value FROM meta WHERE key = ?");
     s.bind(1, std::string(k_campaign_year_key));
     if (!s.step()) return std::nullopt;
@@ -215,22 +215,30 @@ std::string four_digits(std::int64_t year) {
 // The years with data for a report in the range lo <= path < hi, ascending: the year of a
 // study session's or an inspection's date, the year field of registrations (also what the
 // unreviewed cells are counted from).
-std::vector<std::int64_t> data_years(sqlite::db& db, const std::string& name, const std::string& lo,
+std::vector<std::int64_t> data_years(sql::db& db, const std::string& name, const std::string& lo,
                                      const std::string& hi) {
     std::set<std::int64_t> years;
     if (name == "participation" || name == "inspections") {
         auto s = db.cached(
-            "SELECT DISTINCT substr(json_extract(data, '$.date'), 1, 4) FROM heads "
+            db.kind() == sql::engine::sqlite
+            ? "SELECT DISTINCT substr(json_extract(data, '$.date'), 1, 4) FROM heads "
             "WHERE collection = ? AND deleted = 0 AND path >= ? AND path < ? "
-            "AND substr(json_extract(data, '$.date'), 1, 4) GLOB '[0-9][0-9][0-9][0-9]'");
+            "AND substr(json_extract(data, '$.date'), 1, 4) GLOB '[0-9][0-9][0-9][0-9]'"
+            : "SELECT DISTINCT substr(data::jsonb->>'date', 1, 4) FROM heads "
+              "WHERE collection = ? AND deleted = 0 AND path >= ? AND path < ? "
+              "AND substr(data::jsonb->>'date', 1, 4) ~ '^[0-9]{4}$'");
         s.bind(1, std::string(name == "participation" ? "study_sessions" : "inspections")).bind(2, lo).bind(3, hi);
         while (s.step())
             if (const auto y = proto::parse_integer(s.text(0), 1, 9999)) years.insert(*y);
     } else {
         auto s = db.cached(
-            "SELECT DISTINCT json_extract(data, '$.year') FROM heads "
+            db.kind() == sql::engine::sqlite
+            ? "SELECT DISTINCT json_extract(data, '$.year') FROM heads "
             "WHERE collection = 'registrations' AND deleted = 0 AND path >= ? AND path < ? "
-            "AND json_type(data, '$.year') = 'integer'");
+            "AND json_type(data, '$.year') = 'integer'"
+            : "SELECT DISTINCT (data::jsonb->>'year')::bigint FROM heads "
+              "WHERE collection = 'registrations' AND deleted = 0 AND path >= ? AND path < ? "
+              "AND jsonb_typeof(data::jsonb->'year') = 'number' AND data::jsonb->>'year' ~ '^[0-9]{1,4}$'");
         s.bind(1, lo).bind(2, hi);
         while (s.step())
             if (const auto y = s.int64(0); y >= 1 && y <= 9999) years.insert(y);
@@ -263,7 +271,7 @@ json ratio(std::int64_t part, std::int64_t whole) {
 // What every report reads first: the request, the tree within the scope, the unit reported
 // on (`out.root`) with its path range and children.
 struct report_context {
-    sqlite::db& db;
+    sql::db& db;
     const report_request& r;
     std::int64_t year = 0;                      // the year the figures are of
     std::optional<review_period> period;        // unreviewed_cells: the period asked for
@@ -295,10 +303,15 @@ void participation_report(const report_context& ctx, report_table& out) {
     std::map<int, std::map<std::string, figures>> rows;
     {
         auto s = db.cached(
-            "SELECT path, json_extract(data, '$.audience'), count(*), "
+            db.kind() == sql::engine::sqlite
+            ? "SELECT path, json_extract(data, '$.audience'), count(*), "
             "sum(json_extract(data, '$.invited')), sum(json_extract(data, '$.attended')) FROM heads "
             "WHERE collection = 'study_sessions' AND deleted = 0 AND path >= ? AND path < ? "
-            "AND substr(json_extract(data, '$.date'), 1, 4) = ? GROUP BY 1, 2 ORDER BY 1, 2");
+            "AND substr(json_extract(data, '$.date'), 1, 4) = ? GROUP BY 1, 2 ORDER BY 1, 2"
+            : "SELECT path, data::jsonb->>'audience', count(*), "
+              "sum((data::jsonb->>'invited')::numeric), sum((data::jsonb->>'attended')::numeric) FROM heads "
+              "WHERE collection = 'study_sessions' AND deleted = 0 AND path >= ? AND path < ? "
+              "AND substr(data::jsonb->>'date', 1, 4) = ? GROUP BY 1, 2 ORDER BY 1, 2");
         s.bind(1, lo).bind(2, hi).bind(3, four_digits(ctx.year));
         while (s.step()) {
             const auto label = s.text(1);
@@ -354,7 +367,8 @@ void registrations_report(const report_context& ctx, report_table& out) {
     // Both sets are built once (IN over a subquery makes an ephemeral index), so the
     // cost is one pass over members, registrations and reviews each.
     auto s = db.cached(
-        "WITH vague_reviewed AS (SELECT json_extract(data, '$.registration') AS id FROM heads "
+        db.kind() == sql::engine::sqlite
+            ? "WITH vague_reviewed AS (SELECT json_extract(data, '$.registration') AS id FROM heads "
         "  WHERE collection = 'reviews' AND deleted = 0 AND path >= ?1 AND path < ?2 "
         "  AND json_extract(data, '$.vague') = 1), "
         "reg AS (SELECT json_extract(data, '$.member') AS member, "
@@ -363,7 +377,17 @@ void registrations_report(const report_context& ctx, report_table& out) {
         "  AND json_extract(data, '$.year') = ?3) "
         "SELECT path, count(*), sum(id IN (SELECT member FROM reg)), "
         "sum(id IN (SELECT member FROM reg WHERE vague)) FROM heads "
-        "WHERE collection = 'members' AND deleted = 0 AND path >= ?1 AND path < ?2 GROUP BY path");
+        "WHERE collection = 'members' AND deleted = 0 AND path >= ?1 AND path < ?2 GROUP BY path"
+            : "WITH vague_reviewed AS (SELECT data::jsonb->>'registration' AS id FROM heads "
+              "  WHERE collection = 'reviews' AND deleted = 0 AND path >= ?1 AND path < ?2 "
+              "  AND data::jsonb->'vague' IN ('true'::jsonb, '1'::jsonb)), "
+              "reg AS (SELECT data::jsonb->>'member' AS member, "
+              "  (data::jsonb->>'status' = 'vague' OR id IN (SELECT id FROM vague_reviewed)) AS vague "
+              "  FROM heads WHERE collection = 'registrations' AND deleted = 0 AND path >= ?1 AND path < ?2 "
+              "  AND data::jsonb->'year' = to_jsonb(CAST(?3 AS bigint))) "
+              "SELECT path, count(*), sum(CASE WHEN id IN (SELECT member FROM reg) THEN 1 ELSE 0 END), "
+              "sum(CASE WHEN id IN (SELECT member FROM reg WHERE vague) THEN 1 ELSE 0 END) FROM heads "
+              "WHERE collection = 'members' AND deleted = 0 AND path >= ?1 AND path < ?2 GROUP BY path");
     s.bind(1, lo).bind(2, hi).bind(3, ctx.year);
     while (s.step()) {
         const int child = roll.child_of(s.text(0));
@@ -400,9 +424,13 @@ void unreviewed_cells_report(const report_context& ctx, report_table& out) {
     std::vector<std::pair<review_period, std::string>> stored;  // parsed, and as stored
     {
         auto p = db.cached(
-            "SELECT DISTINCT json_extract(data, '$.period') FROM heads "
+            db.kind() == sql::engine::sqlite
+            ? "SELECT DISTINCT json_extract(data, '$.period') FROM heads "
             "WHERE collection = 'reviews' AND deleted = 0 AND path >= ? AND path < ? "
-            "AND json_type(data, '$.period') = 'text'");
+            "AND json_type(data, '$.period') = 'text'"
+            : "SELECT DISTINCT data::jsonb->>'period' FROM heads "
+              "WHERE collection = 'reviews' AND deleted = 0 AND path >= ? AND path < ? "
+              "AND jsonb_typeof(data::jsonb->'period') = 'string'");
         p.bind(1, lo).bind(2, hi);
         while (p.step()) {
             const auto text = p.text(0);
@@ -423,7 +451,8 @@ void unreviewed_cells_report(const report_context& ctx, report_table& out) {
     // Per cell: members with a registration of the year, and those of them whose
     // registration a review of the period covers (a review names the member).
     auto s = db.cached(
-        "WITH reg AS (SELECT DISTINCT json_extract(data, '$.member') AS member FROM heads "
+        db.kind() == sql::engine::sqlite
+            ? "WITH reg AS (SELECT DISTINCT json_extract(data, '$.member') AS member FROM heads "
         "  WHERE collection = 'registrations' AND deleted = 0 AND path >= ?1 AND path < ?2 "
         "  AND json_extract(data, '$.year') = ?3), "
         "rev AS (SELECT DISTINCT json_extract(data, '$.member') AS member FROM heads "
@@ -431,7 +460,17 @@ void unreviewed_cells_report(const report_context& ctx, report_table& out) {
         "  AND json_extract(data, '$.period') IN (SELECT value FROM json_each(?4))) "
         "SELECT path, count(*), sum(id IN (SELECT member FROM reg)), "
         "sum(id IN (SELECT member FROM reg) AND id IN (SELECT member FROM rev)) FROM heads "
-        "WHERE collection = 'members' AND deleted = 0 AND path >= ?1 AND path < ?2 GROUP BY path ORDER BY path");
+        "WHERE collection = 'members' AND deleted = 0 AND path >= ?1 AND path < ?2 GROUP BY path ORDER BY path"
+            : "WITH reg AS (SELECT DISTINCT data::jsonb->>'member' AS member FROM heads "
+              "  WHERE collection = 'registrations' AND deleted = 0 AND path >= ?1 AND path < ?2 "
+              "  AND data::jsonb->'year' = to_jsonb(CAST(?3 AS bigint))), "
+              "rev AS (SELECT DISTINCT data::jsonb->>'member' AS member FROM heads "
+              "  WHERE collection = 'reviews' AND deleted = 0 AND path >= ?1 AND path < ?2 "
+              "  AND data::jsonb->>'period' IN (SELECT jsonb_array_elements_text(CAST(?4 AS jsonb)))) "
+              "SELECT path, count(*), sum(CASE WHEN id IN (SELECT member FROM reg) THEN 1 ELSE 0 END), "
+              "sum(CASE WHEN id IN (SELECT member FROM reg) AND id IN (SELECT member FROM rev) THEN 1 ELSE 0 END) "
+              "FROM heads WHERE collection = 'members' AND deleted = 0 AND path >= ?1 AND path < ?2 "
+              "GROUP BY path ORDER BY path");
     s.bind(1, lo).bind(2, hi).bind(3, ctx.year).bind(4, matching.dump());
     std::int64_t cells = 0, none = 0, partial = 0;
     while (s.step()) {
@@ -461,11 +500,17 @@ void inspections_report(const report_context& ctx, report_table& out) {
     std::int64_t count = 0, with_vague = 0, vague_total = 0, conclusions_total = 0;
     {
         auto s = db.cached(
-            "SELECT i.id, i.unit_id, i.data, (SELECT count(*) FROM heads c WHERE c.collection = 'conclusions' "
+            db.kind() == sql::engine::sqlite
+            ? "SELECT i.id, i.unit_id, i.data, (SELECT count(*) FROM heads c WHERE c.collection = 'conclusions' "
             "  AND c.deleted = 0 AND json_extract(c.data, '$.inspection') = i.id) FROM heads i "
             "WHERE i.collection = 'inspections' AND i.deleted = 0 AND i.path >= ?1 AND i.path < ?2 "
             "AND substr(json_extract(i.data, '$.date'), 1, 4) = ?3 "
-            "ORDER BY json_extract(i.data, '$.date'), i.path, i.id");
+            "ORDER BY json_extract(i.data, '$.date'), i.path, i.id"
+            : "SELECT i.id, i.unit_id, i.data, (SELECT count(*) FROM heads c WHERE c.collection = 'conclusions' "
+              "  AND c.deleted = 0 AND c.data::jsonb->>'inspection' = i.id) FROM heads i "
+              "WHERE i.collection = 'inspections' AND i.deleted = 0 AND i.path >= ?1 AND i.path < ?2 "
+              "AND substr(i.data::jsonb->>'date', 1, 4) = ?3 "
+              "ORDER BY (i.data::jsonb->>'date') COLLATE \"C\", i.path, i.id");
         s.bind(1, lo).bind(2, hi).bind(3, four_digits(ctx.year));
         while (s.step()) {
             const auto data = parse_stored(s.text(2));
@@ -528,7 +573,7 @@ std::optional<proto::error> locate_root(report_context& ctx, const scope& sc, co
 
 }  // namespace
 
-proto::expected<report_table> sqlite_store::report(const scope& sc, const report_request& r) {
+proto::expected<report_table> sql_store::report(const scope& sc, const report_request& r) {
     const auto& names = report_names();
     if (std::find(names.begin(), names.end(), r.name) == names.end()) {
         std::string known;
@@ -549,7 +594,7 @@ proto::expected<report_table> sqlite_store::report(const scope& sc, const report
             return error{errc::bad_request, "period " + period->text + " is not of year " + std::to_string(*r.year)};
     }
 
-    auto result = read([&](sqlite::db& db) -> proto::expected<report_table> {
+    auto result = read([&](sql::db& db) -> proto::expected<report_table> {
         report_context ctx{db, r, 0, period, {}, {}, {}, {}, {}};
         report_table out;
         out.name = r.name;
@@ -572,8 +617,8 @@ proto::expected<report_table> sqlite_store::report(const scope& sc, const report
     return std::move(*result);
 }
 
-proto::expected<report_overview> sqlite_store::report_years(const scope& sc, const std::string& unit_id) {
-    auto result = read([&](sqlite::db& db) -> proto::expected<report_overview> {
+proto::expected<report_overview> sql_store::report_years(const scope& sc, const std::string& unit_id) {
+    auto result = read([&](sql::db& db) -> proto::expected<report_overview> {
         const report_request r;
         report_context ctx{db, r, 0, std::nullopt, {}, {}, {}, {}, {}};
         unit root;
@@ -591,23 +636,23 @@ proto::expected<report_overview> sqlite_store::report_years(const scope& sc, con
     return std::move(*result);
 }
 
-campaign_year_info sqlite_store::campaign_year_on(sqlite::db& db) const {
+campaign_year_info sql_store::campaign_year_on(sql::db& db) const {
     if (const auto o = campaign_year_override_.load(); o > 0) return {o, "override"};
     if (const auto y = stored_campaign_year(db)) return {*y, "configured"};
     return {vietnam_year_of(wall_()), "clock"};
 }
 
-proto::expected<campaign_year_info> sqlite_store::campaign_year() {
-    auto result = read([&](sqlite::db& db) { return campaign_year_on(db); });
+proto::expected<campaign_year_info> sql_store::campaign_year() {
+    auto result = read([&](sql::db& db) { return campaign_year_on(db); });
     if (!result) return result.err();
     return *result;
 }
 
-proto::expected<void> sqlite_store::set_campaign_year(std::optional<std::int64_t> year) {
+proto::expected<void> sql_store::set_campaign_year(std::optional<std::int64_t> year) {
     if (year && (*year < 1 || *year > 9999)) return error{errc::bad_request, "the campaign year must be 1..9999"};
-    auto done = admin_write([&](sqlite::db& db) {
+    auto done = admin_write([&](sql::db& db) {
         if (year)
-            db.cached("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)")
+            db.cached("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
                 .bind(1, std::string(k_campaign_year_key))
                 .bind(2, std::to_string(*year))
                 .run();
@@ -619,7 +664,7 @@ proto::expected<void> sqlite_store::set_campaign_year(std::optional<std::int64_t
     return {};
 }
 
-void sqlite_store::override_campaign_year(std::optional<std::int64_t> year) {
+void sql_store::override_campaign_year(std::optional<std::int64_t> year) {
     campaign_year_override_.store(year && *year >= 1 && *year <= 9999 ? *year : 0);
 }
 

@@ -10,7 +10,7 @@
 // cursor it presents is the one it was given with a safe_seq at or past the horizon (a device
 // whose scope is quiet keeps an old cursor while the feed moves on elsewhere).
 
-#include "store/sqlite_store.hpp"
+#include "store/sql_store.hpp"
 
 #include <fieldsync/server/tuning.hpp>
 
@@ -27,15 +27,15 @@ using namespace store_util;
 
 namespace {
 
-std::int64_t meta_int(sqlite::db& db, const char* key) {
+std::int64_t meta_int(sql::db& db, const char* key) {
     auto s = db.cached("SELECT value FROM meta WHERE key = ?");
     s.bind(1, std::string_view(key));
     const std::int64_t v = s.step() ? s.int64(0) : 0;
     return v;
 }
 
-void set_meta_int(sqlite::db& db, const char* key, std::int64_t value) {
-    db.cached("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)")
+void set_meta_int(sql::db& db, const char* key, std::int64_t value) {
+    db.cached("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
         .bind(1, std::string_view(key))
         .bind(2, std::to_string(value))
         .run();
@@ -43,14 +43,14 @@ void set_meta_int(sqlite::db& db, const char* key, std::int64_t value) {
 
 }  // namespace
 
-std::map<std::string, acknowledgement> sqlite_store::take_acks() {
+std::map<std::string, acknowledgement> sql_store::take_acks() {
     std::map<std::string, acknowledgement> out;
     std::lock_guard lock(queue_mutex_);
     out.swap(acks_);
     return out;
 }
 
-void sqlite_store::write_acks(sqlite::db& db, const std::map<std::string, acknowledgement>& acks) {
+void sql_store::write_acks(sql::db& db, const std::map<std::string, acknowledgement>& acks) {
     for (const auto& [id, a] : acks)
         db.cached(
               "UPDATE devices SET ack_epoch = ?, ack_seq = ?, next_seq = ?, safe_seq = ?, ack_ms = ? WHERE id = ?")
@@ -63,7 +63,7 @@ void sqlite_store::write_acks(sqlite::db& db, const std::map<std::string, acknow
             .run();
 }
 
-std::optional<proto::head_state> sqlite_store::purged_head(sqlite::db& db, const std::string& collection,
+std::optional<proto::head_state> sql_store::purged_head(sql::db& db, const std::string& collection,
                                                            const std::string& id, std::string& unit_id) {
     auto s = db.cached(
         "SELECT version, deleted, data, hlc, device_id, unit_id FROM history WHERE collection = ? AND id = ? "
@@ -80,9 +80,9 @@ std::optional<proto::head_state> sqlite_store::purged_head(sqlite::db& db, const
     return h;
 }
 
-proto::expected<pull_page> sqlite_store::device_pull(const device& dev, std::int64_t after_seq, std::int64_t limit) {
+proto::expected<pull_page> sql_store::device_pull(const device& dev, std::int64_t after_seq, std::int64_t limit) {
     acknowledgement ack;
-    auto page = read([&](sqlite::db& db) {
+    auto page = read([&](sql::db& db) {
         // One snapshot (read() runs this in a read transaction): gc writes its horizon before
         // it purges, so these reads see either the old horizon and nothing purged under the new
         // one, or the new horizon.
@@ -143,7 +143,7 @@ struct gc_device {
 // takes the write lock), phase by phase: the horizon, then tombstones, drop notices and
 // remembered answers, each in batches of o.batch_rows.
 struct gc_run {
-    sqlite::db& db;
+    sql::db& db;
     const gc_options& o;
     gc_report& rep;
     const std::int64_t now;
@@ -152,16 +152,16 @@ struct gc_run {
     // Runs fn in one short transaction; a dry run's only reads, without the write lock.
     template <class Fn>
     auto in_tx(Fn&& fn) {
-        db.exec(o.dry_run ? "BEGIN" : "BEGIN IMMEDIATE");
+        if (o.dry_run)
+            db.begin_read();
+        else
+            db.begin_write();
         try {
             auto r = fn();
-            db.exec("COMMIT");
+            db.commit();
             return r;
         } catch (...) {
-            try {
-                db.exec("ROLLBACK");
-            } catch (...) {
-            }
+            db.rollback();
             throw;
         }
     }
@@ -215,10 +215,15 @@ struct gc_run {
             const auto n = in_tx([&] {
                 std::vector<std::tuple<std::string, std::string, std::int64_t>> rows;
                 auto s = db.cached(
-                    "SELECT h.collection, h.id, h.seq FROM heads h INDEXED BY heads_tombstones "
-                    "WHERE h.deleted = 1 AND h.seq > ?1 AND h.seq <= ?2 AND NOT EXISTS (SELECT 1 FROM conflicts c "
-                    "WHERE c.collection = h.collection AND c.record_id = h.id AND c.status = 'open') "
-                    "ORDER BY h.seq LIMIT ?3");
+                    db.kind() == sql::engine::sqlite
+                        ? "SELECT h.collection, h.id, h.seq FROM heads h INDEXED BY heads_tombstones "
+                          "WHERE h.deleted = 1 AND h.seq > ?1 AND h.seq <= ?2 AND NOT EXISTS (SELECT 1 FROM conflicts c "
+                          "WHERE c.collection = h.collection AND c.record_id = h.id AND c.status = 'open') "
+                          "ORDER BY h.seq LIMIT ?3"
+                        : "SELECT h.collection, h.id, h.seq FROM heads h "
+                          "WHERE h.deleted = 1 AND h.seq > ?1 AND h.seq <= ?2 AND NOT EXISTS (SELECT 1 FROM conflicts c "
+                          "WHERE c.collection = h.collection AND c.record_id = h.id AND c.status = 'open') "
+                          "ORDER BY h.seq LIMIT ?3");
                 s.bind(1, after).bind(2, rep.horizon).bind(3, o.batch_rows);
                 while (s.step()) rows.emplace_back(s.text(0), s.text(1), s.int64(2));
                 for (const auto& [collection, id, seq] : rows) {
@@ -232,7 +237,7 @@ struct gc_run {
                         .bind(2, id)
                         .bind(3, seq)
                         .run();
-                    rep.tombstones += sqlite3_changes(db.handle());
+                    rep.tombstones += db.changes();
                 }
                 return static_cast<std::int64_t>(rows.size());
             });
@@ -255,7 +260,7 @@ struct gc_run {
                         continue;
                     }
                     db.cached("DELETE FROM drops WHERE seq = ?").bind(1, seq).run();
-                    rep.drops += sqlite3_changes(db.handle());
+                    rep.drops += db.changes();
                 }
                 return static_cast<std::int64_t>(seqs.size());
             });
@@ -295,7 +300,7 @@ struct gc_run {
                             .bind(1, d.id)
                             .bind(2, id)
                             .run();
-                        rep.decided += sqlite3_changes(db.handle());
+                        rep.decided += db.changes();
                     }
                     return seen;
                 });
@@ -307,14 +312,14 @@ struct gc_run {
 
 }  // namespace
 
-proto::expected<gc_report> sqlite_store::gc(const gc_options& o) {
+proto::expected<gc_report> sql_store::gc(const gc_options& o) {
     if (o.window_ms < 0) return error{errc::bad_request, "the retention window cannot be negative"};
     if (o.batch_rows < 1) return error{errc::bad_request, "gc needs at least one row per transaction"};
     gc_report rep;
     rep.dry_run = o.dry_run;
     try {
-        sqlite::db db(path_, sqlite::db::mode::read_write_create);
-        configure(db);
+        const auto conn = connect_();
+        auto& db = *conn;
         gc_run run{db, o, rep, wall_()};
         // This process's unwritten acknowledgements count: a dry run reads them, a real run
         // writes them first.

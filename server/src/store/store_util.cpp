@@ -1,6 +1,7 @@
 #include "store/store_util.hpp"
 
 #include <fieldsync/protocol/ids.hpp>
+#include <fieldsync/sqlite/sqlite.hpp>
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -51,10 +52,11 @@ json parse_stored(const std::string& text) {
 
 std::string dump(const json& j) { return j.is_null() ? std::string() : j.dump(); }
 
-void write_version(sqlite::db& db, const version_row& v) {
+void write_version(sql::db& db, const version_row& v) {
     auto h = db.cached(v.history_may_hold
-                            ? "INSERT OR IGNORE INTO history(collection, id, version, deleted, data, unit_id, device_id, "
-                              "change_id, hlc, server_ms, how, lost, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                            ? "INSERT INTO history(collection, id, version, deleted, data, unit_id, device_id, "
+                              "change_id, hlc, server_ms, how, lost, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                              "ON CONFLICT DO NOTHING"
                             : "INSERT INTO history(collection, id, version, deleted, data, unit_id, device_id, "
                               "change_id, hlc, server_ms, how, lost, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     h.bind(1, v.collection).bind(2, v.id).bind(3, v.version).bind(4, v.deleted ? 1 : 0);
@@ -91,7 +93,9 @@ void write_version(sqlite::db& db, const version_row& v) {
 }
 
 error storage_failure(const std::exception& e) {
-    if (const auto* s = dynamic_cast<const sqlite::error*>(&e); s && (s->code() & 0xFF) == SQLITE_BUSY)
+    const auto* q = dynamic_cast<const sql::error*>(&e);
+    const auto* s = dynamic_cast<const sqlite::error*>(&e);  // backup.cpp works on SQLite files directly
+    if ((q && q->transient()) || (s && (s->code() & 0xFF) == SQLITE_BUSY))
         return error{errc::unavailable, std::string("the store is busy: ") + e.what()};
     return error{errc::storage_error, std::string("the store failed: ") + e.what()};
 }
@@ -105,7 +109,7 @@ protocol::change_result rejected_answer(std::string change_id, error err, std::i
     return r;
 }
 
-device read_device(sqlite::stmt& s) {
+device read_device(sql::stmt& s) {
     device d;
     d.id = s.text(0);
     d.name = s.text(1);

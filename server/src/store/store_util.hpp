@@ -1,9 +1,9 @@
 #pragma once
-// Small helpers shared by the SQLite store's files. Private to server/src/store.
+// Small helpers shared by the store's files. Private to server/src/store.
 
 #include <fieldsync/server/store.hpp>
 
-#include <fieldsync/sqlite/sqlite.hpp>
+#include "store/sql.hpp"
 
 #include <optional>
 #include <string>
@@ -32,7 +32,7 @@ inline constexpr const char* k_device_columns =
     "d.ack_epoch, d.ack_seq, d.next_seq, d.safe_seq, d.ack_ms";
 /// How many columns k_device_columns names.
 inline constexpr int k_device_column_count = 13;
-device read_device(sqlite::stmt& s);
+device read_device(sql::stmt& s);
 
 /// One new version of a record: its history row, a drop notice when the record leaves its
 /// old subtree, and the head. The write path, conflict resolution and the relay hub's mirror
@@ -57,7 +57,7 @@ struct version_row {
     /// scope and came back): that row stays.
     bool history_may_hold = false;
 };
-void write_version(sqlite::db& db, const version_row& v);
+void write_version(sql::db& db, const version_row& v);
 
 /// The upper bound of a subtree's path range: paths p with path <= p < subtree_end(path).
 /// Paths end with '/', and '0' is the character after '/'.

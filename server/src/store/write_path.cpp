@@ -1,7 +1,7 @@
 // The writer thread and the sync engine's write path: group commit, idempotency, the merge
 // rule applied to the store (ARCHITECTURE.md, "A sync, end to end").
 
-#include "store/sqlite_store.hpp"
+#include "store/sql_store.hpp"
 
 #include <fieldsync/protocol/tuning.hpp>
 #include <fieldsync/server/tuning.hpp>
@@ -16,7 +16,7 @@ using proto::errc;
 using proto::error;
 using namespace store_util;
 
-void sqlite_store::submit(const device& dev, proto::change_set cs, push_done done) {
+void sql_store::submit(const device& dev, proto::change_set cs, push_done done) {
     {
         std::lock_guard lock(queue_mutex_);
         if (!closing_) {
@@ -28,7 +28,7 @@ void sqlite_store::submit(const device& dev, proto::change_set cs, push_done don
     done(error{errc::unavailable, "the server is shutting down"});
 }
 
-void sqlite_store::close() {
+void sql_store::close() {
     {
         std::lock_guard lock(queue_mutex_);
         if (closing_) return;
@@ -38,7 +38,7 @@ void sqlite_store::close() {
     if (writer_.joinable()) writer_.join();
 }
 
-void sqlite_store::writer_loop() {
+void sql_store::writer_loop() {
     for (;;) {
         std::vector<job> group;
         {
@@ -65,7 +65,7 @@ void sqlite_store::writer_loop() {
 
 // One transaction for the whole group; a savepoint per change-set, so a change-set that
 // fails is undone alone. Answers go out only after COMMIT has returned.
-void sqlite_store::commit_group(std::vector<job>& group) {
+void sql_store::commit_group(std::vector<job>& group) {
     const auto acks = take_acks();
     std::vector<proto::expected<std::vector<proto::change_result>>> answers;
     answers.reserve(group.size());
@@ -73,16 +73,13 @@ void sqlite_store::commit_group(std::vector<job>& group) {
     const auto started = std::chrono::steady_clock::now();
     std::int64_t seq_begun = 0;
     try {
-        db.exec("BEGIN IMMEDIATE");
+        db.begin_write();
         // Read inside the write lock: the admin tool may have moved units (and taken seqs)
         // from another process since the last group.
         seq_ = load_seq(db);
         seq_begun = seq_;
     } catch (const std::exception& e) {
-        try {
-            db.exec("ROLLBACK");
-        } catch (...) {
-        }
+        db.rollback();
         metrics_.failed_commits.fetch_add(1, std::memory_order_relaxed);
         for (auto& j : group) j.done(storage_failure(e));
         return;
@@ -108,12 +105,12 @@ void sqlite_store::commit_group(std::vector<job>& group) {
         // more and may make a device re-snapshot once.
         write_acks(db, acks);
         store_seq(db, seq_);
-        db.exec("COMMIT");
+        db.commit();
     } catch (const std::exception& e) {
-        try {
-            db.exec("ROLLBACK");
-        } catch (...) {
-        }
+        // A COMMIT whose outcome is unknown (PostgreSQL's connection lost) is answered as
+        // retryable like any failure here (sql::error::transient), never as success: the
+        // retry is decided by its change ids.
+        db.rollback();
         metrics_.failed_commits.fetch_add(1, std::memory_order_relaxed);
         for (auto& j : group) j.done(storage_failure(e));
         return;
@@ -132,7 +129,7 @@ void sqlite_store::commit_group(std::vector<job>& group) {
     for (std::size_t i = 0; i < group.size(); ++i) group[i].done(std::move(answers[i]));
 }
 
-std::vector<proto::change_result> sqlite_store::apply(const device& dev, const proto::change_set& cs) {
+std::vector<proto::change_result> sql_store::apply(const device& dev, const proto::change_set& cs) {
     std::vector<proto::change_result> out;
     out.reserve(cs.changes.size());
     const auto now_ms = wall_();
@@ -166,7 +163,7 @@ std::vector<proto::change_result> sqlite_store::apply(const device& dev, const p
     return out;
 }
 
-sqlite_store::located_head sqlite_store::locate_head(const std::string& collection, const std::string& id) {
+sql_store::located_head sql_store::locate_head(const std::string& collection, const std::string& id) {
     located_head at;
     {
         auto s = writer_db_.cached(
@@ -192,14 +189,14 @@ sqlite_store::located_head sqlite_store::locate_head(const std::string& collecti
     return at;
 }
 
-std::int64_t sqlite_store::visible_head_version(const device& dev, const proto::change& c) {
+std::int64_t sql_store::visible_head_version(const device& dev, const proto::change& c) {
     if (!proto::valid_id(c.id) || !schema_.find(c.collection)) return 0;
     const auto at = locate_head(c.collection, c.id);
     // Outside the device's scope a record is not revealed, as decide_one's out_of_scope is not.
     return at.head && scope::of(dev).contains(at.path) ? at.head->version : 0;
 }
 
-proto::hlc sqlite_store::stamp_of(const proto::change& c) {
+proto::hlc sql_store::stamp_of(const proto::change& c) {
     // A client clock too far ahead would win every lww collision until real time caught
     // up: such a change, like one without a clock, gets the server's.
     if (c.stamp && c.stamp->wall_ms <= clock_.wall_ms() + proto::tuning::max_hlc_ahead_ms) {
@@ -209,7 +206,7 @@ proto::hlc sqlite_store::stamp_of(const proto::change& c) {
     return clock_.now();
 }
 
-std::string sqlite_store::write_conflict(const device& dev, const proto::change& c, const located_head& at,
+std::string sql_store::write_conflict(const device& dev, const proto::change& c, const located_head& at,
                                          const std::optional<proto::version_state>& base,
                                          const proto::merge_outcome& o, const proto::hlc& stamp,
                                          const std::string& path, std::int64_t now_ms) {
@@ -236,7 +233,7 @@ std::string sqlite_store::write_conflict(const device& dev, const proto::change&
     return id;
 }
 
-std::optional<proto::change_result> sqlite_store::decided(const std::string& device_id, const std::string& change_id) {
+std::optional<proto::change_result> sql_store::decided(const std::string& device_id, const std::string& change_id) {
     auto s = writer_db_.cached("SELECT result FROM decided WHERE device_id = ? AND change_id = ?");
     s.bind(1, device_id).bind(2, change_id);
     if (!s.step()) return std::nullopt;
@@ -246,7 +243,7 @@ std::optional<proto::change_result> sqlite_store::decided(const std::string& dev
     return std::move(r).value();
 }
 
-proto::change_result sqlite_store::decide_one(const device& dev, const proto::change& c, std::int64_t now_ms) {
+proto::change_result sql_store::decide_one(const device& dev, const proto::change& c, std::int64_t now_ms) {
     auto rejected = [&](errc code, std::string message, std::int64_t version) {
         return store_util::rejected_answer(c.change_id, error{code, std::move(message)}, version);
     };

@@ -5,6 +5,7 @@
 // 5xx and 403) or never answers at all (a slow server).
 
 #include "helpers.hpp"
+#include "store_under_test.hpp"
 
 #include <fieldsync/client/transport.hpp>
 #include <fieldsync/server/server.hpp>
@@ -69,7 +70,7 @@ private:
         srv::store_options so;
         so.path = dir_.file("central.db");
         so.schema = options.schema;
-        auto st = srv::open_sqlite_store(so);
+        auto st = fieldsync::test::open_store_under_test(so);
         INFO((st ? std::string() : st.err().message));
         REQUIRE(st);
         store_ = std::move(*st);

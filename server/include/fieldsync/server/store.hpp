@@ -286,7 +286,7 @@ struct store_metrics {
 };
 
 struct store_options {
-    std::string path;                           // SQLite file; created if missing
+    std::string path;                           // SQLite file (created if missing), or PostgreSQL's conninfo
     const proto::schema* schema = nullptr;      // default: proto::schema::default_schema()
     proto::hlc_clock::wall_fn wall = proto::hlc_clock::system_wall_ms;  // clock seam
     int read_connections = 4;
@@ -568,8 +568,13 @@ struct store_roles {
     store_roles with_sync(sync_store& s) const { return {s, directory, review, reports}; }
 };
 
-/// Opens (creating and migrating as needed) a SQLite store.
+/// Opens (creating and migrating as needed) a SQLite store: options.path is the file.
 proto::expected<std::unique_ptr<store>> open_sqlite_store(const store_options& options);
+/// Opens (creating the tables in an empty database) a store on PostgreSQL: options.path is
+/// the libpq connection string ("host=... dbname=..." or a postgresql:// URI). Several
+/// servers may open the same database at once (ARCHITECTURE.md, "The store on PostgreSQL").
+/// `unavailable` when this build has no PostgreSQL (libpq was missing).
+proto::expected<std::unique_ptr<store>> open_postgres_store(const store_options& options);
 
 /// What a backup or a restore produced.
 struct backup_report {

@@ -1,7 +1,8 @@
 #pragma once
-// The SQLite implementation of `store` (store.hpp says what it promises; ARCHITECTURE.md,
-// "Central store", shows the tables). Private to server/src/store. Its members are defined
-// by concern: sqlite_store.cpp (opening, migrations, the read pool, push), write_path.cpp
+// The implementation of `store` (store.hpp says what it promises; ARCHITECTURE.md, "Central
+// store", shows the tables) on SQL: SQLite or PostgreSQL, through sql.hpp's connections.
+// Private to server/src/store. Its members are defined by concern: sql_store.cpp (opening,
+// migrations, the read pool, push), write_path.cpp
 // (the writer thread, group commit and the sync engine), reads.cpp (feed, records, history,
 // conflicts, versions_at, held outcomes, last syncs), devices.cpp (devices, tokens and units), conflicts.cpp
 // (resolve), retention.cpp (device_pull, acknowledgements, gc), relay.cpp (a hub's forwards
@@ -11,12 +12,13 @@
 #include <fieldsync/protocol/merge.hpp>
 #include <fieldsync/server/store.hpp>
 
-#include <fieldsync/sqlite/sqlite.hpp>
+#include "store/sql.hpp"
 #include "store/store_util.hpp"
 
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -26,10 +28,14 @@
 
 namespace fieldsync::server {
 
-class sqlite_store final : public store {
+class sql_store final : public store {
 public:
-    explicit sqlite_store(const store_options& o);
-    ~sqlite_store() override { close(); }
+    /// Opens a new connection to the store's database (throws sql::error).
+    using connector = std::function<std::unique_ptr<sql::db>()>;
+    /// `connect` opens every connection the store uses: the writer's, the pooled readers',
+    /// and one per administrative write.
+    sql_store(const store_options& o, connector connect);
+    ~sql_store() override { close(); }
 
     void submit(const device& dev, proto::change_set cs, push_done done) override;
     void close() override;
@@ -93,28 +99,29 @@ private:
         push_done done;
     };
 
-    // sqlite_store.cpp
-    static void configure(sqlite::db& db);
+    // sql_store.cpp
     void migrate();
+    void migrate_sqlite();
+    void migrate_postgres();
     void recover_clock();
     // The schema the store serves: the one given (written into meta, so the tools opening the
     // store later read it too), else the one a server wrote there, else the default.
     void keep_schema(const proto::schema* given);
-    std::unique_ptr<sqlite::db> acquire_reader();
-    // Back to the pool, if it holds nothing open (sqlite::db::held_open); otherwise it is
+    std::unique_ptr<sql::db> acquire_reader();
+    // Back to the pool, if it holds nothing open (sql::db::held_open); otherwise it is
     // closed, and a strict build (FIELDSYNC_STRICT_SQLITE: debug and sanitizer builds) aborts.
-    void release_reader(std::unique_ptr<sqlite::db> c);
+    void release_reader(std::unique_ptr<sql::db> c);
     void drop_reader();
 
     // Runs `fn` on a read connection from the pool, in a read transaction of its own (one
     // snapshot, let go when `fn` returns or throws); storage exceptions become errors.
     template <class Fn>
-    auto read(Fn&& fn) -> proto::expected<decltype(fn(std::declval<sqlite::db&>()))> {
-        std::unique_ptr<sqlite::db> conn;
+    auto read(Fn&& fn) -> proto::expected<decltype(fn(std::declval<sql::db&>()))> {
+        std::unique_ptr<sql::db> conn;
         try {
             conn = acquire_reader();
             auto result = [&] {
-                sqlite::read_transaction tx(*conn);
+                sql::read_transaction tx(*conn);
                 return fn(*conn);
             }();
             release_reader(std::move(conn));
@@ -128,20 +135,20 @@ private:
 
     // Runs `fn` in a write transaction of its own, on a fresh connection. For administration
     // (devices, units), which the admin tool does from another process while the server runs:
-    // SQLite's write lock serializes it with the writer thread.
+    // the store's write lock (sql::db::begin_write) serializes it with the writer thread.
     template <class Fn>
-    auto admin_write(Fn&& fn) -> proto::expected<decltype(fn(std::declval<sqlite::db&>()))> {
+    auto admin_write(Fn&& fn) -> proto::expected<decltype(fn(std::declval<sql::db&>()))> {
         try {
-            sqlite::db db(path_, sqlite::db::mode::read_write_create);
-            configure(db);
-            db.exec("BEGIN IMMEDIATE");
+            const auto conn = connect_();
+            auto& db = *conn;
+            db.begin_write();
             try {
                 auto result = fn(db);
-                db.exec("COMMIT");
+                db.commit();
                 tell_commit();
                 return result;
             } catch (...) {
-                db.exec("ROLLBACK");
+                db.rollback();
                 throw;
             }
         } catch (const admin_refusal& r) {
@@ -164,33 +171,33 @@ private:
     };
 
     // The path of a unit: its place in the tree, or a tree of its own when it is unknown.
-    static std::string path_of(sqlite::db& db, const std::string& unit_id);
+    static std::string path_of(sql::db& db, const std::string& unit_id);
     // The next seq of the feed; seq_ is loaded from meta when a write transaction begins.
-    static std::int64_t load_seq(sqlite::db& db);
-    static void store_seq(sqlite::db& db, std::int64_t seq);
+    static std::int64_t load_seq(sql::db& db);
+    static void store_seq(sql::db& db, std::int64_t seq);
 
     // reads.cpp
-    static conflict_view read_conflict(sqlite::stmt& s);
+    static conflict_view read_conflict(sql::stmt& s);
     // Fills the names of conflict_view (title, device, unit, path) within the read's snapshot;
     // one namer per request caches its lookups.
     class conflict_namer;
 
     // conflicts.cpp: what a resolution decides, computed on `db` by resolve and by preview.
     struct resolution_plan;
-    resolution_plan plan_resolution(sqlite::db& db, const device& reviewer, const std::string& conflict_id,
+    resolution_plan plan_resolution(sql::db& db, const device& reviewer, const std::string& conflict_id,
                                     const resolution& r) const;
-    static pull_page pull_on(sqlite::db& db, const scope& sc, std::int64_t after_seq, std::int64_t limit);
+    static pull_page pull_on(sql::db& db, const scope& sc, std::int64_t after_seq, std::int64_t limit);
 
     // reports.cpp: the campaign year as seen through `db`'s transaction.
-    campaign_year_info campaign_year_on(sqlite::db& db) const;
+    campaign_year_info campaign_year_on(sql::db& db) const;
 
     // retention.cpp
     // Acknowledgements waiting for a write transaction (under queue_mutex_).
     std::map<std::string, acknowledgement> take_acks();
-    static void write_acks(sqlite::db& db, const std::map<std::string, acknowledgement>& acks);
+    static void write_acks(sql::db& db, const std::map<std::string, acknowledgement>& acks);
     // A record whose tombstone gc purged, rebuilt from its last version in history (nullopt:
     // the store never had the record). Sets `path` to where that version lives.
-    static std::optional<proto::head_state> purged_head(sqlite::db& db, const std::string& collection,
+    static std::optional<proto::head_state> purged_head(sql::db& db, const std::string& collection,
                                                         const std::string& id, std::string& unit_id);
 
     // write_path.cpp
@@ -221,13 +228,14 @@ private:
     proto::change_result relay_one(const device& dev, const proto::change& c, const std::string& batch_id,
                                    std::int64_t now_ms);
 
-    const std::string path_;
+    const connector connect_;
     proto::schema schema_;  // set by the constructor (keep_schema), then only read
     const proto::hlc_clock::wall_fn wall_;
     const bool relay_;
     proto::hlc_clock clock_;
 
-    sqlite::db writer_db_;  // used by the constructor, then by the writer thread only
+    const std::unique_ptr<sql::db> writer_conn_;
+    sql::db& writer_db_;  // used by the constructor, then by the writer thread only
     std::int64_t seq_ = 0;  // writer thread: the last seq handed out in this transaction
     std::thread writer_;
     std::mutex queue_mutex_;
@@ -246,7 +254,7 @@ private:
 
     std::mutex readers_mutex_;
     std::condition_variable readers_cv_;
-    std::vector<std::unique_ptr<sqlite::db>> idle_readers_;
+    std::vector<std::unique_ptr<sql::db>> idle_readers_;
     int open_readers_ = 0;  // connections handed out right now
     const int max_readers_;
 };

@@ -1,0 +1,206 @@
+// Several servers on one store (ARCHITECTURE.md, "The store on PostgreSQL"): each store object
+// here stands for a fieldsync-server process with its own writer and read pool, all on the same
+// database. On PostgreSQL that is the deployment of several stateless servers; on SQLite it is
+// the same file opened three times. Writers and pullers run at once; the feed must have no
+// hole (a seq committed after a puller passed it) and a change-set must be applied once
+// whichever server receives it, however many receive it together.
+
+#include <catch2/catch.hpp>
+#include "store_under_test.hpp"
+
+#include <fieldsync/server/store.hpp>
+
+#include <atomic>
+#include <barrier>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+#include <thread>
+
+namespace fs = std::filesystem;
+namespace proto = fieldsync::protocol;
+using fieldsync::server::device;
+using fieldsync::server::device_role;
+using fieldsync::server::store;
+using proto::json;
+
+namespace {
+
+struct temp_dir {
+    fs::path path;
+    temp_dir() {
+        std::random_device rd;
+        path = fs::temp_directory_path() / ("fieldsync-multi-" + std::to_string(rd()) + std::to_string(rd()));
+        fs::create_directories(path);
+    }
+    ~temp_dir() {
+        std::error_code ec;
+        fs::remove_all(path, ec);
+    }
+};
+
+std::vector<std::unique_ptr<store>> open_servers(const fs::path& file, int n) {
+    std::vector<std::unique_ptr<store>> out;
+    for (int i = 0; i < n; ++i) {
+        fieldsync::server::store_options o;
+        o.path = file.string();
+        auto s = fieldsync::test::open_store_under_test(o);
+        INFO((s ? std::string() : s.err().message));
+        REQUIRE(s.has_value());
+        out.push_back(std::move(s).value());
+    }
+    return out;
+}
+
+proto::change_entry new_member(const std::string& id, const std::string& name) {
+    proto::change_entry e;
+    e.c.change_id = "c-" + id;
+    e.c.collection = "members";
+    e.c.id = id;
+    e.c.unit_id = "xa-binh-hoa";
+    e.c.op = proto::op_kind::put;
+    e.c.base_version = 0;
+    e.c.data = {{"name", name}, {"cell", "chi-bo-ap-1"}, {"role", "đảng viên"}};
+    return e;
+}
+
+}  // namespace
+
+TEST_CASE("several servers write while pullers page with stored cursors: every change reaches every puller once",
+          "[store][multi]") {
+    temp_dir dir;
+    constexpr int k_servers = 3, k_sets = 30, k_per_set = 5, k_page = 7;
+    auto servers = open_servers(dir.path / "central.db", k_servers);
+    std::vector<device> devices;
+    for (int i = 0; i < k_servers; ++i) {
+        auto d = servers[0]->add_device("Máy " + std::to_string(i + 1), "xa-binh-hoa", device_role::field);
+        REQUIRE(d.has_value());
+        devices.push_back(d->first);
+    }
+
+    std::atomic<int> writers_left{k_servers};
+    std::vector<std::set<std::string>> accepted(k_servers);  // per writer: the records it was told are applied
+    std::vector<std::thread> threads;
+    for (int w = 0; w < k_servers; ++w)
+        threads.emplace_back([&, w] {
+            for (int b = 0; b < k_sets; ++b) {
+                proto::change_set cs;
+                cs.batch_id = "b-" + std::to_string(w) + "-" + std::to_string(b);
+                for (int k = 0; k < k_per_set; ++k) {
+                    const auto id = "m-" + std::to_string(w) + "-" + std::to_string(b) + "-" + std::to_string(k);
+                    cs.changes.push_back(new_member(id, "Trần Thị Ánh " + id));
+                }
+                auto r = servers[static_cast<std::size_t>(w)]->push(devices[static_cast<std::size_t>(w)], std::move(cs));
+                if (!r) continue;  // a refusal: nothing was accepted, nothing must show
+                for (const auto& res : *r)
+                    if (res.status == proto::change_status::applied)
+                        accepted[static_cast<std::size_t>(w)].insert(res.change_id.substr(2));
+            }
+            --writers_left;
+        });
+
+    // Each puller reads through its own server, as a device that stores its cursor between
+    // pulls; it keeps every record id it is given and the seqs in order.
+    struct puller_log {
+        std::map<std::string, int> times;
+        bool seq_order = true;
+        std::string failed;  // a pull refused (Catch's assertions are not for other threads)
+    };
+    std::vector<puller_log> logs(k_servers);
+    for (int p = 0; p < k_servers; ++p)
+        threads.emplace_back([&, p] {
+            auto& s = *servers[static_cast<std::size_t>((p + 1) % k_servers)];
+            auto& log = logs[static_cast<std::size_t>(p)];
+            std::int64_t cursor = 0, last = 0;
+            for (;;) {
+                const bool writers_done = writers_left.load() == 0;
+                auto page = s.pull(cursor, k_page);
+                if (!page) {
+                    log.failed = page.err().message;
+                    break;
+                }
+                for (const auto& c : page->changes) ++log.times[c.id];
+                // The cursor only moves forward: a page never starts before the last one ended.
+                if (!page->changes.empty()) {
+                    if (page->last_seq <= last) log.seq_order = false;
+                    last = page->last_seq;
+                }
+                cursor = page->last_seq;
+                // Finished once a pull that began after the last write found nothing more.
+                if (writers_done && !page->more && page->changes.empty()) break;
+                if (page->changes.empty()) std::this_thread::yield();
+            }
+        });
+    for (auto& t : threads) t.join();
+
+    std::set<std::string> all;
+    for (const auto& a : accepted) all.insert(a.begin(), a.end());
+    CHECK(all.size() == static_cast<std::size_t>(k_servers * k_sets * k_per_set));
+    for (int p = 0; p < k_servers; ++p) {
+        const auto& log = logs[static_cast<std::size_t>(p)];
+        INFO("puller " << p);
+        CHECK(log.failed == "");
+        CHECK(log.seq_order);
+        CHECK(log.times.size() == all.size());
+        std::size_t twice = 0, missing = 0;
+        for (const auto& id : all) {
+            const auto it = log.times.find(id);
+            if (it == log.times.end())
+                ++missing;
+            else if (it->second != 1)
+                ++twice;
+        }
+        CHECK(missing == 0);
+        CHECK(twice == 0);
+    }
+}
+
+TEST_CASE("the same change-set sent to two servers at once is applied once and both answer alike",
+          "[store][multi][idempotency]") {
+    temp_dir dir;
+    auto servers = open_servers(dir.path / "central.db", 2);
+    auto d = servers[0]->add_device("Điện thoại Bí thư", "xa-binh-hoa", device_role::field);
+    REQUIRE(d.has_value());
+    const auto dev = d->first;
+    constexpr int k_rounds = 25;
+    std::barrier start(2);
+    std::vector<std::vector<proto::change_result>> answers[2];
+    std::vector<std::thread> threads;
+    for (int s = 0; s < 2; ++s)
+        threads.emplace_back([&, s] {
+            for (int round = 0; round < k_rounds; ++round) {
+                proto::change_set cs;
+                cs.batch_id = "retry-" + std::to_string(round);
+                cs.changes.push_back(new_member("r-" + std::to_string(round) + "-a", "Lê Văn Ất"));
+                cs.changes.push_back(new_member("r-" + std::to_string(round) + "-b", "Phạm Thị Bích"));
+                start.arrive_and_wait();
+                auto r = servers[static_cast<std::size_t>(s)]->push(dev, std::move(cs));
+                answers[s].push_back(r ? *r : std::vector<proto::change_result>{});
+            }
+        });
+    for (auto& t : threads) t.join();
+
+    for (int round = 0; round < k_rounds; ++round) {
+        INFO("round " << round);
+        const auto& a = answers[0][static_cast<std::size_t>(round)];
+        const auto& b = answers[1][static_cast<std::size_t>(round)];
+        REQUIRE(a.size() == 2);
+        REQUIRE(b.size() == 2);
+        for (std::size_t k = 0; k < 2; ++k) {
+            CHECK(a[k].status == proto::change_status::applied);
+            CHECK(b[k].status == a[k].status);
+            CHECK(b[k].version == a[k].version);
+        }
+        for (const char* suffix : {"-a", "-b"}) {
+            auto h = servers[0]->history("members", "r-" + std::to_string(round) + suffix);
+            REQUIRE(h.has_value());
+            CHECK(h->size() == 1);
+        }
+    }
+    // And the feed holds each record once.
+    auto page = servers[1]->pull(0, 1000);
+    REQUIRE(page.has_value());
+    CHECK(page->changes.size() == 2 * k_rounds);
+}
