@@ -43,6 +43,14 @@ constexpr const char* k_restore_usage =
     "since the backup (up to 7 days back), so their edits are not lost. The replaced store is\n"
     "kept beside it as STORE.replaced-<ms>.\n";
 
+constexpr const char* k_migrate_usage =
+    "usage: fieldsync-admin migrate --from sqlite:PATH --to postgres:CONNINFO\n"
+    "Copies the SQLite store at PATH into a PostgreSQL database that holds no store yet: records,\n"
+    "history, conflicts, devices with their tokens, units, remembered answers, the feed's\n"
+    "position and the store's incarnation, so devices go on syncing with what they hold. One\n"
+    "transaction, kept only when every table's row count and digest match the file's. Stop the\n"
+    "server first (it holds PATH.server-lock); the file is left as it was.\n";
+
 int cmd_init(const std::string& db, const std::vector<std::string>& args) {
     if (!args.empty()) return usage_error("init takes no arguments", k_init_usage);
     // The store's folder is made too: `init --db data/fieldsync.db` works on a fresh clone.
@@ -150,6 +158,36 @@ int cmd_restore(const std::string& db_in, const std::vector<std::string>& args) 
     return 0;
 }
 
+int cmd_migrate(const std::string&, const std::vector<std::string>& args) {
+    std::string from, to;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const bool has_value = i + 1 < args.size();
+        if (args[i] == "--from" && has_value)
+            from = args[++i];
+        else if (args[i] == "--to" && has_value)
+            to = args[++i];
+        else
+            return usage_error("unknown argument '" + args[i] + "'", k_migrate_usage);
+    }
+    if (from.rfind("sqlite:", 0) != 0 || from.size() <= 7)
+        return usage_error("--from needs sqlite:PATH (the store file to copy)", k_migrate_usage);
+    if (to.rfind("postgres:", 0) != 0 || to.size() <= 9)
+        return usage_error("--to needs postgres:CONNINFO (the database to copy into)", k_migrate_usage);
+    const auto r = fs::migrate_sqlite_to_postgres(from.substr(7), to.substr(9));
+    if (!r) return refused("migrate failed, nothing was copied", r.err());
+    std::cout << "TABLE        ROWS  DIGEST\n";
+    for (const auto& t : r->tables) {
+        std::string name = t.name;
+        name.resize(std::max<std::size_t>(name.size(), 12), ' ');
+        std::string rows = std::to_string(t.rows);
+        rows.insert(0, rows.size() < 5 ? 5 - rows.size() : 0, ' ');
+        std::cout << name << rows << "  " << t.digest.substr(0, 16) << "\n";
+    }
+    std::cerr << "fieldsync-admin: copied " << r->tables.size()
+              << " tables; every table's row count and digest match the file's\n";
+    return 0;
+}
+
 }  // namespace
 
 const std::vector<verb>& store_commands() {
@@ -157,7 +195,8 @@ const std::vector<verb>& store_commands() {
                                             {"gc", k_gc_usage, cmd_gc},
                                             {"backup", k_backup_usage, cmd_backup},
                                             // --db may come after the backup's path
-                                            {"restore", k_restore_usage, cmd_restore, false}};
+                                            {"restore", k_restore_usage, cmd_restore, false},
+                                            {"migrate", k_migrate_usage, cmd_migrate, false}};
     return verbs;
 }
 

@@ -50,6 +50,8 @@ constexpr const char* k_usage =
     "  campaign-year [YEAR | --clear]              the year reports are of unless --year says\n"
     "  backup PATH                                 copy the store to PATH while the server serves\n"
     "  restore BACKUP                              replace the store with BACKUP (server stopped)\n"
+    "  migrate --from sqlite:PATH --to postgres:CONNINFO\n"
+    "                                              copy a SQLite store into PostgreSQL (server stopped)\n"
     "\n"
     "\n"
     "A device's ID may be its id, a unique prefix of it (4 characters or more) or its unique name.\n"

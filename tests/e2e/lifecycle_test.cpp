@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <future>
 #include <sstream>
 #include <thread>
@@ -540,6 +541,128 @@ TEST_CASE("fieldsync-admin and fieldsync-server take --store, and PostgreSQL let
     CHECK(list_out.find("Điện thoại chi bộ ấp Phước Hòa") != std::string::npos);
     // backup copies a SQLite file; on PostgreSQL it is refused (pg_dump is the tool there).
     CHECK(run({admin, "--store", store, "backup", (dir.path() / "copy.db").string()}).first == (postgres ? 1 : 0));
+}
+
+// Moving a district over (issue 17): the Giồng Trôm demo store is migrated from its file into
+// PostgreSQL, and its devices go on with the cursors and tokens they hold: nothing pulled
+// twice, nothing missed, an answered change-set answered the same and not applied again.
+TEST_CASE("migrate copies the Giồng Trôm demo store into PostgreSQL and devices sync on with their old cursors",
+          "[e2e][lifecycle][exe][postgres]") {
+    const auto admin = binary("tools/fieldsync-admin");
+    const auto server_bin = binary("server/fieldsync-server");
+    temp_dir dir;
+    const auto file = (dir.path() / "giong-trom.db").string();
+    const auto target = fieldsync::test::store_argument_under_test((dir.path() / "giong-trom-pg").string());
+    REQUIRE(target.rfind("postgres:", 0) == 0);
+
+    // The demo's devices: ROLE, UNIT, NAME, TOKEN a line.
+    const auto [demo_rc, demo_out] =
+        run({admin, "--db", file, "demo", "--district", "Giồng Trôm", "--communes", "3", "--members", "300"});
+    REQUIRE(demo_rc == 0);
+    std::string admin_token, field_token, field_unit;
+    {
+        std::istringstream lines(demo_out);
+        for (std::string line; std::getline(lines, line);) {
+            std::vector<std::string> cols;
+            std::istringstream fields(line);
+            for (std::string col; std::getline(fields, col, '\t');) cols.push_back(col);
+            REQUIRE(cols.size() == 4);
+            if (cols[0] == "admin" && admin_token.empty()) admin_token = cols[3];
+            if (cols[0] == "field" && field_token.empty()) field_unit = cols[1], field_token = cols[3];
+        }
+    }
+    REQUIRE(!admin_token.empty());
+    REQUIRE(!field_token.empty());
+    auto as = [](const std::string& token) {
+        return std::vector<std::pair<std::string, std::string>>{{"Authorization", "Bearer " + token},
+                                                                {"Content-Type", "application/json"}};
+    };
+    auto port_of = [](child& c) {
+        const auto line = c.read_line(10s);
+        const std::string prefix = "fieldsync-server listening on 127.0.0.1:";
+        REQUIRE(line.rfind(prefix, 0) == 0);
+        return static_cast<std::uint16_t>(std::stoi(line.substr(prefix.size())));
+    };
+    // Pages from `cursor` to the end: each record's version as pulled, counting any pulled twice.
+    struct pulled {
+        std::map<std::string, std::int64_t> versions;
+        int twice = 0;
+        bool reset = false;
+        std::string cursor, incarnation;
+    };
+    auto pull_all = [&](std::uint16_t port, std::string cursor) {
+        pulled p;
+        for (int page = 0; page < 1000; ++page) {
+            const auto r = http_request(port, "POST", "/v1/sync",
+                                        batch("pull-" + std::to_string(page), {}, cursor).dump(), as(admin_token));
+            REQUIRE(r.status == 200);
+            const auto body = r.body_json();
+            p.reset = p.reset || body.value("reset", false);
+            p.incarnation = body["incarnation"];
+            for (const auto& c : body["changes"]) {
+                const auto key = c["collection"].get<std::string>() + "/" + c["id"].get<std::string>();
+                if (!p.versions.emplace(key, c["version"].get<std::int64_t>()).second) ++p.twice;
+            }
+            cursor = body["cursor"];
+            if (!body.value("more", false)) break;
+        }
+        p.cursor = cursor;
+        return p;
+    };
+    const json before = batch("b-before", {put_change("c-before", "members", "m-truoc", 0,
+                                                       member("Nguyễn Thị Trước"), field_unit)});
+
+    // On the file: a phone writes, the district pulls everything and keeps its cursor.
+    pulled on_file;
+    {
+        auto srv = child::spawn({server_bin, "--db", file, "--listen", "127.0.0.1:0"});
+        const auto port = port_of(srv);
+        const auto w = http_request(port, "POST", "/v1/sync", before.dump(), as(field_token));
+        REQUIRE(w.status == 200);
+        REQUIRE(only_result(w.body_json())["status"] == "applied");
+        on_file = pull_all(port, "");
+        CHECK(on_file.twice == 0);
+        REQUIRE(on_file.versions.size() > 300);
+        // Not while a server serves the file: what it wrote afterwards would be lost.
+        CHECK(run({admin, "migrate", "--from", "sqlite:" + file, "--to", target}).first == 1);
+        REQUIRE(kill(srv.pid, SIGTERM) == 0);
+        REQUIRE(srv.wait_exit(15s) == 0);
+    }
+
+    const auto [rc, out] = run({admin, "migrate", "--from", "sqlite:" + file, "--to", target});
+    REQUIRE(rc == 0);
+    CHECK(out.find("history") != std::string::npos);
+    CHECK(out.find("devices") != std::string::npos);
+    // Only into an empty store: a second copy is refused and changes nothing.
+    CHECK(run({admin, "migrate", "--from", "sqlite:" + file, "--to", target}).first == 2);
+
+    // On PostgreSQL, with the tokens, cursor and answers the devices hold.
+    auto srv = child::spawn({server_bin, "--store", target, "--listen", "127.0.0.1:0"});
+    const auto port = port_of(srv);
+    const auto again = http_request(port, "POST", "/v1/sync", before.dump(), as(field_token));
+    REQUIRE(again.status == 200);
+    CHECK(only_result(again.body_json())["status"] == "applied");
+    CHECK(only_result(again.body_json())["version"] == 1);
+    const auto after = http_request(port, "POST", "/v1/sync",
+                                    batch("b-after", {put_change("c-after", "members", "m-sau", 0,
+                                                                 member("Trần Văn Sau"), field_unit)})
+                                        .dump(),
+                                    as(field_token));
+    REQUIRE(after.status == 200);
+    CHECK(only_result(after.body_json())["status"] == "applied");
+
+    const auto next = pull_all(port, on_file.cursor);
+    CHECK_FALSE(next.reset);
+    CHECK(next.incarnation == on_file.incarnation);
+    CHECK(next.versions == std::map<std::string, std::int64_t>{{"members/m-sau", 1}});
+    // From the start, PostgreSQL's feed is the file's and the one new record: none missed.
+    const auto whole = pull_all(port, "");
+    auto expected = on_file.versions;
+    expected["members/m-sau"] = 1;
+    CHECK(whole.twice == 0);
+    CHECK(whole.versions == expected);
+    REQUIRE(kill(srv.pid, SIGTERM) == 0);
+    CHECK(srv.wait_exit(15s) == 0);
 }
 
 }  // namespace fieldsync::e2e

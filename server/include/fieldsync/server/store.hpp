@@ -576,6 +576,26 @@ proto::expected<std::unique_ptr<store>> open_sqlite_store(const store_options& o
 /// `unavailable` when this build has no PostgreSQL (libpq was missing).
 proto::expected<std::unique_ptr<store>> open_postgres_store(const store_options& options);
 
+/// What `migrate_sqlite_to_postgres` copied: each table's rows and its digest (SHA-256 over
+/// its rows' SHA-256s in byte order, hex), the same on both sides.
+struct migration_report {
+    struct table {
+        std::string name;
+        std::int64_t rows = 0;
+        std::string digest;
+    };
+    std::vector<table> tables;
+};
+
+/// Copies the SQLite store at `sqlite_path` into the PostgreSQL database of `conninfo`, which
+/// holds no store yet or an empty one (bad_request otherwise): every table, row for row,
+/// including the feed's seq, the incarnation, devices' token hashes and remembered answers,
+/// so devices go on syncing with the cursors they hold. One PostgreSQL transaction, committed
+/// only when every table's row count and digest match the file's. No server may be serving
+/// the file (unavailable). Built with libpq only (unavailable otherwise).
+proto::expected<migration_report> migrate_sqlite_to_postgres(const std::string& sqlite_path,
+                                                             const std::string& conninfo);
+
 /// What a backup or a restore produced.
 struct backup_report {
     std::int64_t bytes = 0;
