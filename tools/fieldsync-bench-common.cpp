@@ -187,9 +187,11 @@ std::pair<unsigned, std::string> post_with_retry(http_client& client, const std:
 // ---- the self-hosted server ----------------------------------------------------------------
 
 std::unique_ptr<fsrv::store> open_store(const std::string& path) {
+    // "postgres:CONNINFO" (--store): the store in a PostgreSQL database; anything else a file.
+    const bool postgres = path.rfind("postgres:", 0) == 0;
     fsrv::store_options so;
-    so.path = path;
-    auto opened = fsrv::open_sqlite_store(so);
+    so.path = postgres ? path.substr(9) : path;
+    auto opened = postgres ? fsrv::open_postgres_store(so) : fsrv::open_sqlite_store(so);
     if (!opened) throw std::runtime_error("opening the store: " + opened.err().message);
     return std::move(opened).value();
 }

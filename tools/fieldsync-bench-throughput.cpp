@@ -208,7 +208,7 @@ bench_target host_or_connect(const options& o) {
     }
     if (!t.temp_dir.empty())
         t.raw_path = (t.temp_dir / "raw-upsert.db").string();
-    else if (!t.store_path.empty())
+    else if (!t.store_path.empty() && t.store_path.rfind("postgres:", 0) != 0)
         t.raw_path = t.store_path + ".raw-upsert.db";
     else
         t.raw_path = (std::filesystem::temp_directory_path() / ("fieldsync-bench-raw-" + std::to_string(std::random_device{}()) + ".db")).string();

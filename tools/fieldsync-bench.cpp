@@ -34,7 +34,7 @@ namespace fproto = fieldsync::protocol;
 
 constexpr const char* k_usage =
     "usage: fieldsync-bench [--devices N] [--batch B] [--changes C] [--random-ids]\n"
-    "                       [--db PATH | --url http://HOST:PORT --token TOKEN]\n"
+    "                       [--db PATH | --store sqlite:PATH|postgres:CONNINFO | --url http://HOST:PORT --token TOKEN]\n"
     "                       [--server-threads T] [--pull-limit L] [--edit-pull] [--keep]\n"
     "       fieldsync-bench --soak SECONDS [--devices N] [--batch B] [--seed S] [--db PATH] [--keep]\n"
     "\n"
@@ -43,6 +43,8 @@ constexpr const char* k_usage =
     "  --changes C         changes in all (default 1000000)\n"
     "  --random-ids        UUIDv4 record ids instead of time-ordered UUIDv7\n"
     "  --db PATH           self-hosted: the store file (default: a temporary file)\n"
+    "  --store postgres:CONNINFO\n"
+    "                      self-hosted on a PostgreSQL database that holds no store yet\n"
     "  --url URL --token T drive a running server instead of hosting one\n"
     "  --server-threads T  self-hosted server's I/O threads (default: the server's default)\n"
     "  --pull-limit L      page size of the pull phase (default and most: 5000)\n"
@@ -100,6 +102,14 @@ std::optional<options> parse_args(int argc, char** argv) {
             const auto v = value();
             if (!v) return std::nullopt;
             o.db = *v;
+        } else if (a == "--store") {
+            // sqlite:PATH is --db PATH; postgres:CONNINFO is kept whole (open_store reads it).
+            const auto v = value();
+            if (!v || !(v->rfind("sqlite:", 0) == 0 || v->rfind("postgres:", 0) == 0)) {
+                std::cerr << "fieldsync-bench: --store needs sqlite:PATH or postgres:CONNINFO\n";
+                return std::nullopt;
+            }
+            o.db = v->rfind("sqlite:", 0) == 0 ? v->substr(7) : *v;
         } else if (a == "--url") {
             const auto v = value();
             if (!v) return std::nullopt;
