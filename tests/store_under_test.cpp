@@ -66,6 +66,24 @@ protocol::expected<std::unique_ptr<server::store>> open_store_under_test(server:
     return server::open_postgres_store(options);
 }
 
+void run_on_postgres_under_test(const std::string& sql) {
+    const auto base = postgres_conninfo();
+    if (base.empty()) throw std::runtime_error("run_on_postgres_under_test: the tests do not run on PostgreSQL");
+#ifdef FIELDSYNC_WITH_POSTGRES
+    PGconn* c = PQconnectdb(base.c_str());
+    PGresult* r = PQstatus(c) == CONNECTION_OK ? PQexec(c, sql.c_str()) : nullptr;
+    const auto status = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    const std::string msg = PQerrorMessage(c);
+    PQclear(r);
+    PQfinish(c);
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
+        throw std::runtime_error("run_on_postgres_under_test: " + msg);
+#else
+    (void)sql;
+    throw std::runtime_error("FIELDSYNC_TEST_POSTGRES_FILE is set, but this build has no PostgreSQL");
+#endif
+}
+
 std::string store_argument_under_test(const std::string& path) {
     const auto base = postgres_conninfo();
     return base.empty() ? "sqlite:" + path : "postgres:" + schema_conninfo(base, path);

@@ -23,4 +23,9 @@ protocol::expected<std::unique_ptr<server::store>> open_store_under_test(server:
 /// "sqlite:PATH", or "postgres:CONNINFO" of its schema.
 std::string store_argument_under_test(const std::string& path);
 
+/// Runs `sql` (no results kept) on the PostgreSQL instance under test, on a connection of
+/// its own: for tests of PostgreSQL alone ([postgres]) that act on the server, e.g. cutting
+/// connections. Throws when the tests do not run on PostgreSQL or the SQL fails.
+void run_on_postgres_under_test(const std::string& sql);
+
 }  // namespace fieldsync::test

@@ -204,3 +204,113 @@ TEST_CASE("the same change-set sent to two servers at once is applied once and b
     REQUIRE(page.has_value());
     CHECK(page->changes.size() == 2 * k_rounds);
 }
+
+// PostgreSQL restarted, failed over, or a backend killed: every connection of a server is cut
+// at once. The writes in flight are answered unavailable (retryable, never success), the
+// store opens its connections again at the next transaction, and the retries are decided by
+// their change ids: nothing applied twice, nothing lost.
+TEST_CASE("a store whose PostgreSQL connections are all cut answers unavailable, then reconnects and applies each change once",
+          "[store][multi][postgres]") {
+    temp_dir dir;
+    const auto name = "fs_cut_" + std::to_string(std::random_device{}());
+    auto arg = fieldsync::test::store_argument_under_test((dir.path / "central.db").string());
+    REQUIRE(arg.rfind("postgres:", 0) == 0);
+    fieldsync::server::store_options o;
+    o.path = arg.substr(9) + " application_name=" + name;
+    auto opened = fieldsync::server::open_postgres_store(o);
+    REQUIRE(opened.has_value());
+    auto& st = **opened;
+    auto d = st.add_device("Điện thoại ấp Phú Lợi", "xa-binh-hoa", device_role::field);
+    REQUIRE(d.has_value());
+    const auto dev = d->first;
+    auto change_set = [](const std::string& batch, const std::string& id) {
+        proto::change_set cs;
+        cs.batch_id = batch;
+        cs.changes.push_back(new_member(id, "Võ Thị Lợi " + id));
+        return cs;
+    };
+    auto cut = [&] {
+        fieldsync::test::run_on_postgres_under_test(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '" + name + "'");
+    };
+    // Pushes until an answer comes: each failure must be a retryable one.
+    auto push_until_answered = [&](const std::string& batch, const std::string& id) {
+        for (int attempt = 0; attempt < 5; ++attempt) {
+            auto r = st.push(dev, change_set(batch, id));
+            if (r) return *r;
+            INFO(r.err().message);
+            CHECK(r.err().code == proto::errc::unavailable);
+        }
+        FAIL("no answer after 5 attempts");
+        return std::vector<proto::change_result>{};
+    };
+
+    auto first = push_until_answered("b-1", "m-1");
+    REQUIRE(first.size() == 1);
+    CHECK(first[0].status == proto::change_status::applied);
+    for (int round = 2; round <= 4; ++round) {
+        cut();
+        const auto id = "m-" + std::to_string(round);
+        auto r = push_until_answered("b-" + std::to_string(round), id);
+        REQUIRE(r.size() == 1);
+        CHECK(r[0].status == proto::change_status::applied);
+        // Reads come back too.
+        bool read = false;
+        for (int attempt = 0; attempt < 5 && !read; ++attempt) read = st.get("members", id).has_value();
+        CHECK(read);
+    }
+    cut();
+    // The first change-set sent again after the cut is answered from its first answer.
+    auto again = push_until_answered("b-1", "m-1");
+    REQUIRE(again.size() == 1);
+    CHECK(again[0].status == proto::change_status::applied);
+    CHECK(again[0].version == first[0].version);
+    for (int i = 1; i <= 4; ++i) {
+        auto h = st.history("members", "m-" + std::to_string(i));
+        REQUIRE(h.has_value());
+        CHECK(h->size() == 1);
+    }
+    auto page = st.pull(0, 100);
+    REQUIRE(page.has_value());
+    CHECK(page->changes.size() == 4);
+
+    // Cuts while change-sets are being written: some land in the middle of a transaction or of
+    // its COMMIT. Each change-set is sent until it is answered; each is applied once.
+    constexpr int k_sets = 40;
+    std::atomic<bool> done{false};
+    std::thread cutter([&] {
+        while (!done.load()) {
+            cut();
+            std::this_thread::sleep_for(std::chrono::milliseconds(3));
+        }
+    });
+    std::vector<std::vector<proto::change_result>> answers;
+    int refused = 0;
+    for (int i = 0; i < k_sets; ++i) {
+        const auto n = std::to_string(i);
+        for (int attempt = 0; attempt < 200; ++attempt) {
+            auto r = st.push(dev, change_set("cut-" + n, "cut-" + n));
+            if (r) {
+                answers.push_back(*r);
+                break;
+            }
+            REQUIRE(r.err().code == proto::errc::unavailable);
+            ++refused;
+        }
+    }
+    done = true;
+    cutter.join();
+    WARN(refused << " pushes answered unavailable while connections were cut");
+    REQUIRE(answers.size() == k_sets);
+    for (int i = 0; i < k_sets; ++i) {
+        INFO("change-set " << i);
+        CHECK(answers[static_cast<std::size_t>(i)].at(0).status == proto::change_status::applied);
+        CHECK(answers[static_cast<std::size_t>(i)].at(0).version == 1);
+        auto h = st.history("members", "cut-" + std::to_string(i));
+        REQUIRE(h.has_value());
+        CHECK(h->size() == 1);
+    }
+    auto all = st.pull(0, 1000);
+    REQUIRE(all.has_value());
+    CHECK(all->changes.size() == 4 + k_sets);
+}

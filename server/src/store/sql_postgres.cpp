@@ -300,6 +300,8 @@ private:
         row_ = -1;
     }
     void execute();
+    // Prepares the statement on the server under name_, for the connection's current session.
+    void prepare_on_server();
     // The current row's value at col, nullptr when NULL, or when there is no such row or column.
     const char* value(int col) const noexcept {
         if (!busy_ || !result_ || col < 0 || col >= PQnfields(result_.get())) return nullptr;
@@ -311,6 +313,8 @@ private:
     pg_db* db_;
     std::string sql_;   // as the store wrote it, for messages
     std::string name_;  // of the prepared statement
+    std::string translated_;  // the text PostgreSQL prepares ($N parameters)
+    unsigned long session_ = 0;  // the connection's session it was prepared in (pg_db::session)
     int declared_ = 0;  // parameters in the text: unbound ones go as NULL, as in SQLite
     bool own_;
     std::vector<param> params_;
@@ -338,12 +342,7 @@ public:
             throw error("connect: " + m, !permanent_connect_failure(m));
         }
         PQsetNoticeProcessor(conn_.get(), ignore_notice, nullptr);
-        // UTF-8 whatever the environment says; bytea in hex (decoded by text()); floats in
-        // their shortest exact form; standard strings (a backslash is a backslash).
-        run_simple(
-            "SET client_min_messages = warning; SET client_encoding = 'UTF8'; SET bytea_output = hex; "
-            "SET extra_float_digits = 1; SET standard_conforming_strings = on",
-            "connect", "SET ...");
+        set_up_session();
     }
     ~pg_db() override {
         cache_.clear();  // statements before their connection
@@ -426,6 +425,9 @@ public:
 
     // For the statements.
     PGconn* conn() const noexcept { return conn_.get(); }
+    // Counts the connection's sessions: a statement prepared in an earlier one is prepared
+    // again before it runs (a reconnection loses the server's prepared statements).
+    unsigned long session() const noexcept { return session_; }
     std::string next_name() { return "fs" + std::to_string(++named_); }
     void enlist(pg_stmt* s) { live_.insert(s); }
     void forget(pg_stmt* s) noexcept { live_.erase(s); }
@@ -461,6 +463,30 @@ public:
     }
 
 private:
+    void set_up_session() {
+        // UTF-8 whatever the environment says; bytea in hex (decoded by text()); floats in
+        // their shortest exact form; standard strings (a backslash is a backslash).
+        run_simple(
+            "SET client_min_messages = warning; SET client_encoding = 'UTF8'; SET bytea_output = hex; "
+            "SET extra_float_digits = 1; SET standard_conforming_strings = on",
+            "connect", "SET ...");
+    }
+
+    // A connection the server closed (restarted, failed over, the backend terminated) is
+    // opened again with the same parameters, at the start of a transaction only, never
+    // inside one: what a lost transaction did is decided by its caller (a transient error;
+    // the change ids settle a retry). Fails transient while the server cannot be reached.
+    void reconnect_if_lost() {
+        PGconn* c = conn_.get();
+        if (PQstatus(c) == CONNECTION_OK) return;
+        PQreset(c);
+        if (PQstatus(c) != CONNECTION_OK)
+            throw error("connect: " + one_line(PQerrorMessage(c)) + " (reconnecting)", true);
+        ++session_;
+        undeallocated_.clear();  // the old session's statements went with it
+        set_up_session();
+    }
+
     result_ptr run_simple(const char* sql, std::string_view what, std::string_view shown) {
         PGconn* c = conn_.get();
         result_ptr r(PQexec(c, sql));
@@ -474,8 +500,21 @@ private:
         if (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR || ts == PQTRANS_ACTIVE)
             throw error(std::string("begin: a transaction is already open on this connection (in: ") + sql + ")",
                         false);
+        reconnect_if_lost();
         try {
             run_simple(sql, "begin", sql);
+        } catch (const error&) {
+            rollback();
+            // The connection died while idle (libpq learns it only now): nothing of this
+            // transaction ran, so it begins once more on a new connection.
+            if (PQstatus(conn_.get()) != CONNECTION_BAD) throw;
+            reconnect_if_lost();
+            try {
+                run_simple(sql, "begin", sql);
+            } catch (...) {
+                rollback();
+                throw;
+            }
         } catch (...) {
             rollback();
             throw;
@@ -500,6 +539,7 @@ private:
     std::set<pg_stmt*> live_;                 // every statement of this connection, for held_open
     std::vector<std::string> undeallocated_;  // names to DEALLOCATE once the transaction ends
     unsigned long named_ = 0;
+    unsigned long session_ = 0;
     std::int64_t changes_ = 0;
 };
 
@@ -507,20 +547,29 @@ pg_stmt::pg_stmt(pg_db& db, std::string_view sql, bool own) : db_(&db), sql_(sql
     translated t = translate(sql);
     declared_ = t.params;
     name_ = db.next_name();
-    result_ptr r(PQprepare(db.conn(), name_.c_str(), t.sql.c_str(), 0, nullptr));
-    if (!r || PQresultStatus(r.get()) != PGRES_COMMAND_OK) fail(db.conn(), r.get(), "prepare", sql_);
+    translated_ = std::move(t.sql);
+    prepare_on_server();
     db.enlist(this);
+}
+
+void pg_stmt::prepare_on_server() {
+    result_ptr r(PQprepare(db_->conn(), name_.c_str(), translated_.c_str(), 0, nullptr));
+    if (!r || PQresultStatus(r.get()) != PGRES_COMMAND_OK) fail(db_->conn(), r.get(), "prepare", sql_);
+    session_ = db_->session();
 }
 
 pg_stmt::~pg_stmt() {
     if (!db_) return;
     db_->forget(this);
-    if (own_) db_->deallocate(name_);
+    // Not one of an earlier session: the server has no such name (a failed DEALLOCATE would
+    // abort the transaction around it).
+    if (own_ && session_ == db_->session()) db_->deallocate(name_);
 }
 
 void pg_stmt::execute() {
     if (!db_) throw error("execute: the statement's connection is closed (in: " + sql_ + ")", false);
     PGconn* c = db_->conn();
+    if (session_ != db_->session()) prepare_on_server();
     const std::size_t n = static_cast<std::size_t>(declared_);
     std::vector<const char*> values(n, nullptr);
     std::vector<int> lengths(n, 0);
