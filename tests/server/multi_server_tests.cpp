@@ -12,9 +12,11 @@
 
 #include <atomic>
 #include <barrier>
+#include <condition_variable>
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <set>
 #include <thread>
@@ -313,4 +315,48 @@ TEST_CASE("a store whose PostgreSQL connections are all cut answers unavailable,
     auto all = st.pull(0, 1000);
     REQUIRE(all.has_value());
     CHECK(all->changes.size() == 4 + k_sets);
+}
+
+// A sync waiting on one server is answered by a change written through another: each server
+// hears the others' commits (PostgreSQL's LISTEN/NOTIFY), not only its own.
+TEST_CASE("a server hears of commits made through another server on the same database",
+          "[store][multi][postgres]") {
+    temp_dir dir;
+    auto servers = open_servers(dir.path / "central.db", 2);
+    auto d = servers[0]->add_device("Điện thoại chi bộ ấp Phú Hòa", "xa-binh-hoa", device_role::field);
+    REQUIRE(d.has_value());
+    std::mutex m;
+    std::condition_variable cv;
+    int heard = 0;
+    auto subscription = servers[1]->watch_commits([&] {
+        std::lock_guard lock(m);
+        ++heard;
+        cv.notify_all();
+    });
+    auto wait_for_news = [&] {
+        std::unique_lock lock(m);
+        heard = 0;
+        lock.unlock();
+        return [&] {
+            std::unique_lock l(m);
+            return cv.wait_for(l, std::chrono::seconds(10), [&] { return heard > 0; });
+        };
+    };
+    {
+        auto heard_it = wait_for_news();
+        proto::change_set cs;
+        cs.batch_id = "b-1";
+        cs.changes.push_back(new_member("m-1", "Đặng Văn Hòa"));
+        auto r = servers[0]->push(d->first, std::move(cs));
+        REQUIRE(r.has_value());
+        CHECK(heard_it());
+    }
+    {
+        // An administrative write (a unit added) through the other server, too.
+        auto heard_it = wait_for_news();
+        auto u = servers[0]->put_unit({"huyen-cho-lach", "", "Huyện Chợ Lách", "district", ""});
+        INFO((u ? std::string() : u.err().message));
+        REQUIRE(u.has_value());
+        CHECK(heard_it());
+    }
 }

@@ -148,6 +148,20 @@ public:
     virtual void rollback() noexcept = 0;
 };
 
+/// Word of commits made through other connections, on this server or another (PostgreSQL:
+/// LISTEN on the channel the store NOTIFYs at each commit that moves what pulls read), so a
+/// waiting sync on one server hears of a change written through another.
+class commit_notifications {
+public:
+    virtual ~commit_notifications() = default;
+    /// Waits up to timeout_ms: true when one or more commits were announced. Throws sql::error
+    /// (transient) when the connection is lost; the caller opens a new one.
+    virtual bool wait(int timeout_ms) = 0;
+};
+
+/// The channel of those notifications.
+inline constexpr const char* k_commit_channel = "fieldsync_commits";
+
 /// A read transaction for a scope: begun at construction, ended when the scope ends, by
 /// whatever path.
 class read_transaction {

@@ -8,6 +8,7 @@
 #include "store/sql_postgres.hpp"
 
 #include <libpq-fe.h>
+#include <poll.h>
 
 #include <algorithm>
 #include <cctype>
@@ -595,6 +596,50 @@ void pg_stmt::execute() {
 }  // namespace
 
 std::unique_ptr<db> open_postgres(const std::string& conninfo) { return std::make_unique<pg_db>(conninfo); }
+
+namespace {
+
+class pg_listener final : public commit_notifications {
+public:
+    explicit pg_listener(const std::string& conninfo) : conn_(PQconnectdb(conninfo.c_str())) {
+        PGconn* c = conn_.get();
+        if (!c || PQstatus(c) != CONNECTION_OK)
+            throw error("listen: " + (c ? one_line(PQerrorMessage(c)) : std::string("out of memory")), true);
+        PQsetNoticeProcessor(c, ignore_notice, nullptr);
+        result_ptr r(PQexec(c, (std::string("LISTEN ") + k_commit_channel).c_str()));
+        if (!r || PQresultStatus(r.get()) != PGRES_COMMAND_OK) fail(c, r.get(), "listen", "LISTEN");
+    }
+
+    bool wait(int timeout_ms) override {
+        PGconn* c = conn_.get();
+        if (drain()) return true;
+        const int sock = PQsocket(c);
+        if (sock < 0) throw error("listen: the connection is closed", true);
+        pollfd p{sock, POLLIN, 0};
+        const int n = ::poll(&p, 1, timeout_ms);
+        if (n <= 0) return false;  // the time ran out, or a signal
+        if (!PQconsumeInput(c)) throw error("listen: " + one_line(PQerrorMessage(c)), true);
+        return drain();
+    }
+
+private:
+    bool drain() noexcept {
+        bool any = false;
+        while (PGnotify* n = PQnotifies(conn_.get())) {
+            any = true;
+            PQfreemem(n);
+        }
+        return any;
+    }
+
+    std::unique_ptr<PGconn, pq_finish> conn_;
+};
+
+}  // namespace
+
+std::unique_ptr<commit_notifications> listen_postgres(const std::string& conninfo) {
+    return std::make_unique<pg_listener>(conninfo);
+}
 
 std::string postgres_parameters(std::string_view sql) { return translate(sql).sql; }
 

@@ -288,7 +288,7 @@ constexpr const char* k_postgres_schema = R"sql(
         ('incarnation', md5(random()::text || clock_timestamp()::text));
 )sql";
 
-sql_store::sql_store(const store_options& o, connector connect)
+sql_store::sql_store(const store_options& o, connector connect, listener listen)
     : connect_(std::move(connect)),
       schema_(o.schema ? *o.schema : proto::schema::default_schema()),
       wall_(o.wall),
@@ -296,6 +296,7 @@ sql_store::sql_store(const store_options& o, connector connect)
       clock_(o.wall),
       writer_conn_(connect_()),
       writer_db_(*writer_conn_),
+      listen_(std::move(listen)),
       max_readers_(std::max(1, o.read_connections)) {
     migrate();
     keep_schema(o.schema);
@@ -305,6 +306,7 @@ sql_store::sql_store(const store_options& o, connector connect)
     }
     recover_clock();
     writer_ = std::thread([this] { writer_loop(); });
+    if (listen_) hearer_ = std::thread([this] { hear_commits(); });
 }
 
 void sql_store::keep_schema(const proto::schema* given) {
@@ -504,7 +506,8 @@ proto::expected<std::unique_ptr<store>> open_postgres_store(const store_options&
     try {
         const auto conninfo = options.path;
         return std::unique_ptr<store>(
-            std::make_unique<sql_store>(options, [conninfo] { return sql::open_postgres(conninfo); }));
+            std::make_unique<sql_store>(options, [conninfo] { return sql::open_postgres(conninfo); },
+                                        [conninfo] { return sql::listen_postgres(conninfo); }));
     } catch (const std::exception& e) {
         return storage_failure(e);
     }

@@ -32,9 +32,11 @@ class sql_store final : public store {
 public:
     /// Opens a new connection to the store's database (throws sql::error).
     using connector = std::function<std::unique_ptr<sql::db>()>;
+    /// Opens a connection that hears of other connections' commits (PostgreSQL); none on SQLite.
+    using listener = std::function<std::unique_ptr<sql::commit_notifications>()>;
     /// `connect` opens every connection the store uses: the writer's, the pooled readers',
     /// and one per administrative write.
-    sql_store(const store_options& o, connector connect);
+    sql_store(const store_options& o, connector connect, listener listen = {});
     ~sql_store() override { close(); }
 
     void submit(const device& dev, proto::change_set cs, push_done done) override;
@@ -144,6 +146,7 @@ private:
             db.begin_write();
             try {
                 auto result = fn(db);
+                announce_commit(db);
                 db.commit();
                 tell_commit();
                 return result;
@@ -164,6 +167,11 @@ private:
 
     // Calls the listeners of watch_commits (after a commit; any thread).
     void tell_commit() noexcept;
+    // Announces this transaction's commit to the other servers (PostgreSQL's NOTIFY, sent at
+    // COMMIT); nothing on SQLite. Called before commit() by every write that tells its own.
+    static void announce_commit(sql::db& db);
+    // The thread that relays other servers' commits to tell_commit (write_path.cpp).
+    void hear_commits();
     struct commit_listeners {
         std::mutex mutex;  // held while they are called, so a subscription ends after a call
         std::uint64_t next_key = 0;
@@ -238,6 +246,9 @@ private:
     sql::db& writer_db_;  // used by the constructor, then by the writer thread only
     std::int64_t seq_ = 0;  // writer thread: the last seq handed out in this transaction
     std::thread writer_;
+    const listener listen_;
+    std::thread hearer_;  // hear_commits, when listen_ is set
+    std::atomic<bool> stop_hearing_{false};
     std::mutex queue_mutex_;
     std::condition_variable queue_cv_;
     std::deque<job> queue_;

@@ -36,6 +36,31 @@ void sql_store::close() {
         queue_cv_.notify_one();
     }
     if (writer_.joinable()) writer_.join();
+    stop_hearing_ = true;
+    if (hearer_.joinable()) hearer_.join();
+}
+
+void sql_store::announce_commit(sql::db& db) {
+    if (db.kind() == sql::engine::postgres) db.exec(std::string("NOTIFY ") + sql::k_commit_channel);
+}
+
+// Other servers' commits (and this one's, heard again: a wait only reads once more) wake the
+// waiting syncs. While the listening connection is down the waits end at their deadlines, and
+// once it is back they are told once, for what committed meanwhile.
+void sql_store::hear_commits() {
+    std::unique_ptr<sql::commit_notifications> ears;
+    while (!stop_hearing_) {
+        try {
+            if (!ears) {
+                ears = listen_();
+                tell_commit();
+            }
+            if (ears->wait(250)) tell_commit();
+        } catch (const std::exception&) {
+            ears.reset();
+            for (int i = 0; i < 10 && !stop_hearing_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+    }
 }
 
 void sql_store::writer_loop() {
@@ -105,6 +130,7 @@ void sql_store::commit_group(std::vector<job>& group) {
         // more and may make a device re-snapshot once.
         write_acks(db, acks);
         store_seq(db, seq_);
+        if (seq_ != seq_begun) announce_commit(db);
         db.commit();
     } catch (const std::exception& e) {
         // A COMMIT whose outcome is unknown (PostgreSQL's connection lost) is answered as
