@@ -149,18 +149,27 @@ public:
 };
 
 /// Word of commits made through other connections, on this server or another (PostgreSQL:
-/// LISTEN on the channel the store NOTIFYs at each commit that moves what pulls read), so a
+/// LISTEN on the channel the store notifies at each commit that moves what pulls read), so a
 /// waiting sync on one server hears of a change written through another.
 class commit_notifications {
 public:
     virtual ~commit_notifications() = default;
-    /// Waits up to timeout_ms: true when one or more commits were announced. Throws sql::error
-    /// (transient) when the connection is lost; the caller opens a new one.
-    virtual bool wait(int timeout_ms) = 0;
+    /// Waits up to timeout_ms: true when one or more commits were announced by others than
+    /// `own` (the payload the caller announces its own commits with, which it tells of
+    /// itself). Throws sql::error (transient) when the connection is lost; the caller opens a
+    /// new one.
+    virtual bool wait(int timeout_ms, const std::string& own) = 0;
 };
 
-/// The channel of those notifications.
-inline constexpr const char* k_commit_channel = "fieldsync_commits";
+/// The channel of a store's notifications: one per store (named from its incarnation), since
+/// PostgreSQL's channels are the database's and one database may hold several stores, each in
+/// its schema.
+inline std::string commit_channel(std::string_view incarnation) {
+    std::string out = "fieldsync_";
+    for (const char c : incarnation)
+        if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) out += c;
+    return out.substr(0, 63);
+}
 
 /// A read transaction for a scope: begun at construction, ended when the scope ends, by
 /// whatever path.

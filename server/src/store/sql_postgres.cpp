@@ -601,32 +601,32 @@ namespace {
 
 class pg_listener final : public commit_notifications {
 public:
-    explicit pg_listener(const std::string& conninfo) : conn_(PQconnectdb(conninfo.c_str())) {
+    pg_listener(const std::string& conninfo, const std::string& channel) : conn_(PQconnectdb(conninfo.c_str())) {
         PGconn* c = conn_.get();
         if (!c || PQstatus(c) != CONNECTION_OK)
             throw error("listen: " + (c ? one_line(PQerrorMessage(c)) : std::string("out of memory")), true);
         PQsetNoticeProcessor(c, ignore_notice, nullptr);
-        result_ptr r(PQexec(c, (std::string("LISTEN ") + k_commit_channel).c_str()));
+        result_ptr r(PQexec(c, ("LISTEN \"" + channel + "\"").c_str()));
         if (!r || PQresultStatus(r.get()) != PGRES_COMMAND_OK) fail(c, r.get(), "listen", "LISTEN");
     }
 
-    bool wait(int timeout_ms) override {
+    bool wait(int timeout_ms, const std::string& own) override {
         PGconn* c = conn_.get();
-        if (drain()) return true;
+        if (drain(own)) return true;
         const int sock = PQsocket(c);
         if (sock < 0) throw error("listen: the connection is closed", true);
         pollfd p{sock, POLLIN, 0};
         const int n = ::poll(&p, 1, timeout_ms);
         if (n <= 0) return false;  // the time ran out, or a signal
         if (!PQconsumeInput(c)) throw error("listen: " + one_line(PQerrorMessage(c)), true);
-        return drain();
+        return drain(own);
     }
 
 private:
-    bool drain() noexcept {
+    bool drain(const std::string& own) noexcept {
         bool any = false;
         while (PGnotify* n = PQnotifies(conn_.get())) {
-            any = true;
+            if (!n->extra || own != n->extra) any = true;
             PQfreemem(n);
         }
         return any;
@@ -637,8 +637,8 @@ private:
 
 }  // namespace
 
-std::unique_ptr<commit_notifications> listen_postgres(const std::string& conninfo) {
-    return std::make_unique<pg_listener>(conninfo);
+std::unique_ptr<commit_notifications> listen_postgres(const std::string& conninfo, const std::string& channel) {
+    return std::make_unique<pg_listener>(conninfo, channel);
 }
 
 std::string postgres_parameters(std::string_view sql) { return translate(sql).sql; }

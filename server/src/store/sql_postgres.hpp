@@ -21,7 +21,7 @@ std::unique_ptr<db> open_postgres(const std::string& conninfo);
 /// are). Exposed for tests.
 std::string postgres_parameters(std::string_view sql);
 
-/// A connection of its own that LISTENs on k_commit_channel.
-std::unique_ptr<commit_notifications> listen_postgres(const std::string& conninfo);
+/// A connection of its own that LISTENs on `channel` (commit_channel).
+std::unique_ptr<commit_notifications> listen_postgres(const std::string& conninfo, const std::string& channel);
 
 }  // namespace fieldsync::server::sql

@@ -306,6 +306,7 @@ sql_store::sql_store(const store_options& o, connector connect, listener listen)
     }
     recover_clock();
     writer_ = std::thread([this] { writer_loop(); });
+    channel_ = sql::commit_channel(incarnation_);
     if (listen_) hearer_ = std::thread([this] { hear_commits(); });
 }
 
@@ -507,7 +508,9 @@ proto::expected<std::unique_ptr<store>> open_postgres_store(const store_options&
         const auto conninfo = options.path;
         return std::unique_ptr<store>(
             std::make_unique<sql_store>(options, [conninfo] { return sql::open_postgres(conninfo); },
-                                        [conninfo] { return sql::listen_postgres(conninfo); }));
+                                        [conninfo](const std::string& channel) {
+                                            return sql::listen_postgres(conninfo, channel);
+                                        }));
     } catch (const std::exception& e) {
         return storage_failure(e);
     }

@@ -33,7 +33,7 @@ public:
     /// Opens a new connection to the store's database (throws sql::error).
     using connector = std::function<std::unique_ptr<sql::db>()>;
     /// Opens a connection that hears of other connections' commits (PostgreSQL); none on SQLite.
-    using listener = std::function<std::unique_ptr<sql::commit_notifications>()>;
+    using listener = std::function<std::unique_ptr<sql::commit_notifications>(const std::string& channel)>;
     /// `connect` opens every connection the store uses: the writer's, the pooled readers',
     /// and one per administrative write.
     sql_store(const store_options& o, connector connect, listener listen = {});
@@ -168,8 +168,9 @@ private:
     // Calls the listeners of watch_commits (after a commit; any thread).
     void tell_commit() noexcept;
     // Announces this transaction's commit to the other servers (PostgreSQL's NOTIFY, sent at
-    // COMMIT); nothing on SQLite. Called before commit() by every write that tells its own.
-    static void announce_commit(sql::db& db);
+    // COMMIT, with this store object's voice as payload); nothing on SQLite. Called before
+    // commit() by every write that tells its own.
+    void announce_commit(sql::db& db) const;
     // The thread that relays other servers' commits to tell_commit (write_path.cpp).
     void hear_commits();
     struct commit_listeners {
@@ -249,6 +250,9 @@ private:
     const listener listen_;
     std::thread hearer_;  // hear_commits, when listen_ is set
     std::atomic<bool> stop_hearing_{false};
+    // Random, per store object: its own commits, heard again through LISTEN, are not told twice.
+    const std::string voice_ = store_util::random_uuid();
+    std::string channel_;  // sql::commit_channel of the incarnation, set at open
     std::mutex queue_mutex_;
     std::condition_variable queue_cv_;
     std::deque<job> queue_;

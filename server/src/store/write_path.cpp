@@ -40,24 +40,27 @@ void sql_store::close() {
     if (hearer_.joinable()) hearer_.join();
 }
 
-void sql_store::announce_commit(sql::db& db) {
-    if (db.kind() == sql::engine::postgres) db.exec(std::string("NOTIFY ") + sql::k_commit_channel);
+void sql_store::announce_commit(sql::db& db) const {
+    if (db.kind() == sql::engine::postgres)
+        db.cached("SELECT pg_notify(?, ?)").bind(1, channel_).bind(2, voice_).step();
 }
 
-// Other servers' commits (and this one's, heard again: a wait only reads once more) wake the
-// waiting syncs. While the listening connection is down the waits end at their deadlines, and
-// once it is back they are told once, for what committed meanwhile.
+// Other servers' commits wake the waiting syncs (this one's are told by the writer). While the
+// listening connection is down the waits end at their deadlines; once it is back they are told
+// once, for what committed meanwhile.
 void sql_store::hear_commits() {
     std::unique_ptr<sql::commit_notifications> ears;
+    bool lost = false;
     while (!stop_hearing_) {
         try {
             if (!ears) {
-                ears = listen_();
-                tell_commit();
+                ears = listen_(channel_);
+                if (lost) tell_commit();
             }
-            if (ears->wait(250)) tell_commit();
+            if (ears->wait(250, voice_)) tell_commit();
         } catch (const std::exception&) {
             ears.reset();
+            lost = true;
             for (int i = 0; i < 10 && !stop_hearing_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
         }
     }
