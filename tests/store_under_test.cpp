@@ -66,11 +66,12 @@ protocol::expected<std::unique_ptr<server::store>> open_store_under_test(server:
     return server::open_postgres_store(options);
 }
 
-void run_on_postgres_under_test(const std::string& sql) {
+void run_on_postgres_under_test(const std::string& sql, const std::string& store_path) {
     const auto base = postgres_conninfo();
     if (base.empty()) throw std::runtime_error("run_on_postgres_under_test: the tests do not run on PostgreSQL");
 #ifdef FIELDSYNC_WITH_POSTGRES
-    PGconn* c = PQconnectdb(base.c_str());
+    const auto conninfo = store_path.empty() ? base : schema_conninfo(base, store_path);
+    PGconn* c = PQconnectdb(conninfo.c_str());
     PGresult* r = PQstatus(c) == CONNECTION_OK ? PQexec(c, sql.c_str()) : nullptr;
     const auto status = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
     const std::string msg = PQerrorMessage(c);
@@ -80,6 +81,7 @@ void run_on_postgres_under_test(const std::string& sql) {
         throw std::runtime_error("run_on_postgres_under_test: " + msg);
 #else
     (void)sql;
+    (void)store_path;
     throw std::runtime_error("FIELDSYNC_TEST_POSTGRES_FILE is set, but this build has no PostgreSQL");
 #endif
 }

@@ -25,7 +25,8 @@ std::string store_argument_under_test(const std::string& path);
 
 /// Runs `sql` (no results kept) on the PostgreSQL instance under test, on a connection of
 /// its own: for tests of PostgreSQL alone ([postgres]) that act on the server, e.g. cutting
-/// connections. Throws when the tests do not run on PostgreSQL or the SQL fails.
-void run_on_postgres_under_test(const std::string& sql);
+/// connections, or with `store_path` on the tables of that store (its schema). Throws when the
+/// tests do not run on PostgreSQL or the SQL fails.
+void run_on_postgres_under_test(const std::string& sql, const std::string& store_path = {});
 
 }  // namespace fieldsync::test

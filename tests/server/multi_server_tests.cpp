@@ -360,3 +360,70 @@ TEST_CASE("a server hears of commits made through another server on the same dat
         CHECK(heard_it());
     }
 }
+
+// ARCHITECTURE.md, "Failover": after a promotion the new primary's feed ends where its standby's
+// copy ended; seqs the lost primary may have shown past that are written off, so a cursor that
+// holds one starts over instead of skipping what the new primary writes under the same numbers.
+// The promotion is played by telling the store's meta that its last write ran on another
+// timeline (the real one is tests/cluster's failover test).
+TEST_CASE("after a promotion, a cursor the lost primary may have issued starts over and older cursors go on",
+          "[store][multi][postgres]") {
+    temp_dir dir;
+    const auto file = (dir.path / "central.db").string();
+    auto servers = open_servers(file, 2);
+    auto d = servers[0]->add_device("Điện thoại chi bộ ấp 1", "xa-binh-hoa", device_role::field);
+    REQUIRE(d.has_value());
+    const auto dev = d->first;
+    auto push_one = [&](store& s, const std::string& id, const std::string& name) {
+        proto::change_set cs;
+        cs.batch_id = "b-" + id;
+        cs.changes.push_back(new_member(id, name));
+        auto r = s.push(dev, std::move(cs));
+        INFO((r ? std::string() : r.err().message));
+        REQUIRE(r.has_value());
+        REQUIRE(r->size() == 1);
+        CHECK((*r)[0].status == proto::change_status::applied);
+    };
+    push_one(*servers[0], "m-truoc", "Phạm Thị Thu Trước");
+    auto before = servers[0]->device_pull(dev, 0, 100);
+    REQUIRE(before.has_value());
+    REQUIRE(before->changes.size() == 1);
+    const auto held = before->last_seq;  // a cursor both lines share
+
+    fieldsync::test::run_on_postgres_under_test("UPDATE meta SET value = 'FFFFFFFF' WHERE key = 'timeline'", file);
+    // The first write after it, through either server, writes off what the old line may have
+    // shown; the second server's write after it does not write off more.
+    push_one(*servers[1], "m-sau-1", "Nguyễn Văn Sau");
+    push_one(*servers[0], "m-sau-2", "Lê Thị Sáu");
+
+    // A cursor of the shared part: only what came after it, no reset.
+    auto on = servers[1]->device_pull(dev, held, 100);
+    REQUIRE(on.has_value());
+    CHECK_FALSE(on->restarted);
+    std::set<std::string> ids;
+    for (const auto& c : on->changes) ids.insert(c.id);
+    CHECK(ids == std::set<std::string>{"m-sau-1", "m-sau-2"});
+    // The new line's seqs start past the written-off ones.
+    CHECK(on->last_seq > held + 1'000'000);
+
+    // Cursors the lost primary may have issued (its next seqs) start over from the beginning.
+    for (const std::int64_t lost : {held + 1, held + 3, held + 1000}) {
+        INFO("cursor " << lost);
+        auto page = servers[0]->device_pull(dev, lost, 100);
+        REQUIRE(page.has_value());
+        CHECK(page->restarted);
+        CHECK(page->changes.size() == 3);
+    }
+    // A cursor of the new line is no lost one.
+    auto last = servers[0]->device_pull(dev, on->last_seq, 100);
+    REQUIRE(last.has_value());
+    CHECK_FALSE(last->restarted);
+    CHECK(last->changes.empty());
+
+    // A store opened again reads the same (nothing of this is kept in memory).
+    servers.clear();
+    auto again = open_servers(file, 1);
+    auto page = again[0]->device_pull(dev, held + 2, 100);
+    REQUIRE(page.has_value());
+    CHECK(page->restarted);
+}

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <stdexcept>
 
 namespace fieldsync::server {
@@ -85,9 +86,62 @@ std::string sql_store::path_of(sql::db& db, const std::string& unit_id) {
 }
 
 std::int64_t sql_store::load_seq(sql::db& db) {
-    auto s = db.cached("SELECT value FROM meta WHERE key = 'seq'");
-    const std::int64_t seq = s.step() ? s.int64(0) : 0;
+    const std::string line = db.timeline();
+    if (line.empty()) {
+        auto s = db.cached("SELECT value FROM meta WHERE key = 'seq'");
+        const std::int64_t seq = s.step() ? s.int64(0) : 0;
+        return seq;
+    }
+    // PostgreSQL: the seq and the timeline the last write saw, in one round trip.
+    std::int64_t seq = 0;
+    std::string known;
+    std::string lost;
+    {
+        auto s = db.cached("SELECT key, value FROM meta WHERE key IN ('seq', 'timeline', 'lost_seqs')");
+        while (s.step()) {
+            const auto key = s.text(0);
+            if (key == "seq")
+                seq = s.int64(1);
+            else if (key == "timeline")
+                known = s.text(1);
+            else
+                lost = s.text(1);
+        }
+    }
+    if (known == line) return seq;
+    // ARCHITECTURE.md, "Failover": the first write after a promotion. This node's feed ends at
+    // `seq`; the old primary may have shown seqs past it that never reached this node, and
+    // cursors holding them must not name positions of this line. Those seqs are written off
+    // (cursors in them start over, as after a restore) and this line goes on past them.
+    if (!known.empty()) {
+        if (!lost.empty()) lost += ',';
+        lost += std::to_string(seq) + "-" + std::to_string(seq + k_lost_seqs);
+        seq += k_lost_seqs;
+        db.cached("INSERT INTO meta(key, value) VALUES ('lost_seqs', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+            .bind(1, lost)
+            .run();
+        store_seq(db, seq);
+    }
+    db.cached("INSERT INTO meta(key, value) VALUES ('timeline', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+        .bind(1, line)
+        .run();
     return seq;
+}
+
+bool sql_store::in_lost_seqs(std::string_view lost, std::int64_t seq) {
+    // "after-upto,after-upto": seqs after..upto, the first exclusive, the second inclusive.
+    while (!lost.empty()) {
+        const auto comma = lost.find(',');
+        const auto range = lost.substr(0, comma);
+        lost = comma == std::string_view::npos ? std::string_view() : lost.substr(comma + 1);
+        const auto dash = range.find('-');
+        if (dash == std::string_view::npos) continue;
+        std::int64_t after = 0, upto = 0;
+        std::from_chars(range.data(), range.data() + dash, after);
+        std::from_chars(range.data() + dash + 1, range.data() + range.size(), upto);
+        if (seq > after && seq <= upto) return true;
+    }
+    return false;
 }
 
 void sql_store::store_seq(sql::db& db, std::int64_t seq) {

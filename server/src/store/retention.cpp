@@ -86,11 +86,24 @@ proto::expected<pull_page> sql_store::device_pull(const device& dev, std::int64_
         // One snapshot (read() runs this in a read transaction): gc writes its horizon before
         // it purges, so these reads see either the old horizon and nothing purged under the new
         // one, or the new horizon.
-        const auto horizon = meta_int(db, "purge_horizon");
-        const auto feed_seq = meta_int(db, "seq");
+        std::int64_t horizon = 0, feed_seq = 0;
+        std::string lost;
+        {
+            auto m = db.cached("SELECT key, value FROM meta WHERE key IN ('purge_horizon', 'seq', 'lost_seqs')");
+            while (m.step()) {
+                const auto key = m.text(0);
+                if (key == "purge_horizon")
+                    horizon = m.int64(1);
+                else if (key == "seq")
+                    feed_seq = m.int64(1);
+                else
+                    lost = m.text(1);
+            }
+        }
         // A cursor past the feed's end was issued by another incarnation of the store (it was
-        // restored from an older backup): it acknowledges nothing here, so start over.
-        bool restart = after_seq > feed_seq;
+        // restored from an older backup), one in seqs written off at a promotion by a primary
+        // that was lost (load_seq): it acknowledges nothing here, so start over.
+        bool restart = after_seq > feed_seq || (!lost.empty() && in_lost_seqs(lost, after_seq));
         if (!restart && after_seq > 0 && after_seq < horizon) {
             std::optional<acknowledgement> last;
             {

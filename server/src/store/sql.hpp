@@ -143,6 +143,10 @@ public:
     /// in this process or another, on this machine or another, commit one after another, and
     /// the feed's seqs commit in their order.
     virtual void begin_write() = 0;
+    /// The line of history the open write transaction writes on, read by begin_write:
+    /// PostgreSQL's timeline, which every promotion of a standby starts anew (the old primary's
+    /// last commits may not have reached it); "" where history has one line (SQLite).
+    virtual std::string timeline() const { return {}; }
     virtual void commit() = 0;
     /// Never throws: a rollback that fails leaves the connection to be dropped.
     virtual void rollback() noexcept = 0;

@@ -115,7 +115,8 @@ bool transient_sqlstate(std::string_view s) {
     if (s.size() != 5 || s == "08P01") return false;
     const std::string_view cls = s.substr(0, 2);
     return cls == "08" || cls == "53" || s == "40001" || s == "40P01" || s == "55P03" || s == "57P01" ||
-           s == "57P02" || s == "57P03" || s == "57014";
+           s == "57P02" || s == "57P03" || s == "57014" ||
+           s == "25006";  // read_only_sql_transaction: a standby (the primary lost, or not yet promoted)
 }
 
 // Throws the failure of `sql` as sql::error: "what: <message> (SQLSTATE xxxxx) (in: <sql>)".
@@ -399,7 +400,22 @@ public:
     // after another, so the feed's seqs, taken in the transaction, commit in their order and a
     // reader never sees seq n+1 before seq n. (Row locks alone would let two writers take
     // consecutive seqs and commit in the other order.) BEGIN and the lock go in one round trip.
-    void begin_write() override { begin("BEGIN; SELECT pg_advisory_xact_lock(4242001)"); }
+    // The same round trip reads the timeline: the first 8 hex digits of the current WAL
+    // file's name (pg_walfile_name needs no privilege, unlike pg_control_checkpoint).
+    void begin_write() override {
+        auto r = begin("BEGIN; SELECT pg_advisory_xact_lock(4242001), pg_walfile_name(pg_current_wal_lsn())");
+        timeline_.clear();
+        if (r && PQntuples(r.get()) == 1 && PQnfields(r.get()) == 2) {
+            const char* wal = PQgetvalue(r.get(), 0, 1);
+            timeline_.assign(wal, std::min<std::size_t>(8, std::strlen(wal)));
+        }
+        if (timeline_.size() != 8) {
+            rollback();
+            throw error("begin: the server did not say its timeline (in: BEGIN)", false);
+        }
+    }
+
+    std::string timeline() const override { return timeline_; }
 
     void commit() override {
         PGconn* c = conn_.get();
@@ -479,7 +495,8 @@ private:
     // the change ids settle a retry). Fails transient while the server cannot be reached.
     void reconnect_if_lost() {
         PGconn* c = conn_.get();
-        if (PQstatus(c) == CONNECTION_OK) return;
+        if (PQstatus(c) == CONNECTION_OK && !reconnect_next_) return;
+        reconnect_next_ = false;
         PQreset(c);
         if (PQstatus(c) != CONNECTION_OK)
             throw error("connect: " + one_line(PQerrorMessage(c)) + " (reconnecting)", true);
@@ -496,30 +513,50 @@ private:
         return r;
     }
 
-    void begin(const char* sql) {
+    // Returns the result of the last statement of `sql`.
+    result_ptr begin(const char* sql) {
         const PGTransactionStatusType ts = PQtransactionStatus(conn_.get());
         if (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR || ts == PQTRANS_ACTIVE)
             throw error(std::string("begin: a transaction is already open on this connection (in: ") + sql + ")",
                         false);
         reconnect_if_lost();
         try {
-            run_simple(sql, "begin", sql);
+            return run_simple(sql, "begin", sql);
         } catch (const error&) {
             rollback();
             // The connection died while idle (libpq learns it only now): nothing of this
             // transaction ran, so it begins once more on a new connection.
-            if (PQstatus(conn_.get()) != CONNECTION_BAD) throw;
+            if (PQstatus(conn_.get()) != CONNECTION_BAD) {
+                refuse_standby();
+                throw;
+            }
             reconnect_if_lost();
             try {
-                run_simple(sql, "begin", sql);
+                return run_simple(sql, "begin", sql);
             } catch (...) {
                 rollback();
+                refuse_standby();
                 throw;
             }
         } catch (...) {
             rollback();
             throw;
         }
+    }
+
+    // After a failed BEGIN: a connection that reached a standby (a failover under way, or a
+    // proxy not yet told; a standby refuses the write lock) fails as transient, and the next
+    // transaction connects again, through the proxy to whichever node is primary by then.
+    void refuse_standby() {
+        PGconn* c = conn_.get();
+        if (PQstatus(c) != CONNECTION_OK || PQtransactionStatus(c) != PQTRANS_IDLE) return;
+        result_ptr r(PQexec(c, "SELECT pg_is_in_recovery()"));
+        if (!r || PQresultStatus(r.get()) != PGRES_TUPLES_OK || PQntuples(r.get()) != 1) return;
+        if (std::strcmp(PQgetvalue(r.get(), 0, 0), "t") != 0) return;
+        reconnect_next_ = true;
+        throw error("begin: the PostgreSQL server is a standby in recovery, not the primary (a failover?); "
+                    "connecting again at the next transaction",
+                    true);
     }
 
     void flush_deallocations() noexcept {
@@ -542,6 +579,8 @@ private:
     unsigned long named_ = 0;
     unsigned long session_ = 0;
     std::int64_t changes_ = 0;
+    std::string timeline_;         // of the open write transaction
+    bool reconnect_next_ = false;  // the connection reached a standby
 };
 
 pg_stmt::pg_stmt(pg_db& db, std::string_view sql, bool own) : db_(&db), sql_(sql), own_(own) {

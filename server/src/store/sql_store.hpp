@@ -182,7 +182,14 @@ private:
     // The path of a unit: its place in the tree, or a tree of its own when it is unknown.
     static std::string path_of(sql::db& db, const std::string& unit_id);
     // The next seq of the feed; seq_ is loaded from meta when a write transaction begins.
+    // On PostgreSQL it also notices a promotion (the timeline changed since the last write) and
+    // writes off the seqs the lost primary may have shown: meta 'lost_seqs'.
     static std::int64_t load_seq(sql::db& db);
+    // Seqs written off at a promotion: more than a primary can show that its synchronous
+    // standby has not received.
+    static constexpr std::int64_t k_lost_seqs = 1'000'000'000;
+    // Whether `seq` lies in the written-off ranges of meta 'lost_seqs'.
+    static bool in_lost_seqs(std::string_view lost, std::int64_t seq);
     static void store_seq(sql::db& db, std::int64_t seq);
 
     // reads.cpp
