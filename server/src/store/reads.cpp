@@ -155,13 +155,24 @@ pull_page sql_store::pull_on(sql::db& db, const scope& sc, std::int64_t after_se
         if (sc.all || paths.size() > tuning::max_merged_unit_feeds) {
             // The whole district, or a subtree so wide that most of the feed is its own: walk
             // the feed in seq order and keep what lies in the range.
+            // SQLite is told to walk the seq index. PostgreSQL has no such hint, and its planner,
+            // from statistics that lag a table growing fast, may take the path range for a
+            // selective condition and read and sort every head after the cursor to return a
+            // few: for the whole district the range says nothing, so it is left out, and the
+            // seq index is the only way to read in seq order with a limit.
+            const bool whole = sc.all && db.kind() == sql::engine::postgres;
             auto s = db.cached(
                 db.kind() == sql::engine::sqlite
                     ? "SELECT collection, id, unit_id, version, deleted, data, seq FROM heads INDEXED BY heads_by_seq "
                       "WHERE seq > ?3 AND path >= ?1 AND path < ?2 ORDER BY seq LIMIT ?4"
-                    : "SELECT collection, id, unit_id, version, deleted, data, seq FROM heads "
-                      "WHERE seq > ?3 AND path >= ?1 AND path < ?2 ORDER BY seq LIMIT ?4");
-            s.bind(1, lo).bind(2, hi).bind(3, after_seq).bind(4, limit + 1);
+                : whole ? "SELECT collection, id, unit_id, version, deleted, data, seq FROM heads "
+                          "WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+                        : "SELECT collection, id, unit_id, version, deleted, data, seq FROM heads "
+                          "WHERE seq > ?3 AND path >= ?1 AND path < ?2 ORDER BY seq LIMIT ?4");
+            if (whole)
+                s.bind(1, after_seq).bind(2, limit + 1);
+            else
+                s.bind(1, lo).bind(2, hi).bind(3, after_seq).bind(4, limit + 1);
             while (s.step()) heads.push_back(read_head(s));
         } else {
             // One feed per unit of the subtree, each read in seq order from the (path, seq)

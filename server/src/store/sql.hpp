@@ -51,6 +51,11 @@ public:
     virtual bool step() = 0;
     /// Steps until done (statements without results), then resets, keeping the bindings.
     virtual void run() = 0;
+    /// As run(), but perhaps without waiting for the statement's answer: PostgreSQL sends it in
+    /// pipeline mode, so the write path's rows go in one round trip, not one each. Its failure
+    /// is thrown by the connection's next call that waits for the server (a read, exec, run,
+    /// commit), within the same transaction; changes() does not count it. SQLite runs it now.
+    virtual void run_deferred() { run(); }
     virtual std::int64_t int64(int col) const = 0;
     virtual double real(int col) const = 0;
     virtual std::string text(int col) const = 0;
@@ -105,6 +110,7 @@ public:
     }
     bool step() { return s_.step(); }
     void run() { s_.run(); }
+    void run_deferred() { s_.run_deferred(); }
     std::int64_t int64(int col) const { return s_.int64(col); }
     double real(int col) const { return s_.real(col); }
     std::string text(int col) const { return s_.text(col); }

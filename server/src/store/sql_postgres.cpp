@@ -238,6 +238,7 @@ public:
         if (!executed_) execute();
         end_result();
     }
+    void run_deferred() override;
 
     std::int64_t int64(int col) const override {
         const char* v = value(col);
@@ -304,6 +305,13 @@ private:
     void execute();
     // Prepares the statement on the server under name_, for the connection's current session.
     void prepare_on_server();
+    // The bound parameters as libpq takes them (pointing into params_).
+    struct wire_params {
+        std::vector<const char*> values;
+        std::vector<int> lengths;
+        std::vector<int> formats;
+    };
+    wire_params on_the_wire() const;
     // The current row's value at col, nullptr when NULL, or when there is no such row or column.
     const char* value(int col) const noexcept {
         if (!busy_ || !result_ || col < 0 || col >= PQnfields(result_.get())) return nullptr;
@@ -384,6 +392,7 @@ public:
             open = "a lost connection";
         else if (ts != PQTRANS_IDLE)
             open = "a transaction";
+        if (pipelined_) open += std::string(open.empty() ? "" : "; ") + "statements sent and not settled";
         for (const pg_stmt* s : live_) {
             if (!s->mid_step()) continue;
             if (!open.empty()) open += "; ";
@@ -418,6 +427,7 @@ public:
     std::string timeline() const override { return timeline_; }
 
     void commit() override {
+        settle();
         PGconn* c = conn_.get();
         result_ptr r(PQexec(c, "COMMIT"));
         if (!r || PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
@@ -433,11 +443,82 @@ public:
     }
 
     void rollback() noexcept override {
+        try {
+            settle();  // a failure there is what is being rolled back
+        } catch (...) {
+        }
         PGconn* c = conn_.get();
         const PGTransactionStatusType ts = PQtransactionStatus(c);
         if (ts == PQTRANS_IDLE || ts == PQTRANS_UNKNOWN) return;  // nothing open, or no connection
         PQclear(PQexec(c, "ROLLBACK"));
         flush_deallocations();
+    }
+
+    // Pipeline mode (stmt::run_deferred): statements sent without waiting for their answers,
+    // which settle() reads, at the latest before anything else is sent. libpq buffers what is
+    // sent; past k_pipeline_depth statements the answers are read, so neither side's buffers
+    // fill up.
+    static constexpr std::size_t k_pipeline_depth = 512;
+
+    void send_deferred(const std::string& name, int n, const char* const* values, const int* lengths,
+                       const int* formats, const std::string& sql) {
+        PGconn* c = conn_.get();
+        if (!pipelined_) {
+            if (PQenterPipelineMode(c) != 1)
+                throw error("execute: cannot enter pipeline mode: " + one_line(PQerrorMessage(c)) + " (in: " + sql + ")",
+                            PQstatus(c) == CONNECTION_BAD);
+            pipelined_ = true;
+        }
+        if (PQsendQueryPrepared(c, name.c_str(), n, values, lengths, formats, 0) != 1) {
+            const std::string m = one_line(PQerrorMessage(c));
+            try {
+                settle();
+            } catch (...) {
+            }
+            throw error("execute: " + m + " (in: " + sql + ")", true);
+        }
+        deferred_.push_back(sql);
+        if (deferred_.size() >= k_pipeline_depth) settle();
+    }
+
+    // Reads the answers of the statements sent in pipeline mode and leaves it; throws the first
+    // failure among them (those after it were not run: the transaction failed there).
+    void settle() {
+        if (!pipelined_) return;
+        pipelined_ = false;
+        PGconn* c = conn_.get();
+        std::vector<std::string> sent;
+        sent.swap(deferred_);
+        result_ptr failed;
+        std::string failed_sql;
+        bool lost = PQpipelineSync(c) != 1;
+        std::size_t i = 0;
+        int empty = 0;
+        while (!lost) {
+            result_ptr r(PQgetResult(c));
+            if (!r) {
+                // One NULL ends each statement's answers; more in a row, or a dead connection,
+                // means nothing more is coming.
+                if (PQstatus(c) == CONNECTION_BAD || ++empty > 2) lost = true;
+                continue;
+            }
+            empty = 0;
+            const ExecStatusType st = PQresultStatus(r.get());
+            if (st == PGRES_PIPELINE_SYNC) break;
+            if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_PIPELINE_ABORTED && !failed) {
+                failed_sql = i < sent.size() ? sent[i] : std::string("a pipelined statement");
+                failed = std::move(r);
+            }
+            ++i;
+        }
+        // Fails only with answers still unread (the connection lost): the next transaction
+        // opens it again.
+        if (PQexitPipelineMode(c) != 1) reconnect_next_ = true;
+        if (failed) fail(c, failed.get(), "execute", failed_sql);
+        if (lost)
+            throw error("execute: the connection was lost with " + std::to_string(sent.size()) +
+                            " statements sent (in: " + (sent.empty() ? std::string() : sent.front()) + ")",
+                        true);
     }
 
     // For the statements.
@@ -470,7 +551,7 @@ public:
         try {
             PGconn* c = conn_.get();
             if (PQstatus(c) != CONNECTION_OK) return;
-            if (PQtransactionStatus(c) == PQTRANS_INERROR) {
+            if (pipelined_ || PQtransactionStatus(c) == PQTRANS_INERROR) {
                 undeallocated_.push_back(name);
                 return;
             }
@@ -498,6 +579,9 @@ private:
         if (PQstatus(c) == CONNECTION_OK && !reconnect_next_) return;
         reconnect_next_ = false;
         PQreset(c);
+        if (PQpipelineStatus(c) != PQ_PIPELINE_OFF) PQexitPipelineMode(c);
+        deferred_.clear();
+        pipelined_ = false;
         if (PQstatus(c) != CONNECTION_OK)
             throw error("connect: " + one_line(PQerrorMessage(c)) + " (reconnecting)", true);
         ++session_;
@@ -506,6 +590,7 @@ private:
     }
 
     result_ptr run_simple(const char* sql, std::string_view what, std::string_view shown) {
+        settle();
         PGconn* c = conn_.get();
         result_ptr r(PQexec(c, sql));
         if (!succeeded(r.get())) fail(c, r.get(), what, shown);
@@ -580,6 +665,8 @@ private:
     unsigned long session_ = 0;
     std::int64_t changes_ = 0;
     std::string timeline_;         // of the open write transaction
+    bool pipelined_ = false;       // in pipeline mode, with deferred_ sent
+    std::vector<std::string> deferred_;  // the statements sent and not yet settled
     bool reconnect_next_ = false;  // the connection reached a standby
 };
 
@@ -593,6 +680,7 @@ pg_stmt::pg_stmt(pg_db& db, std::string_view sql, bool own) : db_(&db), sql_(sql
 }
 
 void pg_stmt::prepare_on_server() {
+    db_->settle();
     result_ptr r(PQprepare(db_->conn(), name_.c_str(), translated_.c_str(), 0, nullptr));
     if (!r || PQresultStatus(r.get()) != PGRES_COMMAND_OK) fail(db_->conn(), r.get(), "prepare", sql_);
     session_ = db_->session();
@@ -606,24 +694,35 @@ pg_stmt::~pg_stmt() {
     if (own_ && session_ == db_->session()) db_->deallocate(name_);
 }
 
-void pg_stmt::execute() {
-    if (!db_) throw error("execute: the statement's connection is closed (in: " + sql_ + ")", false);
-    PGconn* c = db_->conn();
-    if (session_ != db_->session()) prepare_on_server();
+pg_stmt::wire_params pg_stmt::on_the_wire() const {
     const std::size_t n = static_cast<std::size_t>(declared_);
-    std::vector<const char*> values(n, nullptr);
-    std::vector<int> lengths(n, 0);
-    std::vector<int> formats(n, 0);
+    wire_params w{std::vector<const char*>(n, nullptr), std::vector<int>(n, 0), std::vector<int>(n, 0)};
     for (std::size_t i = 0; i < params_.size(); ++i) {
         const param& p = params_[i];
         if (p.kind == slot::text || p.kind == slot::blob) {
-            values[i] = p.value.c_str();
-            lengths[i] = static_cast<int>(p.value.size());
-            formats[i] = p.kind == slot::blob ? 1 : 0;
+            w.values[i] = p.value.c_str();
+            w.lengths[i] = static_cast<int>(p.value.size());
+            w.formats[i] = p.kind == slot::blob ? 1 : 0;
         }
     }
-    result_ptr r(PQexecPrepared(c, name_.c_str(), static_cast<int>(n), values.data(), lengths.data(),
-                                formats.data(), 0));
+    return w;
+}
+
+void pg_stmt::run_deferred() {
+    if (!db_) throw error("execute: the statement's connection is closed (in: " + sql_ + ")", false);
+    if (session_ != db_->session()) prepare_on_server();
+    const auto w = on_the_wire();
+    db_->send_deferred(name_, declared_, w.values.data(), w.lengths.data(), w.formats.data(), sql_);
+    end_result();
+}
+
+void pg_stmt::execute() {
+    if (!db_) throw error("execute: the statement's connection is closed (in: " + sql_ + ")", false);
+    db_->settle();
+    PGconn* c = db_->conn();
+    if (session_ != db_->session()) prepare_on_server();
+    const auto w = on_the_wire();
+    result_ptr r(PQexecPrepared(c, name_.c_str(), declared_, w.values.data(), w.lengths.data(), w.formats.data(), 0));
     if (!succeeded(r.get())) fail(c, r.get(), "execute", sql_);
     db_->note(r.get());
     result_ = std::move(r);

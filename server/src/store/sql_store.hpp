@@ -231,6 +231,14 @@ private:
         std::string purged_unit;
     };
     located_head locate_head(const std::string& collection, const std::string& id);
+    // PostgreSQL: what a group's change-sets will look up (their remembered answers, heads and
+    // units), read for the whole group in a few round trips once it holds the write lock
+    // (write_path.cpp). Each entry answers one lookup; a failed change-set drops it all.
+    struct write_cache;
+    std::shared_ptr<write_cache> cache_;  // the writer thread's, during a group only
+    void prefetch(const std::vector<job>& group);
+    // The path of a unit, from the group's cache when there is one.
+    std::string unit_path(const std::string& unit_id);
     // The clock a change is written with: its own, unless absent or too far ahead.
     proto::hlc stamp_of(const proto::change& c);
     // Writes an open conflict between `head` and the incoming side; returns its id.

@@ -69,7 +69,7 @@ void write_version(sql::db& db, const version_row& v) {
         h.bind(12, *v.lost);
     else
         h.bind_null(12);
-    h.bind(13, v.seq).run();
+    h.bind(13, v.seq).run_deferred();
     if (v.old_path && *v.old_path != v.path) {
         // The record leaves a subtree: the devices there drop it (reads.cpp, pull).
         db.cached("INSERT INTO drops(seq, collection, id, path) VALUES (?, ?, ?, ?)")
@@ -77,7 +77,7 @@ void write_version(sql::db& db, const version_row& v) {
             .bind(2, v.collection)
             .bind(3, v.id)
             .bind(4, *v.old_path)
-            .run();
+            .run_deferred();
     }
     auto u = db.cached(
         "INSERT INTO heads(collection, id, unit_id, version, deleted, data, seq, hlc, writer, updated_ms, path) "
@@ -89,7 +89,7 @@ void write_version(sql::db& db, const version_row& v) {
         u.bind(6, *v.data);
     else
         u.bind_null(6);
-    u.bind(7, v.seq).bind(8, v.hlc).bind(9, v.writer).bind(10, v.server_ms).bind(11, v.path).run();
+    u.bind(7, v.seq).bind(8, v.hlc).bind(9, v.writer).bind(10, v.server_ms).bind(11, v.path).run_deferred();
 }
 
 error storage_failure(const std::exception& e) {

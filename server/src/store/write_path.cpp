@@ -9,6 +9,9 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
+#include <set>
+#include <utility>
 
 namespace fieldsync::server {
 
@@ -106,7 +109,9 @@ void sql_store::commit_group(std::vector<job>& group) {
         // from another process since the last group.
         seq_ = load_seq(db);
         seq_begun = seq_;
+        if (db.kind() == sql::engine::postgres && !relay_) prefetch(group);
     } catch (const std::exception& e) {
+        cache_.reset();
         db.rollback();
         metrics_.failed_commits.fetch_add(1, std::memory_order_relaxed);
         for (auto& j : group) j.done(storage_failure(e));
@@ -124,11 +129,13 @@ void sql_store::commit_group(std::vector<job>& group) {
                 db.exec("ROLLBACK TO change_set; RELEASE change_set");
             } catch (...) {
             }
+            cache_.reset();  // it may tell what the rollback undid
             seq_ = seq_before;  // the seqs of an undone change-set are handed out again: no gaps
             answers.emplace_back(storage_failure(e));
         }
     }
     try {
+        cache_.reset();
         // Acknowledgements are advisory: lost with a failed commit, they only make gc keep
         // more and may make a device re-snapshot once.
         write_acks(db, acks);
@@ -156,6 +163,115 @@ void sql_store::commit_group(std::vector<job>& group) {
     // acknowledgements changed no page.
     if (seq_ != seq_begun) tell_commit();
     for (std::size_t i = 0; i < group.size(); ++i) group[i].done(std::move(answers[i]));
+}
+
+// What the group will look up, read in one round trip per table (ARCHITECTURE.md, "The store
+// on PostgreSQL"): on PostgreSQL every lookup is a round trip, and a group of fifty change-sets
+// of fifty new records would otherwise make thousands. Read under the write lock, so nothing
+// but this group changes it; each entry answers one lookup and goes, so a second look at the
+// same key (a record twice in a group) reads the database, with what the group wrote since.
+struct sql_store::write_cache {
+    using key = std::pair<std::string, std::string>;
+    std::map<key, std::string> decided;  // (device, change id) → the stored answer
+    std::set<key> undecided;             // asked, and not in decided
+    std::map<key, located_head> heads;   // (collection, id)
+    std::set<key> headless;              // asked: neither a head nor history
+    std::map<std::string, std::string> paths;  // unit id → path
+
+    // True when the cache knows: `stored` is the answer, or "" when there is none.
+    bool take_decided(const std::string& device_id, const std::string& change_id, std::string& stored) {
+        auto k = std::make_pair(device_id, change_id);
+        if (auto it = decided.find(k); it != decided.end()) {
+            stored = std::move(it->second);
+            decided.erase(it);
+            return true;
+        }
+        stored.clear();
+        return undecided.erase(k) > 0;
+    }
+};
+
+namespace {
+
+// A key the cache can ask for exactly: valid UTF-8 (nlohmann's strict dump checks it) and no
+// NUL, which PostgreSQL's jsonb refuses. Others are looked up one by one.
+bool askable(const std::string& s) { return s.find('\0') == std::string::npos; }
+
+}  // namespace
+
+void sql_store::prefetch(const std::vector<job>& group) {
+    auto c = std::make_shared<write_cache>();
+    json answers = json::array(), records = json::array();
+    for (const auto& j : group) {
+        for (const auto& e : j.cs.changes) {
+            if (askable(j.dev.id) && askable(e.c.change_id)) {
+                answers.push_back({{"d", j.dev.id}, {"c", e.c.change_id}});
+                c->undecided.emplace(j.dev.id, e.c.change_id);
+            }
+            if (!e.rejected && askable(e.c.collection) && askable(e.c.id)) {
+                records.push_back({{"c", e.c.collection}, {"i", e.c.id}});
+                c->headless.emplace(e.c.collection, e.c.id);
+            }
+        }
+    }
+    std::string answers_text, records_text;
+    try {
+        answers_text = answers.dump();
+        records_text = records.dump();
+    } catch (const json::exception&) {
+        return;  // a key that is not UTF-8: this group looks everything up one by one
+    }
+    auto& db = writer_db_;
+    {
+        auto s = db.cached(
+            "SELECT d.device_id, d.change_id, d.result FROM decided d JOIN jsonb_to_recordset(?::jsonb) AS k(d text, c text) "
+            "ON d.device_id = k.d COLLATE \"C\" AND d.change_id = k.c COLLATE \"C\"");
+        s.bind(1, answers_text);
+        while (s.step()) {
+            auto k = std::make_pair(s.text(0), s.text(1));
+            c->undecided.erase(k);
+            c->decided[std::move(k)] = s.text(2);
+        }
+    }
+    {
+        auto s = db.cached(
+            "SELECT h.collection, h.id, h.version, h.deleted, h.data, h.hlc, h.writer, h.path FROM heads h "
+            "JOIN jsonb_to_recordset(?::jsonb) AS k(c text, i text) ON h.collection = k.c COLLATE \"C\" AND h.id = k.i COLLATE \"C\"");
+        s.bind(1, records_text);
+        while (s.step()) {
+            auto k = std::make_pair(s.text(0), s.text(1));
+            if (c->heads.count(k)) continue;  // asked twice
+            located_head at;
+            proto::head_state h;
+            h.version = s.int64(2);
+            h.state.deleted = s.int64(3) != 0;
+            h.state.data = parse_stored(s.text(4));
+            h.stamp = proto::hlc::parse(s.text(5)).value_or(proto::hlc{});
+            h.writer = s.text(6);
+            at.path = s.text(7);
+            at.head = std::move(h);
+            c->headless.erase(k);
+            c->heads.emplace(std::move(k), std::move(at));
+        }
+    }
+    if (!c->headless.empty()) {
+        // No head but history: gc purged a tombstone; locate_head rebuilds it from history.
+        json left = json::array();
+        for (const auto& [coll, id] : c->headless) left.push_back({{"c", coll}, {"i", id}});
+        auto s = db.cached(
+            "SELECT DISTINCT h.collection, h.id FROM history h JOIN jsonb_to_recordset(?::jsonb) AS k(c text, i text) "
+            "ON h.collection = k.c COLLATE \"C\" AND h.id = k.i COLLATE \"C\"");
+        s.bind(1, left.dump());
+        while (s.step()) c->headless.erase(std::make_pair(s.text(0), s.text(1)));
+    }
+    cache_ = std::move(c);
+}
+
+std::string sql_store::unit_path(const std::string& unit_id) {
+    if (!cache_) return path_of(writer_db_, unit_id);
+    auto it = cache_->paths.find(unit_id);
+    if (it == cache_->paths.end()) it = cache_->paths.emplace(unit_id, path_of(writer_db_, unit_id)).first;
+    return it->second;
 }
 
 std::vector<proto::change_result> sql_store::apply(const device& dev, const proto::change_set& cs) {
@@ -186,13 +302,22 @@ std::vector<proto::change_result> sql_store::apply(const device& dev, const prot
             "INSERT INTO decided(device_id, change_id, batch_id, result, decided_ms, seq) VALUES (?, ?, ?, ?, ?, ?)");
         s.bind(1, dev.id).bind(2, r.change_id).bind(3, cs.batch_id).bind(4, proto::encode(r).dump()).bind(5, now_ms);
         s.bind(6, seq_);
-        s.run();
+        s.run_deferred();
         out.push_back(std::move(r));
     }
     return out;
 }
 
 sql_store::located_head sql_store::locate_head(const std::string& collection, const std::string& id) {
+    if (cache_) {
+        auto key = std::make_pair(collection, id);
+        if (auto it = cache_->heads.find(key); it != cache_->heads.end()) {
+            located_head at = std::move(it->second);
+            cache_->heads.erase(it);
+            return at;
+        }
+        if (cache_->headless.erase(key)) return located_head{};
+    }
     located_head at;
     {
         auto s = writer_db_.cached(
@@ -258,16 +383,21 @@ std::string sql_store::write_conflict(const device& dev, const proto::change& c,
     s.bind(15, stamp.to_string()).bind(16, now_ms);
     // Routed to the deepest unit that holds both writers' records (the reviewers there see it).
     s.bind(17, common_path(at.path, path));
-    s.run();
+    s.run_deferred();
     return id;
 }
 
 std::optional<proto::change_result> sql_store::decided(const std::string& device_id, const std::string& change_id) {
-    auto s = writer_db_.cached("SELECT result FROM decided WHERE device_id = ? AND change_id = ?");
-    s.bind(1, device_id).bind(2, change_id);
-    if (!s.step()) return std::nullopt;
-    auto r = proto::decode_change_result(json::parse(s.text(0)));
-    s.reset();
+    std::string stored;
+    if (cache_ && cache_->take_decided(device_id, change_id, stored)) {
+        if (stored.empty()) return std::nullopt;
+    } else {
+        auto s = writer_db_.cached("SELECT result FROM decided WHERE device_id = ? AND change_id = ?");
+        s.bind(1, device_id).bind(2, change_id);
+        if (!s.step()) return std::nullopt;
+        stored = s.text(0);
+    }
+    auto r = proto::decode_change_result(json::parse(stored));
     if (!r) throw std::runtime_error("a stored answer is damaged: " + r.err().message);
     return std::move(r).value();
 }
@@ -290,7 +420,7 @@ proto::change_result sql_store::decide_one(const device& dev, const proto::chang
     // Both the record where it is and where it goes must lie in the device's scope. The
     // answer is the same for both, so a device learns nothing of records outside its scope,
     // not even that an id is taken.
-    const std::string path = path_of(writer_db_, c.unit_id);
+    const std::string path = unit_path(c.unit_id);
     const auto sc = scope::of(dev);
     if (!sc.contains(path) || (head && !sc.contains(head_path)))
         return rejected(errc::out_of_scope, "this record or its unit '" + c.unit_id + "' is outside the device's scope",
@@ -329,7 +459,7 @@ proto::change_result sql_store::decide_one(const device& dev, const proto::chang
             .bind(7, head->writer)
             .bind(8, now_ms)
             .bind(9, head_path)
-            .run();
+            .run_deferred();
     }
 
     if (o.kind == proto::merge_kind::rejected) return rejected(o.err->code, o.err->message, head_version);

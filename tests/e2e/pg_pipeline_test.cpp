@@ -1,0 +1,79 @@
+// PostgreSQL's pipeline mode under the write path (sql::stmt::run_deferred,
+// store/sql_postgres.cpp): statements sent without waiting for their answers must behave as
+// if each had been waited for, but for when a failure is thrown: before any read sees the
+// table, within the same transaction, so the write path's savepoint undoes exactly the
+// change-set that failed.
+
+#include <catch2/catch.hpp>
+#include "store_under_test.hpp"
+
+#include "store/sql.hpp"
+#include "store/sql_postgres.hpp"
+
+#include <filesystem>
+#include <random>
+#include <string>
+
+namespace sql = fieldsync::server::sql;
+
+namespace {
+
+std::unique_ptr<sql::db> connect_for(const std::string& tag) {
+    const auto path = (std::filesystem::temp_directory_path() / ("pipeline-" + tag + "-" +
+                                                                   std::to_string(std::random_device{}())))
+                          .string();
+    const auto arg = fieldsync::test::store_argument_under_test(path);
+    REQUIRE(arg.rfind("postgres:", 0) == 0);
+    return sql::open_postgres(arg.substr(9));
+}
+
+std::int64_t count(sql::db& db) {
+    auto c = db.cached("SELECT count(*) FROM pipe_rows");
+    REQUIRE(c.step());
+    return c.int64(0);
+}
+
+}  // namespace
+
+TEST_CASE("pipelined writes are read back, and a failure among them is undone by its savepoint alone",
+          "[postgres]") {
+    auto db = connect_for("savepoint");
+    db->exec("CREATE TABLE pipe_rows(k TEXT PRIMARY KEY, v BIGINT NOT NULL)");
+    db->begin_write();
+    // More than one pipeline's depth: the first answers are read while sending.
+    for (int i = 0; i < 1200; ++i)
+        db->cached("INSERT INTO pipe_rows(k, v) VALUES (?, ?)").bind(1, "hồ sơ " + std::to_string(i)).bind(2, i).run_deferred();
+    CHECK(count(*db) == 1200);
+
+    db->exec("SAVEPOINT change_set");
+    db->cached("INSERT INTO pipe_rows(k, v) VALUES (?, ?)").bind(1, "Nguyễn Thị Lan").bind(2, 1).run_deferred();
+    db->cached("INSERT INTO pipe_rows(k, v) VALUES (?, ?)").bind(1, "hồ sơ 7").bind(2, 2).run_deferred();  // taken
+    db->cached("INSERT INTO pipe_rows(k, v) VALUES (?, ?)").bind(1, "Trần Văn Bình").bind(2, 3).run_deferred();
+    // The next call that waits for the server throws the failure, naming the statement.
+    try {
+        db->exec("RELEASE change_set");
+        FAIL("the duplicate key was not reported");
+    } catch (const sql::error& e) {
+        CHECK(std::string(e.what()).find("INSERT INTO pipe_rows") != std::string::npos);
+        CHECK_FALSE(e.transient());
+    }
+    db->exec("ROLLBACK TO change_set; RELEASE change_set");
+    CHECK(count(*db) == 1200);
+    db->commit();
+    CHECK(db->held_open().empty());
+
+    // A failure sent last is thrown by COMMIT, and nothing of the transaction stays.
+    db->begin_write();
+    db->cached("INSERT INTO pipe_rows(k, v) VALUES (?, ?)").bind(1, "Lê Thị Hoa").bind(2, 4).run_deferred();
+    db->cached("INSERT INTO pipe_rows(k, v) VALUES (?, ?)").bind(1, "hồ sơ 8").bind(2, 5).run_deferred();
+    CHECK_THROWS_AS(db->commit(), sql::error);
+    db->rollback();
+    CHECK(db->held_open().empty());
+    CHECK(count(*db) == 1200);
+
+    // The connection goes on as before.
+    db->begin_write();
+    db->cached("INSERT INTO pipe_rows(k, v) VALUES (?, ?)").bind(1, "Lê Thị Hoa").bind(2, 4).run_deferred();
+    db->commit();
+    CHECK(count(*db) == 1201);
+}
