@@ -333,6 +333,17 @@ proto::expected<gc_report> sql_store::gc(const gc_options& o) {
     try {
         const auto conn = connect_();
         auto& db = *conn;
+        if (!o.dry_run && db.kind() == sql::engine::postgres) {
+            // One gc at a time on a store that several servers and admin tools share: a lock
+            // held by this connection's session, so a gc that dies (its process killed, its
+            // machine lost) lets go of it with its connection. (Two at once would be correct,
+            // every batch takes the write lock, but each would count what the other purged.)
+            auto l = db.cached("SELECT pg_try_advisory_lock(4242002)");
+            if (!l.step() || l.int64(0) == 0)
+                return error{errc::unavailable,
+                             "another gc is running on this store (from this machine or another); run it again when that "
+                             "one has finished"};
+        }
         gc_run run{db, o, rep, wall_()};
         // This process's unwritten acknowledgements count: a dry run reads them, a real run
         // writes them first.

@@ -1,14 +1,20 @@
-// PostgreSQL's pipeline mode under the write path (sql::stmt::run_deferred,
-// store/sql_postgres.cpp): statements sent without waiting for their answers must behave as
-// if each had been waited for, but for when a failure is thrown: before any read sees the
-// table, within the same transaction, so the write path's savepoint undoes exactly the
-// change-set that failed.
+// What only the PostgreSQL store has ([postgres]; ARCHITECTURE.md, "The store on PostgreSQL").
+//
+// Pipeline mode under the write path (sql::stmt::run_deferred, store/sql_postgres.cpp):
+// statements sent without waiting for their answers must behave as if each had been waited
+// for, but for when a failure is thrown: before any read sees the table, within the same
+// transaction, so the write path's savepoint undoes exactly the change-set that failed.
+//
+// gc's session lock: one gc at a time on a store several servers share, let go with the
+// connection of the process that held it.
 
 #include <catch2/catch.hpp>
 #include "store_under_test.hpp"
 
 #include "store/sql.hpp"
 #include "store/sql_postgres.hpp"
+
+#include <fieldsync/server/store.hpp>
 
 #include <filesystem>
 #include <random>
@@ -76,4 +82,40 @@ TEST_CASE("pipelined writes are read back, and a failure among them is undone by
     db->cached("INSERT INTO pipe_rows(k, v) VALUES (?, ?)").bind(1, "Lê Thị Hoa").bind(2, 4).run_deferred();
     db->commit();
     CHECK(count(*db) == 1201);
+}
+
+TEST_CASE("gc runs once at a time on a shared PostgreSQL store, and a dead holder's lock goes with its connection",
+          "[postgres]") {
+    const auto path = (std::filesystem::temp_directory_path() / ("gc-lock-" + std::to_string(std::random_device{}()) + ".db"))
+                          .string();
+    fieldsync::server::store_options o;
+    o.path = path;
+    auto opened = fieldsync::test::open_store_under_test(o);
+    REQUIRE(opened.has_value());
+    auto& st = **opened;
+    auto d = st.add_device("Máy Văn phòng Huyện ủy", "huyen-giong-trom", fieldsync::server::device_role::admin);
+    REQUIRE(d.has_value());
+
+    // Another gc (another server or admin tool): its session holds the lock.
+    const auto arg = fieldsync::test::store_argument_under_test(path);
+    auto other = sql::open_postgres(arg.substr(9));
+    other->exec("SELECT pg_advisory_lock(4242002)");
+
+    fieldsync::server::gc_options g;
+    auto refused = st.gc(g);
+    REQUIRE_FALSE(refused.has_value());
+    CHECK(refused.err().code == fieldsync::protocol::errc::unavailable);
+    CHECK(refused.err().message.find("another gc is running") != std::string::npos);
+    // A dry run only reads: it is not held back.
+    g.dry_run = true;
+    CHECK(st.gc(g).has_value());
+    g.dry_run = false;
+
+    // The holder dies: its connection closes and the lock goes with it.
+    other.reset();
+    auto ran = st.gc(g);
+    INFO((ran ? std::string() : ran.err().message));
+    CHECK(ran.has_value());
+    // And this gc let go of it too: another runs.
+    CHECK(st.gc(g).has_value());
 }
