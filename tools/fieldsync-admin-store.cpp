@@ -53,14 +53,20 @@ constexpr const char* k_migrate_usage =
 
 int cmd_init(const std::string& db, const std::vector<std::string>& args) {
     if (!args.empty()) return usage_error("init takes no arguments", k_init_usage);
+    // A connection string is no path: nothing to make, and it is not printed (it may hold a
+    // password, or name a password file, whose folders are not the store's).
+    const bool postgres = db.rfind("postgres:", 0) == 0;
     // The store's folder is made too: `init --db data/fieldsync.db` works on a fresh clone.
-    if (const auto parent = std::filesystem::path(db).parent_path(); !parent.empty()) {
+    const auto file = db.rfind("sqlite:", 0) == 0 ? db.substr(7) : db;
+    if (const auto parent = std::filesystem::path(file).parent_path(); !postgres && !parent.empty()) {
         std::error_code ec;
         std::filesystem::create_directories(parent, ec);
         if (ec) return failed("cannot create " + parent.string() + ": " + ec.message());
     }
     const int code = with_store(db, [](fs::store&) { return 0; });
-    if (code == 0) std::cerr << "fieldsync-admin: store ready at " << db << "\n";
+    if (code == 0)
+        std::cerr << "fieldsync-admin: store ready " << (postgres ? std::string("in the PostgreSQL database") : "at " + file)
+                  << "\n";
     return code;
 }
 
