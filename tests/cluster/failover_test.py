@@ -17,7 +17,7 @@ without writes after each kill (printed, never asserted: tests do not assert on 
 
 usage: failover_test.py SERVER_BIN ADMIN_BIN [--fast] [--servers N] [--keep DIR]
   --fast   Patroni's short timings (tools/cluster up --fast) instead of its defaults
-  --keep   run the cluster in DIR and leave it there (for reading its logs)
+  --keep   run the cluster in DIR and keep its logs there (DIR/cluster/logs) when it stops
 Exit status 0 when every check holds, 1 otherwise.
 """
 
@@ -343,7 +343,8 @@ def main():
     finally:
         if r is not None:
             r.stop.set()
-        if os.path.exists(os.path.join(cdir, "cluster.json")) and not a.keep:
+        # Stopped in any case: down keeps a given DIR's logs/.
+        if os.path.exists(os.path.join(cdir, "cluster.json")):
             subprocess.run([CLUSTER, "down", "--dir", cdir])
         if made:
             shutil.rmtree(base, ignore_errors=True)
