@@ -99,7 +99,12 @@ TEST_CASE("gc runs once at a time on a shared PostgreSQL store, and a dead holde
     // Another gc (another server or admin tool): its session holds the lock.
     const auto arg = fieldsync::test::store_argument_under_test(path);
     auto other = sql::open_postgres(arg.substr(9));
-    other->exec("SELECT pg_advisory_lock(4242002)");
+    // The store's key (the lock is per store: a database may hold several).
+    {
+        auto lock = other->cached("SELECT pg_advisory_lock(hashtextextended(?, 4242002))");
+        lock.bind(1, st.incarnation());
+        REQUIRE(lock.step());
+    }
 
     fieldsync::server::gc_options g;
     auto refused = st.gc(g);
@@ -110,6 +115,17 @@ TEST_CASE("gc runs once at a time on a shared PostgreSQL store, and a dead holde
     g.dry_run = true;
     CHECK(st.gc(g).has_value());
     g.dry_run = false;
+
+    // Another store's gc in the same database is no other gc of this one.
+    {
+        fieldsync::server::store_options o2;
+        o2.path = path + ".other";
+        auto second = fieldsync::test::open_store_under_test(o2);
+        REQUIRE(second.has_value());
+        auto other_gc = (*second)->gc(g);
+        INFO((other_gc ? std::string() : other_gc.err().message));
+        CHECK(other_gc.has_value());
+    }
 
     // The holder dies: its connection closes and the lock goes with it.
     other.reset();

@@ -338,7 +338,10 @@ proto::expected<gc_report> sql_store::gc(const gc_options& o) {
             // held by this connection's session, so a gc that dies (its process killed, its
             // machine lost) lets go of it with its connection. (Two at once would be correct,
             // every batch takes the write lock, but each would count what the other purged.)
-            auto l = db.cached("SELECT pg_try_advisory_lock(4242002)");
+            // Advisory locks are the database's, and a database may hold several stores (one
+            // a schema): the key is this store's, from its incarnation.
+            auto l = db.cached("SELECT pg_try_advisory_lock(hashtextextended(?, 4242002))");
+            l.bind(1, incarnation_);
             if (!l.step() || l.int64(0) == 0)
                 return error{errc::unavailable,
                              "another gc is running on this store (from this machine or another); run it again when that "
