@@ -135,3 +135,24 @@ TEST_CASE("gc runs once at a time on a shared PostgreSQL store, and a dead holde
     // And this gc let go of it too: another runs.
     CHECK(st.gc(g).has_value());
 }
+
+TEST_CASE("a node still in recovery (a failover under way) fails a transaction as transient, other 55000s do not",
+          "[postgres]") {
+    auto db = connect_for("recovery");
+    // A standby, or a node whose promotion has not ended, refuses pg_walfile_name() (read in
+    // every write transaction's BEGIN) with these words; the server raises them here itself.
+    auto raise = [&](const char* message) {
+        try {
+            db->exec(std::string("DO $$ BEGIN RAISE EXCEPTION '") + message + "' USING ERRCODE = '55000'; END $$");
+            FAIL("nothing was raised");
+        } catch (const sql::error& e) {
+            CHECK(std::string(e.what()).find("SQLSTATE 55000") != std::string::npos);
+            return e.transient();
+        }
+        return false;
+    };
+    CHECK(raise("recovery is in progress"));
+    CHECK_FALSE(raise("object not in prerequisite state"));
+    // The connection goes on.
+    db->exec("CREATE TABLE after_recovery(k TEXT)");
+}

@@ -149,7 +149,12 @@ bool transient_sqlstate(std::string_view s) {
         msg += ')';
     }
     const bool lost = !r || !conn || PQstatus(conn) == CONNECTION_BAD;
-    throw error(msg, lost || (state && transient_sqlstate(state)));
+    // A standby refuses pg_walfile_name() (in every write transaction's BEGIN) with 55000
+    // "recovery is in progress"; a node being promoted says so until its promotion ends, after
+    // which it may already answer pg_is_in_recovery() with false: a failover, not a fault.
+    const bool in_recovery = state && std::string_view(state) == "55000" &&
+                             text.rfind("recovery is in progress", 0) == 0;
+    throw error(msg, lost || in_recovery || (state && transient_sqlstate(state)));
 }
 
 bool succeeded(const PGresult* r) {
