@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <iostream>
 #include <iterator>
 #include <stdexcept>
 #include <thread>
@@ -214,6 +215,53 @@ std::unique_ptr<fsrv::server> start_server(const fsrv::server_options& options, 
     if (!port) throw std::runtime_error("starting the server: " + port.err().message);
     where = {"127.0.0.1", std::to_string(*port)};
     return srv;
+}
+
+bench_target host_or_connect(const options& o) {
+    bench_target t;
+    t.store_path = o.db;
+    if (o.url.empty() && t.store_path.empty()) {
+        t.temp_dir = make_temp_dir();
+        t.store_path = (t.temp_dir / "bench-store.db").string();
+    }
+    if (!t.temp_dir.empty())
+        t.raw_path = (t.temp_dir / "raw-upsert.db").string();
+    else if (!t.store_path.empty() && t.store_path.rfind("postgres:", 0) != 0)
+        t.raw_path = t.store_path + ".raw-upsert.db";
+    else
+        t.raw_path = (std::filesystem::temp_directory_path() / ("fieldsync-bench-raw-" + std::to_string(std::random_device{}()) + ".db")).string();
+
+    // Self-hosted: the store, one device per simulated device, the server on an ephemeral port.
+    if (o.url.empty()) {
+        t.st = open_store(t.store_path);
+        // The records name communes ("xa-N") that no unit tree places under the district, so
+        // a field device of the district would have them refused out_of_scope (issue 4):
+        // the simulated devices write anywhere, as admins do.
+        t.tokens = add_devices(*t.st, o.devices, "bench-device-", "huyen-giong-trom", fsrv::device_role::admin);
+        fsrv::server_options sopt;
+        sopt.host = "127.0.0.1";
+        sopt.port = 0;
+        if (o.server_threads > 0) sopt.threads = o.server_threads;
+        if (o.max_connections > 0) sopt.max_connections = static_cast<std::size_t>(o.max_connections);
+        t.srv = start_server(sopt, *t.st, t.where);
+        std::cout << "fieldsync-bench: self-hosted server on 127.0.0.1:" << t.where.port << " ("
+                  << (o.server_threads > 0 ? o.server_threads : fsrv::tuning::default_threads)
+                  << " I/O threads), store " << t.store_path << "\n";
+    } else {
+        auto parsed = parse_url(o.url);
+        if (!parsed) throw std::runtime_error("--url must look like http://HOST:PORT");
+        t.where = *parsed;
+        t.tokens.assign(static_cast<std::size_t>(o.devices), o.token);
+        std::cout << "fieldsync-bench: server " << o.url << "\n";
+    }
+    return t;
+}
+
+std::string make_run_id() {
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx",
+                  static_cast<unsigned long long>(std::random_device{}()) << 32 | std::random_device{}());
+    return buf;
 }
 
 // ---- figures -------------------------------------------------------------------------------

@@ -46,13 +46,23 @@ struct options {
     bool keep = false;
     std::int64_t soak_seconds = 0;      // > 0: soak mode
     bool batch_given = false;
+    bool devices_given = false;
     std::optional<std::uint64_t> seed;
+    std::int64_t prefill = 0;           // throughput: records pushed (and put in raw) unmeasured first
+    double rate = 0;                    // > 0: open-loop latency mode, change-sets/s per device
+    bool rate_sweep = false;            // rate mode: double the rate until p99 >= 100 ms
+    std::int64_t seconds = 20;          // rate mode: length of one run
+    std::int64_t idle_connections = -1; // >= 0: memory mode (0: up to the connection cap)
+    std::int64_t max_connections = 0;   // self-hosted server's connection cap (0: its default)
 };
 
-/// The throughput run (push, pull, --edit-pull, raw SQLite) and the soak; each returns the
-/// exit code and throws on a failure that voids the run.
+/// The throughput run (push, pull, --edit-pull, raw SQLite), the soak, the open-loop latency
+/// run and the idle-connection memory run; each returns the exit code and throws on a failure
+/// that voids the run.
 int run_throughput(const options& o);
 int run_soak(const options& o);
+int run_rate(const options& o);
+int run_idle_connections(const options& o);
 
 // ---- connections ---------------------------------------------------------------------------
 
@@ -99,6 +109,26 @@ std::vector<std::string> add_devices(fsrv::store& st, int count, const std::stri
 /// the server: ...".
 std::unique_ptr<fsrv::server> start_server(const fsrv::server_options& options, fsrv::store& st,
                                            endpoint_address& where);
+
+/// Where a run writes: the server it hosts (store, one device per simulated device) or the
+/// one at --url (every simulated device with the same token), and the files it leaves.
+struct bench_target {
+    std::filesystem::path temp_dir;
+    std::string store_path;
+    std::string raw_path;
+    std::unique_ptr<fsrv::store> st;
+    std::unique_ptr<fsrv::server> srv;
+    endpoint_address where;
+    std::vector<std::string> tokens;
+};
+
+/// Hosts the server (a store at o.db or a temporary file, o.devices admin devices, 127.0.0.1:0,
+/// o.server_threads and o.max_connections) or connects to o.url; prints which.
+bench_target host_or_connect(const options& o);
+
+/// A fresh 16-hex-digit id for a run's change and batch ids: the server answers repeated ids
+/// from its decided table without writing anything, so every run against a store needs new ones.
+std::string make_run_id();
 
 // ---- records -------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@
 #include <iostream>
 #include <mutex>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
 
 namespace fieldsync::bench {
@@ -160,7 +161,10 @@ void run_edits(const options& o, const endpoint_address& where, const std::strin
 // store's durability (WAL, synchronous=FULL) and B rows per transaction, from one thread. The
 // server does more per change (history, the decided table, the merge rule, HTTP and JSON), so
 // the ratio shows what that costs.
-double run_raw(const std::string& path, const options& o, const std::vector<record_id>& ids) {
+// --prefill: the table first gets the prefill's rows, untimed, in transactions of 1000, so the
+// timed upserts go into as large a B-tree as the server's.
+double run_raw(const std::string& path, const options& o, const std::vector<record_id>& prefill_ids,
+               const std::vector<record_id>& ids) {
     fieldsync::sqlite::db db(path);
     db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;");
     db.exec("CREATE TABLE IF NOT EXISTS records(collection TEXT NOT NULL, id TEXT NOT NULL, unit_id TEXT NOT NULL, "
@@ -168,6 +172,21 @@ double run_raw(const std::string& path, const options& o, const std::vector<reco
     const char* sql =
         "INSERT INTO records(collection, id, unit_id, version, data) VALUES (?1, ?2, ?3, 1, ?4) "
         "ON CONFLICT(collection, id) DO UPDATE SET unit_id = ?3, version = version + 1, data = ?4";
+
+    const auto prefill_rows = static_cast<std::int64_t>(prefill_ids.size());
+    for (std::int64_t first = 0; first < prefill_rows; first += 1000) {
+        fieldsync::sqlite::write_transaction tx(db);
+        auto upsert = db.cached(sql);
+        for (std::int64_t i = first; i < std::min(prefill_rows, first + 1000); ++i) {
+            const auto& id = prefill_ids[static_cast<std::size_t>(i)];
+            upsert.bind(1, k_collection)
+                .bind(2, std::string_view(id.data(), id.size()))
+                .bind(3, unit_of(i))
+                .bind(4, record_data(i))
+                .run();
+        }
+        tx.commit();
+    }
 
     const auto t0 = clock_type::now();
     for (std::int64_t first = 0; first < o.changes; first += o.batch) {
@@ -187,57 +206,6 @@ double run_raw(const std::string& path, const options& o, const std::vector<reco
     return std::chrono::duration<double>(clock_type::now() - t0).count();
 }
 
-// Where the run writes: the server it hosts (store, one device per simulated device) or the
-// one at --url (every simulated device with the same token), and the files it leaves.
-struct bench_target {
-    std::filesystem::path temp_dir;
-    std::string store_path;
-    std::string raw_path;
-    std::unique_ptr<fsrv::store> st;
-    std::unique_ptr<fsrv::server> srv;
-    endpoint_address where;
-    std::vector<std::string> tokens;
-};
-
-bench_target host_or_connect(const options& o) {
-    bench_target t;
-    t.store_path = o.db;
-    if (o.url.empty() && t.store_path.empty()) {
-        t.temp_dir = make_temp_dir();
-        t.store_path = (t.temp_dir / "bench-store.db").string();
-    }
-    if (!t.temp_dir.empty())
-        t.raw_path = (t.temp_dir / "raw-upsert.db").string();
-    else if (!t.store_path.empty() && t.store_path.rfind("postgres:", 0) != 0)
-        t.raw_path = t.store_path + ".raw-upsert.db";
-    else
-        t.raw_path = (std::filesystem::temp_directory_path() / ("fieldsync-bench-raw-" + std::to_string(std::random_device{}()) + ".db")).string();
-
-    // Self-hosted: the store, one device per simulated device, the server on an ephemeral port.
-    if (o.url.empty()) {
-        t.st = open_store(t.store_path);
-        // The records name communes ("xa-N") that no unit tree places under the district, so
-        // a field device of the district would have them refused out_of_scope (issue 4):
-        // the simulated devices write anywhere, as admins do.
-        t.tokens = add_devices(*t.st, o.devices, "bench-device-", "huyen-giong-trom", fsrv::device_role::admin);
-        fsrv::server_options sopt;
-        sopt.host = "127.0.0.1";
-        sopt.port = 0;
-        if (o.server_threads > 0) sopt.threads = o.server_threads;
-        t.srv = start_server(sopt, *t.st, t.where);
-        std::cout << "fieldsync-bench: self-hosted server on 127.0.0.1:" << t.where.port << " ("
-                  << (o.server_threads > 0 ? o.server_threads : fsrv::tuning::default_threads)
-                  << " I/O threads), store " << t.store_path << "\n";
-    } else {
-        auto parsed = parse_url(o.url);
-        if (!parsed) throw std::runtime_error("--url must look like http://HOST:PORT");
-        t.where = *parsed;
-        t.tokens.assign(static_cast<std::size_t>(o.devices), o.token);
-        std::cout << "fieldsync-bench: server " << o.url << "\n";
-    }
-    return t;
-}
-
 struct push_figures {
     std::int64_t accepted = 0;
     double seconds = 0;
@@ -245,8 +213,9 @@ struct push_figures {
 };
 
 // Phase 1: push, from one thread per device; prints the figures.
+// `label` starts the figures' line: "push", or "prefill" for the unmeasured records before it.
 push_figures run_push(const options& o, const bench_target& t, const std::string& run_id,
-                      std::vector<record_id>& ids) {
+                      std::vector<record_id>& ids, const char* label) {
     push_totals pushed;
     pushed.latencies_ms.reserve(static_cast<std::size_t>(o.changes / o.batch + o.devices));
     const auto t0 = clock_type::now();
@@ -264,11 +233,12 @@ push_figures run_push(const options& o, const bench_target& t, const std::string
     const double push_s = std::chrono::duration<double>(clock_type::now() - t0).count();
     const std::int64_t accepted = pushed.applied + pushed.merged;
     const auto sets = static_cast<std::int64_t>(pushed.latencies_ms.size());
-    std::cout << "push: " << accepted << " accepted of " << o.changes << " changes in " << sets << " change-sets, "
+    std::cout << label << ": " << accepted << " accepted of " << o.changes << " changes in " << sets << " change-sets, "
               << fixed(push_s, 2) << " s: " << fixed(static_cast<double>(accepted) / push_s, 0)
               << " accepted changes/s (applied " << pushed.applied << ", merged " << pushed.merged << ", conflict "
-              << pushed.conflict << ", rejected " << pushed.rejected << "; retries " << pushed.retries << ")\n";
-    std::cout << "change-set latency: p50 " << fixed(percentile(pushed.latencies_ms, 0.50)) << " ms, p99 "
+              << pushed.conflict << ", rejected " << pushed.rejected << "; retries " << pushed.retries << ")"
+              << (std::string_view(label) == "push" ? "" : ", not measured") << "\n";
+    std::cout << label << " change-set latency: p50 " << fixed(percentile(pushed.latencies_ms, 0.50)) << " ms, p99 "
               << fixed(percentile(pushed.latencies_ms, 0.99)) << " ms, max "
               << fixed(percentile(pushed.latencies_ms, 1.0)) << " ms\n"
               << std::flush;
@@ -306,21 +276,32 @@ int run_throughput(const options& o) {
     std::cout << "fieldsync-bench: " << o.devices << " devices, " << o.batch << " changes per change-set, "
               << o.changes << " changes of ~" << k_record_bytes << "-byte records, "
               << (o.random_ids ? "random (UUIDv4)" : "time-ordered (UUIDv7)") << " ids, "
-              << std::thread::hardware_concurrency() << " cores\n"
+              << std::thread::hardware_concurrency() << " cores"
+              << (o.prefill > 0 ? ", into a store prefilled with " + std::to_string(o.prefill) + " records" : "")
+              << "\n"
               << std::flush;
 
     // Change ids must be new for every run against the same store (the server would answer
     // repeats from its decided table without writing anything).
-    const std::string run_id = [] {
-        char buf[17];
-        std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(std::random_device{}()) << 32 |
-                                                      std::random_device{}());
-        return std::string(buf);
-    }();
+    const std::string run_id = make_run_id();
+
+    // --prefill: records already in the store before the measured push, pushed the same way
+    // in change-sets of 1000 but not measured, so --random-ids measures inserts into a large
+    // key space; the raw phase gets the same rows first.
+    std::vector<record_id> prefill_ids(static_cast<std::size_t>(o.prefill));
+    std::int64_t prefilled = 0;
+    if (o.prefill > 0) {
+        options po = o;
+        po.changes = o.prefill;
+        po.batch = std::min<std::int64_t>(1000, fproto::tuning::max_changes_per_batch);
+        const auto p = run_push(po, t, make_run_id(), prefill_ids, "prefill");
+        if (p.failed) throw std::runtime_error("the prefill failed");
+        prefilled = p.accepted;
+    }
 
     // Phase 1: push.
     std::vector<record_id> ids(static_cast<std::size_t>(o.changes));
-    const auto pushed = run_push(o, t, run_id, ids);
+    const auto pushed = run_push(o, t, run_id, ids, "push");
     const std::int64_t accepted = pushed.accepted;
     const double push_s = pushed.seconds;
     int exit_code = pushed.failed ? 1 : 0;
@@ -333,9 +314,9 @@ int run_throughput(const options& o) {
               << " changes/s\n"
               << std::flush;
     // Self-hosted on a fresh store, the feed holds exactly the accepted records.
-    if (o.url.empty() && o.db.empty() && pulled.records != accepted) {
-        std::cerr << "fieldsync-bench: the pull returned " << pulled.records << " records, but " << accepted
-                  << " were accepted\n";
+    if (o.url.empty() && o.db.empty() && pulled.records != accepted + prefilled) {
+        std::cerr << "fieldsync-bench: the pull returned " << pulled.records << " records, but "
+                  << accepted + prefilled << " were accepted\n";
         exit_code = 1;
     }
 
@@ -346,10 +327,11 @@ int run_throughput(const options& o) {
     if (t.st) t.st->close();
 
     // Phase 3: the raw SQLite ceiling, with the server stopped so it has the machine alone.
-    const double raw_s = run_raw(t.raw_path, o, ids);
+    const double raw_s = run_raw(t.raw_path, o, prefill_ids, ids);
     const double raw_rate = static_cast<double>(o.changes) / raw_s;
     const double server_rate = static_cast<double>(accepted) / push_s;
-    std::cout << "raw SQLite upsert (WAL, synchronous=FULL, " << o.batch << " rows per transaction, 1 thread): "
+    std::cout << "raw SQLite upsert (WAL, synchronous=FULL, " << o.batch << " rows per transaction, 1 thread"
+              << (o.prefill > 0 ? ", into " + std::to_string(o.prefill) + " prefilled rows" : std::string()) << "): "
               << o.changes << " rows, " << fixed(raw_s, 2) << " s: " << fixed(raw_rate, 0) << " rows/s\n";
     std::cout << "ratio: server accepted changes/s / raw upserts/s = " << fixed(server_rate / raw_rate, 3) << "\n";
 
