@@ -1,6 +1,7 @@
 #include <fieldsync/protocol/messages.hpp>
 #include <fieldsync/protocol/tuning.hpp>
 
+#include <cstdio>
 #include <limits>
 #include <unordered_set>
 
@@ -66,9 +67,10 @@ std::optional<error> read_id(const json& obj, const char* field, std::string& ou
     return std::nullopt;
 }
 
-}  // namespace
-
-change_entry decode_change(const json& item) {
+// decode_change, taking the record's data out of `item` when `movable` is set: the server
+// decodes a body it parsed for this alone, and a change-set of 1,000 records would otherwise
+// copy each record's tree once more.
+change_entry decode_change_from(const json& item, json* movable) {
     change_entry e;
     auto reject = [&](error err) {
         e.rejected = std::move(err);
@@ -117,7 +119,10 @@ change_entry decode_change(const json& item) {
     } else {
         if (data == item.end() || !data->is_object())
             return reject(bad(errc::bad_field, "field 'data' must be a JSON object"));
-        e.c.data = *data;
+        if (movable)
+            e.c.data = std::move((*movable)["data"]);
+        else
+            e.c.data = *data;
     }
     if (e.c.op == op_kind::patch && e.c.base_version == 0)
         return reject(bad(errc::bad_version, "a patch needs the base_version it was edited from (> 0)"));
@@ -131,7 +136,15 @@ change_entry decode_change(const json& item) {
     return e;
 }
 
-expected<change_set> decode_change_set(const json& body) {
+}  // namespace
+
+change_entry decode_change(const json& item) { return decode_change_from(item, nullptr); }
+
+namespace {
+
+// decode_change_set; with `movable` (the same tree as `body`), each change's data is taken
+// out of it.
+expected<change_set> decode_set(const json& body, json* movable) {
     if (!body.is_object()) return bad(errc::bad_request, "the body must be a JSON object");
     change_set cs;
 
@@ -193,11 +206,17 @@ expected<change_set> decode_change_set(const json& body) {
         const auto& stored = item.find("change_id")->get_ref<const std::string&>();
         if (!seen.insert(stored).second)
             return bad(errc::duplicate_change_id, "change_id '" + id + "' appears twice in the change-set");
-        cs.changes.push_back(decode_change(item));
+        cs.changes.push_back(decode_change_from(item, movable ? &(*movable)["changes"][index] : nullptr));
         ++index;
     }
     return cs;
 }
+
+}  // namespace
+
+expected<change_set> decode_change_set(const json& body) { return decode_set(body, nullptr); }
+
+expected<change_set> decode_change_set(json&& body) { return decode_set(body, &body); }
 
 json encode(const change& c) {
     json j = {{"change_id", c.change_id}, {"collection", c.collection}, {"id", c.id},
@@ -242,12 +261,227 @@ json encode(const change_result& r) {
     return j;
 }
 
+void materialize(pulled_change& p) {
+    if (p.data_json.empty()) return;
+    p.data = json::parse(p.data_json);
+    p.data_json.clear();
+}
+
 json encode(const pulled_change& p) {
     if (p.diff_base)
         return {{"collection", p.collection}, {"id", p.id},        {"unit_id", p.unit_id}, {"version", p.version},
                 {"deleted", false},           {"base", *p.diff_base}, {"diff", p.data}};
+    json data = p.deleted ? json(nullptr) : !p.data_json.empty() ? json::parse(p.data_json) : p.data;
     return {{"collection", p.collection}, {"id", p.id},          {"unit_id", p.unit_id},
-            {"version", p.version},       {"deleted", p.deleted}, {"data", p.deleted ? json(nullptr) : p.data}};
+            {"version", p.version},       {"deleted", p.deleted}, {"data", std::move(data)}};
+}
+
+namespace {
+
+// The text writer of encode_json. Keys go in nlohmann's order (sorted), so the text is the
+// one encode(r).dump() makes, byte for byte, when the spliced records are in its form too.
+class json_text {
+public:
+    explicit json_text(std::string& out) : out_(out) {}
+
+    // A string as nlohmann's dump(-1, ' ', false, replace) writes it. ASCII (ids, cursors,
+    // statuses) is escaped here; anything with other bytes goes through nlohmann, which also
+    // checks the UTF-8.
+    void string(std::string_view s) {
+        fresh_ = false;
+        for (const char ch : s) {
+            if (static_cast<unsigned char>(ch) >= 0x80) {
+                out_ += json(std::string(s)).dump(-1, ' ', false, json::error_handler_t::replace);
+                return;
+            }
+        }
+        out_ += '"';
+        for (const char ch : s) {
+            switch (ch) {
+                case '"': out_ += "\\\""; break;
+                case '\\': out_ += "\\\\"; break;
+                case '\b': out_ += "\\b"; break;
+                case '\f': out_ += "\\f"; break;
+                case '\n': out_ += "\\n"; break;
+                case '\r': out_ += "\\r"; break;
+                case '\t': out_ += "\\t"; break;
+                default:
+                    if (static_cast<unsigned char>(ch) < 0x20) {
+                        char buf[8];
+                        std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(ch)));
+                        out_ += buf;
+                    } else {
+                        out_ += ch;
+                    }
+            }
+        }
+        out_ += '"';
+    }
+    void key(std::string_view k) {
+        comma();
+        out_ += '"';
+        out_ += k;  // the writer's own keys: plain ASCII
+        out_ += "\":";
+        fresh_ = true;  // the value follows without a comma
+    }
+    // Values: after a key(), or after element() in an array.
+    void number(std::int64_t v) {
+        out_ += std::to_string(v);
+        fresh_ = false;
+    }
+    void boolean(bool v) {
+        out_ += v ? "true" : "false";
+        fresh_ = false;
+    }
+    void tree(const json& j) {
+        out_ += j.dump(-1, ' ', false, json::error_handler_t::replace);
+        fresh_ = false;
+    }
+    void raw(std::string_view text) {
+        out_ += text;
+        fresh_ = false;
+    }
+    void open(char c) {
+        comma();
+        out_ += c;
+        fresh_ = true;
+    }
+    void close(char c) {
+        out_ += c;
+        fresh_ = false;
+    }
+    // Before an element of an array.
+    void element() { comma(); }
+
+private:
+    void comma() {
+        if (!fresh_) out_ += ',';
+        fresh_ = false;
+    }
+    std::string& out_;
+    bool fresh_ = true;
+};
+
+void write_result(json_text& w, const change_result& r) {
+    w.open('{');
+    w.key("change_id");
+    w.string(r.change_id);
+    if (r.conflict_id) {
+        w.key("conflict_id");
+        w.string(*r.conflict_id);
+    }
+    if (r.err) {
+        w.key("error");
+        w.tree(json{{"code", errc_name(r.err->code)}, {"message", r.err->message}});
+    }
+    w.key("status");
+    w.string(status_name(r.status));
+    w.key("version");
+    w.number(r.version);
+    w.close('}');
+}
+
+void write_pulled(json_text& w, const pulled_change& p) {
+    w.open('{');
+    if (p.diff_base) {
+        w.key("base");
+        w.number(*p.diff_base);
+    }
+    w.key("collection");
+    w.string(p.collection);
+    if (!p.diff_base) {
+        w.key("data");
+        if (p.deleted)
+            w.raw("null");
+        else if (!p.data_json.empty())
+            w.raw(p.data_json);
+        else
+            w.tree(p.data);
+    }
+    w.key("deleted");
+    w.boolean(p.diff_base ? false : p.deleted);
+    if (p.diff_base) {
+        w.key("diff");
+        w.tree(p.data);
+    }
+    w.key("id");
+    w.string(p.id);
+    w.key("unit_id");
+    w.string(p.unit_id);
+    w.key("version");
+    w.number(p.version);
+    w.close('}');
+}
+
+}  // namespace
+
+std::string encode_json(const change_result& r) {
+    std::string out;
+    out.reserve(96);
+    json_text w(out);
+    write_result(w, r);
+    return out;
+}
+
+std::string encode_json(const sync_response& r) {
+    std::string out;
+    std::size_t guess = 128 + r.results.size() * 96;
+    for (const auto& c : r.changes) guess += 160 + c.data_json.size();
+    out.reserve(guess);
+    json_text w(out);
+    w.open('{');
+    w.key("changes");
+    w.open('[');
+    for (const auto& c : r.changes) write_pulled(w, c);
+    w.close(']');
+    w.key("cursor");
+    w.string(r.cursor);
+    if (!r.dropped.empty()) {
+        w.key("dropped");
+        w.open('[');
+        for (const auto& d : r.dropped) {
+            w.open('{');
+            w.key("collection");
+            w.string(d.collection);
+            w.key("id");
+            w.string(d.id);
+            w.close('}');
+        }
+        w.close(']');
+    }
+    if (!r.incarnation.empty()) {
+        w.key("incarnation");
+        w.string(r.incarnation);
+    }
+    w.key("more");
+    w.boolean(r.more);
+    if (r.reset) {
+        w.key("reset");
+        w.boolean(true);
+    }
+    if (!r.resolutions.empty()) {
+        w.key("resolutions");
+        w.open('[');
+        for (const auto& n : r.resolutions) {
+            w.element();
+            w.tree(encode(n));
+        }
+        w.close(']');
+    }
+    w.key("results");
+    w.open('[');
+    for (const auto& x : r.results) write_result(w, x);
+    w.close(']');
+    if (r.server_hlc) {
+        w.key("server_hlc");
+        w.string(r.server_hlc->to_string());
+    }
+    if (r.upgrade) {
+        w.key("upgrade");
+        w.tree(encode(*r.upgrade));
+    }
+    w.close('}');
+    return out;
 }
 
 json encode(const sync_response& r) {

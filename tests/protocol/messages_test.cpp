@@ -581,3 +581,57 @@ TEST_CASE("a change-set may ask to wait for a change, in JSON and in CBOR", "[pr
         CHECK_FALSE(fp::decode_change_set(*cbor));
     }
 }
+
+TEST_CASE("encode_json writes what encode().dump() writes, with stored records spliced in as they are",
+          "[protocol][messages][encode_json]") {
+    const auto dumped = [](const fp::sync_response& r) {
+        return fp::encode(r).dump(-1, ' ', false, json::error_handler_t::replace);
+    };
+    fp::sync_response r;
+    // Every kind of result; ids with the characters JSON escapes.
+    r.results.push_back({"c-1", fp::change_status::applied, 1, std::nullopt, std::nullopt});
+    r.results.push_back({"c-\"2\"\\", fp::change_status::merged, 4, std::nullopt, std::nullopt});
+    r.results.push_back({"c-3", fp::change_status::conflict, 2, std::string("k-9"), std::nullopt});
+    r.results.push_back({"c-4\t\x01", fp::change_status::rejected, 0, std::nullopt,
+                         fp::error{fp::errc::out_of_scope, "đơn vị 'xã Hưng Lễ' nằm ngoài phạm vi"}});
+    r.results.push_back({"c-5", fp::change_status::queued, 0, std::nullopt, std::nullopt});
+    // Records: a tree, a stored text (the server's), one deleted, one as a diff; Vietnamese
+    // in NFC and in NFD, and a byte that is not UTF-8 (replaced, as the server's answers do).
+    const json member{{"name", "Nguyễn Thị Hồng"}, {"note", "Nguye\u0302\u0303n \"Hai\"\n"}, {"age", 47},
+                      {"tags", json::array({"chi bộ ấp 3", nullptr, true})}};
+    r.changes.push_back({"members", "m-1", "ap-3", 2, false, member, {}});
+    fp::pulled_change stored{"members", "m-2", "ap-3", 1, false, nullptr, {}};
+    stored.data_json = member.dump();
+    r.changes.push_back(stored);
+    r.changes.push_back({"members", "m-3", "ap-3", 5, true, nullptr, {}});
+    r.changes.push_back({"members", "m-4", "ap-\xff", 3, false, json{{"age", 48}}, 2});
+    r.dropped.push_back({"members", "m-9"});
+    r.reset = true;
+    r.cursor = "2.4411";
+    r.more = true;
+    r.server_hlc = fp::hlc{1764163200123, 7};
+    r.upgrade = fp::upgrade_notice{false, {}};
+    r.incarnation = "9c1e0f2a4b5d46e7a8b9c0d1e2f3a4b5";
+    r.resolutions.push_back({"k-1", "resolved", "pick", "giữ bản của chi bộ", 6, 1764163200999, "xa-hung-le", "Đảng bộ xã Hưng Lễ"});
+    r.resolutions.push_back({"k-2", "unknown", "", "", 0, 0, "", ""});
+
+    const std::string text = fp::encode_json(r);
+    CHECK(text == dumped(r));
+    CHECK(text.find("\\ufffd") == std::string::npos);  // U+FFFD is written as UTF-8, not escaped
+    CHECK(json::parse(text)["changes"][3]["unit_id"] == "ap-\xEF\xBF\xBD");
+
+    // The stored text goes in as it is: PostgreSQL or an older writer may have spaced it.
+    r.changes[1].data_json = R"({"age": 47,  "name": "Nguyễn Thị Hồng"})";
+    const std::string spliced = fp::encode_json(r);
+    CHECK(spliced.find(R"("data":{"age": 47,  "name": "Nguyễn Thị Hồng"})") != std::string::npos);
+    CHECK(json::parse(spliced) == json::parse(dumped(r)));
+    // And materialize() gives the tree back.
+    auto copy = r.changes[1];
+    fp::materialize(copy);
+    CHECK(copy.data_json.empty());
+    CHECK(copy.data == json{{"age", 47}, {"name", "Nguyễn Thị Hồng"}});
+
+    // Empty, and one remembered answer alone.
+    CHECK(fp::encode_json(fp::sync_response{}) == dumped(fp::sync_response{}));
+    CHECK(fp::encode_json(r.results[3]) == fp::encode(r.results[3]).dump());
+}

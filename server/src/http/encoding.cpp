@@ -110,6 +110,13 @@ response encoded_response(const request& req, http::status status, const json& b
 
 response answer(const request& req, const json& body) { return encoded_response(req, http::status::ok, body); }
 
+response answer(const request& req, const proto::sync_response& body) {
+    const auto accept = req.find(http::field::accept);
+    if (accept != req.end() && list_accepts(accept->value(), proto::cbor_media_type))
+        return encoded_response(req, http::status::ok, proto::encode(body));
+    return json_text_response(req.version(), req.keep_alive(), http::status::ok, proto::encode_json(body));
+}
+
 response answer(const request& req, const proto::error& e) { return error_response(req.version(), req.keep_alive(), e); }
 
 bool accepts_gzip(const request& req) {

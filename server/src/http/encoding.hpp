@@ -8,6 +8,7 @@
 #include "http/router.hpp"
 
 #include <fieldsync/protocol/error.hpp>
+#include <fieldsync/protocol/messages.hpp>
 
 #include <optional>
 
@@ -35,6 +36,9 @@ response encoded_response(const request& req, http::status status, const json& b
 /// The answers of every JSON API handler: a 200 with `body` (CBOR or JSON, as above), or an
 /// error, whose body is always JSON (SPEC.md, "CBOR bodies").
 response answer(const request& req, const json& body);
+/// A sync answer: JSON written straight from the response (protocol::encode_json, stored
+/// records spliced in), or CBOR from its tree.
+response answer(const request& req, const protocol::sync_response& body);
 response answer(const request& req, const protocol::error& e);
 inline protocol::error err(protocol::errc code, std::string message) { return protocol::error{code, std::move(message)}; }
 

@@ -193,17 +193,21 @@ std::string_view route_template(endpoint e) noexcept {
     return "unmatched";
 }
 
-response json_response(unsigned version, bool keep_alive, http::status status, const json& body) {
+response json_text_response(unsigned version, bool keep_alive, http::status status, std::string body) {
     response res{status, version};
     res.set(http::field::server, k_server_name);
     res.set(http::field::content_type, "application/json");
     res.set(http::field::cache_control, "no-store");
     res.keep_alive(keep_alive);
-    // Input was checked to be valid UTF-8, so `replace` never fires for it; it only keeps a
-    // byte that slipped into stored data from turning an answer into an exception.
-    res.body() = body.dump(-1, ' ', false, json::error_handler_t::replace);
+    res.body() = std::move(body);
     res.prepare_payload();
     return res;
+}
+
+response json_response(unsigned version, bool keep_alive, http::status status, const json& body) {
+    // Input was checked to be valid UTF-8, so `replace` never fires for it; it only keeps a
+    // byte that slipped into stored data from turning an answer into an exception.
+    return json_text_response(version, keep_alive, status, body.dump(-1, ' ', false, json::error_handler_t::replace));
 }
 
 response error_response(unsigned version, bool keep_alive, const proto::error& e) {
@@ -435,7 +439,7 @@ response router::get_history(const admitted& a, const request& req) const {
 void router::sync(admitted a, request req, const net::any_io_executor& ex, respond_fn done) const {
     auto body = parse_body(req);
     if (!body) return done(answer(req, body.err()));
-    auto cs = proto::decode_change_set(*body);
+    auto cs = proto::decode_change_set(std::move(*body));
     if (!cs) return done(answer(req, cs.err()));
     if (a.note) a.note->changes = static_cast<std::int64_t>(cs->changes.size());
 
@@ -498,7 +502,7 @@ void router::pull_or_wait(admitted a, request req, sync_plan plan, const net::an
     const auto seen = waits_.commits();
     auto first = sync_.respond(plan, {});
     if (!first) return done(answer(req, first.err()));
-    if (!tells_nothing(*first)) return done(answer(req, proto::encode(*first)));
+    if (!tells_nothing(*first)) return done(answer(req, *first));
 
     req.body().clear();
     const auto deadline = std::chrono::steady_clock::now() + plan.wait;
@@ -509,7 +513,7 @@ void router::pull_or_wait(admitted a, request req, sync_plan plan, const net::an
             [&]() -> std::optional<response> {
                 auto out = sync_.respond(plan, {});
                 if (out && !last && tells_nothing(*out)) return std::nullopt;
-                return out ? answer(*req, proto::encode(*out)) : answer(*req, out.err());
+                return out ? answer(*req, *out) : answer(*req, out.err());
             },
             [&]() -> std::optional<response> { return answer(*req, err(errc::internal, "internal error")); });
         if (!res) return {};
@@ -544,7 +548,7 @@ response router::sync_answer(const request& req, const sync_plan& plan,
                              std::vector<proto::change_result> results) const {
     auto out = sync_.respond(plan, std::move(results));
     if (!out) return answer(req, out.err());
-    return answer(req, proto::encode(*out));
+    return answer(req, *out);
 }
 
 }  // namespace fieldsync::server::detail

@@ -89,6 +89,8 @@ struct admitted {
 /// A JSON error response: {"error": {"code", "message"}} with the code's HTTP status.
 response error_response(unsigned version, bool keep_alive, const protocol::error& err);
 response json_response(unsigned version, bool keep_alive, http::status status, const json& body);
+/// The same with a body that is JSON text already.
+response json_text_response(unsigned version, bool keep_alive, http::status status, std::string body);
 
 /// RFC 3986 percent-decoding; nullopt for a malformed escape. With `plus_is_space` (query
 /// strings, HTML forms) '+' decodes to ' '.

@@ -129,18 +129,22 @@ proto::expected<pull_page> sql_store::pull(const scope& sc, std::int64_t after_s
     return read([&](sql::db& db) { return pull_on(db, sc, after_seq, limit); });
 }
 
-pull_page sql_store::pull_on(sql::db& db, const scope& sc, std::int64_t after_seq, std::int64_t limit) {
+pull_page sql_store::pull_on(sql::db& db, const scope& sc, std::int64_t after_seq, std::int64_t limit,
+                             bool stored_text) {
     {
         const auto [lo, hi] = range_of(sc);
         std::vector<std::pair<std::int64_t, proto::pulled_change>> heads;
-        auto read_head = [](sql::stmt& s) {
+        auto read_head = [stored_text](sql::stmt& s) {
             proto::pulled_change p;
             p.collection = s.text(0);
             p.id = s.text(1);
             p.unit_id = s.text(2);
             p.version = s.int64(3);
             p.deleted = s.int64(4) != 0;
-            p.data = parse_stored(s.text(5));
+            if (stored_text && !p.deleted)
+                p.data_json = s.text(5);
+            else
+                p.data = parse_stored(s.text(5));
             return std::pair{s.int64(6), std::move(p)};
         };
         // The paths of the subtree: the units under the scope, and the scope's own path

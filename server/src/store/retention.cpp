@@ -121,7 +121,8 @@ proto::expected<pull_page> sql_store::device_pull(const device& dev, std::int64_
                         last->safe_seq >= horizon);
         }
         const auto from = restart ? 0 : after_seq;
-        auto p = pull_on(db, scope::of(dev), from, limit);
+        // The stored text as it is: the sync answer splices it in (proto::encode_json).
+        auto p = pull_on(db, scope::of(dev), from, limit, true);
         p.restarted = restart;
 
         const bool empty = p.changes.empty() && p.dropped.empty();

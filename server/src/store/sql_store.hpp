@@ -202,7 +202,10 @@ private:
     struct resolution_plan;
     resolution_plan plan_resolution(sql::db& db, const device& reviewer, const std::string& conflict_id,
                                     const resolution& r) const;
-    static pull_page pull_on(sql::db& db, const scope& sc, std::int64_t after_seq, std::int64_t limit);
+    // With `stored_text`, records keep their data as the stored JSON text (data_json), for
+    // answers that splice it in; else it is parsed.
+    static pull_page pull_on(sql::db& db, const scope& sc, std::int64_t after_seq, std::int64_t limit,
+                             bool stored_text = false);
 
     // reports.cpp: the campaign year as seen through `db`'s transaction.
     campaign_year_info campaign_year_on(sql::db& db) const;

@@ -300,7 +300,7 @@ std::vector<proto::change_result> sql_store::apply(const device& dev, const prot
         // answer existed, which is what lets gc forget the answer (retention.cpp).
         auto s = writer_db_.cached(
             "INSERT INTO decided(device_id, change_id, batch_id, result, decided_ms, seq) VALUES (?, ?, ?, ?, ?, ?)");
-        s.bind(1, dev.id).bind(2, r.change_id).bind(3, cs.batch_id).bind(4, proto::encode(r).dump()).bind(5, now_ms);
+        s.bind(1, dev.id).bind(2, r.change_id).bind(3, cs.batch_id).bind(4, proto::encode_json(r)).bind(5, now_ms);
         s.bind(6, seq_);
         s.run_deferred();
         out.push_back(std::move(r));

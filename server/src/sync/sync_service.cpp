@@ -130,7 +130,10 @@ proto::expected<proto::sync_response> sync_service::respond(const sync_plan& pla
     if (p.diffs) {
         auto held = store_.versions_at(page->changes, p.after_seq);
         if (!held) return held.err();
-        for (std::size_t i = 0; i < page->changes.size(); ++i) diff_against(page->changes[i], (*held)[i]);
+        for (std::size_t i = 0; i < page->changes.size(); ++i) {
+            proto::materialize(page->changes[i]);  // a diff is made of trees
+            diff_against(page->changes[i], (*held)[i]);
+        }
     }
     out.changes = std::move(page->changes);
     // An empty page hands back the cursor as sent (SPEC.md, "The feed and the cursor"), so a

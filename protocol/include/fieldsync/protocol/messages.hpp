@@ -80,7 +80,15 @@ struct pulled_change {
     /// "base" on the wire: `data` is an RFC 7396 merge patch ("diff") that turns version
     /// diff_base of the record into `version` (SPEC.md, "Pulled field diffs").
     std::optional<std::int64_t> diff_base;
+    /// The server's stored JSON text of `data`, read from its store and not parsed (`data` is
+    /// then null): a JSON answer carries it as it is (encode_json). Empty when `data` holds
+    /// the record, as always on the client. materialize() turns it into `data`.
+    std::string data_json;
 };
+
+/// Parses `data_json` into `data`, for code that needs the tree (field diffs, CBOR); a no-op
+/// without it. Throws nlohmann's parse_error on text that is not JSON (a damaged store).
+void materialize(pulled_change& p);
 
 /// A record that left the device's scope: the device deletes its copy (SPEC.md, "Scopes").
 struct dropped_record {
@@ -127,12 +135,21 @@ struct sync_response {
 
 /// Decodes the body of POST /v1/sync (already parsed by parse_json).
 expected<change_set> decode_change_set(const json& body);
+/// The same, taking each change's data out of `body` instead of copying it (the server's
+/// request path: a record is parsed once and stored from that tree).
+expected<change_set> decode_change_set(json&& body);
 /// Decodes one change object; used by decode_change_set and by tests.
 change_entry decode_change(const json& item);
 
 json encode(const change& c);
 json encode(const change_set& cs);      // entries with `rejected` are encoded as their change
 json encode(const change_result& r);
+/// encode(r).dump(), written straight into the text: the records the server read from its
+/// store (data_json) are spliced in as they are, not parsed and serialised again (issue 18).
+/// Strings that are not valid UTF-8 are written with U+FFFD, as the server's answers are.
+std::string encode_json(const sync_response& r);
+/// encode(r).dump(), written straight into the text (the server's remembered answers).
+std::string encode_json(const change_result& r);
 json encode(const pulled_change& p);
 json encode(const sync_response& r);
 json encode(const error& e);            // {"error": {"code", "message"}}

@@ -336,6 +336,8 @@ public:
     /// device's acknowledgements do not vouch for starts over from the beginning
     /// (`restarted`: the device re-snapshots), and what the device acknowledged is recorded.
     /// The reads are one snapshot, so a gc running meanwhile is seen whole or not at all.
+    /// Records carry their data as the stored JSON text (pulled_change::data_json), which a
+    /// JSON answer splices in; proto::materialize gives the tree.
     virtual proto::expected<pull_page> device_pull(const device& dev, std::int64_t after_seq, std::int64_t limit) = 0;
 
     /// For each record of `page`, the version a device that applied the feed up to
