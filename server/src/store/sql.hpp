@@ -153,6 +153,10 @@ public:
     /// PostgreSQL's timeline, which every promotion of a standby starts anew (the old primary's
     /// last commits may not have reached it); "" where history has one line (SQLite).
     virtual std::string timeline() const { return {}; }
+    /// The writer's connection, once: SQLite's WAL is copied back into the database file by a
+    /// thread of its own rather than by the commit that finds the WAL long (a no-op on
+    /// PostgreSQL, whose checkpoints are the server's).
+    virtual void checkpoint_in_background() {}
     virtual void commit() = 0;
     /// Never throws: a rollback that fails leaves the connection to be dropped.
     virtual void rollback() noexcept = 0;

@@ -5,8 +5,11 @@
 #include <fieldsync/server/tuning.hpp>
 #include <fieldsync/sqlite/sqlite.hpp>
 
+#include <condition_variable>
 #include <functional>
 #include <map>
+#include <mutex>
+#include <thread>
 
 namespace fieldsync::server::sql {
 namespace {
@@ -49,9 +52,62 @@ private:
     sqlite::stmt s_;
 };
 
+// Runs PASSIVE checkpoints of one database on a connection and a thread of its own, when
+// told the WAL has grown. A passive checkpoint takes no lock the writer or the readers wait
+// for: it copies what no reader still needs, and the writer starts the WAL over once all of
+// it is copied. Crash-safe as SQLite's own: the WAL stays valid until it is restarted.
+class checkpointer {
+public:
+    explicit checkpointer(const std::string& path)
+        : conn_(translated([&] { return std::make_unique<sqlite::db>(path, sqlite::db::mode::read_write_create); })),
+          thread_([this] { loop(); }) {
+        // A connection opens the WAL at its first read; until then a checkpoint does nothing.
+        translated([&] { conn_->exec("SELECT count(*) FROM sqlite_master"); });
+    }
+    ~checkpointer() {
+        {
+            std::lock_guard lock(mutex_);
+            stop_ = true;
+        }
+        cv_.notify_one();
+        thread_.join();
+    }
+    checkpointer(const checkpointer&) = delete;
+    checkpointer& operator=(const checkpointer&) = delete;
+
+    void wal_grew() {
+        {
+            std::lock_guard lock(mutex_);
+            due_ = true;
+        }
+        cv_.notify_one();
+    }
+
+private:
+    void loop() {
+        std::unique_lock lock(mutex_);
+        for (;;) {
+            cv_.wait(lock, [&] { return stop_ || due_; });
+            if (stop_) return;
+            due_ = false;
+            lock.unlock();
+            // A failure (the file gone, I/O) leaves the work to the writer's own threshold.
+            sqlite3_wal_checkpoint_v2(conn_->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+            lock.lock();
+        }
+    }
+
+    std::unique_ptr<sqlite::db> conn_;
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    bool due_ = false;
+    bool stop_ = false;
+    std::thread thread_;  // last: started once the rest is made
+};
+
 class sqlite_db final : public db {
 public:
-    explicit sqlite_db(const std::string& path) : db_(translated([&] {
+    explicit sqlite_db(const std::string& path) : path_(path), db_(translated([&] {
         return std::make_unique<sqlite::db>(path, sqlite::db::mode::read_write_create);
     })) {
         translated([&] {
@@ -64,7 +120,16 @@ public:
         });
     }
     ~sqlite_db() override {
+        if (checkpointer_) sqlite3_wal_hook(db_->handle(), nullptr, nullptr);
+        checkpointer_.reset();
         cache_.clear();  // statements before their connection
+    }
+
+    void checkpoint_in_background() override {
+        if (checkpointer_) return;
+        checkpointer_ = std::make_unique<checkpointer>(path_);
+        // Replaces SQLite's autocheckpoint, which is a WAL hook of its own.
+        sqlite3_wal_hook(db_->handle(), &sqlite_db::wal_committed, this);
     }
 
     engine kind() const noexcept override { return engine::sqlite; }
@@ -94,7 +159,18 @@ public:
     sqlite3* handle() const noexcept { return db_->handle(); }
 
 private:
+    // After each commit of the writer, outside its transaction, with the WAL's length.
+    static int wal_committed(void* self, sqlite3* handle, const char* name, int pages) {
+        if (pages >= tuning::wal_writer_checkpoint_pages)
+            sqlite3_wal_checkpoint_v2(handle, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+        else if (pages >= tuning::wal_background_checkpoint_pages)
+            static_cast<sqlite_db*>(self)->checkpointer_->wal_grew();
+        return SQLITE_OK;
+    }
+
+    const std::string path_;
     std::unique_ptr<sqlite::db> db_;
+    std::unique_ptr<checkpointer> checkpointer_;
     std::map<std::string, std::unique_ptr<sqlite_stmt>, std::less<>> cache_;
 };
 

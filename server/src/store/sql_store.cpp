@@ -305,6 +305,7 @@ sql_store::sql_store(const store_options& o, connector connect, listener listen)
         if (s.step()) incarnation_ = s.text(0);
     }
     recover_clock();
+    writer_db_.checkpoint_in_background();
     writer_ = std::thread([this] { writer_loop(); });
     channel_ = sql::commit_channel(incarnation_);
     if (listen_) hearer_ = std::thread([this] { hear_commits(); });

@@ -138,6 +138,17 @@ inline constexpr std::size_t max_group_changes = 8000;
 /// pages are read again from disk for every change-set, which the bench shows as a 6x drop.
 /// 64 MiB holds the interior pages of a district's store; memory is plentiful on a server.
 inline constexpr int cache_kib = 64 * 1024;
+
+/// The writer's WAL is checkpointed by a background thread once it holds this many pages
+/// (SQLite's own default threshold, which it runs inside the commit that crosses it, an
+/// fsync of the database file on the writer's time), and by the writer itself once it holds
+/// the second figure. The WAL starts over only at a write that finds it all copied, which
+/// under a steady stream of commits the background thread, always a commit behind, never
+/// leaves it: the writer's own checkpoint then copies just its last commit and lets the WAL
+/// start over, so the WAL stays under about 16 MiB. It also bounds the WAL when the thread
+/// falls behind (a slow disk).
+inline constexpr int wal_background_checkpoint_pages = 1000;
+inline constexpr int wal_writer_checkpoint_pages = 4000;
 /// A pull of a subtree merges one feed per unit of the subtree (reads.cpp), so a cell device's
 /// pull reads its own changes only. Past this many units (a district-wide subtree) one walk of
 /// the whole feed in seq order costs less than keeping a cursor open per unit.
