@@ -89,6 +89,23 @@ std::string record_data(std::int64_t i) {
     return s;
 }
 
+void append_new_record(std::string& body, std::string_view change_prefix, std::int64_t change_n, const record_id& id,
+                       std::int64_t i) {
+    body += R"({"change_id":"c-)";
+    body += change_prefix;
+    body += '-';
+    body += std::to_string(change_n);
+    body += R"(","collection":")";
+    body += k_collection;
+    body += R"(","id":")";
+    body.append(id.data(), id.size());
+    body += R"(","unit_id":")";
+    body += unit_of(i);
+    body += R"(","op":"put","base_version":0,"data":)";
+    body += record_data(i);
+    body += '}';
+}
+
 void id_maker::next(bool random, record_id& out) {
     const std::uint64_t r1 = rng_();
     const std::uint64_t r2 = rng_();

@@ -17,6 +17,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -139,6 +140,11 @@ std::string unit_of(std::int64_t i);
 std::string record_data(std::int64_t i);
 
 using record_id = std::array<char, 36>;
+
+// Appends to `body` the change that puts record i as new (base version 0) under `id`, with
+// change id "c-<change_prefix>-<change_n>": what every simulated device sends.
+void append_new_record(std::string& body, std::string_view change_prefix, std::int64_t change_n, const record_id& id,
+                       std::int64_t i);
 
 // Record ids as devices make them. Time-ordered ids (UUIDv7, RFC 9562: 48-bit Unix ms, then a
 // 12-bit sequence for ids made in the same millisecond) keep inserts near the right edge of

@@ -243,19 +243,7 @@ private:
             const std::int64_t i = first_record + j;
             ids_.next(o_.random_ids, id);
             if (j != 0) body += ',';
-            body += R"({"change_id":"c-)";
-            body += set_id;
-            body += '-';
-            body += std::to_string(j);
-            body += R"(","collection":")";
-            body += k_collection;
-            body += R"(","id":")";
-            body.append(id.data(), id.size());
-            body += R"(","unit_id":")";
-            body += unit_of(i);
-            body += R"(","op":"put","base_version":0,"data":)";
-            body += record_data(i);
-            body += '}';
+            append_new_record(body, set_id, j, id, i);
         }
         body += "]}";
 

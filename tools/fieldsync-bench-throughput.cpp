@@ -50,19 +50,7 @@ void run_device(int device, std::int64_t begin, std::int64_t end, const options&
             for (std::int64_t i = first; i < last; ++i) {
                 ids_of_device.next(o.random_ids, ids[static_cast<std::size_t>(i)]);
                 if (i != first) body += ',';
-                body += R"({"change_id":"c-)";
-                body += run_id;
-                body += '-';
-                body += std::to_string(i);
-                body += R"(","collection":")";
-                body += k_collection;
-                body += R"(","id":")";
-                body.append(ids[static_cast<std::size_t>(i)].data(), 36);
-                body += R"(","unit_id":")";
-                body += unit_of(i);
-                body += R"(","op":"put","base_version":0,"data":)";
-                body += record_data(i);
-                body += '}';
+                append_new_record(body, run_id, i, ids[static_cast<std::size_t>(i)], i);
             }
             body += "]}";
 
@@ -178,36 +166,26 @@ double run_raw(const std::string& path, const options& o, const std::vector<reco
         "INSERT INTO records(collection, id, unit_id, version, data) VALUES (?1, ?2, ?3, 1, ?4) "
         "ON CONFLICT(collection, id) DO UPDATE SET unit_id = ?3, version = version + 1, data = ?4";
 
-    const auto prefill_rows = static_cast<std::int64_t>(prefill_ids.size());
-    for (std::int64_t first = 0; first < prefill_rows; first += 1000) {
-        fieldsync::sqlite::write_transaction tx(db);
-        auto upsert = db.cached(sql);
-        for (std::int64_t i = first; i < std::min(prefill_rows, first + 1000); ++i) {
-            const auto& id = prefill_ids[static_cast<std::size_t>(i)];
-            upsert.bind(1, k_collection)
-                .bind(2, std::string_view(id.data(), id.size()))
-                .bind(3, unit_of(i))
-                .bind(4, record_data(i))
-                .run();
+    // Rows [0, count) of `of`, `per` rows a transaction.
+    auto upsert_all = [&](const std::vector<record_id>& of, std::int64_t count, std::int64_t per) {
+        for (std::int64_t first = 0; first < count; first += per) {
+            fieldsync::sqlite::write_transaction tx(db);
+            auto upsert = db.cached(sql);
+            for (std::int64_t i = first; i < std::min(count, first + per); ++i) {
+                const auto& id = of[static_cast<std::size_t>(i)];
+                upsert.bind(1, k_collection)
+                    .bind(2, std::string_view(id.data(), id.size()))
+                    .bind(3, unit_of(i))
+                    .bind(4, record_data(i))
+                    .run();
+            }
+            tx.commit();
         }
-        tx.commit();
-    }
+    };
+    upsert_all(prefill_ids, static_cast<std::int64_t>(prefill_ids.size()), 1000);
 
     const auto t0 = clock_type::now();
-    for (std::int64_t first = 0; first < o.changes; first += o.batch) {
-        const std::int64_t last = std::min(o.changes, first + o.batch);
-        fieldsync::sqlite::write_transaction tx(db);
-        auto upsert = db.cached(sql);
-        for (std::int64_t i = first; i < last; ++i) {
-            const auto& id = ids[static_cast<std::size_t>(i)];
-            upsert.bind(1, k_collection)
-                .bind(2, std::string_view(id.data(), id.size()))
-                .bind(3, unit_of(i))
-                .bind(4, record_data(i))
-                .run();
-        }
-        tx.commit();
-    }
+    upsert_all(ids, o.changes, o.batch);
     return std::chrono::duration<double>(clock_type::now() - t0).count();
 }
 
