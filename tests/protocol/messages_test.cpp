@@ -620,7 +620,7 @@ TEST_CASE("encode_json writes what encode().dump() writes, with stored records s
     CHECK(text.find("\\ufffd") == std::string::npos);  // U+FFFD is written as UTF-8, not escaped
     CHECK(json::parse(text)["changes"][3]["unit_id"] == "ap-\xEF\xBF\xBD");
 
-    // The stored text goes in as it is: PostgreSQL or an older writer may have spaced it.
+    // The stored text goes in as it is, not re-serialised: spacing it shows that.
     r.changes[1].data_json = R"({"age": 47,  "name": "Nguyễn Thị Hồng"})";
     const std::string spliced = fp::encode_json(r);
     CHECK(spliced.find(R"("data":{"age": 47,  "name": "Nguyễn Thị Hồng"})") != std::string::npos);
