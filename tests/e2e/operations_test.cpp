@@ -200,14 +200,19 @@ TEST_CASE("GET /metrics: an admin token only, Prometheus text with routes, outco
     REQUIRE(r["results"][1]["status"] == "rejected");
     CHECK(f.get("/v1/records/members/khong-co").status == 404);
 
-    // A request is counted once its answer is written, which may trail the client's read: the
-    // 404 was the last request, so once it is counted every earlier one is.
+    // A request is counted once its answer is written, which may trail the client's read.
+    // Each request came on a connection of its own, whose sessions may finish on either I/O
+    // thread in any order (under load the last sync was counted after the 404): wait for the
+    // request of each kind.
     http_reply scrape;
     REQUIRE(eventually([&] {
         scrape = http_request(f.port(), "GET", "/metrics", "", bearer(admin));
-        return scrape.status == 200 &&
-               scrape.body.find(R"(fieldsync_http_requests_total{route="/v1/records/{collection}/{id}",status="404"} 1)") !=
-                   std::string::npos;
+        if (scrape.status != 200) return false;
+        for (const char* counted : {R"(fieldsync_http_requests_total{route="/v1/records/{collection}/{id}",status="404"} 1)",
+                                    R"(fieldsync_http_requests_total{route="/v1/sync",status="200"} 3)",
+                                    R"(fieldsync_http_requests_total{route="/metrics",status="405"} 1)"})
+            if (scrape.body.find(counted) == std::string::npos) return false;
+        return true;
     }));
     CHECK(scrape.headers.at("content-type") == "text/plain; version=0.0.4; charset=utf-8");
     const auto m = parse_exposition(scrape.body);
