@@ -2,6 +2,8 @@
 
 #include "replica_impl.hpp"
 
+#include "blobs/sha256.hpp"
+
 #include <fieldsync/client/tuning.hpp>
 #include <fieldsync/protocol/messages.hpp>
 #include <fieldsync/protocol/tuning.hpp>
@@ -13,6 +15,7 @@ namespace fieldsync::client {
 
 using detail::dump_or_null;
 using detail::failure;
+using detail::guarded;
 using detail::outbox_row;
 using detail::parse_stored;
 using detail::record_row;
@@ -32,22 +35,6 @@ namespace {
 template <class T>
 T or_default(T value, T fallback) {
     return value > T{} ? value : fallback;
-}
-
-// Runs `f` and turns library failures into errors: nothing but bad_alloc leaves the API.
-template <class F>
-auto guarded(F&& f) -> decltype(f()) {
-    try {
-        return f();
-    } catch (const failure& e) {
-        return e.err();
-    } catch (const sqlite::error& e) {
-        return make_error(errc::storage, std::string("local store: ") + e.what());
-    } catch (const std::bad_alloc&) {
-        throw;
-    } catch (const std::exception& e) {
-        return make_error(errc::internal, e.what());
-    }
 }
 
 record to_record(const record_row& r) {
@@ -95,7 +82,9 @@ replica::impl::impl(replica_options o)
       jitter(options.tuning.jitter < 0 ? tuning::jitter : std::min(options.tuning.jitter, 1.0)),
       clock(options.seams.wall_ms ? protocol::hlc_clock::wall_fn(options.seams.wall_ms)
                                   : protocol::hlc_clock::wall_fn(protocol::hlc_clock::system_wall_ms)),
-      rng(std::random_device{}()) {
+      rng(std::random_device{}()),
+      blobs(options.path),
+      blob_cache_bytes(or_default(options.blob_cache_bytes, tuning::blob_cache_bytes)) {
     if (!options.seams.sleep) options.seams.sleep = [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
     if (!options.seams.random) options.seams.random = [this] { return rng(); };
 }
@@ -110,6 +99,7 @@ result<std::unique_ptr<replica>> replica::open(replica_options options) {
         p->store = std::make_unique<detail::local_store>(p->options.path);
         p->net = p->options.transport_override;
         if (!p->net) p->net = make_http_transport(p->options.http);  // nullptr in the embedded build
+        p->blob_net = p->make_blob_transport();
         // Stamps of new edits must order after those made before a restart, even if the wall
         // clock stepped back in between.
         if (auto last = p->store->meta("hlc"))
@@ -315,6 +305,142 @@ result<record> replica::patch(const std::string& collection, const std::string& 
     });
 }
 
+namespace {
+
+// The record's data with `ref` written into `field`: set when the schema says the field holds
+// one attachment, appended to the array otherwise (an array of attachments, or a field this
+// replica's schema does not name). The same blob already in the array is not added twice.
+json with_attachment(const replica::impl& im, const std::string& collection, const std::string& field, json data,
+                     const protocol::attachment_ref& ref) {
+    const protocol::field_spec* spec = nullptr;
+    if (im.options.schema)
+        if (const auto* c = im.options.schema->find(collection))
+            if (const auto f = c->fields.find(field); f != c->fields.end()) spec = &f->second;
+    const auto value = protocol::to_json(ref);
+    if (spec && spec->type == protocol::field_type::attachment) {
+        data[field] = value;
+        return data;
+    }
+    const bool list = !spec || (spec->type == protocol::field_type::array && spec->items &&
+                                *spec->items == protocol::field_type::attachment);
+    if (!list) throw failure(errc::invalid_argument, "field '" + field + "' of " + collection + " does not hold attachments");
+    auto& items = data[field];
+    if (items.is_null()) items = json::array();
+    if (!items.is_array())
+        throw failure(errc::invalid_argument, "field '" + field + "' holds something other than a list of attachments");
+    for (const auto& item : items)
+        if (item.is_object() && item.value("sha256", "") == ref.sha256) return data;
+    items.push_back(value);
+    return data;
+}
+
+}  // namespace
+
+std::string_view upload_state_name(upload_state s) noexcept {
+    switch (s) {
+        case upload_state::waiting: return "waiting";
+        case upload_state::sending: return "sending";
+        case upload_state::sent: return "sent";
+        case upload_state::failed: return "failed";
+    }
+    return "waiting";
+}
+
+result<protocol::attachment_ref> replica::attach(const std::string& collection, const std::string& id,
+                                                 const std::string& field, const std::string& file_path,
+                                                 const std::string& name) {
+    return guarded([&]() -> result<protocol::attachment_ref> {
+        const auto bytes = detail::read_file_up_to(file_path, tuning::max_blob_bytes);
+        std::string shown = name;
+        if (shown.empty()) {
+            const auto slash = file_path.find_last_of('/');
+            shown = slash == std::string::npos ? file_path : file_path.substr(slash + 1);
+        }
+        return attach_bytes(collection, id, field, bytes, shown);
+    });
+}
+
+result<protocol::attachment_ref> replica::attach_bytes(const std::string& collection, const std::string& id,
+                                                       const std::string& field, std::string_view bytes,
+                                                       const std::string& name) {
+    return guarded([&]() -> result<protocol::attachment_ref> {
+        check_names(collection, id);
+        if (field.empty()) return make_error(errc::invalid_argument, "the field to attach to is empty");
+        if (name.empty() || name.size() > 255)
+            return make_error(errc::invalid_argument, "an attachment's name must be 1 to 255 bytes");
+        if (!protocol::is_valid_utf8(name) || !protocol::is_valid_utf8(field))
+            return make_error(errc::invalid_utf8, "an attachment's name and field must be UTF-8");
+        if (bytes.empty()) return make_error(errc::invalid_argument, "the file is empty");
+        if (static_cast<std::int64_t>(bytes.size()) > tuning::max_blob_bytes)
+            return make_error(errc::invalid_argument, "the file is " + std::to_string(bytes.size()) +
+                                                          " bytes; an attachment may be at most " +
+                                                          std::to_string(tuning::max_blob_bytes));
+        protocol::attachment_ref ref;
+        ref.content_type = std::string(protocol::sniff_content_type(bytes.substr(0, 12)));
+        if (ref.content_type.empty())
+            return make_error(errc::invalid_argument, "'" + name + "' is not a JPEG, PNG, WebP or PDF file");
+        ref.sha256 = detail::sha256::of(bytes);
+        ref.size = static_cast<std::int64_t>(bytes.size());
+        ref.name = name;
+        // The bytes are durable in the folder before the record names them: a crash in between
+        // leaves a file no record names (removed with the cache), never a reference without bytes.
+        if (impl_->blobs.size(ref.sha256) != ref.size) impl_->blobs.put(ref.sha256, bytes);
+
+        std::lock_guard lock(impl_->mutex);
+        auto& st = *impl_->store;
+        sqlite::write_transaction tx(st.db());
+        auto rec = st.find_record(collection, id);
+        if (!rec || rec->local_deleted) return make_error(errc::not_found, collection + "/" + id + " not found");
+        auto data = parse_stored(rec->local_data);
+        if (!data.is_object()) data = json::object();
+        data = with_attachment(*impl_, collection, field, std::move(data), ref);
+        check_data(*impl_, collection, data);
+        apply_edit(*impl_, collection, id, {}, false, data);
+        detail::upload_row u;
+        u.sha256 = ref.sha256;
+        u.size = ref.size;
+        u.content_type = ref.content_type;
+        u.name = ref.name;
+        st.queue_upload(u);
+        st.use_blob_file(ref.sha256, ref.size, impl_->now_ms());
+        tx.commit();
+        return ref;
+    });
+}
+
+result<std::vector<upload_entry>> replica::upload_queue() {
+    return guarded([&]() -> result<std::vector<upload_entry>> {
+        std::lock_guard lock(impl_->mutex);
+        std::vector<upload_entry> out;
+        for (auto& u : impl_->store->uploads()) {
+            upload_entry e;
+            e.ref = {u.sha256, u.size, u.content_type, u.name};
+            e.state = u.state == detail::upload_sent     ? upload_state::sent
+                      : u.state == detail::upload_failed ? upload_state::failed
+                      : u.sha256 == impl_->uploading     ? upload_state::sending
+                                                         : upload_state::waiting;
+            e.sent = u.sent;
+            e.error_code = u.error_code.value_or("");
+            e.error_message = u.error_message.value_or("");
+            out.push_back(std::move(e));
+        }
+        return out;
+    });
+}
+
+result<upload_report> replica::upload(const upload_options& options) {
+    std::unique_lock one(impl_->upload_mutex, std::try_to_lock);
+    if (!one.owns_lock()) return make_error(errc::busy, "an upload of this replica is already running");
+    return guarded([&] { return impl_->run_upload(options); });
+}
+
+result<std::string> replica::download(const std::string& sha256) {
+    if (!protocol::is_sha256_hex(sha256))
+        return make_error(errc::invalid_argument, "'" + sha256 + "' is not a SHA-256 (64 lowercase hex digits)");
+    std::lock_guard one(impl_->download_mutex);
+    return guarded([&] { return impl_->run_download(sha256); });
+}
+
 result<record> replica::remove(const std::string& collection, const std::string& id) {
     return guarded([&]() -> result<record> {
         check_names(collection, id);
@@ -467,9 +593,15 @@ result<status_summary> replica::status() {
 result<void> replica::set_transport(std::shared_ptr<transport> t) {
     std::unique_lock one(impl_->sync_mutex, std::try_to_lock);
     if (!one.owns_lock()) return make_error(errc::busy, "cannot change the transport while a sync runs");
+    std::unique_lock uploads(impl_->upload_mutex, std::try_to_lock);
+    if (!uploads.owns_lock()) return make_error(errc::busy, "cannot change the transport while an upload runs");
     return guarded([&]() -> result<void> {
-        impl_->options.transport_override = t;
+        {
+            std::lock_guard lock(impl_->mutex);  // download() reads the options
+            impl_->options.transport_override = t;
+        }
         impl_->net = t ? std::move(t) : std::shared_ptr<transport>(make_http_transport(impl_->options.http));
+        impl_->blob_net = impl_->make_blob_transport();
         return {};
     });
 }
@@ -481,7 +613,10 @@ result<void> replica::set_encoding(body_format format, bool gzip) {
         if (format != body_format::json && format != body_format::cbor)
             return make_error(errc::invalid_argument, "unknown body format");
         impl_->options.format = format;
-        impl_->options.http.gzip = gzip;
+        {
+            std::lock_guard lock(impl_->mutex);  // download() reads the options
+            impl_->options.http.gzip = gzip;
+        }
         // An app's own transport compresses as it likes; the default one is made anew.
         if (!impl_->options.transport_override)
             impl_->net = make_http_transport(impl_->options.http);  // nullptr when embedded
@@ -496,9 +631,15 @@ result<void> replica::set_http_options(const http_transport_options& options) {
         return make_error(errc::invalid_argument, "cannot read the CA file '" + options.ca_file + "'");
     std::unique_lock one(impl_->sync_mutex, std::try_to_lock);
     if (!one.owns_lock()) return make_error(errc::busy, "cannot change the transport while a sync runs");
+    std::unique_lock uploads(impl_->upload_mutex, std::try_to_lock);
+    if (!uploads.owns_lock()) return make_error(errc::busy, "cannot change the transport while an upload runs");
     return guarded([&]() -> result<void> {
-        impl_->options.http = options;
+        {
+            std::lock_guard lock(impl_->mutex);  // download() reads the options
+            impl_->options.http = options;
+        }
         if (!impl_->options.transport_override) impl_->net = make_http_transport(options);
+        impl_->blob_net = impl_->make_blob_transport();
         return {};
     });
 }

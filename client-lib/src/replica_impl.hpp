@@ -2,6 +2,7 @@
 // The private state of a replica, shared by replica.cpp (local edits and reads) and sync.cpp
 // (the sync engine).
 
+#include "blobs/blob_files.hpp"
 #include "store/local_store.hpp"
 
 #include <fieldsync/client/replica.hpp>
@@ -14,6 +15,30 @@
 #include <random>
 
 namespace fieldsync::client {
+
+namespace detail {
+
+// Runs `f` and turns library failures into errors: nothing but bad_alloc leaves the API.
+template <class F>
+auto guarded(F&& f) -> decltype(f()) {
+    try {
+        return f();
+    } catch (const failure& e) {
+        return e.err();
+    } catch (const sqlite::error& e) {
+        return make_error(errc::storage, std::string("local store: ") + e.what());
+    } catch (const std::bad_alloc&) {
+        throw;
+    } catch (const std::exception& e) {
+        return make_error(errc::internal, e.what());
+    }
+}
+
+/// Maps a server's non-2xx answer to an error (sync.cpp); `transient` says whether retrying
+/// can help, `code` is the answer's error code when it had one.
+error answer_error(const http_response& r, bool& transient, std::optional<protocol::errc>& code);
+
+}  // namespace detail
 
 struct replica::impl {
     explicit impl(replica_options o);
@@ -46,6 +71,25 @@ struct replica::impl {
     std::int64_t test_protocol_version = 0;
 
     result<sync_report> run_sync(const progress_fn& progress, const replica::answer_fn& on_answer);
+
+    // Attachments (attachments.cpp).
+    detail::blob_folder blobs;
+    std::int64_t blob_cache_bytes;
+    std::mutex upload_mutex;                // one upload() at a time
+    std::mutex download_mutex;              // one download() at a time: they share .part files
+    std::string uploading;                  // the blob upload() is sending now; under mutex
+    // upload()'s transport, apart from sync()'s so that both run at once: the default transport
+    // is one connection and not thread-safe. An app's own transport serves both (transport.hpp).
+    // Replaced under upload_mutex.
+    std::shared_ptr<transport> blob_net;
+    /// The transport a blob exchange should use: the app's, or a default one without gzip
+    /// (photos and PDFs are compressed already). nullptr in the embedded build without one.
+    std::shared_ptr<transport> make_blob_transport();
+    /// Removes the least recently used blobs past blob_cache_bytes, never `keep`. With mutex held.
+    void evict_blobs(const std::string& keep);
+    std::int64_t now_ms() const;
+    result<upload_report> run_upload(const upload_options& o);
+    result<std::string> run_download(const std::string& sha256);
 };
 
 }  // namespace fieldsync::client

@@ -76,8 +76,10 @@ std::optional<std::optional<std::string>> applied_head(const outbox_row& row, co
     return std::optional<std::string>(head.dump());
 }
 
+}  // namespace
+
 // Maps a non-200 answer to an error; `transient` says whether retrying can help.
-error answer_error(const http_response& r, bool& transient, std::optional<protocol::errc>& code) {
+error detail::answer_error(const http_response& r, bool& transient, std::optional<protocol::errc>& code) {
     std::optional<protocol::error> body;
     if (auto parsed = protocol::parse_json(r.body, protocol::tuning::max_json_depth))
         body = protocol::decode_error(*parsed);
@@ -110,6 +112,8 @@ error answer_error(const http_response& r, bool& transient, std::optional<protoc
     }
     return make_error(transient ? errc::server_unavailable : errc::bad_request, what);
 }
+
+namespace {
 
 // A record's review state (conflict or rejection) is over: a change of it was taken, or a
 // newer head than the one it was refused against arrived.
@@ -251,7 +255,7 @@ result<http_response> sync_session::exchange(json& body) {
                 if (r_.link_shrink > 0) --r_.link_shrink;
                 return std::move(*answer);
             }
-            err = answer_error(*answer, transient, server_code_);
+            err = detail::answer_error(*answer, transient, server_code_);
         } else {
             err = answer.err();
             transient = classify(static_cast<errc>(err.code.value())) == protocol::retry_class::transient &&

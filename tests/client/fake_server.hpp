@@ -10,19 +10,26 @@
 //   - a 5xx, 401 or 403 status scripted per attempt (retries, giving up after max_attempts,
 //     permanent errors never retried), with the fake's own count of requests and writes;
 //   - a cursor the server never issued, answered bad_cursor;
-//   - transient failures in a row that halve the pull page and the change-set.
+//   - transient failures in a row that halve the pull page and the change-set;
+//   - uploads and downloads of attachments (SPEC.md, "Attachments") cut at an exact request,
+//     answered with a chosen refusal, or served from a store that lies about an offset, for
+//     the unit tests of the upload queue and the download cache (unit/attachment_test.cpp).
 // Every other client sync test runs against the real server (the SQLite store behind the HTTP
 // server on a loopback port, e2e/e2e_support.hpp's live_server): convergence and the merge
 // rule, the outbox, rejected changes, edits from another thread, records leaving the device's
 // scope and syncs cut after a local transaction are in e2e/replica_sync_test.cpp. Not
 // thread-safe beyond one sync at a time per connection (a mutex guards the shared state).
 
+#include "blobs/sha256.hpp"
+
 #include <fieldsync/client/transport.hpp>
+#include <fieldsync/protocol/attachment.hpp>
 #include <fieldsync/protocol/merge.hpp>
 #include <fieldsync/protocol/messages.hpp>
 #include <fieldsync/protocol/tuning.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -69,6 +76,81 @@ public:
     }
     int handled = 0;     // requests that reached the sync engine
     std::int64_t page_limit_cap = proto::tuning::max_pull_limit;
+
+    // Attachments: blobs held whole, uploads in progress per device, and what the fake was
+    // sent, for the tests to look at and to play tricks with.
+    std::map<std::string, std::string> blobs;                              // sha256 -> bytes
+    std::map<std::pair<std::string, std::string>, std::string> partial;    // (device, sha256) -> bytes so far
+    std::int64_t max_blob_bytes = 10 * 1024 * 1024;
+    std::int64_t chunk_bytes_received = 0;  // PUT bodies that reached the fake, kept or not
+    int blob_requests = 0;
+    std::vector<std::string> ranges_asked;  // Range of each GET /v1/blobs
+
+    /// Handles one request to /v1/uploads/{sha} or /v1/blobs/{sha}.
+    client::http_response handle_blob(const std::string& device, const client::http_request& req) {
+        std::lock_guard lock(mutex_);
+        ++blob_requests;
+        auto header = [&](const std::string& name) -> std::optional<std::string> {
+            for (const auto& [k, v] : req.headers)
+                if (k == name) return v;
+            return std::nullopt;
+        };
+        auto error = [](int status, proto::errc code, const std::string& message, json extra = json::object()) {
+            json e = {{"code", proto::errc_name(code)}, {"message", message}};
+            e.update(extra);
+            return client::http_response{status, json{{"error", e}}.dump()};
+        };
+        const auto uploads = req.url.find("/v1/uploads/");
+        const auto downloads = req.url.find("/v1/blobs/");
+        if (uploads != std::string::npos) {
+            const auto sha = req.url.substr(uploads + 12);
+            auto& part = partial[{device, sha}];
+            if (req.method == "GET") {
+                const bool held = blobs.count(sha) > 0;
+                const auto offset = held ? static_cast<std::int64_t>(blobs[sha].size()) : static_cast<std::int64_t>(part.size());
+                return {200, json{{"sha256", sha}, {"offset", offset}, {"complete", held}}.dump()};
+            }
+            chunk_bytes_received += static_cast<std::int64_t>(req.body.size());
+            const auto length = std::stoll(header("Upload-Length").value_or("-1"));
+            const auto offset = std::stoll(header("Upload-Offset").value_or("-1"));
+            const auto type = header("Content-Type").value_or("");
+            if (length > max_blob_bytes) return error(413, proto::errc::blob_too_large, "over the limit");
+            if (!proto::content_type_allowed(type)) return error(415, proto::errc::blob_type_refused, "not allowed");
+            if (blobs.count(sha))
+                return {200, json{{"offset", blobs[sha].size()}, {"complete", true}}.dump()};
+            if (offset != static_cast<std::int64_t>(part.size()))
+                return error(409, proto::errc::upload_offset, "resend from the offset", {{"offset", part.size()}});
+            if (offset == 0 && proto::sniff_content_type(req.body.substr(0, 12)) != type) {
+                partial.erase({device, sha});
+                return error(415, proto::errc::blob_type_refused, "not what it says");
+            }
+            part += req.body;
+            if (static_cast<std::int64_t>(part.size()) < length)
+                return {200, json{{"offset", part.size()}, {"complete", false}}.dump()};
+            const auto bytes = std::move(part);
+            partial.erase({device, sha});
+            if (client::detail::sha256::of(bytes) != sha) return error(422, proto::errc::blob_hash_mismatch, "hash");
+            blobs[sha] = bytes;
+            return {201, json{{"offset", bytes.size()}, {"complete", true}}.dump()};
+        }
+        if (downloads != std::string::npos) {
+            const auto sha = req.url.substr(downloads + 10);
+            const auto it = blobs.find(sha);
+            if (it == blobs.end()) return error(404, proto::errc::not_found, "no such blob");
+            const auto& bytes = it->second;
+            const auto range = header("Range");
+            ranges_asked.push_back(range.value_or(""));
+            if (!range) return {200, bytes};
+            // bytes=A-B or bytes=A-
+            const auto dash = range->find('-');
+            const auto first = std::stoull(range->substr(6, dash - 6));
+            auto last = dash + 1 < range->size() ? std::stoull(range->substr(dash + 1)) : bytes.size() - 1;
+            if (first >= bytes.size()) return error(416, proto::errc::range_not_satisfiable, "past the end");
+            last = std::min<std::uint64_t>(last, bytes.size() - 1);
+            return {206, bytes.substr(first, last - first + 1)};
+        }
+        return error(404, proto::errc::not_found, "unknown path");
+    }
 
     /// Handles one POST /v1/sync body; public so tests can drive it directly.
     client::http_response handle(const std::string& device, const std::string& body) {
@@ -127,7 +209,9 @@ private:
                 if (k == "Authorization" && v == "Bearer token-" + device_) authorized = true;
             if (!authorized)
                 return client::http_response{401, proto::encode(proto::error{proto::errc::unauthorized, "bad token"}).dump()};
-            auto r = s_.handle(device_, req.body);
+            const bool blob = req.url.find("/v1/uploads/") != std::string::npos ||
+                              req.url.find("/v1/blobs/") != std::string::npos;
+            auto r = blob ? s_.handle_blob(device_, req) : s_.handle(device_, req.body);
             if (f.what == fault::drop_response) return client::make_error(client::errc::network, "fake: response lost");
             return r;
         }
@@ -136,7 +220,7 @@ private:
         fake_server& s_;
         std::string device_;
         std::function<fault(const client::http_request&, int)> hook_;
-        int n_ = 0;
+        std::atomic<int> n_{0};  // upload() and sync() may share a connection
     };
 
     static client::http_response answer(int status, const json& j) { return {status, j.dump()}; }

@@ -22,7 +22,7 @@ namespace {
 
 // Ordered migrations: step i brings user_version from i to i+1. Released steps never change;
 // a new schema is a new step appended here.
-constexpr std::array<const char*, 3> k_migrations{
+constexpr std::array<const char*, 4> k_migrations{
     R"sql(
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
@@ -88,6 +88,27 @@ CREATE INDEX acked_by_time ON acked (acked_ms);
     R"sql(
 ALTER TABLE records ADD COLUMN resolution TEXT;
 CREATE INDEX records_by_conflict ON records (conflict_id) WHERE conflict_id IS NOT NULL;
+)sql",
+    // 4: attachments (SPEC.md, "Attachments"). The upload queue is apart from the outbox, so
+    // a sync never waits for files; blob_files lists the complete blobs of the folder beside
+    // the replica, with their last use, for the download cache's least-recently-used eviction.
+    R"sql(
+CREATE TABLE uploads (
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    sha256        TEXT NOT NULL UNIQUE,
+    size          INTEGER NOT NULL,
+    content_type  TEXT NOT NULL,
+    name          TEXT NOT NULL,
+    state         INTEGER NOT NULL DEFAULT 0,
+    sent          INTEGER NOT NULL DEFAULT 0,
+    error_code    TEXT,
+    error_message TEXT
+);
+CREATE TABLE blob_files (
+    sha256  TEXT PRIMARY KEY,
+    size    INTEGER NOT NULL,
+    used_ms INTEGER NOT NULL
+);
 )sql",
 };
 
@@ -417,6 +438,100 @@ std::int64_t local_store::count_live_records() {
     auto s = db_.cached("SELECT count(*) FROM records WHERE local_deleted = 0");
     s.step();
     return s.int64(0);
+}
+
+namespace {
+
+constexpr const char* k_upload_columns = "sha256, size, content_type, name, state, sent, error_code, error_message";
+
+upload_row read_upload(sqlite::stmt& s) {
+    upload_row u;
+    u.sha256 = s.text(0);
+    u.size = s.int64(1);
+    u.content_type = s.text(2);
+    u.name = s.text(3);
+    u.state = static_cast<int>(s.int64(4));
+    u.sent = s.int64(5);
+    u.error_code = s.opt_text(6);
+    u.error_message = s.opt_text(7);
+    return u;
+}
+
+}  // namespace
+
+void local_store::queue_upload(const upload_row& u) {
+    // The same bytes attached again (to another record, or after a refusal) are one upload; a
+    // refused one is tried again, as the person has asked for it anew.
+    auto s = db_.cached(std::string("INSERT INTO uploads (") + k_upload_columns +
+                         ") VALUES (?1, ?2, ?3, ?4, ?5, 0, NULL, NULL) ON CONFLICT (sha256) DO UPDATE SET "
+                         "state = ?5, error_code = NULL, error_message = NULL WHERE state = ?6");
+    s.bind(1, u.sha256).bind(2, u.size).bind(3, u.content_type).bind(4, u.name).bind(5, u.state);
+    s.bind(6, upload_failed).run();
+}
+
+std::vector<upload_row> local_store::uploads() {
+    auto s = db_.cached(std::string("SELECT ") + k_upload_columns + " FROM uploads ORDER BY seq");
+    std::vector<upload_row> out;
+    while (s.step()) out.push_back(read_upload(s));
+    return out;
+}
+
+std::optional<upload_row> local_store::next_upload(int waiting_state) {
+    auto s = db_.cached(std::string("SELECT ") + k_upload_columns + " FROM uploads WHERE state = ?1 ORDER BY seq LIMIT 1");
+    s.bind(1, waiting_state);
+    if (!s.step()) return std::nullopt;
+    return read_upload(s);
+}
+
+void local_store::set_upload_sent(const std::string& sha256, std::int64_t sent) {
+    auto s = db_.cached("UPDATE uploads SET sent = ?2 WHERE sha256 = ?1");
+    s.bind(1, sha256).bind(2, sent).run();
+}
+
+void local_store::end_upload(const std::string& sha256, int state, const std::optional<std::string>& code,
+                             const std::optional<std::string>& message) {
+    auto s = db_.cached("UPDATE uploads SET state = ?2, error_code = ?3, error_message = ?4 WHERE sha256 = ?1");
+    s.bind(1, sha256).bind(2, state).bind(3, code).bind(4, message).run();
+}
+
+bool local_store::has_blob_file(const std::string& sha256) {
+    auto s = db_.cached("SELECT 1 FROM blob_files WHERE sha256 = ?1");
+    s.bind(1, sha256);
+    return s.step();
+}
+
+void local_store::use_blob_file(const std::string& sha256, std::int64_t size, std::int64_t now_ms) {
+    auto s = db_.cached(
+        "INSERT INTO blob_files (sha256, size, used_ms) VALUES (?1, ?2, ?3) "
+        "ON CONFLICT (sha256) DO UPDATE SET used_ms = max(used_ms, ?3)");
+    s.bind(1, sha256).bind(2, size).bind(3, now_ms).run();
+}
+
+std::vector<std::string> local_store::evict_blob_files(std::int64_t limit, const std::string& keep) {
+    std::int64_t total = 0;
+    {
+        auto s = db_.cached("SELECT coalesce(sum(size), 0) FROM blob_files");
+        s.step();
+        total = s.int64(0);
+    }
+    std::vector<std::string> out;
+    if (total <= limit) return out;
+    // Only what the server already has may go: a blob waiting to be sent (or refused, until the
+    // person replaces it) exists nowhere else.
+    auto s = db_.cached(
+        "SELECT sha256, size FROM blob_files WHERE sha256 <> ?1 AND NOT EXISTS "
+        "(SELECT 1 FROM uploads u WHERE u.sha256 = blob_files.sha256 AND u.state <> ?2) ORDER BY used_ms, sha256");
+    s.bind(1, keep).bind(2, upload_sent);
+    while (total > limit && s.step()) {
+        out.push_back(s.text(0));
+        total -= s.int64(1);
+    }
+    s.reset();
+    for (const auto& sha : out) {
+        auto d = db_.cached("DELETE FROM blob_files WHERE sha256 = ?1");
+        d.bind(1, sha).run();
+    }
+    return out;
 }
 
 }  // namespace fieldsync::client::detail

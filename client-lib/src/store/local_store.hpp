@@ -10,6 +10,10 @@
 //   acked    answered change-sets (outbox rows with their answer's time), kept for a bounded
 //            window: if the server's store is restored from a backup, they are sent again
 //            (SPEC.md, "After a restore").
+//   uploads  attached files to send (SPEC.md, "Attachments"), apart from the outbox: their
+//            reference, state (waiting, sent, failed and why) and the bytes the server holds.
+//   blob_files the complete blobs in the folder beside the replica (blobs/blob_files.hpp), with
+//            their last use, for the download cache's eviction.
 //   meta     server URL, token, pull cursor, last HLC, the server store's incarnation.
 //
 // Not thread-safe: the replica serialises access. Errors throw sqlite::error (the SQLite
@@ -63,6 +67,23 @@ struct outbox_row {
     std::string hlc;
     std::optional<std::string> batch_id;
     std::optional<std::string> wire;          // the change as sent (JSON), once batched
+};
+
+/// uploads.state: the values of client::upload_state that are stored (`sending` is only ever
+/// in memory, for the entry an upload() is working on).
+inline constexpr int upload_waiting = 0;
+inline constexpr int upload_sent = 2;
+inline constexpr int upload_failed = 3;
+
+struct upload_row {
+    std::string sha256;
+    std::int64_t size = 0;
+    std::string content_type;
+    std::string name;
+    int state = upload_waiting;
+    std::int64_t sent = 0;                    // bytes the server acknowledged
+    std::optional<std::string> error_code;    // failed: the server's code (or the client's)
+    std::optional<std::string> error_message;
 };
 
 struct record_filter {
@@ -136,6 +157,21 @@ public:
     /// Forgets which server version each record copy is (all become 0), so the next full pull
     /// replaces every server copy: after a restore the versions of the old store mean nothing.
     void forget_server_versions();
+    /// Queues an upload (its state as given); the same blob queued again is one entry, and a
+    /// failed one waits again.
+    void queue_upload(const upload_row& u);
+    std::vector<upload_row> uploads();
+    /// The oldest upload in `waiting_state`.
+    std::optional<upload_row> next_upload(int waiting_state);
+    void set_upload_sent(const std::string& sha256, std::int64_t sent);
+    void end_upload(const std::string& sha256, int state, const std::optional<std::string>& code,
+                    const std::optional<std::string>& message);
+    /// The blob folder's bookkeeping: a complete blob held (its last use now), and the blobs to
+    /// remove, least recently used first, until the folder holds at most `limit` bytes; never
+    /// `keep` nor a blob whose upload is not sent. The rows of those returned are gone.
+    bool has_blob_file(const std::string& sha256);
+    void use_blob_file(const std::string& sha256, std::int64_t size, std::int64_t now_ms);
+    std::vector<std::string> evict_blob_files(std::int64_t limit, const std::string& keep);
     std::int64_t count_state(int state);
     std::int64_t count_live_records();
 

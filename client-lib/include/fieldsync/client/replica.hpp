@@ -27,10 +27,19 @@
 // time: a second concurrent sync() fails with errc::busy. The progress callback runs on the
 // thread that called sync() and may call the replica's local functions.
 //
+// Attachments (SPEC.md, "Attachments"): attach() copies a file's bytes into a folder beside the
+// replica file (`<path>.blobs/`, named by SHA-256), writes its reference into the record as an
+// ordinary edit (the outbox sends it as a patch) and queues its upload, in one local
+// transaction. Uploads have their own queue and their own call, upload(), which may run on
+// another thread while sync() runs: a sync never waits for a file, and a file's chunks never
+// hold a record back. download() fetches a blob on demand into the same folder, which keeps
+// downloaded blobs under a size limit (replica_options::blob_cache_bytes).
+//
 // Several processes may open the same file (WAL mode; each write is one short transaction).
 
 #include <fieldsync/client/errc.hpp>
 #include <fieldsync/client/transport.hpp>
+#include <fieldsync/protocol/attachment.hpp>
 #include <fieldsync/protocol/json_input.hpp>
 #include <fieldsync/protocol/messages.hpp>
 #include <fieldsync/protocol/schema.hpp>
@@ -179,6 +188,58 @@ struct replica_options {
     /// few bytes. A diff against a version the replica does not hold is never applied: the
     /// page is asked for again whole.
     bool pull_diffs = true;
+    /// The most bytes the blob folder keeps of blobs the server already has (downloaded, or
+    /// uploaded and sent), least recently used removed first; uploads not yet sent are never
+    /// removed. 0 = tuning::blob_cache_bytes.
+    std::int64_t blob_cache_bytes = 0;
+};
+
+/// Where an attached file's upload is (replica::upload_queue()).
+enum class upload_state {
+    waiting,    // queued: the server holds `sent` bytes of it (0 before the first chunk)
+    sending,    // an upload() is sending it now
+    sent,       // the server holds the whole blob
+    failed,     // refused for good (error_code says why); the record keeps its reference and
+                // the person replaces the file. Attaching the same bytes again retries it.
+};
+std::string_view upload_state_name(upload_state s) noexcept;
+
+struct upload_entry {
+    protocol::attachment_ref ref;       // sha256, size, content_type, name
+    upload_state state = upload_state::waiting;
+    std::int64_t sent = 0;              // bytes the server acknowledged, of ref.size
+    std::string error_code;             // failed: the server's code (blob_too_large,
+                                        // blob_type_refused, blob_hash_mismatch) or
+                                        // "missing_locally" when the local copy is gone
+    std::string error_message;
+};
+
+/// Progress of upload(): called after each chunk the server acknowledged.
+struct upload_progress {
+    std::string sha256;                 // the blob being sent
+    std::string name;
+    std::int64_t sent = 0;              // bytes of it the server holds
+    std::int64_t size = 0;
+    std::int64_t bytes_sent = 0;        // chunk bytes sent by this call, every blob
+};
+/// Return false to stop: upload() ends after the chunk just acknowledged with errc::cancelled,
+/// and the next call resumes from the server's offset.
+using upload_progress_fn = std::function<bool(const upload_progress&)>;
+
+struct upload_options {
+    upload_progress_fn progress;
+    /// Stop (successfully) before the next chunk once this call has sent this many bytes; 0
+    /// means no budget. For a metered link: a little every sync, the rest on Wi-Fi.
+    std::int64_t byte_budget = 0;
+};
+
+struct upload_report {
+    std::int64_t completed = 0;         // blobs the server holds whole now (sent, or already had)
+    std::int64_t failed = 0;            // refused for good in this call
+    std::int64_t bytes_sent = 0;        // chunk bytes sent (request bodies)
+    std::int64_t requests = 0;          // HTTP exchanges that got a response
+    std::int64_t waiting = 0;           // uploads still queued when the call ended
+    std::chrono::milliseconds duration{0};
 };
 
 struct put_options {
@@ -255,6 +316,42 @@ public:
     /// bad_response, not_configured, busy, cancelled and storage. Whatever the outcome,
     /// everything answered before the failure is committed locally.
     result<sync_report> sync(const progress_fn& progress = {});
+
+    // Attachments (SPEC.md, "Attachments").
+
+    /// Attaches the file at `file_path` to the record's field `field`: appends its reference
+    /// to the array (a field of type array of attachment, or a field the schema does not
+    /// name), or sets it (a field of type attachment). The bytes are copied beside the
+    /// replica, the record edit goes out with the next sync, the upload waits for upload().
+    /// `name` is what people see ("" = the file's own name); it is never used as a path.
+    /// Errors: invalid_argument (not JPEG, PNG, WebP or PDF by its first bytes, empty, over
+    /// tuning::max_blob_bytes, a name over 255 bytes, a field that holds something else),
+    /// invalid_utf8, not_found (no such record, or no such file), schema_violation, storage.
+    result<protocol::attachment_ref> attach(const std::string& collection, const std::string& id,
+                                            const std::string& field, const std::string& file_path,
+                                            const std::string& name = {});
+    /// The same for bytes in memory (a phone's camera, the browser). `name` is required.
+    result<protocol::attachment_ref> attach_bytes(const std::string& collection, const std::string& id,
+                                                  const std::string& field, std::string_view bytes,
+                                                  const std::string& name);
+    /// Sends queued uploads, oldest first, in chunks of tuning::blob_chunk_bytes, each resumed
+    /// from the server's offset (GET /v1/uploads/{sha256}) after any cut or restart. A refused
+    /// blob is marked failed and the next one goes on. Stops at the first transient failure
+    /// (network, timeout, server_unavailable, quota) with that error, leaving the blob queued
+    /// for a later call; also unauthorized, forbidden, bad_request, not_configured, cancelled
+    /// (the progress callback), busy (another upload() runs), storage. Runs beside sync() on
+    /// another thread: it holds the replica's lock only for its local reads and writes.
+    result<upload_report> upload(const upload_options& options = {});
+    /// Every upload this replica has queued, oldest first, with its progress.
+    result<std::vector<upload_entry>> upload_queue();
+    /// The local path of the blob `sha256`: the folder's copy when it holds it, else fetched
+    /// from the server (GET /v1/blobs/{sha256}, in chunks; a download cut off resumes where it
+    /// stopped, with Range), checked against its hash and kept in the cache. The file stays
+    /// until the cache needs its room: read it, or copy it, soon.
+    /// Errors: invalid_argument (not a SHA-256), not_found (not on the server yet, or not this
+    /// device's to read), bad_response (the bytes do not hash to the name), network, timeout,
+    /// server_unavailable, unauthorized, not_configured, storage.
+    result<std::string> download(const std::string& sha256);
 
     // For a relay (a hub server whose upstream link is this replica; ARCHITECTURE.md, "Relay
     // hub"). Not needed by apps.

@@ -77,4 +77,23 @@ inline constexpr std::chrono::hours acked_retention{24 * 7};
 /// within the week.
 inline constexpr std::int64_t acked_retention_changes = 20'000;
 
+/// The largest file attach() takes: the server's default blob limit (SPEC.md, "Attachments",
+/// 10 MiB). A file over the server's limit would be refused after its record had gone out
+/// with a reference to it; refusing it at attach lets the person shrink it first.
+inline constexpr std::int64_t max_blob_bytes = 10 * 1024 * 1024;
+
+/// Bytes per upload chunk and per download range. A cut link loses at most one chunk;
+/// 256 KiB takes about 8 s on a 2G link of 30 KB/s and 33 s at 64 kbit/s, and a 10 MiB photo
+/// is 40 requests, whose headers cost well under 1 %.
+inline constexpr std::size_t blob_chunk_bytes = 256 * 1024;
+
+/// Time for one chunk's exchange: a chunk at 64 kbit/s takes about 33 s, more than a sync
+/// request's timeout, so blobs get their own, with the same margin.
+inline constexpr std::chrono::milliseconds blob_request_timeout{120'000};
+
+/// Bytes of blobs the server already has that the blob folder keeps (downloads, and sent
+/// uploads): about twenty 10 MiB files, or two hundred shrunk phone photos, which is what a
+/// person looks at again in a few days of work, on phones with a few GB free.
+inline constexpr std::int64_t blob_cache_bytes = 200LL * 1024 * 1024;
+
 }  // namespace fieldsync::client::tuning
