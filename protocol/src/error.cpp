@@ -47,6 +47,12 @@ constexpr std::array k_codes{
     code_info{errc::unsupported_protocol, "unsupported_protocol", 400, retry_class::permanent},
     code_info{errc::client_too_old, "client_too_old", 426, retry_class::permanent},
     code_info{errc::internal, "internal", 500, retry_class::transient},
+    code_info{errc::blob_too_large, "blob_too_large", 413, retry_class::permanent},
+    code_info{errc::blob_type_refused, "blob_type_refused", 415, retry_class::permanent},
+    code_info{errc::blob_hash_mismatch, "blob_hash_mismatch", 422, retry_class::permanent},
+    code_info{errc::upload_offset, "upload_offset", 409, retry_class::again},
+    code_info{errc::blob_quota, "blob_quota", 429, retry_class::transient},
+    code_info{errc::range_not_satisfiable, "range_not_satisfiable", 416, retry_class::permanent},
 };
 
 const code_info* find(errc e) noexcept {

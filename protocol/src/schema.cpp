@@ -1,4 +1,5 @@
 #include <fieldsync/protocol/schema.hpp>
+#include <fieldsync/protocol/attachment.hpp>
 #include <fieldsync/protocol/messages.hpp>
 #include <fieldsync/protocol/tuning.hpp>
 
@@ -23,6 +24,7 @@ std::optional<field_type> parse_type(std::string_view s) {
     if (s == "object") return field_type::object;
     if (s == "array") return field_type::array;
     if (s == "date") return field_type::date;
+    if (s == "attachment") return field_type::attachment;
     if (s == "any") return field_type::any;
     return std::nullopt;
 }
@@ -36,6 +38,7 @@ std::string_view type_name(field_type t) {
         case field_type::object: return "an object";
         case field_type::array: return "an array";
         case field_type::date: return "a date \"YYYY-MM-DD\"";
+        case field_type::attachment: return "an attachment {sha256, size, content_type, name}";
         case field_type::any: return "any value";
     }
     return "any value";
@@ -64,6 +67,7 @@ bool has_type(const json& v, field_type t) {
         case field_type::object: return v.is_object();
         case field_type::array: return v.is_array();
         case field_type::date: return v.is_string() && is_date(v.get_ref<const std::string&>());
+        case field_type::attachment: return parse_attachment(v).has_value();
         case field_type::any: return true;
     }
     return false;
@@ -249,7 +253,7 @@ expected<schema> schema::from_json(const json& doc) {
                 const auto t = fdef.find("type");
                 if (t == fdef.end() || !t->is_string() || !parse_type(t->get<std::string>()))
                     return bad_schema(fwhere + ".type",
-                                      "must be one of string, integer, number, boolean, object, array, date, any");
+                                      "must be one of string, integer, number, boolean, object, array, date, attachment, any");
                 f.type = *parse_type(t->get<std::string>());
                 if (const auto r = fdef.find("required"); r != fdef.end()) {
                     if (!r->is_boolean()) return bad_schema(fwhere + ".required", "must be true or false");

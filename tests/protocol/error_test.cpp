@@ -60,6 +60,12 @@ const expected_code k_contract[] = {
     {errc::unsupported_protocol, "unsupported_protocol", 400, retry_class::permanent},
     {errc::client_too_old, "client_too_old", 426, retry_class::permanent},
     {errc::internal, "internal", 500, retry_class::transient},
+    {errc::blob_too_large, "blob_too_large", 413, retry_class::permanent},
+    {errc::blob_type_refused, "blob_type_refused", 415, retry_class::permanent},
+    {errc::blob_hash_mismatch, "blob_hash_mismatch", 422, retry_class::permanent},
+    {errc::upload_offset, "upload_offset", 409, retry_class::again},
+    {errc::blob_quota, "blob_quota", 429, retry_class::transient},
+    {errc::range_not_satisfiable, "range_not_satisfiable", 416, retry_class::permanent},
 };
 
 }  // namespace
@@ -75,8 +81,8 @@ TEST_CASE("every error code keeps its wire name, HTTP status and retry class", "
         names.insert(c.name);
     }
     CHECK(names.size() == std::size(k_contract));
-    // The contract covers every enumerator: they are numbered densely from ok to internal.
-    CHECK(static_cast<int>(errc::internal) + 1 == static_cast<int>(std::size(k_contract)));
+    // The contract covers every enumerator: they are numbered densely from ok to the last.
+    CHECK(static_cast<int>(errc::range_not_satisfiable) + 1 == static_cast<int>(std::size(k_contract)));
 }
 
 TEST_CASE("unknown codes fall back to internal", "[protocol][error]") {

@@ -299,7 +299,7 @@ TEST_CASE("the default schema names every collection and field for a form, in Vi
         CHECK_FALSE(c.title.empty());
     }
     CHECK(colls.at("registrations").at("order") ==
-          json{"member", "year", "theme", "commitments", "status", "notes"});
+          json{"member", "year", "theme", "commitments", "status", "scans", "notes"});
     CHECK(colls.at("members").at("fields").at("cell").at("default") == json{{"device", "unit"}});
 }
 

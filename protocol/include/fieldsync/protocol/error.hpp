@@ -52,6 +52,13 @@ enum class errc {
     unsupported_protocol,  // 400: the client speaks a newer protocol than the server
     client_too_old,        // 426: below the server's minimum; pushes are still answered
     internal,              // 500
+    // attachments (SPEC.md, "Attachments"); added last so earlier values keep their numbers
+    blob_too_large,        // 413: an upload's Upload-Length is over the blob limit
+    blob_type_refused,     // 415: not JPEG/PNG/WebP/PDF, by header or by magic bytes
+    blob_hash_mismatch,    // 422: the bytes do not hash to the blob's name; nothing kept
+    upload_offset,         // 409: the chunk's offset is not the server's; resume from its offset
+    blob_quota,            // 429: the device's uploads for the day are over its allowance
+    range_not_satisfiable, // 416: a download's Range starts past the end
 };
 
 /// How a caller should react to an error; the replica's retry loop reads this and nothing else.

@@ -18,7 +18,7 @@
 
 namespace fieldsync::protocol {
 
-enum class field_type { string, integer, number, boolean, object, array, date, any };
+enum class field_type { string, integer, number, boolean, object, array, date, attachment, any };
 enum class merge_policy { review, lww };
 
 std::string_view merge_policy_name(merge_policy p) noexcept;
