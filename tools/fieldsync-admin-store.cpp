@@ -3,6 +3,8 @@
 
 #include "fieldsync-admin-store.hpp"
 
+#include <fieldsync/server/blob_store.hpp>
+
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
@@ -25,6 +27,8 @@ constexpr const char* k_gc_usage =
     "the window that their device can no longer resend. History is kept whole. A device is active\n"
     "if it synced within the window (default 90 days) and is not revoked; a device away longer\n"
     "re-snapshots on its next sync, after pushing its pending edits. Safe while the server runs.\n"
+    "Attachments kept beside a SQLite store (STORE.blobs) that no version of any record names, and\n"
+    "uploads nobody continued, go once they are older than the window.\n"
     "  --dry-run          count what would be purged; change nothing\n"
     "  --window-days N    the retention window in days, 1 to 36500 (default 90)\n";
 
@@ -33,7 +37,8 @@ constexpr const char* k_backup_usage =
     "Copies the store to PATH (which must not exist) with SQLite's online backup. The server may\n"
     "keep serving: the copy is one consistent snapshot. It is written beside PATH, checked with\n"
     "PRAGMA integrity_check, synced and renamed, so PATH is either a whole, sound store or absent.\n"
-    "PATH is readable by its owner only (mode 0600), whatever the umask.\n";
+    "PATH is readable by its owner only (mode 0600), whatever the umask. The attachments kept\n"
+    "beside the store (STORE.blobs) are copied, each checked against its hash, to PATH.blobs.\n";
 
 constexpr const char* k_restore_usage =
     "usage: fieldsync-admin --db STORE restore BACKUP   (or: restore BACKUP --db STORE)\n"
@@ -41,7 +46,8 @@ constexpr const char* k_restore_usage =
     "open (it holds STORE.server-lock): stop the server first. STORE may be absent. The restored store gets\n"
     "a new incarnation: replicas notice it on their next sync and send again what they sent\n"
     "since the backup (up to 7 days back), so their edits are not lost. The replaced store is\n"
-    "kept beside it as STORE.replaced-<ms>.\n";
+    "kept beside it as STORE.replaced-<ms>. The backup's attachments (BACKUP.blobs) join those\n"
+    "in STORE.blobs.\n";
 
 constexpr const char* k_migrate_usage =
     "usage: fieldsync-admin migrate --from sqlite:PATH --to postgres:CONNINFO\n"
@@ -109,6 +115,18 @@ int cmd_gc(const std::string& db, const std::vector<std::string>& args) {
         auto r = st.gc(o);
         if (!r) return failed("gc failed: " + r.err().message);
         print_gc(*r);
+        // Attachments (a PostgreSQL store's folder is the server's --blobs; not known here).
+        const auto file = db.rfind("sqlite:", 0) == 0 ? db.substr(7) : db;
+        if (db.rfind("postgres:", 0) == 0 || !std::filesystem::exists(fs::default_blob_dir(file))) return 0;
+        auto blobs = fs::open_blob_dir(fs::default_blob_dir(file));
+        if (!blobs) return failed("gc of attachments failed: " + blobs.err().message);
+        const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+        auto b = fs::gc_blobs(st, **blobs, now - o.window_ms, o.dry_run);
+        if (!b) return failed("gc of attachments failed: " + b.err().message);
+        std::cout << "  attachments:     " << b->blobs << " (" << b->bytes << " bytes)\n"
+                  << "  unfinished uploads: " << b->uploads << " (" << b->upload_bytes << " bytes)\n";
         return 0;
     });
 }
@@ -129,7 +147,8 @@ int cmd_backup(const std::string& db, const std::vector<std::string>& args) {
     if (!r) return refused("backup failed", r.err());
     std::cerr << "fieldsync-admin: backup " << args[0] << ": " << r->bytes << " bytes, feed seq " << r->seq
               << ", newest change " << (r->newest_change_ms ? format_ms(r->newest_change_ms) : "none")
-              << ", incarnation " << r->incarnation << ", integrity ok\n";
+              << ", incarnation " << r->incarnation << ", integrity ok; " << r->blobs << " attachments ("
+              << r->blob_bytes << " bytes) in " << fs::default_blob_dir(args[0]) << "\n";
     return 0;
 }
 
@@ -152,7 +171,8 @@ int cmd_restore(const std::string& db_in, const std::vector<std::string>& args) 
     if (!r) return refused("restore failed", r.err());
     std::cerr << "fieldsync-admin: restored " << rest[0] << " into " << db << ": feed seq " << r->seq
               << ", newest change " << (r->newest_change_ms ? format_ms(r->newest_change_ms) : "none")
-              << ", new incarnation " << r->incarnation << "\n";
+              << ", new incarnation " << r->incarnation << "; " << r->blobs << " attachments (" << r->blob_bytes
+              << " bytes) added to " << fs::default_blob_dir(db) << "\n";
     if (!replaced.empty()) std::cerr << "fieldsync-admin: the replaced store is kept as " << replaced << "\n";
     const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
                          std::chrono::system_clock::now().time_since_epoch())

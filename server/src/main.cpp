@@ -36,6 +36,7 @@ constexpr const char* k_usage =
     "                        --listen HOST:PORT [--tls-cert FILE --tls-key FILE]\n"
     "                        [--insecure-listen] [--schema FILE] [--threads N]\n"
     "                        [--min-client-protocol N] [--campaign-year YEAR]\n"
+    "                        [--blobs DIR] [--max-blob-bytes N] [--blob-quota-bytes N]\n"
     "                        [--upstream URL (--upstream-token TOKEN | --upstream-token-file FILE)\n"
     "                         [--upstream-ca FILE] [--upstream-replica PATH] [--upstream-interval MS]]\n"
     "\n"
@@ -64,6 +65,10 @@ constexpr const char* k_usage =
     "                     the oldest client schema is the schema's min_client_schema)\n"
     "  --campaign-year YEAR  the year reports are of when none is asked (default: the one\n"
     "                     set by `fieldsync-admin campaign-year`, else this year in Vietnam)\n"
+    "  --blobs DIR        where attachments' bytes are kept (default: the --db path followed\n"
+    "                     by .blobs; required with a PostgreSQL store)\n"
+    "  --max-blob-bytes N the largest attachment (default 10485760, 10 MiB)\n"
+    "  --blob-quota-bytes N  what one device may upload per UTC day (default 524288000)\n"
     "  --upstream URL     run as a relay hub (ARCHITECTURE.md, \"Relay hub\"): devices' changes\n"
     "                     are forwarded to the server at URL (http://host:port) and answered\n"
     "                     \"queued\" until it answers; its records are mirrored here\n"
@@ -98,6 +103,9 @@ struct arguments {
     std::string tls_cert;
     std::string tls_key;
     bool insecure_listen = false;
+    std::string blobs;
+    std::int64_t max_blob_bytes = fs::tuning::max_blob_bytes;
+    std::int64_t blob_quota_bytes = fs::tuning::blob_quota_bytes;
     std::string upstream;
     std::string upstream_token;
     std::string upstream_token_file;
@@ -200,6 +208,20 @@ std::optional<int> parse_arguments(int argc, char** argv, arguments& args) {
             const auto n = v ? proto::parse_integer(*v, 1, 9999) : std::nullopt;
             if (!n) return usage_error("--campaign-year needs a year from 1 to 9999");
             args.campaign_year = *n;
+        } else if (arg == "--blobs") {
+            auto v = value();
+            if (!v || v->empty()) return usage_error("--blobs needs a folder");
+            args.blobs = *v;
+        } else if (arg == "--max-blob-bytes") {
+            auto v = value();
+            const auto n = v ? proto::parse_integer(*v, 1, std::int64_t{1} << 40) : std::nullopt;
+            if (!n) return usage_error("--max-blob-bytes needs a size in bytes");
+            args.max_blob_bytes = *n;
+        } else if (arg == "--blob-quota-bytes") {
+            auto v = value();
+            const auto n = v ? proto::parse_integer(*v, 1, std::int64_t{1} << 50) : std::nullopt;
+            if (!n) return usage_error("--blob-quota-bytes needs a size in bytes");
+            args.blob_quota_bytes = *n;
         } else if (arg == "--upstream") {
             auto v = value();
             if (!v || !(v->starts_with("http://") || v->starts_with("https://")) || v->size() < 10)
@@ -234,6 +256,8 @@ std::optional<int> parse_arguments(int argc, char** argv, arguments& args) {
     if (!args.db.empty() && !args.postgres.empty()) return usage_error("one store: --db or --store, not both");
     if (!args.postgres.empty() && !args.upstream.empty() && args.upstream_replica.empty())
         return usage_error("a relay hub on PostgreSQL needs --upstream-replica PATH");
+    if (!args.postgres.empty() && args.blobs.empty())
+        return usage_error("a store on PostgreSQL needs --blobs DIR for attachments");
     if (!have_listen) return usage_error("--listen is required");
     return std::nullopt;
 }
@@ -337,6 +361,18 @@ int main(int argc, char** argv) {
     opts.tls_cert_file = args.tls_cert;
     opts.tls_key_file = args.tls_key;
     opts.insecure_listen = args.insecure_listen;
+    {
+        const auto dir = args.blobs.empty() ? fs::default_blob_dir(args.db) : args.blobs;
+        auto blobs = fs::open_blob_dir(dir);
+        if (!blobs) {
+            (*st)->close();
+            std::cerr << "fieldsync-server: " << blobs.err().message << "\n";
+            return k_exit_failure;
+        }
+        opts.blobs = std::move(*blobs);
+        opts.max_blob_bytes = args.max_blob_bytes;
+        opts.blob_quota_bytes = args.blob_quota_bytes;
+    }
     std::unique_ptr<fs::relay_hub> hub;
     if (!args.upstream.empty()) {
         fs::hub_options ho;

@@ -211,6 +211,13 @@ void server_fixture::open_and_start() {
     auto st = fieldsync::test::open_store_under_test(so);
     if (!st) throw std::runtime_error("open_store_under_test: " + st.err().message);
     store_ = std::move(*st);
+    // Attachments' bytes beside the store, as fieldsync-server keeps them (unless the test
+    // gave its own blob store).
+    if (!options_.blobs) {
+        auto blobs = srv::open_blob_dir(srv::default_blob_dir(so.path));
+        if (!blobs) throw std::runtime_error("open_blob_dir: " + blobs.err().message);
+        options_.blobs = std::move(*blobs);
+    }
     server_ = std::make_unique<srv::server>(options_, *store_);
     auto port = server_->start();
     if (!port) throw std::runtime_error("server start: " + port.err().message);

@@ -125,6 +125,9 @@ bool accepts_gzip(const request& req) {
 }
 
 void gzip_response(response& res) {
+    // Attachments are compressed already (JPEG, PNG, WebP, PDF), and a range of one names
+    // bytes of the blob, not of a gzip stream: they always go as they are.
+    if (res.find(http::field::accept_ranges) != res.end()) return;
     res.set(http::field::vary, "Accept-Encoding");
     if (res.body().size() < tuning::gzip_min_bytes || res.find(http::field::content_encoding) != res.end()) return;
     // Runs in the answer's completion handler, past the router's catch blocks: a failure to

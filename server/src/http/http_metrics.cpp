@@ -124,6 +124,32 @@ std::string http_metrics::render(const store_roles& st, std::size_t connections,
     } else {
         ++errors;
     }
+    help(out, "fieldsync_blob_received_bytes_total", "counter", "Attachment bytes written by upload chunks.");
+    out.append("fieldsync_blob_received_bytes_total ")
+        .append(std::to_string(blob_bytes_in_.load(std::memory_order_relaxed)))
+        .push_back('\n');
+    help(out, "fieldsync_blob_sent_bytes_total", "counter", "Attachment bytes answered by downloads.");
+    out.append("fieldsync_blob_sent_bytes_total ")
+        .append(std::to_string(blob_bytes_out_.load(std::memory_order_relaxed)))
+        .push_back('\n');
+    help(out, "fieldsync_uploads_total", "counter",
+         "Uploads finished: the blob kept, or refused (too large, type, hash, daily allowance).");
+    static constexpr std::array<std::string_view, 5> k_upload_results{"kept", "too_large", "type_refused",
+                                                                      "hash_mismatch", "quota"};
+    for (std::size_t i = 0; i < k_upload_results.size(); ++i)
+        out.append("fieldsync_uploads_total{result=\"")
+            .append(k_upload_results[i])
+            .append("\"} ")
+            .append(std::to_string(uploads_[i].load(std::memory_order_relaxed)))
+            .push_back('\n');
+    if (const auto totals = st.attachments.blob_totals()) {
+        help(out, "fieldsync_blobs", "gauge", "Attachments kept.");
+        out.append("fieldsync_blobs ").append(std::to_string(totals->first)).push_back('\n');
+        help(out, "fieldsync_blob_bytes", "gauge", "Bytes of the attachments kept.");
+        out.append("fieldsync_blob_bytes ").append(std::to_string(totals->second)).push_back('\n');
+    } else {
+        ++errors;
+    }
     help(out, "fieldsync_scrape_errors", "gauge", "Store gauges this scrape could not read.");
     out.append("fieldsync_scrape_errors ").append(std::to_string(errors)).push_back('\n');
     return out;

@@ -36,6 +36,15 @@ public:
     /// `waiting_syncs`: syncs waiting for a change now.
     std::string render(const store_roles& st, std::size_t connections, std::size_t waiting_syncs) const;
 
+    /// Attachments (SPEC.md, "Attachments"): chunk bytes written, blob bytes answered, and
+    /// uploads finished: kept, or refused with one of the upload refusals.
+    enum class upload_result { kept, too_large, type_refused, hash_mismatch, quota, count_ };
+    void count_blob_bytes_in(std::uint64_t n) noexcept { blob_bytes_in_.fetch_add(n, std::memory_order_relaxed); }
+    void count_blob_bytes_out(std::uint64_t n) noexcept { blob_bytes_out_.fetch_add(n, std::memory_order_relaxed); }
+    void count_upload(upload_result r) noexcept {
+        uploads_[static_cast<std::size_t>(r)].fetch_add(1, std::memory_order_relaxed);
+    }
+
 private:
     static constexpr unsigned k_min_status = 100;
     static constexpr unsigned k_statuses = 500;  // 100..599
@@ -44,6 +53,9 @@ private:
     std::atomic<std::uint64_t> change_sets_answered_{0};
     std::atomic<std::uint64_t> change_sets_failed_{0};
     std::array<std::atomic<std::uint64_t>, 5> changes_{};  // applied, merged, conflict, rejected, queued
+    std::atomic<std::uint64_t> blob_bytes_in_{0};
+    std::atomic<std::uint64_t> blob_bytes_out_{0};
+    std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(upload_result::count_)> uploads_{};
 };
 
 }  // namespace fieldsync::server::detail

@@ -1,5 +1,6 @@
 #include "http/router.hpp"
 
+#include "http/blobs.hpp"
 #include "http/encoding.hpp"
 #include "http/internal_error.hpp"
 #include "http/devices.hpp"
@@ -106,7 +107,7 @@ struct route_spec {
 };
 
 // Matches decoded segments against the routes; params receive the variable segments.
-std::optional<route_spec> match(const std::vector<std::string>& s, std::vector<std::string>& params) {
+std::optional<route_spec> match(const std::vector<std::string>& s, std::vector<std::string>& params, http::verb method) {
     const auto n = s.size();
     // The review page (issue 5): static files, no token (the page asks for one).
     if (n >= 1 && s[0] == "admin") {
@@ -143,6 +144,16 @@ std::optional<route_spec> match(const std::vector<std::string>& s, std::vector<s
     if (s[1] == "devices" && n == 4 && !s[2].empty() && s[3] == "enrol") {
         params = {s[2]};
         return route_spec{endpoint::device_enrol, http::verb::post, "POST"};
+    }
+    // Attachments (SPEC.md, "Attachments"): one path, two methods.
+    if (s[1] == "uploads" && n == 3) {
+        params = {s[2]};
+        if (method == http::verb::put) return route_spec{endpoint::upload_chunk, http::verb::put, "GET, PUT"};
+        return route_spec{endpoint::upload_status, http::verb::get, "GET, PUT"};
+    }
+    if (s[1] == "blobs" && n == 3) {
+        params = {s[2]};
+        return route_spec{endpoint::blob, http::verb::get, "GET"};
     }
     if (s[1] == "reports" && n == 2) return route_spec{endpoint::reports, http::verb::get, "GET"};
     if (s[1] == "reports" && n == 3 && !s[2].empty()) {
@@ -188,6 +199,9 @@ std::string_view route_template(endpoint e) noexcept {
         case endpoint::app_page: return "/app/{file}";
         case endpoint::devices: return "/v1/devices";
         case endpoint::device_enrol: return "/v1/devices/{id}/enrol";
+        case endpoint::upload_status: return "GET /v1/uploads/{sha256}";
+        case endpoint::upload_chunk: return "PUT /v1/uploads/{sha256}";
+        case endpoint::blob: return "/v1/blobs/{sha256}";
         case endpoint::unmatched: return "unmatched";
     }
     return "unmatched";
@@ -252,7 +266,7 @@ std::variant<admitted, refusal> router::admit(const request& req, const boost::a
     if (!segments) return answer(req, err(errc::bad_request, "the request path has a malformed %-escape"));
 
     admitted a;
-    const auto spec = match(*segments, a.params);
+    const auto spec = match(*segments, a.params, req.method());
     if (!spec) return answer(req, err(errc::not_found, "no endpoint at " + std::string(target.substr(0, qmark))));
     a.where = spec->where;
     if (route) *route = a.where;
@@ -362,6 +376,9 @@ void router::handle(admitted a, request req, const net::any_io_executor& ex, res
         case endpoint::me: return done(get_me(a, req));
         case endpoint::devices: return done(device_list(store_.directory, a, req));
         case endpoint::device_enrol: return done(device_enrol(store_.directory, a, req));
+        case endpoint::upload_status: return done(upload_status(blobs_, store_, a, req));
+        case endpoint::upload_chunk: return done(upload_chunk(blobs_, store_, metrics_, a, req));
+        case endpoint::blob: return done(blob_download(blobs_, store_, metrics_, a, req));
         case endpoint::sync: return sync(std::move(a), std::move(req), ex, std::move(done));
         case endpoint::unmatched: break;
     }

@@ -16,6 +16,7 @@
 
 #include <fieldsync/protocol/error.hpp>
 #include <fieldsync/protocol/version.hpp>
+#include <fieldsync/server/blob_store.hpp>
 #include <fieldsync/server/store.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -46,7 +47,7 @@ using respond_fn = std::function<void(response)>;
 
 enum class endpoint {
     health, sync, record, history, conflicts, conflict, resolve, admin_page, reports, report, metrics, schema, me,
-    enrol, app_page, devices, device_enrol, preview,
+    enrol, app_page, devices, device_enrol, preview, upload_status, upload_chunk, blob,
     unmatched  // keep last: tests walk every endpoint up to it
 };
 /// The route as the log and the metrics name it: a template such as
@@ -127,6 +128,14 @@ private:
     std::size_t count_ = 0;
 };
 
+/// What the attachment endpoints (http/blobs.hpp) work with; `store` null: the server keeps
+/// no attachments (404).
+struct blob_settings {
+    std::shared_ptr<blob_store> store;
+    std::int64_t max_blob_bytes = tuning::max_blob_bytes;
+    std::int64_t daily_quota_bytes = tuning::blob_quota_bytes;
+};
+
 class router {
 public:
     /// `min_client_protocol`: clients speaking an older protocol may push but not pull.
@@ -137,9 +146,9 @@ public:
     router(store_roles st, address_guard& guard, std::int64_t min_client_protocol = protocol::oldest_protocol_version,
            http_metrics* metrics = nullptr, const std::atomic<std::size_t>* connections = nullptr,
            std::size_t max_waiting_syncs = tuning::max_waiting_syncs,
-           std::chrono::milliseconds max_sync_wait = tuning::max_sync_wait)
+           std::chrono::milliseconds max_sync_wait = tuning::max_sync_wait, blob_settings blobs = {})
         : store_(st), guard_(guard), sync_(st.sync, min_client_protocol, max_sync_wait),
-          waits_(st.sync, max_waiting_syncs), metrics_(metrics), connections_(connections) {}
+          waits_(st.sync, max_waiting_syncs), metrics_(metrics), connections_(connections), blobs_(std::move(blobs)) {}
 
     /// This server's versions, as told to older and newer clients.
     protocol::server_versions versions() const { return sync_.versions(); }
@@ -185,6 +194,7 @@ private:
     mutable sync_waits waits_;  // syncs waiting for a change; thread-safe
     http_metrics* metrics_;
     const std::atomic<std::size_t>* connections_;
+    blob_settings blobs_;  // attachments (http/blobs.hpp)
 };
 
 }  // namespace fieldsync::server::detail

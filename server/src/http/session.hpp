@@ -44,7 +44,8 @@ struct server_state {
           guard(options.max_connections_per_address, options.max_auth_failures, options.auth_failure_window,
                 options.failed_sign_in_delay),
           routes(st, guard, options.min_client_protocol, &metrics, &connections, options.max_waiting_syncs,
-                 options.max_sync_wait) {}
+                 options.max_sync_wait,
+                 blob_settings{options.blobs, options.max_blob_bytes, options.blob_quota_bytes}) {}
 
     const server_options options;
     address_guard guard;                       // per-address connection and sign-in limits

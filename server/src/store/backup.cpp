@@ -5,6 +5,7 @@
 #include "store/serve_lock.hpp"
 #include "store/sql_store.hpp"
 
+#include <fieldsync/server/blob_store.hpp>
 #include <fieldsync/server/tuning.hpp>
 #include <fieldsync/sqlite/sqlite.hpp>
 
@@ -160,8 +161,20 @@ proto::expected<backup_report> backup_sqlite_store(const std::string& store_path
         sync_path(tmp);
         fs::rename(tmp, dest);
         sync_path(fs::absolute(dest).parent_path());
-        sqlite::db check(dest, sqlite::db::mode::read_only);
-        return describe(check, static_cast<std::int64_t>(fs::file_size(dest)));
+        backup_report report;
+        {
+            sqlite::db check(dest, sqlite::db::mode::read_only);
+            report = describe(check, static_cast<std::int64_t>(fs::file_size(dest)));
+        }
+        // The attachments after the records: every blob the copy records was kept before the
+        // snapshot, so it is there to copy (content-addressed files never change; a blob
+        // kept since is copied too, and is harmless).
+        auto copied = copy_blobs(default_blob_dir(store_path), default_blob_dir(dest));
+        if (!copied) return error{copied.err().code, "the records were copied to '" + dest +
+                                                         "', but not the attachments: " + copied.err().message};
+        report.blobs = copied->blobs;
+        report.blob_bytes = copied->bytes;
+        return report;
     } catch (const std::exception& e) {
         remove_with_sidecars(tmp);
         return storage_failure(e);
@@ -222,8 +235,19 @@ proto::expected<backup_report> restore_sqlite_store(const std::string& backup, c
         fs::rename(tmp, store_path);
         remove_with_sidecars(tmp);
         sync_path(fs::absolute(store_path).parent_path());
-        sqlite::db check(store_path, sqlite::db::mode::read_write_create);
-        return describe(check, static_cast<std::int64_t>(fs::file_size(store_path)));
+        backup_report report;
+        {
+            sqlite::db check(store_path, sqlite::db::mode::read_write_create);
+            report = describe(check, static_cast<std::int64_t>(fs::file_size(store_path)));
+        }
+        // The backup's attachments join those beside the store (named by their hashes, so
+        // nothing there is replaced; blobs the backup lacks stay for gc to judge).
+        auto copied = copy_blobs(default_blob_dir(backup), default_blob_dir(store_path));
+        if (!copied) return error{copied.err().code, "the records were restored, but not the attachments: " +
+                                                         copied.err().message + " (run the restore again)"};
+        report.blobs = copied->blobs;
+        report.blob_bytes = copied->bytes;
+        return report;
     } catch (const std::exception& e) {
         remove_with_sidecars(tmp);
         return storage_failure(e);

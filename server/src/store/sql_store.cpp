@@ -167,12 +167,29 @@ constexpr const char* k_migrations[] = {
         used_token_hash BLOB) WITHOUT ROWID;
     CREATE INDEX enrolments_by_device ON enrolments(device_id);
     )sql",
+    // 8: attachments (SPEC.md, "Attachments"): the kept blobs' facts, and which records name
+    // each blob (one row per record and blob, written with every version that names it).
+    R"sql(
+    CREATE TABLE blobs(
+        sha256 TEXT PRIMARY KEY,
+        size INTEGER NOT NULL,
+        content_type TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        created_ms INTEGER NOT NULL) WITHOUT ROWID;
+    CREATE INDEX blobs_by_device ON blobs(device_id, created_ms);
+    CREATE TABLE blob_refs(
+        sha256 TEXT NOT NULL,
+        collection TEXT NOT NULL,
+        id TEXT NOT NULL,
+        PRIMARY KEY(sha256, collection, id)) WITHOUT ROWID;
+    )sql",
 };
 
 // PostgreSQL: the same tables as the SQLite steps above leave them, made at once (a store on
-// PostgreSQL starts at step 7); meta's `schema_version` says which step the tables are at.
+// PostgreSQL starts at the last step); meta's `schema_version` says which step the tables are
+// at, and k_postgres_steps take an older store forward.
 // Text compares byte-wise (COLLATE "C"), as in SQLite: a subtree is a range of paths.
-constexpr std::int64_t k_postgres_version = 7;
+constexpr std::int64_t k_postgres_version = 8;
 constexpr const char* k_postgres_schema = R"sql(
     CREATE TABLE meta(key TEXT COLLATE "C" PRIMARY KEY, value TEXT NOT NULL);
     CREATE TABLE devices(
@@ -284,7 +301,19 @@ constexpr const char* k_postgres_schema = R"sql(
         used_ms BIGINT,
         used_token_hash BYTEA);
     CREATE INDEX enrolments_by_device ON enrolments(device_id);
-    INSERT INTO meta(key, value) VALUES ('seq', '0'), ('purge_horizon', '0'), ('schema_version', '7'),
+    CREATE TABLE blobs(
+        sha256 TEXT COLLATE "C" PRIMARY KEY,
+        size BIGINT NOT NULL,
+        content_type TEXT NOT NULL,
+        device_id TEXT COLLATE "C" NOT NULL,
+        created_ms BIGINT NOT NULL);
+    CREATE INDEX blobs_by_device ON blobs(device_id, created_ms);
+    CREATE TABLE blob_refs(
+        sha256 TEXT COLLATE "C" NOT NULL,
+        collection TEXT COLLATE "C" NOT NULL,
+        id TEXT COLLATE "C" NOT NULL,
+        PRIMARY KEY(sha256, collection, id));
+    INSERT INTO meta(key, value) VALUES ('seq', '0'), ('purge_horizon', '0'), ('schema_version', '8'),
         ('incarnation', md5(random()::text || clock_timestamp()::text));
 )sql";
 
@@ -357,6 +386,24 @@ void sql_store::migrate_postgres() {
                                  " is newer than this server knows (" + std::to_string(k_postgres_version) + ")",
                              false);
         if (current == 0) db.exec(k_postgres_schema);
+        // 7 -> 8: attachments, as SQLite's step 8.
+        if (current == 7) {
+            db.exec(R"sql(
+    CREATE TABLE blobs(
+        sha256 TEXT COLLATE "C" PRIMARY KEY,
+        size BIGINT NOT NULL,
+        content_type TEXT NOT NULL,
+        device_id TEXT COLLATE "C" NOT NULL,
+        created_ms BIGINT NOT NULL);
+    CREATE INDEX blobs_by_device ON blobs(device_id, created_ms);
+    CREATE TABLE blob_refs(
+        sha256 TEXT COLLATE "C" NOT NULL,
+        collection TEXT COLLATE "C" NOT NULL,
+        id TEXT COLLATE "C" NOT NULL,
+        PRIMARY KEY(sha256, collection, id));
+    UPDATE meta SET value = '8' WHERE key = 'schema_version';
+    )sql");
+        }
         db.commit();
     } catch (...) {
         db.rollback();

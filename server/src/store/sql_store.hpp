@@ -93,6 +93,15 @@ public:
     proto::expected<std::vector<forward_entry>> relay_forwards(std::int64_t after_seq, std::int64_t limit) override;
     proto::expected<void> relay_answer(const proto::sync_response& answer) override;
     proto::expected<std::int64_t> relay_backlog() override;
+    // attachments.cpp
+    proto::expected<bool> blob_readable(const scope& sc, const std::string& sha256) override;
+    proto::expected<std::optional<blob_meta>> blob(const std::string& sha256) override;
+    proto::expected<void> keep_blob(const blob_meta& m) override;
+    proto::expected<std::int64_t> blob_bytes_since(const std::string& device_id, std::int64_t since_ms) override;
+    proto::expected<std::vector<blob_meta>> unnamed_blobs(std::int64_t before_ms) override;
+    proto::expected<bool> blob_named(const std::string& sha256) override;
+    proto::expected<void> forget_blob(const std::string& sha256) override;
+    proto::expected<std::pair<std::int64_t, std::int64_t>> blob_totals() override;
 
 private:
     struct job {

@@ -1,5 +1,6 @@
 #include "store/store_util.hpp"
 
+#include <fieldsync/protocol/attachment.hpp>
 #include <fieldsync/protocol/ids.hpp>
 #include <fieldsync/sqlite/sqlite.hpp>
 
@@ -90,6 +91,19 @@ void write_version(sql::db& db, const version_row& v) {
     else
         u.bind_null(6);
     u.bind(7, v.seq).bind(8, v.hlc).bind(9, v.writer).bind(10, v.server_ms).bind(11, v.path).run_deferred();
+    // The blobs this version names, and those of the values it lost (shown in history): each
+    // lets the devices that may read the record fetch it (SPEC.md, "Attachments"). A record
+    // without the word costs one search of its text.
+    for (const auto* text : {v.data ? &*v.data : nullptr, v.lost ? &*v.lost : nullptr}) {
+        if (!text || text->find("\"sha256\"") == std::string::npos) continue;
+        const auto parsed = json::parse(*text, nullptr, false);
+        for (const auto& a : protocol::find_attachments(parsed))
+            db.cached("INSERT INTO blob_refs(sha256, collection, id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+                .bind(1, a.sha256)
+                .bind(2, v.collection)
+                .bind(3, v.id)
+                .run_deferred();
+    }
 }
 
 error storage_failure(const std::exception& e) {

@@ -79,6 +79,11 @@ private:
         o.port = 0;
         o.threads = 2;
         o.min_client_protocol = options.min_client_protocol;
+        {
+            auto blobs = srv::open_blob_dir(srv::default_blob_dir(so.path));
+            REQUIRE(blobs);
+            o.blobs = std::move(*blobs);
+        }
         if (options.tune) options.tune(o);
         scheme_ = o.tls_cert_file.empty() ? "http" : "https";
         server_ = std::make_unique<srv::server>(o, *store_);

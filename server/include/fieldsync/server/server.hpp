@@ -30,6 +30,7 @@
 // thread. The destructor calls stop().
 
 #include <fieldsync/protocol/error.hpp>
+#include <fieldsync/server/blob_store.hpp>
 #include <fieldsync/server/store.hpp>
 #include <fieldsync/server/tuning.hpp>
 
@@ -79,6 +80,12 @@ struct server_options {
     /// a trailing newline. Empty: each line goes to stderr. It is called from the I/O threads,
     /// several at once, so it must be thread-safe; tests capture lines through it.
     std::function<void(std::string_view line)> log;
+    /// Attachments (SPEC.md, "Attachments"): where their bytes live (open_blob_dir; null: the
+    /// server keeps none and its attachment endpoints answer 404), the largest blob, and what
+    /// one device may upload per UTC day.
+    std::shared_ptr<blob_store> blobs;
+    std::int64_t max_blob_bytes = tuning::max_blob_bytes;
+    std::int64_t blob_quota_bytes = tuning::blob_quota_bytes;
 };
 
 class server {

@@ -550,13 +550,49 @@ public:
     virtual proto::expected<std::int64_t> relay_backlog() = 0;
 };
 
+/// What the store knows of a kept blob (SPEC.md, "Attachments"); its bytes are the
+/// blob_store's (blob_store.hpp).
+struct blob_meta {
+    std::string sha256;
+    std::int64_t size = 0;
+    std::string content_type;
+    std::string device_id;          // the device whose upload completed it first
+    std::int64_t created_ms = 0;
+};
+
+/// Attachments: which records name each blob (written with every version, by
+/// store_util::write_version), who may read it, and the kept blobs' facts.
+class attachment_store {
+public:
+    virtual ~attachment_store() = default;
+
+    /// True when a device of scope `sc` may read a record, any version of which names the blob
+    /// (the record's head lies in the scope; an admin scope reads every named blob).
+    virtual proto::expected<bool> blob_readable(const scope& sc, const std::string& sha256) = 0;
+    /// The kept blob's facts, or nullopt.
+    virtual proto::expected<std::optional<blob_meta>> blob(const std::string& sha256) = 0;
+    /// Records a blob the blob_store has just kept. A blob already recorded keeps its first row.
+    virtual proto::expected<void> keep_blob(const blob_meta& m) = 0;
+    /// Bytes of the blobs the device completed at or after `since_ms` (its daily allowance).
+    virtual proto::expected<std::int64_t> blob_bytes_since(const std::string& device_id, std::int64_t since_ms) = 0;
+    /// Kept blobs that no version of any record names, recorded before `before_ms` (gc).
+    virtual proto::expected<std::vector<blob_meta>> unnamed_blobs(std::int64_t before_ms) = 0;
+    /// True when some version of some record names the blob.
+    virtual proto::expected<bool> blob_named(const std::string& sha256) = 0;
+    /// Forgets a blob's row (gc, after its bytes are removed).
+    virtual proto::expected<void> forget_blob(const std::string& sha256) = 0;
+    /// How many blobs are kept and their bytes (the metrics' gauges).
+    virtual proto::expected<std::pair<std::int64_t, std::int64_t>> blob_totals() = 0;
+};
+
 /// Every role of the central store, as one object (the SQLite store; the PostgreSQL store).
 class store : public sync_store,
               public directory_store,
               public review_store,
               public report_store,
               public retention_store,
-              public relay_store {};
+              public relay_store,
+              public attachment_store {};
 
 /// The roles the HTTP server uses, each a reference into a store: normally all the same store
 /// (`of`); a test decorator stands in for the one role it watches (`with_sync`).
@@ -565,9 +601,10 @@ struct store_roles {
     directory_store& directory;
     review_store& review;
     report_store& reports;
+    attachment_store& attachments;
 
-    static store_roles of(store& st) { return {st, st, st, st}; }
-    store_roles with_sync(sync_store& s) const { return {s, directory, review, reports}; }
+    static store_roles of(store& st) { return {st, st, st, st, st}; }
+    store_roles with_sync(sync_store& s) const { return {s, directory, review, reports, attachments}; }
 };
 
 /// Opens (creating and migrating as needed) a SQLite store: options.path is the file.
@@ -604,6 +641,8 @@ struct backup_report {
     std::int64_t seq = 0;                   // the feed's last seq in the copy
     std::string incarnation;                // the copy's incarnation (a restore's is new)
     std::int64_t newest_change_ms = 0;      // server time of the newest version in it (0: none)
+    std::int64_t blobs = 0;                 // attachments copied beside it (<dest>.blobs)
+    std::int64_t blob_bytes = 0;
 };
 
 /// Copies the store file at `store_path` to `dest` with SQLite's online backup, while a server

@@ -12,6 +12,12 @@ namespace fieldsync::server::tuning {
 /// of a few KiB each fits well below it; anything larger is refused from its Content-Length,
 /// before the body is read, so one client cannot make the server buffer an unbounded upload.
 inline constexpr std::size_t body_limit = 8 * 1024 * 1024;
+/// Attachments (SPEC.md, "Attachments"): one blob at most (a photo shrunk on the phone is
+/// well under 1 MiB; a scanned PDF of a few pages fits), a device's uploads per UTC day, and
+/// one chunk (under body_limit).
+inline constexpr std::int64_t max_blob_bytes = 10 * 1024 * 1024;
+inline constexpr std::int64_t blob_quota_bytes = 500LL * 1024 * 1024;
+inline constexpr std::int64_t max_chunk_bytes = 4 * 1024 * 1024;
 
 /// Largest request header block (request line plus fields). Our clients send a handful of
 /// short fields; 16 KiB leaves room for proxies' additions and bounds what a client can make
