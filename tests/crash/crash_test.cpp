@@ -8,7 +8,8 @@
 //     without gap or repeat), shared with fieldsync-bench --soak;
 //   - sending every change-set again returns the first answers.
 //
-// usage: fieldsync_crash_test [--kills N] [--devices N] [--seed S] [--server PATH] [--keep]
+// usage: fieldsync_crash_test [--uploads] [--kills N] [--devices N] [--seed S] [--server PATH] [--keep]
+//        (--uploads: attachment uploads under kills instead of change-sets; see uploads_main)
 //        fieldsync_crash_test --disk-full      (disk_full.cpp)
 // FIELDSYNC_CRASH_SEED=S replays a run's kill schedule and data (the seed is printed first);
 // thread timing still varies, so a replay hits nearby, not identical, moments.
@@ -17,7 +18,10 @@
 #include "invariants/store_check.hpp"
 
 #include <fieldsync/protocol/json_input.hpp>
+#include <fieldsync/server/blob_store.hpp>
 #include <fieldsync/server/store.hpp>
+
+#include <openssl/evp.h>
 
 #include <sqlite3.h>
 
@@ -290,6 +294,7 @@ struct options {
     bool have_seed = false;
     std::string server = FIELDSYNC_SERVER_BINARY;
     bool keep = false;
+    bool uploads = false;  // --uploads: kills during attachment uploads instead of syncs
 };
 
 int crash_main(const options& o) {
@@ -397,6 +402,169 @@ int crash_main(const options& o) {
     return 0;
 }
 
+// ---- uploads under kills (issue 19) --------------------------------------------------------
+// Devices upload photos chunk by chunk while the server is killed; after each chunk answered,
+// the server must hold at least that much of the upload for the rest of the run (an answered
+// offset is never lost), a blob answered complete must stay complete, and at the end every
+// blob is kept whole: its file hashes to its name.
+
+std::string sha256_hex(std::string_view bytes) {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_Digest(bytes.data(), bytes.size(), md, &len, EVP_sha256(), nullptr);
+    static constexpr char k_hex[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned i = 0; i < len; ++i) {
+        out += k_hex[md[i] >> 4];
+        out += k_hex[md[i] & 15];
+    }
+    return out;
+}
+
+struct upload_job {
+    std::string bytes, sha;
+    std::int64_t acked = 0;     // the highest offset the server answered
+    bool complete = false;      // answered complete
+    std::int64_t sent = 0;      // chunk bytes sent, answered or not
+};
+
+// The offset the server holds now, or -1 when it did not answer.
+std::int64_t held_offset(std::uint16_t port, const std::string& token, upload_job& j) {
+    const auto r = http(port, "GET", "/v1/uploads/" + j.sha, token, "");
+    if (r.status != 200) return -1;
+    auto b = proto::parse_json(r.body, 8);
+    if (!b || !b->contains("offset")) return -1;
+    const auto offset = (*b)["offset"].get<std::int64_t>();
+    const bool complete = (*b)["complete"].get<bool>();
+    if (offset < j.acked) failure(j.sha.substr(0, 12) + ": the server holds " + std::to_string(offset) + " bytes after answering " + std::to_string(j.acked));
+    if (j.complete && !complete) failure(j.sha.substr(0, 12) + ": answered complete, now incomplete");
+    if (complete) j.complete = true;
+    return offset;
+}
+
+void run_uploader(std::vector<upload_job>& jobs, const std::string& token, const server_process& server,
+                  const std::atomic<bool>& abandon, std::size_t chunk) {
+    for (auto& j : jobs) {
+        while (!j.complete && !abandon.load()) {
+            const auto port = server.port();
+            if (port == 0) {
+                std::this_thread::sleep_for(5ms);
+                continue;
+            }
+            const auto at = held_offset(port, token, j);
+            if (at < 0 || j.complete) continue;
+            const auto part = j.bytes.substr(static_cast<std::size_t>(at), chunk);
+            j.sent += static_cast<std::int64_t>(part.size());
+            const auto r = http(port, "PUT", "/v1/uploads/" + j.sha, token, part, 20'000,
+                                "Content-Type: image/jpeg\r\nUpload-Offset: " + std::to_string(at) +
+                                    "\r\nUpload-Length: " + std::to_string(j.bytes.size()) + "\r\n");
+            if (r.status == 0 || r.status >= 500) continue;  // killed meanwhile: ask again
+            if (r.status == 409) continue;                   // another attempt's chunk landed: ask again
+            if (r.status != 200 && r.status != 201) {
+                failure(j.sha.substr(0, 12) + ": a chunk answered " + std::to_string(r.status) + ": " + r.body);
+                return;
+            }
+            auto b = proto::parse_json(r.body, 8);
+            if (!b) continue;
+            j.acked = std::max(j.acked, (*b)["offset"].get<std::int64_t>());
+            if ((*b)["complete"].get<bool>()) j.complete = true;
+        }
+    }
+}
+
+int uploads_main(const options& o) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::uint64_t seed = o.have_seed ? o.seed : std::random_device{}();
+    std::printf("crash uploads: seed %llu, %d kills, %d devices\n", static_cast<unsigned long long>(seed), o.kills,
+                o.devices);
+    std::fflush(stdout);
+    std::mt19937_64 rng(seed);
+    const fs::path dir = fs::temp_directory_path() / ("fieldsync-crash-up-" + std::to_string(::getpid()));
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    const fs::path db = dir / "store.db";
+    constexpr std::size_t chunk = 32 * 1024;
+
+    std::vector<std::string> tokens;
+    {
+        srv::store_options so;
+        so.path = db.string();
+        auto st = srv::open_sqlite_store(so);
+        if (!st) return 1;
+        for (int k = 0; k < o.devices; ++k)
+            tokens.push_back((*st)->add_device("uploader " + std::to_string(k), k_unit, srv::device_role::field)->second);
+        (*st)->close();
+    }
+    // Each device: photos of 100 to 400 KiB (JPEG's magic, then seeded noise).
+    std::vector<std::vector<upload_job>> jobs(tokens.size());
+    std::int64_t total = 0;
+    for (auto& list : jobs)
+        for (int n = 0; n < 5; ++n) {
+            upload_job j;
+            j.bytes = std::string("\xFF\xD8\xFF\xE0", 4);
+            const auto size = 100 * 1024 + rng() % (300 * 1024);
+            while (j.bytes.size() < size) j.bytes.push_back(static_cast<char>(rng() & 0xFF));
+            j.sha = sha256_hex(j.bytes);
+            total += static_cast<std::int64_t>(j.bytes.size());
+            list.push_back(std::move(j));
+        }
+
+    server_process server(o.server, db, dir);
+    if (!server.start()) return 1;
+    std::atomic<bool> abandon{false};
+    std::vector<std::thread> threads;
+    for (std::size_t k = 0; k < tokens.size(); ++k)
+        threads.emplace_back(run_uploader, std::ref(jobs[k]), tokens[k], std::cref(server), std::cref(abandon), chunk);
+    int kills = 0;
+    for (; kills < o.kills; ++kills) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1 + rng() % 40));
+        server.kill_now();
+        if (!server.start()) {
+            failure("the server did not restart:\n" + server.log());
+            abandon.store(true);
+            break;
+        }
+    }
+    // The uploads finish on a live server (bounded, so a broken build fails rather than hangs).
+    const auto deadline = std::chrono::steady_clock::now() + 120s;
+    for (auto& t : threads) {
+        while (std::chrono::steady_clock::now() < deadline) {
+            bool all = true;
+            for (const auto& list : jobs)
+                for (const auto& j : list) all = all && j.complete;
+            if (all) break;
+            std::this_thread::sleep_for(20ms);
+        }
+        abandon.store(true);
+        t.join();
+    }
+    std::int64_t sent = 0;
+    for (auto& list : jobs)
+        for (auto& j : list) {
+            sent += j.sent;
+            if (!j.complete) failure(j.sha.substr(0, 12) + ": never completed");
+            const fs::path file = fs::path(srv::default_blob_dir(db.string())) / j.sha.substr(0, 2) / j.sha;
+            std::ifstream in(file, std::ios::binary);
+            std::stringstream ss;
+            ss << in.rdbuf();
+            if (sha256_hex(ss.str()) != j.sha) failure(j.sha.substr(0, 12) + ": the kept file does not hash to its name");
+        }
+    if (server.port()) server.stop();
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::printf("crash uploads: %d kills, %lld bytes in blobs, %lld chunk bytes sent (%.2fx: chunks in flight at a kill "
+                "are sent again)\n",
+                kills, static_cast<long long>(total), static_cast<long long>(sent),
+                static_cast<double>(sent) / static_cast<double>(total));
+    if (g_failures) {
+        std::printf("crash uploads: FAILED with %d failures (seed %llu; kept in %s), %.1f s\n", g_failures,
+                    static_cast<unsigned long long>(seed), dir.c_str(), secs);
+        return 1;
+    }
+    if (!o.keep) fs::remove_all(dir);
+    std::printf("crash uploads: ok, %.1f s\n", secs);
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -415,17 +583,18 @@ int main(int argc, char** argv) {
             return argv[++i];
         };
         if (a == "--disk-full") return disk_full_main();
-        if (a == "--kills") o.kills = std::stoi(next());
+        if (a == "--uploads") o.uploads = true;
+        else if (a == "--kills") o.kills = std::stoi(next());
         else if (a == "--devices") o.devices = std::stoi(next());
         else if (a == "--seed") { o.seed = std::stoull(next()); o.have_seed = true; }
         else if (a == "--server") o.server = next();
         else if (a == "--keep") o.keep = true;
         else {
             std::fprintf(stderr,
-                         "usage: fieldsync_crash_test [--kills N] [--devices N] [--seed S] [--server PATH] [--keep]\n"
+                         "usage: fieldsync_crash_test [--uploads] [--kills N] [--devices N] [--seed S] [--server PATH] [--keep]\n"
                          "       fieldsync_crash_test --disk-full\n");
             return 2;
         }
     }
-    return crash_main(o);
+    return o.uploads ? uploads_main(o) : crash_main(o);
 }

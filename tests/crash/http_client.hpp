@@ -24,7 +24,8 @@ struct reply {
 };
 
 inline reply http(std::uint16_t port, const std::string& method, const std::string& target,
-                  const std::string& token, const std::string& body, int timeout_ms = 20'000) {
+                  const std::string& token, const std::string& body, int timeout_ms = 20'000,
+                  const std::string& extra_headers = "") {
     reply r;
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return r;
@@ -42,6 +43,8 @@ inline reply http(std::uint16_t port, const std::string& method, const std::stri
     std::string req = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
     if (!token.empty()) req += "Authorization: Bearer " + token + "\r\n";
     if (method == "POST") req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+    if (method == "PUT") req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+    req += extra_headers;  // whole lines, each ending in CRLF
     req += "\r\n" + body;
     for (std::size_t off = 0; off < req.size();) {
         const ssize_t n = ::send(fd, req.data() + off, req.size() - off, MSG_NOSIGNAL);
