@@ -9,6 +9,7 @@
 //   2  record not found               7  sync done, but some changes are in conflict or rejected
 //   3  invalid input (JSON, schema)   8  the server refused the request or answered nonsense
 //   4  local storage failure          9  internal error
+//                                    10  the server's TLS certificate was not accepted
 
 #include <fieldsync/client/replica.hpp>
 
@@ -62,13 +63,19 @@ verbs:
   discard COLLECTION ID                drop this device's unsent or refused change of a record
                                        (or a decision's notice): back to the server's version
   status                               pending changes, conflicts, rejected changes
-  sync [--quiet] [--ca-file FILE]      push local changes, pull the server's
+  attach COLLECTION ID FIELD FILE [--name NAME]
+                                       attach a photo or PDF to a record (sent by sync)
+  uploads                              the attached files waiting to be sent, sent, refused
+  download SHA256 OUT                  fetch an attached file by its hash into OUT
+  sync [--quiet] [--ca-file FILE] [--no-uploads]
+                                       push local changes, pull the server's, then send files
   help                                 this text; `fieldsync VERB --help` for one verb
 
 exit codes:
   0 done, 1 usage, 2 not found, 3 invalid input, 4 local storage failure,
   5 server unreachable / timed out / 5xx (try later), 6 unauthorized or forbidden,
-  7 sync done but conflicts or rejected changes remain, 8 request refused or bad answer,
+  7 sync done but conflicts, rejected changes or refused files remain,
+  8 request refused or bad answer,
   9 internal error, 10 the server's TLS certificate was not accepted
 )";
 
@@ -101,13 +108,32 @@ const std::map<std::string, std::string> k_verb_help = {
     {"status", "usage: fieldsync --replica DIR status\n"
                "Prints the server, the cursor, and how many records are pending, in conflict or\n"
                "rejected; then each conflict and rejection with its reason.\n"},
-    {"sync", "usage: fieldsync --replica DIR sync [--quiet] [--ca-file FILE]\n"
+    {"sync", "usage: fieldsync --replica DIR sync [--quiet] [--ca-file FILE] [--no-uploads]\n"
              "Pushes the outbox and pulls until up to date. Shows a progress bar on a terminal,\n"
              "plain progress lines otherwise (none with --quiet), then the report. Transient\n"
-             "failures are retried with backoff before exiting 5. Exit 7 if conflicts or\n"
-             "rejections remain after a successful sync. For an https:// server, --ca-file\n"
-             "names a PEM file of the CAs to trust instead of the system's; a certificate that\n"
-             "is not accepted (unknown CA, wrong host name, expired) exits 10 at once.\n"},
+             "failures are retried with backoff before exiting 5. Then, records first, sends the\n"
+             "attached files waiting in the upload queue (not with --no-uploads), each resumed\n"
+             "from what the server already holds; a cut link exits 5 and the next sync goes on.\n"
+             "Exit 7 if conflicts, rejections or refused files remain after a successful sync.\n"
+             "For an https:// server, --ca-file names a PEM file of the CAs to trust instead of\n"
+             "the system's; a certificate that is not accepted (unknown CA, wrong host name,\n"
+             "expired) exits 10 at once.\n"},
+    {"attach", "usage: fieldsync --replica DIR attach COLLECTION ID FIELD FILE [--name NAME]\n"
+               "Attaches a photo or a PDF (JPEG, PNG, WebP or PDF by its first bytes, at most\n"
+               "10 MiB) to a record: the file is copied beside the replica, its reference is added\n"
+               "to FIELD (an array of attachments, e.g. registrations.scans) as an edit that the\n"
+               "next sync sends, and the file waits in the upload queue, sent after the records.\n"
+               "--name is what people see (default: FILE's own name). Prints the reference.\n"
+               "Exit 2 if the record or the file is absent, 3 if the file is not accepted.\n"},
+    {"uploads", "usage: fieldsync --replica DIR uploads\n"
+                "Lists the attached files, oldest first: waiting (with the bytes the server holds),\n"
+                "sent, or refused with the server's reason (too large, not a photo or PDF, damaged:\n"
+                "attach the file again once fixed).\n"},
+    {"download", "usage: fieldsync --replica DIR download SHA256 OUT\n"
+                 "Writes the attached file named by SHA256 (from a record's reference) to OUT: the\n"
+                 "replica's own copy, or fetched from the server and checked against the hash.\n"
+                 "Exit 2 if the server does not have it (not sent yet by the device that took it,\n"
+                 "or not this device's to read).\n"},
 };
 
 int code_for(const client::error& e) {
@@ -251,7 +277,8 @@ int run(const std::string& dir, const wire_choice& wire, const std::string& verb
     if (verb == "init") with_value = {"server", "token"};
     else if (verb == "put") with_value = {"id", "unit"};
     else if (verb == "list") with_value = {"unit", "field", "value"}, flags = {"deleted"};
-    else if (verb == "sync") with_value = {"ca-file"}, flags = {"quiet"};
+    else if (verb == "sync") with_value = {"ca-file"}, flags = {"quiet", "no-uploads"};
+    else if (verb == "attach") with_value = {"name"};
     else if (!k_verb_help.count(verb)) return usage_error("unknown verb '" + verb + "'");
 
     std::string perr;
@@ -418,6 +445,41 @@ int run(const std::string& dir, const wire_choice& wire, const std::string& verb
                           << "\n";
         return exit_ok;
     }
+    if (verb == "attach") {
+        if (!need_positional(4)) return usage_error("attach needs COLLECTION ID FIELD FILE", verb);
+        const auto& p = a->positional;
+        auto ref = r.attach(p[0], p[1], p[2], p[3], a->options["name"]);
+        if (!ref) return fail_here(ref.err());
+        std::cout << protocol::to_json(*ref).dump() << "\n";
+        return exit_ok;
+    }
+    if (verb == "uploads") {
+        if (!need_positional(0)) return usage_error("uploads takes no arguments", verb);
+        auto q = r.upload_queue();
+        if (!q) return fail_here(q.err());
+        if (q->empty()) std::cout << "no attached files\n";
+        for (const auto& e : *q) {
+            std::cout << client::upload_state_name(e.state) << "  " << e.ref.name << "  " << e.ref.content_type
+                      << "  " << human_bytes(e.sent) << " of " << human_bytes(e.ref.size) << "  " << e.ref.sha256
+                      << "\n";
+            if (e.state == client::upload_state::failed)
+                std::cout << "  refused: " << e.error_message << " (" << e.error_code
+                          << "); attach the file again once fixed\n";
+        }
+        return exit_ok;
+    }
+    if (verb == "download") {
+        if (!need_positional(2)) return usage_error("download needs SHA256 OUT", verb);
+        auto path = r.download(a->positional[0]);
+        if (!path) return fail_here(path.err());
+        std::filesystem::copy_file(*path, a->positional[1], std::filesystem::copy_options::overwrite_existing, ec);
+        if (ec) {
+            std::cerr << "fieldsync: cannot write " << a->positional[1] << ": " << ec.message() << "\n";
+            return exit_storage;
+        }
+        std::cout << a->positional[1] << "\n";
+        return exit_ok;
+    }
     // sync
     if (!need_positional(0)) return usage_error("sync takes no arguments", verb);
     const bool quiet = has_flag("quiet");
@@ -462,9 +524,38 @@ int run(const std::string& dir, const wire_choice& wire, const std::string& verb
         std::cout << "decided by a reviewer: " << rep->decided << " (see `fieldsync status`)\n";
     if (rep->queued > 0)
         std::cout << "queued at the relay hub: " << rep->queued << " (still pending; the next sync asks again)\n";
+
+    // Files after the records (SPEC.md, "Attachments"): a record never waits for its photo.
+    std::int64_t refused = 0;
+    if (!has_flag("no-uploads")) {
+        client::upload_options uo;
+        uo.progress = [&](const client::upload_progress& p) {
+            if (quiet) return true;
+            if (tty)
+                std::cerr << "\rupload " << p.name << ": " << human_bytes(p.sent) << " of " << human_bytes(p.size)
+                          << "\033[K" << std::flush;
+            else
+                std::cerr << "upload: " << p.name << " " << p.sent << " of " << p.size << " bytes\n";
+            return true;
+        };
+        auto up = r.upload(uo);
+        if (tty && !quiet) std::cerr << "\n";
+        if (!up) {
+            std::cerr << "files: not all sent; the next sync goes on from where this one stopped\n";
+            return fail_here(up.err());
+        }
+        if (up->completed + up->failed + up->waiting > 0)
+            std::cout << "files: sent " << up->completed << " (" << human_bytes(up->bytes_sent) << "), refused "
+                      << up->failed << ", waiting " << up->waiting << ", " << up->duration.count() << " ms\n";
+        auto q = r.upload_queue();
+        if (!q) return fail_here(q.err());
+        for (const auto& e : *q)
+            if (e.state == client::upload_state::failed) ++refused;
+        if (refused > 0) std::cout << "refused files: " << refused << " (see `fieldsync uploads`)\n";
+    }
     auto s = r.status();
     if (!s) return fail_here(s.err());
-    return s->conflicts + s->rejected > 0 ? exit_unsettled : exit_ok;
+    return s->conflicts + s->rejected + refused > 0 ? exit_unsettled : exit_ok;
 }
 
 }  // namespace

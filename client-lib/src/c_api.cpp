@@ -138,6 +138,13 @@ private:
     void* user_;
 };
 
+char* attachment_out(fs_replica* h, fs_error* error, const result<protocol::attachment_ref>& r) {
+    if (!r) return report(h, error, r.err()), nullptr;
+    char* out = dup(protocol::to_json(*r).dump());
+    ok(h, error);
+    return out;
+}
+
 }  // namespace
 
 extern "C" {
@@ -396,6 +403,81 @@ int fs_replica_set_ca_file(fs_replica* h, const char* ca_file, fs_error* error) 
         o.ca_file = str(ca_file);
         auto r = h->r->set_http_options(o);
         return r ? ok(h, error) : report(h, error, r.err());
+    });
+}
+
+char* fs_replica_attach(fs_replica* h, const char* collection, const char* id, const char* field, const char* file_path,
+                        const char* name, fs_error* error) {
+    if (!h) return report(nullptr, error, FS_ERR_INVALID_ARGUMENT, "replica is NULL"), nullptr;
+    return guard<char*>(h, error, nullptr, [&]() -> char* {
+        if (!need(h, error, collection && id && field && file_path, "collection, id, field or file_path")) return nullptr;
+        return attachment_out(h, error, h->r->attach(collection, id, field, file_path, str(name)));
+    });
+}
+
+char* fs_replica_attach_bytes(fs_replica* h, const char* collection, const char* id, const char* field,
+                              const void* bytes, size_t len, const char* name, fs_error* error) {
+    if (!h) return report(nullptr, error, FS_ERR_INVALID_ARGUMENT, "replica is NULL"), nullptr;
+    return guard<char*>(h, error, nullptr, [&]() -> char* {
+        if (!need(h, error, collection && id && field && name && (bytes || len == 0),
+                  "collection, id, field, bytes or name"))
+            return nullptr;
+        const std::string_view data(static_cast<const char*>(bytes), bytes ? len : 0);
+        return attachment_out(h, error, h->r->attach_bytes(collection, id, field, data, name));
+    });
+}
+
+int fs_replica_upload(fs_replica* h, int64_t byte_budget, fs_upload_progress_fn progress, void* user,
+                      fs_upload_report* out, fs_error* error) {
+    if (!h) return report(nullptr, error, FS_ERR_INVALID_ARGUMENT, "replica is NULL");
+    return guard<int>(h, error, FS_ERR_INTERNAL, [&]() -> int {
+        upload_options o;
+        o.byte_budget = byte_budget > 0 ? byte_budget : 0;
+        if (progress)
+            o.progress = [&](const upload_progress& p) {
+                return progress(user, p.sha256.c_str(), p.sent, p.size, p.bytes_sent) != 0;
+            };
+        auto r = h->r->upload(o);
+        if (!r) return report(h, error, r.err());
+        if (out) {
+            out->completed = r->completed;
+            out->failed = r->failed;
+            out->bytes_sent = r->bytes_sent;
+            out->waiting = r->waiting;
+            out->duration_ms = r->duration.count();
+        }
+        return ok(h, error);
+    });
+}
+
+char* fs_replica_upload_queue(fs_replica* h, fs_error* error) {
+    if (!h) return report(nullptr, error, FS_ERR_INVALID_ARGUMENT, "replica is NULL"), nullptr;
+    return guard<char*>(h, error, nullptr, [&]() -> char* {
+        auto r = h->r->upload_queue();
+        if (!r) return report(h, error, r.err()), nullptr;
+        json arr = json::array();
+        for (const auto& e : *r) {
+            json j = protocol::to_json(e.ref);
+            j["state"] = upload_state_name(e.state);
+            j["sent"] = e.sent;
+            if (e.state == upload_state::failed) j["error"] = {{"code", e.error_code}, {"message", e.error_message}};
+            arr.push_back(std::move(j));
+        }
+        char* out = dup(arr.dump());
+        ok(h, error);
+        return out;
+    });
+}
+
+char* fs_replica_download(fs_replica* h, const char* sha256, fs_error* error) {
+    if (!h) return report(nullptr, error, FS_ERR_INVALID_ARGUMENT, "replica is NULL"), nullptr;
+    return guard<char*>(h, error, nullptr, [&]() -> char* {
+        if (!need(h, error, sha256, "sha256")) return nullptr;
+        auto r = h->r->download(sha256);
+        if (!r) return report(h, error, r.err()), nullptr;
+        char* out = dup(*r);
+        ok(h, error);
+        return out;
     });
 }
 

@@ -19,8 +19,10 @@
  *   FS_ERR_INTERNAL where it can be caught.
  * - Threads: a replica handle may be used from several threads (calls are serialised inside;
  *   a sync does not block local reads and writes while it waits for the network). One sync
- *   per replica at a time (FS_ERR_BUSY). Callbacks run on the thread that called
- *   fs_replica_sync() and may call this replica's local functions (not fs_replica_sync).
+ *   per replica at a time (FS_ERR_BUSY), and one upload, which may run beside it. Callbacks
+ *   run on the thread that called fs_replica_sync() (or fs_replica_upload) and may call this
+ *   replica's local functions (not fs_replica_sync). A transport callback may be called by a
+ *   sync and an upload or download at the same time: it must be thread-safe then.
  */
 #ifndef FIELDSYNC_FIELDSYNC_H
 #define FIELDSYNC_FIELDSYNC_H
@@ -206,6 +208,62 @@ FS_API int fs_replica_set_transport(fs_replica* replica, fs_transport_fn fn, voi
  * replica file (set it after each open). Returns an fs_errc: FS_ERR_INVALID_ARGUMENT if the
  * file cannot be read, FS_ERR_UNSUPPORTED in the embedded build, FS_ERR_BUSY during a sync. */
 FS_API int fs_replica_set_ca_file(fs_replica* replica, const char* ca_file, fs_error* error);
+
+/* ---- Attachments (protocol/SPEC.md, "Attachments") ---- */
+
+/* Attaches the file at `file_path` (JPEG, PNG, WebP or PDF by its first bytes, 1 byte to
+ * 10 MiB) to the record's field `field`: its bytes are copied beside the replica file
+ * ("<replica path>.blobs/<sha256>"), its reference is appended to the field's array (or set,
+ * for a field of type attachment) as an ordinary edit that the next sync sends, and its upload
+ * is queued for fs_replica_upload. `name` (NULL or "" = the file's own name) is what people
+ * see. Returns the reference as a JSON object {"sha256","size","content_type","name"} (free
+ * with fs_free); NULL on failure: FS_ERR_INVALID_ARGUMENT (type, size, name over 255 bytes, a
+ * field that holds something else), FS_ERR_NOT_FOUND (no such record or file),
+ * FS_ERR_SCHEMA_VIOLATION, FS_ERR_STORAGE. */
+FS_API char* fs_replica_attach(fs_replica* replica, const char* collection, const char* id, const char* field,
+                               const char* file_path, const char* name, fs_error* error);
+/* The same for `len` bytes in memory (a camera's picture, a browser's file); `name` is required. */
+FS_API char* fs_replica_attach_bytes(fs_replica* replica, const char* collection, const char* id, const char* field,
+                                     const void* bytes, size_t len, const char* name, fs_error* error);
+
+/* Upload progress: called after each chunk the server acknowledged, with the blob's hash, the
+ * bytes of it the server holds and its size, and the chunk bytes this call has sent. Return
+ * non-zero to go on, 0 to stop (FS_ERR_CANCELLED; the next call resumes). */
+typedef int (*fs_upload_progress_fn)(void* user, const char* sha256, int64_t sent, int64_t size,
+                                     int64_t bytes_sent);
+
+typedef struct fs_upload_report {
+    int64_t completed;    /* blobs the server now holds whole */
+    int64_t failed;       /* refused for good in this call (see fs_replica_upload_queue) */
+    int64_t bytes_sent;   /* chunk bytes sent */
+    int64_t waiting;      /* uploads still queued */
+    int64_t duration_ms;
+} fs_upload_report;
+
+/* Sends queued uploads in chunks of 256 KiB, each blob resumed from the server's offset.
+ * Separate from fs_replica_sync, which never waits for files, and callable from another
+ * thread while it runs. `byte_budget` > 0 stops (successfully) before the next chunk once this
+ * call has sent that many bytes; 0 = no budget. `progress` may be NULL; `report` (may be NULL)
+ * is filled on success. Returns an fs_errc: a transient failure (FS_ERR_NETWORK,
+ * FS_ERR_TIMEOUT, FS_ERR_SERVER_UNAVAILABLE, the day's quota) ends the call and leaves the blob
+ * queued; FS_ERR_BUSY when another upload of this replica runs. A blob the server refuses for
+ * good is marked failed in the queue; that is not an error of the call. */
+FS_API int fs_replica_upload(fs_replica* replica, int64_t byte_budget, fs_upload_progress_fn progress, void* user,
+                             fs_upload_report* report, fs_error* error);
+
+/* The upload queue as a JSON array, oldest first (free with fs_free): [{"sha256","size",
+ * "content_type","name","state","sent","error"?}], "state" one of "waiting", "sending",
+ * "sent", "failed"; "sent" the bytes the server holds; "error" ({"code","message"}) for a
+ * failed one. NULL on failure. */
+FS_API char* fs_replica_upload_queue(fs_replica* replica, fs_error* error);
+
+/* The local path of the blob `sha256` (free with fs_free): the replica's own copy, or fetched
+ * from the server (resumed where an earlier call stopped), checked against its hash and kept
+ * in the replica's cache (200 MiB, least recently used removed first). Read or copy the file
+ * soon. NULL on failure: FS_ERR_NOT_FOUND (not on the server yet, or not this device's to
+ * read), FS_ERR_BAD_RESPONSE (the bytes do not match the hash), FS_ERR_INVALID_ARGUMENT, the
+ * network's codes. */
+FS_API char* fs_replica_download(fs_replica* replica, const char* sha256, fs_error* error);
 
 /* ---- Errors and memory ---- */
 

@@ -9,8 +9,11 @@
 //   response, not an error). It returns an error only when no complete response arrived:
 //   errc::network (could not connect, connection lost) or errc::timeout; errc::tls when the
 //   server's certificate is not trusted or the TLS handshake is refused.
-// - send() must not throw. It is called from the thread that runs replica::sync(), one call
-//   at a time per replica; an implementation shared by several replicas must be thread-safe.
+// - send() must not throw. It is called from the thread that runs replica::sync(), and from
+//   those running replica::upload() and download(), which may run at the same time as a
+//   sync: a transport given to a replica (transport_override) must be thread-safe. The
+//   default transport gives each of them a connection of its own. Blob bodies are binary
+//   (request and response), of up to tuning::blob_chunk_bytes.
 
 #include <fieldsync/client/errc.hpp>
 
