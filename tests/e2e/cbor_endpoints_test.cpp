@@ -46,7 +46,13 @@ TEST_CASE("every JSON endpoint answers CBOR when asked, with the content of its 
         endpoint route;
         std::string method, target, body;
         std::string token = {};  // empty: the reviewer's
+        std::vector<std::pair<std::string, std::string>> headers = {};
     };
+    // An attachment the server holds already: a chunk of it is answered 200 "complete" each time.
+    const std::string photo("\xFF\xD8\xFF\xE0 anh bien ban", 17);
+    const std::string photo_sha = "1170200ca00288ad73774fb07fb77075f32f0193d2d3c28684743301e0b46224";
+    const std::vector<std::pair<std::string, std::string>> chunk_headers{
+        {"Content-Type", "image/jpeg"}, {"Upload-Offset", "0"}, {"Upload-Length", std::to_string(photo.size())}};
     const std::string resolve_body = json{{"choice", "keep_head"}, {"head_version", 2}}.dump();
     const std::vector<call> calls{
         {endpoint::health, "GET", "/v1/health", ""},
@@ -64,15 +70,24 @@ TEST_CASE("every JSON endpoint answers CBOR when asked, with the content of its 
         {endpoint::device_enrol, "POST", "/v1/devices/" + tablet->first.id + "/enrol",
          json{{"server", "https://huyen.example.vn"}}.dump(), admin},
         {endpoint::preview, "POST", "/v1/conflicts/" + conflict_id + "/preview", resolve_body},
+        {endpoint::upload_status, "GET", "/v1/uploads/" + std::string(64, 'a'), ""},
+        {endpoint::upload_chunk, "PUT", "/v1/uploads/" + photo_sha, photo, {}, chunk_headers},
         // Last: it changes the conflict; its JSON twin is the stale refusal below.
         {endpoint::resolve, "POST", "/v1/conflicts/" + conflict_id + "/resolve", resolve_body},
     };
-    // Every endpoint that answers JSON is here; the page and the metrics are not JSON.
+    {
+        std::vector<std::pair<std::string, std::string>> h = chunk_headers;
+        h.emplace_back("Authorization", "Bearer " + reviewer);
+        REQUIRE(http_request(f.port(), "PUT", "/v1/uploads/" + photo_sha, photo, h).status == 201);
+    }
+    // Every endpoint that answers JSON is here; the pages, the metrics and blobs are not JSON.
     std::set<endpoint> covered;
     for (const auto& c : calls) covered.insert(c.route);
     for (int e = 0; e < static_cast<int>(endpoint::unmatched); ++e) {
         const auto route = static_cast<endpoint>(e);
-        if (route == endpoint::admin_page || route == endpoint::app_page || route == endpoint::metrics) continue;
+        if (route == endpoint::admin_page || route == endpoint::app_page || route == endpoint::metrics ||
+            route == endpoint::blob)
+            continue;
         INFO("route " << srv::detail::route_template(route));
         CHECK(covered.count(route) == 1);
     }
@@ -80,6 +95,7 @@ TEST_CASE("every JSON endpoint answers CBOR when asked, with the content of its 
     auto send = [&](const call& c, bool cbor) {
         std::vector<std::pair<std::string, std::string>> h{{"Authorization", "Bearer " + (c.token.empty() ? reviewer : c.token)}};
         if (c.method == "POST") h.emplace_back("Content-Type", "application/json");
+        h.insert(h.end(), c.headers.begin(), c.headers.end());
         if (cbor) h.emplace_back("Accept", "application/cbor");
         return http_request(f.port(), c.method, c.target, c.body, h);
     };

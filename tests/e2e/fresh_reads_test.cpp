@@ -132,6 +132,19 @@ TEST_CASE("every endpoint's refusals leave the store's later state visible and a
     REQUIRE(d.write(d.ap1, "dk-own", "ap-1")["status"] == "applied");
     REQUIRE(d.write(d.ap2, "dk-other", "ap-2")["status"] == "applied");
     const auto conflict_id = d.make_conflict("dk-conflict");
+    // A photo of ap-2's, named by a record of ap-2's: outside the probes' scope.
+    const std::string photo("\xFF\xD8\xFF\xE0 anh bien ban", 17);
+    const std::string photo_sha = "1170200ca00288ad73774fb07fb77075f32f0193d2d3c28684743301e0b46224";
+    auto put_chunk = [&](const std::string& sha, const std::string& bytes, std::int64_t offset, std::int64_t length,
+                         const std::string& type, const std::string& token) {
+        return http_request(d.f.port(), "PUT", "/v1/uploads/" + sha, bytes,
+                            {{"Authorization", "Bearer " + token}, {"Content-Type", type},
+                             {"Upload-Offset", std::to_string(offset)}, {"Upload-Length", std::to_string(length)}});
+    };
+    REQUIRE(put_chunk(photo_sha, photo, 0, 17, "image/jpeg", d.ap2.second).status == 201);
+    auto with_photo = district::registration("Ảnh bản đăng ký");
+    with_photo["scans"] = json::array({{{"sha256", photo_sha}, {"size", 17}, {"content_type", "image/jpeg"}, {"name", "anh.jpg"}}});
+    REQUIRE(d.write(d.ap2, "dk-photo", "ap-2", 0, with_photo)["status"] == "applied");
     d.admin_pulls();
 
     struct refusal {
@@ -262,6 +275,24 @@ TEST_CASE("every endpoint's refusals leave the store's later state visible and a
          [](district& d, const std::string&) { return d.f.get("/v1/me", "fs1_khong-phai"); }},
         {endpoint::me, "who am I, by a POST", 405,
          [](district& d, const std::string& t) { return d.post("/v1/me", "{}", t); }},
+        {endpoint::upload_status, "an upload named by no hash", 400,
+         [](district& d, const std::string& t) { return d.f.get("/v1/uploads/not-a-hash", t); }},
+        {endpoint::upload_chunk, "an upload over the size limit", 413,
+         [&](district&, const std::string& t) {
+             return put_chunk(std::string(64, 'b'), photo, 0, 11 * 1024 * 1024, "image/jpeg", t);
+         }},
+        {endpoint::upload_chunk, "an upload whose first bytes are not its type", 415,
+         [&](district&, const std::string& t) {
+             return put_chunk(std::string(64, 'c'), "GIF89a not a photo", 0, 18, "image/jpeg", t);
+         }},
+        {endpoint::upload_chunk, "a chunk at an offset the server does not hold", 409,
+         [&](district&, const std::string& t) {
+             return put_chunk(std::string(64, 'd'), photo.substr(5), 5, 17, "image/jpeg", t);
+         }},
+        {endpoint::blob, "a blob named only by a record outside the device's scope", 404,
+         [&](district& d, const std::string& t) { return d.f.get("/v1/blobs/" + photo_sha, t); }},
+        {endpoint::blob, "a blob the server does not hold", 404,
+         [&](district& d, const std::string& t) { return d.f.get("/v1/blobs/" + std::string(64, 'e'), t); }},
         {endpoint::unmatched, "a path that names no endpoint", 404,
          [](district& d, const std::string& t) { return d.f.get("/v1/khong-co", t); }},
     };
