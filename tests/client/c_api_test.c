@@ -19,6 +19,31 @@ static int failures = 0;
         }                                                                        \
     } while (0)
 
+static int on_upload(void* user, const char* sha256, int64_t sent, int64_t size, int64_t bytes_sent) {
+    if (strlen(sha256) != 64 || sent <= 0 || sent > size || bytes_sent <= 0) return 0;
+    ++*(int*)user;
+    return 1;
+}
+
+/* The 64 hex digits after "sha256":" in a JSON text, into out[65]. */
+static int sha_of(const char* json, char* out) {
+    const char* p = json ? strstr(json, "\"sha256\":\"") : NULL;
+    if (!p || strlen(p) < 10 + 64) return 0;
+    memcpy(out, p + 10, 64);
+    out[64] = 0;
+    return 1;
+}
+
+/* A whole file's bytes (free with free), NULL when it cannot be read. */
+static char* read_all(const char* path, size_t* len) {
+    FILE* f = fopen(path, "rb");
+    if (!f) return NULL;
+    char* buf = malloc(1 << 20);
+    *len = buf ? fread(buf, 1, 1 << 20, f) : 0;
+    fclose(f);
+    return buf;
+}
+
 static int on_progress(void* user, int phase, int64_t pushed, int64_t to_push, int64_t pulled, int64_t sent,
                        int64_t received) {
     (void)phase; (void)pushed; (void)to_push; (void)pulled; (void)sent; (void)received;
@@ -125,6 +150,67 @@ int main(int argc, char** argv) {
     char* list = fs_replica_list(b, "registrations", "xa-hung-le", "year", "2014", &err);
     CHECK(list != NULL && strstr(list, "tắt quạt máy") != NULL);
     CHECK(fs_replica_get(b, "members", "khong-co", &err) == NULL && err.code == FS_OK);
+
+    /* Attachments: a photo from a file (its name in NFD, as a Mac writes it) and a PDF from
+     * memory; the record edit syncs first, the files after with fs_replica_upload, and the
+     * second replica downloads the photo by its hash. */
+    char photo_path[300];
+    snprintf(photo_path, sizeof photo_path, "%s/photo.jpg", dir);
+    static char photo[300 * 1024];
+    photo[0] = (char)0xFF, photo[1] = (char)0xD8, photo[2] = (char)0xFF, photo[3] = (char)0xE0;
+    for (size_t i = 4; i < sizeof photo; ++i) photo[i] = (char)(i * 2654435761u >> 13);
+    FILE* pf = fopen(photo_path, "wb");
+    CHECK(pf != NULL && fwrite(photo, 1, sizeof photo, pf) == sizeof photo);
+    if (pf) fclose(pf);
+    const char* nfd_name = "Bie\xCC\x82n ba\xCC\x89n kie\xCC\x89m tra.jpg"; /* Biên bản kiểm tra.jpg, decomposed */
+    char* ref = fs_replica_attach(a, "registrations", "dk-2014-001", "scans", photo_path, nfd_name, &err);
+    CHECK(ref != NULL && err.code == FS_OK);
+    if (!ref) fprintf(stderr, "attach: %s\n", err.message);
+    CHECK(ref != NULL && strstr(ref, "\"content_type\":\"image/jpeg\"") != NULL && strstr(ref, nfd_name) != NULL);
+    char photo_sha[65] = "";
+    CHECK(sha_of(ref, photo_sha));
+    const char pdf[] = "%PDF-1.4\n% Biên bản họp chi bộ\n%%EOF\n";
+    char* pdf_ref = fs_replica_attach_bytes(a, "registrations", "dk-2014-001", "scans", pdf, sizeof pdf - 1,
+                                            "Biên bản họp.pdf", &err);
+    CHECK(pdf_ref != NULL && strstr(pdf_ref, "application/pdf") != NULL);
+    CHECK(fs_replica_attach_bytes(a, "registrations", "dk-2014-001", "scans", "plain text", 10, "x.txt", &err) == NULL);
+    CHECK(err.code == FS_ERR_INVALID_ARGUMENT);
+    CHECK(fs_replica_attach(a, "registrations", "khong-co", "scans", photo_path, NULL, &err) == NULL);
+    CHECK(err.code == FS_ERR_NOT_FOUND);
+    CHECK(fs_replica_attach(a, "registrations", "dk-2014-001", NULL, photo_path, NULL, &err) == NULL);
+    CHECK(err.code == FS_ERR_INVALID_ARGUMENT);
+    char* queue = fs_replica_upload_queue(a, &err);
+    CHECK(queue != NULL && strstr(queue, "\"state\":\"waiting\"") != NULL && strstr(queue, "\"sent\":0") != NULL);
+    fs_free(queue);
+    CHECK(fs_replica_sync(a, NULL, NULL, &report, &err) == FS_OK);
+    CHECK(report.pushed == 1);
+    fs_upload_report up;
+    int chunks = 0;
+    CHECK(fs_replica_upload(a, 0, on_upload, &chunks, &up, &err) == FS_OK);
+    if (err.code != FS_OK) fprintf(stderr, "upload: %s\n", err.message);
+    CHECK(up.completed == 2 && up.failed == 0 && up.waiting == 0);
+    CHECK(up.bytes_sent == (int64_t)sizeof photo + (int64_t)sizeof pdf - 1);
+    CHECK(chunks == 3); /* 256 KiB + 44 KiB of the photo, the PDF in one */
+    queue = fs_replica_upload_queue(a, &err);
+    CHECK(queue != NULL && strstr(queue, "\"state\":\"waiting\"") == NULL && strstr(queue, "\"state\":\"sent\"") != NULL);
+    fs_free(queue);
+    CHECK(fs_replica_sync(b, NULL, NULL, NULL, &err) == FS_OK);
+    char* with_scans = fs_replica_get(b, "registrations", "dk-2014-001", &err);
+    CHECK(with_scans != NULL && strstr(with_scans, photo_sha) != NULL);
+    char* blob_path = fs_replica_download(b, photo_sha, &err);
+    CHECK(blob_path != NULL);
+    if (!blob_path) fprintf(stderr, "download: %s\n", err.message);
+    size_t got_len = 0;
+    char* got_bytes = blob_path ? read_all(blob_path, &got_len) : NULL;
+    CHECK(got_bytes != NULL && got_len == sizeof photo && memcmp(got_bytes, photo, sizeof photo) == 0);
+    free(got_bytes);
+    CHECK(fs_replica_download(b, "0000000000000000000000000000000000000000000000000000000000000000", &err) == NULL);
+    CHECK(err.code == FS_ERR_NOT_FOUND);
+    CHECK(fs_replica_download(b, "not-a-hash", &err) == NULL && err.code == FS_ERR_INVALID_ARGUMENT);
+    fs_free(ref);
+    fs_free(pdf_ref);
+    fs_free(with_scans);
+    fs_free(blob_path);
 
     CHECK(fs_replica_remove(b, "registrations", "dk-2014-001", &err) == FS_OK);
     CHECK(fs_replica_sync(b, NULL, NULL, NULL, &err) == FS_OK);

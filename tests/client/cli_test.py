@@ -80,7 +80,7 @@ def run(exe, url, token, tmp):
     check(fs(a, "put", "members", "{}")[0] == 1, "missing --unit exits 1")
     check(fs(a, "get", "members", "khong-co")[0] == 2, "absent record exits 2")
     check(fs(a, "frobnicate")[0] == 1, "unknown verb exits 1")
-    for verb in ("init", "put", "patch", "get", "list", "delete", "status", "sync"):
+    for verb in ("init", "put", "patch", "get", "list", "delete", "status", "sync", "attach", "uploads", "download"):
         rc, out, _ = fs(a, verb, "--help")
         check(rc == 0 and out.startswith("usage: fieldsync"), verb + " --help")
 
@@ -142,11 +142,73 @@ def run(exe, url, token, tmp):
     rc, out, _ = fs(d, "get", "members", mid)
     check(rc == 0 and json.loads(out)["data"]["name"] == name, "the CBOR replica holds the same record")
 
+    attachments(fs, tmp, a, b)
+
     # Wrong token: exit 6, no retry loop.
     c = tmp + "/c"
     fs(c, "init", "--server", url, "--token", "sai-token")
     rc, _, err = fs(c, "sync")
     check(rc == 6 and "retrying" not in err, "401 exits 6 without retrying")
+
+
+def attachments(fs, tmp, a, b):
+    """attach, uploads, sync (records first, then files) and download; file names with
+    Vietnamese marks precomposed (NFC) and decomposed (NFD, as a Mac names files) arrive as
+    they were written, byte for byte."""
+    import random
+    rng = random.Random(20141126)
+    photo = b"\xff\xd8\xff\xe0" + bytes(rng.getrandbits(8) for _ in range(300 * 1024))
+    scan = b"\x89PNG\r\n\x1a\n" + bytes(rng.getrandbits(8) for _ in range(20 * 1024))
+    nfc = "Biên bản kiểm tra.jpg"
+    nfd = "Bie\u0302n ba\u0309n ky\u0301 te\u0302n.png"  # Biên bản ký tên.png, decomposed
+    photo_path, scan_path = os.path.join(tmp, "photo.jpg"), os.path.join(tmp, nfd)
+    with open(photo_path, "wb") as f:
+        f.write(photo)
+    with open(scan_path, "wb") as f:
+        f.write(scan)
+    with open(os.path.join(tmp, "ghi-chu.txt"), "w") as f:
+        f.write("không phải ảnh")
+    check(fs(a, "put", "registrations", "--id", "dk-anh", "--unit", "xa-tan-hao",
+             json.dumps({"member": "m-1", "year": 2015, "commitments": ["Chụp biên bản"]}))[0] == 0, "put dk-anh")
+    rc, out, err = fs(a, "attach", "registrations", "dk-anh", "scans", photo_path, "--name", nfc)
+    check(rc == 0, "attach a photo: " + err)
+    ref = json.loads(out) if rc == 0 else {}
+    check(ref.get("name") == nfc and ref.get("content_type") == "image/jpeg" and ref.get("size") == len(photo),
+          "attach prints the reference: " + out)
+    rc, out, err = fs(a, "attach", "registrations", "dk-anh", "scans", scan_path)
+    check(rc == 0 and json.loads(out)["name"] == nfd, "attach names the file by its own (NFD) name: " + out + err)
+    check(fs(a, "attach", "registrations", "dk-anh", "scans", os.path.join(tmp, "ghi-chu.txt"))[0] == 3,
+          "a text file is refused with exit 3")
+    check(fs(a, "attach", "registrations", "khong-co", "scans", photo_path)[0] == 2, "an absent record exits 2")
+    check(fs(a, "attach", "registrations", "dk-anh", "scans", tmp + "/khong-co.jpg")[0] == 2, "an absent file exits 2")
+    check(fs(a, "attach", "registrations", "dk-anh")[0] == 1, "attach without FIELD FILE exits 1")
+    rc, out, _ = fs(a, "uploads")
+    lines = out.splitlines()
+    check(rc == 0 and len(lines) == 2 and all(l.startswith("waiting") for l in lines) and nfc in lines[0],
+          "uploads lists two waiting files: " + out)
+
+    rc, out, err = fs(a, "sync")
+    check(rc == 0 and "pushed 1" in out and "files: sent 2" in out, "sync sends the record, then the files: " + out + err)
+    check("upload: " in err, "plain upload progress lines when not on a terminal: " + err)
+    check(out.index("pushed 1") < out.index("files: sent"), "records are reported before files")
+    rc, out, _ = fs(a, "uploads")
+    check(rc == 0 and all(l.startswith("sent") for l in out.splitlines()), "both sent: " + out)
+    rc, out, _ = fs(a, "sync", "--quiet")
+    check(rc == 0 and "files:" not in out, "nothing to send: no files line: " + out)
+
+    # b still has the conflict of the members test: its syncs exit 7.
+    check(fs(b, "sync", "--quiet")[0] == 7, "b pulls the record")
+    rc, out, _ = fs(b, "get", "registrations", "dk-anh")
+    scans = json.loads(out)["data"]["scans"] if rc == 0 else []
+    check([s["name"] for s in scans] == [nfc, nfd], "names arrive unnormalised: %r" % [s["name"] for s in scans])
+    got = os.path.join(tmp, "tai-ve.jpg")
+    rc, out, err = fs(b, "download", ref.get("sha256", ""), got)
+    check(rc == 0, "download: " + err)
+    with open(got, "rb") as f:
+        check(f.read() == photo, "downloaded bytes are the photo's")
+    rc, _, err = fs(b, "download", "0" * 64, got)
+    check(rc == 2, "a blob the server does not hold exits 2: " + err)
+    check(fs(b, "download", "khong-phai-hash", got)[0] == 3, "a bad hash exits 3")
 
 
 def err_free(out):

@@ -33,6 +33,12 @@ int main(int argc, char** argv) {
         }
         srv::server_options o;
         o.threads = 2;
+        auto blobs = srv::open_blob_dir(srv::default_blob_dir(so.path));  // attachments
+        if (!blobs) {
+            std::cerr << "test_server: " << blobs.err().message << "\n";
+            return 1;
+        }
+        o.blobs = std::move(*blobs);
         srv::server server(o, **st);
         auto port = server.start();
         if (!port) {

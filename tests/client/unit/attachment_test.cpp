@@ -194,7 +194,7 @@ TEST_CASE("attach sets a field of type attachment and appends to a field the sch
     (void)first;
 }
 
-TEST_CASE("sync sends the record with its reference and no file; upload sends the file in chunks",
+TEST_CASE("sync sends the record with its reference and no file, then upload sends the file in chunks",
           "[client][attachments][upload]") {
     fake_server s;
     temp_dir dir;
@@ -357,7 +357,7 @@ TEST_CASE("a blob refused for good is marked failed with its code and the next o
     CHECK(s.blobs.at(big_ref.sha256) == too_big);
 }
 
-TEST_CASE("a transient failure stops the upload call and leaves the blob queued; a budget stops it early",
+TEST_CASE("a transient failure stops the upload call and leaves the blob queued, and a budget stops it early",
           "[client][attachments][upload]") {
     fake_server s;
     temp_dir dir;
