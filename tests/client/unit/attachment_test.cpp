@@ -13,6 +13,8 @@
 
 #include <fieldsync/client/tuning.hpp>
 
+#include <sqlite3.h>
+
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
@@ -138,6 +140,30 @@ TEST_CASE("attach copies the bytes beside the replica, appends the reference as 
     r = open_replica(path);
     CHECK(ok(r->upload_queue()).size() == 2);
     CHECK(ok(r->get("registrations", id))->data["scans"].size() == 2);
+}
+
+TEST_CASE("a replica file from before attachments (format 3) opens with its records and takes attachments",
+          "[client][attachments][store]") {
+    temp_dir dir;
+    const auto path = dir.file("old.db");
+    std::string id;
+    {
+        auto r = open_replica(path);
+        id = put_registration(*r);
+    }
+    {
+        // What the library before attachments left: format 3, without the two tables.
+        sqlite3* db = nullptr;
+        REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+        REQUIRE(sqlite3_exec(db, "DROP TABLE uploads; DROP TABLE blob_files; PRAGMA user_version=3", nullptr, nullptr,
+                             nullptr) == SQLITE_OK);
+        sqlite3_close(db);
+    }
+    auto r = open_replica(path);
+    CHECK(ok(r->get("registrations", id)).has_value());
+    CHECK(ok(r->upload_queue()).empty());
+    ok(r->attach_bytes("registrations", id, "scans", fake_file("image/jpeg", 10 * kib, 40), "a.jpg"));
+    CHECK(ok(r->upload_queue()).size() == 1);
 }
 
 TEST_CASE("attach refuses what the server would refuse, and changes nothing then", "[client][attachments]") {
