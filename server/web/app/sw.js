@@ -2,11 +2,12 @@
 // so it opens with no network at all (SPEC.md, "GET /app/"). A file is served from the cache
 // at once and fetched again behind it (stale while revalidate): on a slow link the app never
 // waits for the network to start, and a new version is taken on the next start. Requests
-// outside /app/ (the API) are left to the network.
+// outside /app/ (the API, the photos of /v1/blobs/) are left to the network; files.js keeps
+// the photos it shows.
 'use strict';
 
-const CACHE = 'fieldsync-app-2';
-const FILES = ['./', 'index.html', 'app.js', 'work.js', 'style.css', 'manifest.webmanifest', 'replica-client.js',
+const CACHE = 'fieldsync-app-3';
+const FILES = ['./', 'index.html', 'app.js', 'files.js', 'work.js', 'style.css', 'manifest.webmanifest', 'replica-client.js',
   'replica-worker.js', 'fieldsync-replica.js', 'fieldsync-replica.wasm'];
 
 self.addEventListener('install', (event) => {

@@ -165,7 +165,9 @@
     $('record-form').hidden = true;
     $('list-view').hidden = false;
     const name = $('collection').value;
-    const c = coll(name);
+    const c = name && coll(name);
+    // Before the list of collections is filled (a sync woken while the app starts): nothing yet.
+    if (!c) return;
     // The live records, and those held or refused (a refused create is deleted locally, and
     // must still be seen to be discarded).
     const records = await replica.call('list', { collection: name });
@@ -260,6 +262,15 @@
     }
     let input;
     let read;
+    if (isAttachmentField(spec)) {
+      const a = attachmentInput(name, field, spec, value, lab);
+      input = a.input;
+      read = a.read;
+      box.append(lab, a.input);
+      box.classList.add('attachment-field');
+      if (spec.help) appendHelp(box, spec);
+      return { box, read, spec, field, immediate: a.immediate, shas: a.shas };
+    }
     if (spec.type === 'boolean') {
       lab.className = 'check';
       input = document.createElement('input');
@@ -341,20 +352,242 @@
       box.append(lab, input);
     }
     if (input.tagName !== 'DIV') input.id = id;
-    if (spec.help) {
-      const help = document.createElement('p');
-      help.className = 'help';
-      help.textContent = text(spec.help);
-      box.append(help);
-    }
+    if (spec.help) appendHelp(box, spec);
     return { box, read, spec, field };
+  }
+
+  function appendHelp(box, spec) {
+    const help = document.createElement('p');
+    help.className = 'help';
+    help.textContent = text(spec.help);
+    box.append(help);
+    return help;
+  }
+
+  // ---- Attachments (files.js; SPEC.md, "Attachments") ----
+
+  const isAttachmentField = (spec) => spec.type === 'attachment' || (spec.type === 'array' && spec.items === 'attachment');
+  const isRef = (v) => Boolean(v && typeof v === 'object' && typeof v.sha256 === 'string' && /^[0-9a-f]{64}$/.test(v.sha256));
+  const refsOf = (spec, v) => (spec.type === 'array' ? (Array.isArray(v) ? v : []) : v ? [v] : []).filter(isRef);
+
+  // An attachment's state in words, and a sentence when something is to be done.
+  const ATTACH_FAILED = {
+    blob_too_large: 'Ảnh quá lớn, máy chủ không nhận. Bấm «Bỏ ảnh» rồi chụp lại.',
+    blob_type_refused: 'Máy chủ không nhận tệp này: không phải ảnh hay tệp PDF. Bấm «Bỏ ảnh» rồi chọn tệp khác.',
+    blob_hash_mismatch: 'Ảnh bị hỏng khi gửi hoặc trên máy. Bấm «Bỏ ảnh» rồi chụp lại.',
+    lost: 'Ảnh không còn trên máy này nên không gửi được. Bấm «Bỏ ảnh» rồi chụp lại.',
+  };
+  function attachmentWords(st, isPdf) {
+    const what = isPdf ? 'tệp' : 'ảnh';
+    switch (st.state) {
+      case 'draft': return ['Chưa lưu', 'Bấm «Lưu» để lưu hồ sơ cùng ' + what + ' này.'];
+      case 'waiting': return ['Chờ gửi', st.reason === 'blob_quota'
+        ? 'Hôm nay thiết bị đã gửi quá nhiều ảnh; ứng dụng sẽ gửi tiếp vào ngày mai.'
+        : 'Đã lưu trên máy; sẽ được gửi khi có mạng.'];
+      case 'sending': return [`Đang gửi ${st.percent}%`, ''];
+      case 'sent': return ['Đã gửi', ''];
+      case 'failed': return ['Không gửi được', ATTACH_FAILED[st.reason] || 'Máy chủ không nhận ' + what + ' này. Bấm «Bỏ ảnh» rồi chụp lại.'];
+      case 'missing': return ['Chưa có trên máy chủ', 'Máy đã chụp ' + what + ' này chưa gửi lên; khi gửi xong sẽ xem được ở đây.'];
+      case 'offline': return ['Chưa xem được', 'Cần có mạng để tải ' + what + ' này về máy.'];
+      default: return ['', ''];
+    }
+  }
+
+  // One attachment: its thumbnail (tap to see it large), its name and state; «Bỏ ảnh».
+  function attachmentItem(ref, onRemove) {
+    const isPdf = ref.content_type === 'application/pdf';
+    const item = document.createElement('figure');
+    item.className = 'attachment';
+    item.dataset.sha = ref.sha256;
+    const thumb = document.createElement(isPdf ? 'div' : 'img');
+    thumb.className = isPdf ? 'thumb pdf' : 'thumb';
+    if (isPdf) thumb.textContent = 'PDF';
+    else {
+      thumb.alt = '';   // named once shown: a photo not fetched is a grey square, not its name twice
+      thumb.addEventListener('click', () => item.classList.toggle('large'));
+    }
+    const cap = document.createElement('figcaption');
+    const nm = document.createElement('span');
+    nm.className = 'att-name';
+    nm.textContent = nfc(ref.name);
+    const st = document.createElement('span');
+    st.className = 'att-state';
+    const why = document.createElement('span');
+    why.className = 'att-why';
+    cap.append(nm, st, why);
+    const del = document.createElement('button');
+    del.type = 'button';
+    del.className = 'secondary';
+    del.textContent = isPdf ? 'Bỏ tệp' : 'Bỏ ảnh';
+    del.addEventListener('click', () => onRemove(ref));
+    item.append(thumb, cap, del);
+    // `again`: look on the server again for bytes it did not have (after a sync); a change of
+    // state alone (an upload's progress) only redraws the words.
+    item.refresh = async (again) => {
+      const files = self.fieldsyncFiles;
+      // Fetched once shown (and kept), not with every pull; a PDF too, to know its state.
+      if (!item.dataset.shown && (again || !item.dataset.tried)) {
+        item.dataset.tried = '1';
+        const u = await files.url(ref);
+        if (u) {
+          item.dataset.shown = '1';
+          if (!isPdf) {
+            thumb.alt = nfc(ref.name);
+            thumb.src = u;
+          }
+        }
+      }
+      const [words, sentence] = attachmentWords(await files.state(ref.sha256), isPdf);
+      st.textContent = words;
+      st.dataset.state = words;
+      why.textContent = sentence;
+      item.classList.toggle('failed', words === 'Không gửi được');
+    };
+    item.refresh(true);
+    return item;
+  }
+
+  // The attachments of a field and the controls that add to them. A photo is kept on the
+  // device first (files.js); on a saved record its reference is then written at once as an
+  // ordinary edit (a patch of this field alone), so it syncs without waiting for «Lưu»; on a
+  // new record it goes with the record when it is saved.
+  function attachmentInput(name, field, spec, value, lab) {
+    const many = spec.type === 'array';
+    let refs = refsOf(spec, value);
+    const wrap = document.createElement('div');
+    wrap.className = 'attachments';
+    wrap.id = 'f-' + field;
+    const list = document.createElement('div');
+    list.className = 'attachment-list';
+    const note = document.createElement('p');
+    note.className = 'att-message';
+    note.setAttribute('role', 'status');
+    const saved = () => Boolean(current && current.record && current.collection === name);
+
+    // A saved record: the field written at once, from the record as the device holds it now
+    // (a sync may have brought another photo meanwhile).
+    async function writeField(change) {
+      const r = await replica.call('get', { collection: name, id: current.record.id });
+      const now = refsOf(spec, r && r.data ? r.data[field] : undefined);
+      const next = change(now);
+      await replica.call('patch', { collection: name, id: current.record.id,
+        patch: { [field]: many ? next : next.length ? next[0] : null } });
+      current.record = await replica.call('get', { collection: name, id: current.record.id });
+      refs = next;
+      render();
+      stateNotice(current.record);
+      await refreshCounts();
+      scheduleSync(500);
+    }
+
+    async function remove(ref) {
+      note.textContent = '';
+      if (!saved()) {
+        refs = refs.filter((r) => r.sha256 !== ref.sha256);
+        render();
+        return;
+      }
+      try {
+        await writeField((now) => now.filter((r) => r.sha256 !== ref.sha256));
+        note.textContent = ref.content_type === 'application/pdf' ? 'Đã bỏ tệp khỏi hồ sơ.' : 'Đã bỏ ảnh khỏi hồ sơ.';
+      } catch {
+        note.textContent = 'Chưa bỏ được ảnh. Thử lại.';
+      }
+    }
+
+    function render() {
+      list.replaceChildren(...refs.map((r) => attachmentItem(r, remove)));
+      more.hidden = !many && refs.length > 0;
+    }
+
+    async function add(fileList) {
+      note.textContent = '';
+      for (const file of [...fileList]) {
+        note.textContent = 'Đang thu nhỏ và lưu ảnh…';
+        let ref;
+        try {
+          ref = await self.fieldsyncFiles.attach(file);
+        } catch (e) {
+          note.textContent = e.name === 'too_large'
+            ? 'Tệp PDF lớn hơn 10 MB, máy chủ không nhận. Hãy chụp từng trang thành ảnh.'
+            : e.name === 'storage'
+              ? 'Máy không còn chỗ để lưu ảnh. Hãy xóa bớt ảnh hoặc video cũ trên điện thoại rồi thử lại.'
+              : 'Không đọc được tệp này. Hãy chụp lại, hoặc chọn một ảnh hay tệp PDF khác.';
+          continue;
+        }
+        if (refs.some((r) => r.sha256 === ref.sha256)) {
+          note.textContent = 'Ảnh này đã có trong hồ sơ.';
+          continue;
+        }
+        try {
+          if (saved()) {
+            await writeField((now) => (many ? [...now.filter((r) => r.sha256 !== ref.sha256), ref] : [ref]));
+            await self.fieldsyncFiles.commit([ref.sha256]);
+            note.textContent = 'Đã lưu ảnh trên máy.';
+          } else {
+            refs = many ? [...refs, ref] : [ref];
+            render();
+            note.textContent = 'Ảnh sẽ được lưu cùng hồ sơ khi bấm «Lưu».';
+          }
+        } catch {
+          note.textContent = 'Chưa lưu được ảnh vào hồ sơ. Thử lại.';
+        }
+      }
+    }
+
+    // Two ways in: the camera (capture), or a photo or PDF already on the phone.
+    const more = document.createElement('div');
+    more.className = 'row attach-buttons';
+    const pick = (words, accept, capture, cls) => {
+      const input = document.createElement('input');
+      input.type = 'file';
+      input.accept = accept;
+      if (capture) input.setAttribute('capture', 'environment');
+      else input.multiple = many;
+      input.className = 'file-input ' + cls;
+      input.tabIndex = -1;
+      input.setAttribute('aria-hidden', 'true');
+      input.addEventListener('change', async () => {
+        const chosen = [...input.files];
+        input.value = '';
+        if (chosen.length) await add(chosen);
+      });
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.className = cls === 'camera' ? '' : 'secondary';
+      b.textContent = words;
+      b.addEventListener('click', () => input.click());
+      more.append(b, input);
+    };
+    pick('Chụp ảnh', 'image/*', true, 'camera');
+    pick('Chọn ảnh / PDF', 'image/*,application/pdf', false, 'gallery');
+    lab.htmlFor = '';
+    wrap.setAttribute('aria-label', lab.textContent);
+    wrap.append(list, more, note);
+    render();
+    return {
+      input: wrap,
+      read: () => (many ? refs : refs.length ? refs[0] : null),
+      // Written as it changes on a saved record; «Lưu» leaves it alone.
+      immediate: () => saved(),
+      shas: () => refs.map((r) => r.sha256),
+    };
+  }
+
+  // The attachments of the open form, their states redrawn (an upload's progress).
+  function refreshAttachments(sha) {
+    for (const item of document.querySelectorAll('#form-fields figure.attachment')) {
+      if (!sha || item.dataset.sha === sha) item.refresh(!sha);
+    }
   }
 
   // What is wrong with `value` for `spec`, in words; '' when nothing.
   function problem(name, field, spec, value) {
     const l = `«${label(name, field)}»`;
     const empty = value === null || value === undefined || (Array.isArray(value) && value.length === 0);
+    if (empty && spec.required && isAttachmentField(spec)) return `Cần ít nhất một ảnh ở ${l}.`;
     if (empty) return spec.required ? (spec.type === 'array' ? `Cần ít nhất một dòng ở ${l}.` : `Chưa điền ${l}.`) : '';
+    if (isAttachmentField(spec)) return '';
     if (spec.type === 'integer' && !Number.isInteger(value)) return `${l} phải là một số nguyên.`;
     if (spec.type === 'number' && !Number.isFinite(value)) return `${l} phải là một số.`;
     if (spec.type === 'date' && !/^\d{4}-\d{2}-\d{2}$/.test(value)) return `${l} phải là một ngày.`;
@@ -453,6 +686,7 @@
     const values = {};
     const problems = [];
     for (const i of inputs) {
+      if (i.immediate && i.immediate()) continue;
       const v = i.read();
       const p = problem(collection, i.field, i.spec, v);
       if (p) problems.push(p);
@@ -476,6 +710,9 @@
         for (const [k, v] of Object.entries(values)) if (v !== null) data[k] = v;
         const unit = typeof data.cell === 'string' ? data.cell : typeof data.unit === 'string' ? data.unit : device.device.unit_id;
         await replica.call('put', { collection, unit_id: unit, data });
+        // The photos it names may now be sent.
+        const shas = inputs.flatMap((i) => (i.shas ? i.shas() : []));
+        if (shas.length) await self.fieldsyncFiles.commit(shas);
       }
     } catch (e) {
       $('form-error').textContent = e.name === 'schema_violation'
@@ -496,7 +733,9 @@
     const pending = await replica.call('pending', {});
     const last = Number(localStorage.getItem(KEY_LAST_SYNC)) || 0;
     const when = last ? new Date(last).toLocaleString('vi-VN') : 'chưa lần nào';
-    $('sync-state').textContent = `Chưa gửi: ${pending} thay đổi · Đồng bộ lần cuối: ${when}`;
+    const photos = await self.fieldsyncFiles.pendingCount().catch(() => 0);
+    $('sync-state').textContent = `Chưa gửi: ${pending} thay đổi` + (photos ? `, ${photos} ảnh` : '')
+      + ` · Đồng bộ lần cuối: ${when}`;
   }
 
   function scheduleSync(ms) {
@@ -537,7 +776,9 @@
       else if (current.record) {
         const fresh = await replica.call('get', { collection: current.collection, id: current.record.id });
         if (fresh) stateNotice(fresh);
+        refreshAttachments();
       }
+      uploadFiles();
       if (syncAgain) {
         syncAgain = false;
         scheduleSync(0);
@@ -586,6 +827,17 @@
     }
   }
 
+  // The photos' queue, after the records (SPEC.md, "Client behaviour"): never in the way
+  // of a sync, resumed from the server's offset.
+  async function uploadFiles() {
+    try {
+      await self.fieldsyncFiles.run();
+    } catch {
+      // Storage or network: the next sync runs the queue again.
+    }
+    await refreshCounts();
+  }
+
   function progress(p) {
     const bar = $('sync-progress');
     if (p.phase === 'push' && p.to_push > 0) {
@@ -615,6 +867,10 @@
     try {
       const opened = await replica.call('open', { name: `fieldsync-${device.device.id}.db` });
       await replica.call('configure', { url: location.origin, token: device.token });
+      await self.fieldsyncFiles.open(device.device.id, device.token).catch(() => {
+        say('Trình duyệt này không cho lưu ảnh trên máy; các hồ sơ vẫn làm việc bình thường.', 'error');
+      });
+      self.fieldsyncFiles.subscribe((sha) => { if (current) refreshAttachments(sha); });
       if (!opened.durable) say('Trình duyệt này không cho lưu bền dữ liệu; đừng đóng trang trước khi đồng bộ.', 'error');
     } catch (e) {
       say(e.name === 'storage' ? 'Ứng dụng đang mở ở một thẻ khác. Hãy dùng thẻ đó, hoặc đóng nó rồi tải lại trang này.'
