@@ -93,6 +93,8 @@ const strings = {
     err_server: 'Máy chủ đang gặp sự cố. Hãy thử lại sau; nếu vẫn lỗi, báo cho cán bộ phụ trách máy chủ.',
     err_client_too_old: 'Trang này đã cũ so với máy chủ. Hãy tải lại trang.',
     err_other: 'Trang gửi một yêu cầu mà máy chủ không nhận. Hãy tải lại trang rồi thử lại.',
+    att_missing: 'Chưa xem được: máy chủ chưa có tệp này, có thể thiết bị đã chụp chưa gửi lên.', att_error: 'Chưa tải được; bấm để thử lại.',
+    att_loading: 'Đang tải…', att_open_pdf: 'Mở tệp PDF', att_photos: '{n} ảnh/tệp', att_enlarge: 'Bấm vào ảnh để xem lớn.',
   },
   en: {
     title: 'Conflicts and reports', language: 'Language', signout: 'Sign out', signin_title: 'Sign in',
@@ -173,6 +175,8 @@ const strings = {
     err_server: 'The server has a problem. Try again later; if it goes on, tell whoever runs the server.',
     err_client_too_old: 'This page is older than the server. Reload the page.',
     err_other: 'The page sent a request the server did not accept. Reload the page and try again.',
+    att_missing: 'Not viewable: the server does not have this file; the device that took it may not have sent it yet.', att_error: 'Not loaded; click to try again.',
+    att_loading: 'Loading…', att_open_pdf: 'Open the PDF', att_photos: '{n} photos/files', att_enlarge: 'Click a photo to see it large.',
   },
 };
 
@@ -341,12 +345,109 @@ function valueText(collection, key, value) {
     return nfc(value);
   }
   if (typeof value === 'boolean') return value ? t('yes') : t('no');
+  if (isAttachments(collection, key, value)) {
+    const refs = refsOf(value);
+    return refs.length ? refs.map((r) => '• ' + nfc(r.name)).join('\n') : t('absent');
+  }
   if (Array.isArray(value)) {
     if (value.length === 0) return t('absent');
     return value.map((v) => '• ' + (typeof v === 'string' ? nfc(v) : JSON.stringify(v))).join('\n');
   }
   if (typeof value === 'number') return String(value);
   return JSON.stringify(value, null, 1);
+}
+
+// ---- attachments (SPEC.md, "Attachments") ------------------------------------------------
+
+// A reference: {sha256, size, content_type, name}. A field holds them when the schema says so
+// (`attachment`, or an array of them), or, for a field the schema does not name, when its
+// value has that shape.
+const isRef = (v) => Boolean(v && typeof v === 'object' && !Array.isArray(v) && typeof v.sha256 === 'string' &&
+                             /^[0-9a-f]{64}$/.test(v.sha256) && typeof v.content_type === 'string');
+const refsOf = (v) => (Array.isArray(v) ? v : [v]).filter(isRef);
+function isAttachments(collection, key, value) {
+  const spec = fieldSpec(collection, key);
+  if (spec) return spec.type === 'attachment' || (spec.type === 'array' && spec.items === 'attachment');
+  return isRef(value) || (Array.isArray(value) && value.length > 0 && value.every(isRef));
+}
+const topKey = (pointer) => unescapePointer(pointer.slice(1).split('/')[0]);
+
+// The bytes of a blob, fetched with the token once per page (GET /v1/blobs/{sha256}): an
+// object URL, or {missing} (the server has it not yet), or {error}.
+const blobs = new Map();
+function blobOf(sha) {
+  if (!blobs.has(sha)) {
+    blobs.set(sha, (async () => {
+      let res;
+      try { res = await fetch('/v1/blobs/' + sha, { headers: { Authorization: 'Bearer ' + token() } }); } catch (_) { return { error: true }; }
+      if (res.status === 404) return { missing: true };
+      if (!res.ok) return { error: true };
+      return { url: URL.createObjectURL(await res.blob()) };
+    })());
+  }
+  return blobs.get(sha).then((r) => { if (!r.url) blobs.delete(sha); return r; });
+}
+
+// One reference: a photo's thumbnail (a click shows it at the width of the page), a PDF's
+// button that opens it, or why it cannot be shown; its name below.
+function attachmentNode(ref) {
+  const fig = el('figure', null, 'attachment');
+  fig.dataset.sha = ref.sha256;
+  const cap = el('figcaption', nfc(ref.name));
+  const status = el('span', t('att_loading'), 'att-status');
+  const pdf = ref.content_type === 'application/pdf';
+  const load = async () => {
+    status.textContent = t('att_loading');
+    status.hidden = false;
+    const r = await blobOf(ref.sha256);
+    if (r.url) {
+      status.hidden = true;
+      if (pdf) {
+        const b = el('button', t('att_open_pdf'), 'open-pdf');
+        b.type = 'button';
+        b.addEventListener('click', () => {
+          const a = el('a');
+          a.href = r.url;
+          a.target = '_blank';
+          a.rel = 'noopener';
+          document.body.append(a);
+          a.click();
+          a.remove();
+        });
+        fig.prepend(b);
+      } else {
+        const img = el('img', null, 'thumb');
+        img.alt = nfc(ref.name);
+        img.src = r.url;
+        img.addEventListener('click', () => fig.classList.toggle('large'));
+        fig.prepend(img);
+      }
+      return;
+    }
+    status.textContent = r.missing ? t('att_missing') : t('att_error');
+    status.classList.toggle('retry', !r.missing);
+  };
+  status.addEventListener('click', () => { if (status.classList.contains('retry')) load(); });
+  fig.append(status, cap);
+  load();
+  return fig;
+}
+
+function attachmentsNode(value) {
+  const refs = refsOf(value);
+  if (!refs.length) return el('span', t('absent'), 'absent');
+  const box = el('div', null, 'attachments');
+  for (const r of refs) box.append(attachmentNode(r));
+  return box;
+}
+
+// A cell that shows a field's value: photos for attachments, else the value's words.
+function valueCell(label, collection, key, value, txt, cls) {
+  if (txt === undefined) txt = valueText(collection, key, value);
+  if (value === undefined || value === null || !isAttachments(collection, key, value)) return cell(label, txt, cls);
+  const td = cell(label, null, ((cls || '') + ' files').trim());
+  td.append(attachmentsNode(value));
+  return td;
 }
 
 // The title of a record as the schema's `title` says (a field, or a list of fields joined by
@@ -548,7 +649,13 @@ function renderConflict(c) {
   for (const side of [c.base, c.head, c.incoming]) if (side && typeof side === 'object') Object.keys(side).forEach((k) => present.add(k));
   const rows = fieldOrder(c.collection, [c.base, c.head, c.incoming]).filter((k) => present.has(k))
     .map((k) => '/' + k.replace(/~/g, '~0').replace(/\//g, '~1'));
-  for (const p of c.fields) if (p !== '' && !rows.includes(p)) rows.push(p);
+  // Below an attachment field, the row of the field itself shows the photos of each side.
+  for (const p of c.fields) {
+    if (p === '' || rows.includes(p)) continue;
+    const key = topKey(p);
+    if (rows.includes('/' + key.replace(/~/g, '~0').replace(/\//g, '~1')) && isAttachments(c.collection, key, undefined)) continue;
+    rows.push(p);
+  }
   $('sides').tBodies[0].replaceChildren(...rows.map((p) => {
     const tr = el('tr');
     tr.dataset.field = p;
@@ -557,7 +664,8 @@ function renderConflict(c) {
     tr.append(cell(t('field'), fieldLabel(c.collection, p), 'name'));
     for (const [key, doc, del] of [['base', c.base, false], ['head', c.head, c.head_deleted], ['incoming', c.incoming, c.incoming_deleted]]) {
       const [txt, cls] = sideText(c, doc, del, p);
-      tr.append(cell(t(key), txt, cls));
+      const v = !cls && p.split('/').length === 2 ? at(doc, p) : undefined;
+      tr.append(valueCell(t(key), c.collection, topKey(p), v, txt, cls));
     }
     return tr;
   }));
@@ -567,18 +675,39 @@ function renderConflict(c) {
   const wholeRecord = colliding.has('');
   $('picks').hidden = wholeRecord || c.status !== 'open';
   if (!wholeRecord) {
-    c.fields.forEach((p, i) => {
-      const row = el('div', null, 'pick-row');
-      row.append(el('strong', fieldLabel(c.collection, p)));
-      for (const [side, doc] of [['head', c.head], ['incoming', c.incoming]]) {
+    // The colliding pointers, those below one attachment field picked together: a photo is
+    // taken whole from one side, never its hash from one and its name from the other.
+    const groups = [];
+    for (const p of c.fields) {
+      const key = topKey(p);
+      const files = isAttachments(c.collection, key, at(c.head || {}, '/' + key) ?? at(c.incoming || {}, '/' + key));
+      const top = '/' + key.replace(/~/g, '~0').replace(/\//g, '~1');
+      const g = files && groups.find((x) => x.top === top);
+      if (g) g.pointers.push(p);
+      else groups.push({ top: files ? top : p, key, files, pointers: [p] });
+    }
+    groups.forEach((g, i) => {
+      const row = el('div', null, g.files ? 'pick-row files' : 'pick-row');
+      row.append(el('strong', fieldLabel(c.collection, g.files ? g.top : g.pointers[0])));
+      for (const [side, doc, del] of [['head', c.head, c.head_deleted], ['incoming', c.incoming, c.incoming_deleted]]) {
         const label = el('label');
         const input = document.createElement('input');
         input.type = 'radio';
         input.name = 'pick-' + i;
         input.value = side;
-        input.dataset.pointer = p;
-        const [txt] = sideText(c, doc, false, p);
-        label.append(input, el('span', t(side) + ': ' + (txt.length > 120 ? txt.slice(0, 119) + '…' : txt)));
+        input.dataset.pointer = g.files ? g.top : g.pointers[0];
+        input.dataset.pointers = JSON.stringify(g.pointers);
+        if (g.files) {
+          const v = doc && !del ? at(doc, g.top) : undefined;
+          const head = el('span', t(side));
+          label.append(input, head);
+          const box = el('div', null, 'pick-files');
+          box.append(v === undefined || v === null ? el('span', t('absent'), 'absent') : attachmentsNode(v));
+          label.append(box);
+        } else {
+          const [txt] = sideText(c, doc, false, g.pointers[0]);
+          label.append(input, el('span', t(side) + ': ' + (txt.length > 120 ? txt.slice(0, 119) + '…' : txt)));
+        }
         row.append(label);
       }
       picks.append(row);
@@ -591,11 +720,18 @@ function renderConflict(c) {
   $('note').value = '';
 }
 
+// A version's fields, one a line; attachments as their photos.
 function historyContent(collection, v) {
-  if (v.deleted) return t('deleted');
+  const td = cell(t('content'));
+  if (v.deleted) { td.textContent = t('deleted'); return td; }
   const d = v.data || {};
-  return fieldOrder(collection, [d]).filter((k) => k in d)
-    .map((k) => fieldLabel(collection, '/' + k) + ': ' + valueText(collection, k, d[k]).replace(/\n/g, '\n    ')).join('\n');
+  for (const k of fieldOrder(collection, [d]).filter((key) => key in d)) {
+    const line = el('div', fieldLabel(collection, '/' + k) + ': ', 'history-field');
+    if (d[k] !== null && isAttachments(collection, k, d[k])) line.append(attachmentsNode(d[k]));
+    else line.append(valueText(collection, k, d[k]).replace(/\n/g, '\n    '));
+    td.append(line);
+  }
+  return td;
 }
 
 async function loadHistory() {
@@ -610,7 +746,7 @@ async function loadHistory() {
     const tr = el('tr');
     tr.append(cell(t('version'), v.version), cell(t('how'), t(v.how)),
               cell(t('writer'), nfc(v.device_name) || t('unknown_device')), cell(t('when'), when(v.server_ms)),
-              cell(t('content'), historyContent(current.collection, v)));
+              historyContent(current.collection, v));
     body.append(tr);
   }
 }
@@ -651,7 +787,7 @@ async function renderPreview(p, body) {
     const tr = el('tr', null, changed.has(pointer) ? 'changed' : '');
     tr.dataset.field = pointer;
     tr.append(cell(t('field'), fieldLabel(current.collection, pointer), 'name'),
-              cell(t('after'), valueText(current.collection, k, rec[k])));
+              valueCell(t('after'), current.collection, k, rec[k]));
     return tr;
   })));
   $('preview-table').hidden = p.deleted || body.choice === 'dismiss';
@@ -676,7 +812,9 @@ async function resolve(body) {
 
 function collectPicks() {
   const picks = {};
-  for (const input of $('pick-rows').querySelectorAll('input[type=radio]:checked')) picks[input.dataset.pointer] = input.value;
+  for (const input of $('pick-rows').querySelectorAll('input[type=radio]:checked')) {
+    for (const p of JSON.parse(input.dataset.pointers)) picks[p] = input.value;
+  }
   return picks;
 }
 
@@ -710,6 +848,11 @@ function buildEditor() {
       for (const { unit, depth } of unitTree()) input.append(new Option('\u00a0\u00a0'.repeat(depth) + nfc(unit.name), unit.id));
       if (v !== undefined && !units.has(v)) input.append(new Option(String(v), String(v)));
       input.value = v === undefined ? '' : String(v);
+    } else if (v !== undefined && v !== null && isAttachments(c.collection, key, v)) {
+      // Photos: kept as they are (the sides' photos are picked with «Theo lựa chọn từng trường»).
+      input = el('div', null, 'edit-files');
+      input.dataset.keep = JSON.stringify(v);
+      input.append(attachmentsNode(v));
     } else if (spec.ref) {
       // Another record (a member): kept as it is, shown by its title.
       input = el('input');
