@@ -382,29 +382,41 @@ result<protocol::attachment_ref> replica::attach_bytes(const std::string& collec
         ref.sha256 = detail::sha256::of(bytes);
         ref.size = static_cast<std::int64_t>(bytes.size());
         ref.name = name;
-        // The bytes are durable in the folder before the record names them: a crash in between
-        // leaves a file no record names (removed with the cache), never a reference without bytes.
-        if (impl_->blobs.size(ref.sha256) != ref.size) impl_->blobs.put(ref.sha256, bytes);
 
-        std::lock_guard lock(impl_->mutex);
-        auto& st = *impl_->store;
-        sqlite::write_transaction tx(st.db());
-        auto rec = st.find_record(collection, id);
-        if (!rec || rec->local_deleted) return make_error(errc::not_found, collection + "/" + id + " not found");
-        auto data = parse_stored(rec->local_data);
-        if (!data.is_object()) data = json::object();
-        data = with_attachment(*impl_, collection, field, std::move(data), ref);
-        check_data(*impl_, collection, data);
-        apply_edit(*impl_, collection, id, {}, false, data);
-        detail::upload_row u;
-        u.sha256 = ref.sha256;
-        u.size = ref.size;
-        u.content_type = ref.content_type;
-        u.name = ref.name;
-        st.queue_upload(u);
-        st.use_blob_file(ref.sha256, ref.size, impl_->now_ms());
-        tx.commit();
-        return ref;
+        // The bytes are durable in the folder before the record names them: a crash in between
+        // leaves a file no record names, never a reference without bytes. Attaches take turns,
+        // so that the file of one whose edit is refused can go without taking another's.
+        std::lock_guard turn(impl_->attach_mutex);
+        const bool wrote = impl_->blobs.size(ref.sha256) != ref.size;
+        if (wrote) impl_->blobs.put(ref.sha256, bytes);
+        // The edit and the queued upload, in one local transaction.
+        auto recorded = guarded([&]() -> result<protocol::attachment_ref> {
+            std::lock_guard lock(impl_->mutex);
+            auto& st = *impl_->store;
+            sqlite::write_transaction tx(st.db());
+            auto rec = st.find_record(collection, id);
+            if (!rec || rec->local_deleted) return make_error(errc::not_found, collection + "/" + id + " not found");
+            auto data = parse_stored(rec->local_data);
+            if (!data.is_object()) data = json::object();
+            data = with_attachment(*impl_, collection, field, std::move(data), ref);
+            check_data(*impl_, collection, data);
+            apply_edit(*impl_, collection, id, {}, false, data);
+            detail::upload_row u;
+            u.sha256 = ref.sha256;
+            u.size = ref.size;
+            u.content_type = ref.content_type;
+            u.name = ref.name;
+            st.queue_upload(u);
+            st.use_blob_file(ref.sha256, ref.size, impl_->now_ms());
+            tx.commit();
+            return ref;
+        });
+        // A refused edit leaves no file that nothing would ever remove.
+        if (!recorded && wrote) {
+            std::lock_guard lock(impl_->mutex);
+            if (!impl_->store->has_blob_file(ref.sha256)) impl_->blobs.remove(ref.sha256);
+        }
+        return recorded;
     });
 }
 

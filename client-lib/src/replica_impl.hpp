@@ -75,6 +75,7 @@ struct replica::impl {
     // Attachments (attachments.cpp).
     detail::blob_folder blobs;
     std::int64_t blob_cache_bytes;
+    std::mutex attach_mutex;                // attaches take turns (their files, replica.cpp)
     std::mutex upload_mutex;                // one upload() at a time
     std::mutex download_mutex;              // one download() at a time: they share .part files
     std::string uploading;                  // the blob upload() is sending now; under mutex

@@ -188,6 +188,9 @@ TEST_CASE("attach refuses what the server would refuse, and changes nothing then
 
     CHECK(ok(r->get("registrations", id))->data == before);
     CHECK(ok(r->upload_queue()).empty());
+    // Nor a file: the bytes written for a refused edit (no such record, a field that is not
+    // for attachments) are gone again.
+    CHECK_FALSE(std::filesystem::exists(dir.file("phone.db") + ".blobs/" + sha(jpeg)));
 }
 
 TEST_CASE("attach sets a field of type attachment and appends to a field the schema does not name",
