@@ -160,7 +160,10 @@
     return r.state;
   }
 
+  let listDrawn = 0;   // the latest showList: an older one that ends later draws nothing
+
   async function showList() {
+    const mine = ++listDrawn;
     current = null;
     $('record-form').hidden = true;
     $('list-view').hidden = false;
@@ -175,6 +178,8 @@
       if (!records.some((r) => r.id === h.id)) records.push(h);
     }
     const refTitles = await refTitlesOf(c, 0);
+    // Another collection was picked (or a sync ended) meanwhile: that call draws the list.
+    if (mine !== listDrawn) return;
     const q = $('search').value.trim();
     const rows = records.map((r) => ({ r, title: titleOf(c, r, refTitles) || text(c.label) }))
       .filter(({ title }) => !q || fold(title).includes(fold(q)) || bare(title).includes(bare(q)))
