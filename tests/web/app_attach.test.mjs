@@ -291,10 +291,33 @@ await t.run('attachments in headless Chromium', async () => {
   assert.equal(before.json.complete, false, 'the first photo is not whole on the server yet');
   assert.equal(before.json.offset, CHUNK, 'the server holds its first chunk');
   await page.unroute('**/v1/uploads/*');
+  // The second photo's first chunk reaches the server by another way just before the app sends
+  // it (as when an answer is lost on its way back): the app's own PUT is answered 409
+  // upload_offset, and it goes on from the error's offset.
+  let raced = 0;
+  let racedOffset = null;
+  const answersB = [];
+  page.on('response', (res) => {
+    const r = res.request();
+    if (r.method() === 'PUT' && r.url().endsWith(refB.sha256)) answersB.push([Number(r.headers()['upload-offset']), res.status()]);
+  });
+  await page.route('**/v1/uploads/' + refB.sha256, async (route) => {
+    const r = route.request();
+    if (r.method() === 'PUT' && r.headers()['upload-offset'] === '0' && !raced++) {
+      const first = await api('PUT', '/v1/uploads/' + refB.sha256, phoneToken, r.postDataBuffer(),
+        { 'Content-Type': 'image/jpeg', 'Upload-Offset': '0', 'Upload-Length': String(refB.size) });
+      racedOffset = first.json && first.json.offset;
+    }
+    return route.continue();
+  });
   await page.reload();
   await page.locator('#work:not([hidden])').waitFor();
   await openRecord(page, 'registrations', 'Nguyễn Thị Lan');
   await statesAre(page, 'scans', ['Đã gửi', 'Đã gửi']);
+  await page.unroute('**/v1/uploads/' + refB.sha256);
+  assert.deepEqual([raced, racedOffset], [1, CHUNK], 'the first chunk of the second photo went ahead of the app');
+  assert.deepEqual(answersB.slice(0, 2), [[0, 409], [CHUNK, refB.size <= 2 * CHUNK ? 201 : 200]],
+    'the app resumed from the 409\'s offset');
   const putsA = puts.filter((p) => p.sha === refA.sha256).map((p) => p.offset);
   assert.equal(putsA.filter((o) => o === 0).length, 1, `the first chunk was sent once: ${putsA}`);
   assert.deepEqual(putsA.slice(0, 3), [0, CHUNK, CHUNK], 'after the cut and the reload, resumed from the server\'s offset');
