@@ -406,8 +406,20 @@
     item.dataset.sha = ref.sha256;
     const thumb = document.createElement(isPdf ? 'div' : 'img');
     thumb.className = isPdf ? 'thumb pdf' : 'thumb';
-    if (isPdf) thumb.textContent = 'PDF';
-    else {
+    if (isPdf) {
+      // A tap opens the PDF in the phone's viewer, from the bytes on the device.
+      thumb.textContent = 'PDF';
+      thumb.setAttribute('role', 'link');
+      thumb.addEventListener('click', async () => {
+        const u = await self.fieldsyncFiles.url(ref);
+        if (!u) return;
+        const a = document.createElement('a');
+        a.href = u;
+        a.target = '_blank';
+        a.rel = 'noopener';
+        a.click();
+      });
+    } else {
       thumb.alt = '';   // named once shown: a photo not fetched is a grey square, not its name twice
       thumb.addEventListener('click', () => item.classList.toggle('large'));
     }
