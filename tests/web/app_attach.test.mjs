@@ -396,6 +396,34 @@ await t.run('attachments in headless Chromium', async () => {
   await page.screenshot({ path: beside('-laptop.png'), fullPage: true });
   await page.setViewportSize(PHONE);
 
+  // ---- A new record: its photo waits for «Lưu» (nothing is sent for a form never saved), then
+  // goes with the record.
+  await page.click('#back');
+  await page.selectOption('#collection', 'inspections');
+  await page.click('#new-record');
+  await page.selectOption('#f-unit', { label: 'Chi bộ ấp Tân Lợi' });
+  const draftShot = await photo(page, 1000, 1400, 300);
+  await page.setInputFiles('#f-minutes input.camera', { name: 'image.jpg', mimeType: 'image/jpeg', buffer: draftShot });
+  await statesAre(page, 'minutes', ['Chưa lưu']);
+  await page.locator('#f-minutes .att-message', { hasText: 'Ảnh sẽ được lưu cùng hồ sơ khi bấm «Lưu».' }).waitFor();
+  await page.waitForTimeout(1500);   // a sync or two meanwhile: the draft is not sent
+  assert.equal(await page.evaluate(() => self.fieldsyncFiles.pendingCount()), 0, 'a photo of an unsaved form is not queued');
+  await page.click('#save');
+  await page.locator('#save-message', { hasText: 'Đã lưu trên máy' }).waitFor();
+  let created = null;
+  for (let i = 0; i < 200 && !created; ++i) {
+    const r = await api('POST', '/v1/sync', reviewer, { batch_id: 'pull-' + i + '-' + Date.now(), cursor: '', changes: [] });
+    created = r.json.changes.find((c) => c.collection === 'inspections' && c.id !== INSP && !c.deleted) || null;
+    if (!created) await page.waitForTimeout(100);
+  }
+  assert.ok(created, 'the new inspection reached the server');
+  assert.equal(created.data.minutes.length, 1);
+  const draftRef = created.data.minutes[0];
+  for (let i = 0; i < 200 && !(await api('GET', '/v1/uploads/' + draftRef.sha256, office)).json.complete; ++i) await page.waitForTimeout(100);
+  const draftBytes = (await api('GET', '/v1/blobs/' + draftRef.sha256, reviewer)).bytes;
+  assert.equal(sha256(draftBytes), draftRef.sha256, 'its photo followed');
+  assert.deepEqual(jpegSize(draftBytes), { width: 1000, height: 1400 }, 'under 1600 px: not enlarged');
+
   // ---- Two different photos added to one registration: on the phone offline, at the district.
   await t.browser.setOffline(true);
   await openRecord(page, 'registrations', 'Nguyễn Thị Lan');
@@ -404,7 +432,9 @@ await t.run('attachments in headless Chromium', async () => {
   // A PDF is picked as it is (no camera for it).
   await page.setInputFiles('#f-scans input.gallery', { name: 'Biên bản họp chi bộ.pdf', mimeType: 'application/pdf', buffer: PDF });
   await statesAre(page, 'scans', ['Đã gửi', 'Đã gửi', 'Chờ gửi']);
-  await items(page, 'scans').nth(2).locator('.thumb.pdf').waitFor();
+  const [pdfTab] = await Promise.all([page.waitForEvent('popup'), items(page, 'scans').nth(2).locator('.thumb.pdf').click()]);
+  await pdfTab.waitForURL(/^blob:http:\/\/127\.0\.0\.1/, { waitUntil: 'commit' });   // from the device, offline
+  await pdfTab.close();
   const phoneRefs = (await local(page, 'registrations', REG)).data.scans;
   const head = await api('GET', `/v1/records/registrations/${REG}`, reviewer);
   await upload(office, district);
