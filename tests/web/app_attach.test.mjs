@@ -5,11 +5,13 @@
 // orientation 6): each is shown shrunk on the phone (1600×1067, and 1067×1600 upright) and
 // waits to be sent ("Chờ gửi"). Online, the record syncs and the photos follow in 256 KiB
 // chunks; the connection is cut in the middle of one and the app reloaded, and the upload
-// resumes from the server's offset, not from 0. The server then holds bytes whose SHA-256 is
+// resumes from the server's offset, not from 0; a chunk the server already holds is answered
+// 409 upload_offset and the app goes on from the error's offset. The server then holds bytes whose SHA-256 is
 // the reference's and whose JPEG is at most 1600 px, and the app says "Đã gửi". An
 // inspection written at the district names a photo nobody has sent: "Chưa có trên máy chủ",
 // until it is uploaded; then it is fetched with the token and shown. A refused upload is a
-// sentence. Removing a photo is an edit. Two different photos added to the same registration
+// sentence. Removing a photo is an edit. A new record's photo waits for «Lưu». A PDF goes as it
+// is and opens from the device. Two different photos added to the same registration
 // on the phone and at the district collide, and the review page shows both sides' photos,
 // side by side, at 390×844 and 1366×768. Prints what a 12-megapixel photo costs once shrunk.
 //
