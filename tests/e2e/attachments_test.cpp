@@ -322,6 +322,26 @@ TEST_CASE("e2e: a record may arrive before its photo, and a blob is fetched only
     CHECK(again.body_json()["complete"] == true);
     CHECK(stranger.upload(form, 10'000) == 0);
 
+    // Two devices put different photos in the same registration from the same version: the
+    // second is held for review, and the reviewer sees both photos before deciding.
+    const auto reviewer = f.add_device("Ủy ban kiểm tra xã", "binh-hoa", srv::device_role::reviewer);
+    const client judge{f.port(), reviewer};
+    const auto photo_a = fake_jpeg(9'000, 30), photo_b = fake_jpeg(9'000, 31);
+    up.upload(photo_a, 9'000);
+    mate.upload(photo_b, 9'000);
+    REQUIRE(only_result(f.sync(batch("b3", {patch_change("c3", "registrations", "dk-1", 1,
+                                                         {{"scans", json::array({reference(photo_a, "trang 1.jpg")})}},
+                                                         "ap-1")}),
+                               cell1))["status"] == "applied");
+    const auto held = only_result(f.sync(batch("b4", {patch_change("c4", "registrations", "dk-1", 1,
+                                                                   {{"scans", json::array({reference(photo_b, "trang 1 (chụp lại).jpg")})}},
+                                                                   "ap-1")}),
+                                         cell1b));
+    REQUIRE(held["status"] == "conflict");
+    CHECK(judge.get(sha256_hex(photo_a)).body == photo_a);
+    CHECK(judge.get(sha256_hex(photo_b)).body == photo_b);
+    CHECK(stranger.get(sha256_hex(photo_b)).status == 404);
+
     // A reference of the wrong form is refused like any field.
     auto bad = reference(form, "x.jpg");
     bad["sha256"] = std::string(64, 'A');

@@ -96,14 +96,17 @@ void write_version(sql::db& db, const version_row& v) {
     // without the word costs one search of its text.
     for (const auto* text : {v.data ? &*v.data : nullptr, v.lost ? &*v.lost : nullptr}) {
         if (!text || text->find("\"sha256\"") == std::string::npos) continue;
-        const auto parsed = json::parse(*text, nullptr, false);
-        for (const auto& a : protocol::find_attachments(parsed))
-            db.cached("INSERT INTO blob_refs(sha256, collection, id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
-                .bind(1, a.sha256)
-                .bind(2, v.collection)
-                .bind(3, v.id)
-                .run_deferred();
+        write_blob_refs(db, v.collection, v.id, json::parse(*text, nullptr, false));
     }
+}
+
+void write_blob_refs(sql::db& db, std::string_view collection, std::string_view id, const json& data) {
+    for (const auto& a : protocol::find_attachments(data))
+        db.cached("INSERT INTO blob_refs(sha256, collection, id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+            .bind(1, a.sha256)
+            .bind(2, collection)
+            .bind(3, id)
+            .run_deferred();
 }
 
 error storage_failure(const std::exception& e) {

@@ -58,6 +58,10 @@ struct version_row {
     bool history_may_hold = false;
 };
 void write_version(sql::db& db, const version_row& v);
+/// Records that the record (collection, id) names every attachment in `data`, so the devices
+/// that may read the record may fetch them: called for each version (write_version) and for the
+/// incoming side of a conflict, which its reviewers must see before any version holds it.
+void write_blob_refs(sql::db& db, std::string_view collection, std::string_view id, const json& data);
 
 /// The upper bound of a subtree's path range: paths p with path <= p < subtree_end(path).
 /// Paths end with '/', and '0' is the character after '/'.

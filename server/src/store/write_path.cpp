@@ -384,6 +384,8 @@ std::string sql_store::write_conflict(const device& dev, const proto::change& c,
     // Routed to the deepest unit that holds both writers' records (the reviewers there see it).
     s.bind(17, common_path(at.path, path));
     s.run_deferred();
+    // The held side's photos: the reviewer compares them before any version names them.
+    write_blob_refs(writer_db_, c.collection, c.id, o.incoming.data);
     return id;
 }
 
