@@ -175,6 +175,30 @@ TEST_CASE("e2e: an upload cut at every chunk boundary resumes from what the serv
     CHECK(got.headers.count("content-encoding") == 0);
 }
 
+TEST_CASE("e2e: an upload whose every byte arrived but was not kept yet (the server died between) is kept when asked about",
+          "[e2e][attachments]") {
+    server_fixture f;
+    const client c{f.port(), f.token()};
+    auto blobs = srv::open_blob_dir(srv::default_blob_dir(f.db_path()));
+    REQUIRE(blobs);
+    // What a server killed after the last chunk's fsync and before the hash leaves behind.
+    const auto photo = fake_jpeg(20'000, 40), wrong = fake_jpeg(20'000, 41);
+    REQUIRE((*blobs)->append(f.device().id, sha256_hex(photo), 20'000, 0, photo));
+    REQUIRE((*blobs)->append(f.device().id, sha256_hex(wrong), 20'000, 0, photo));  // bytes of another name
+    const auto st = c.status(sha256_hex(photo));
+    CHECK(st.body_json()["complete"] == true);
+    CHECK(st.body_json()["offset"] == 20'000);
+    auto meta = f.store().blob(sha256_hex(photo));
+    REQUIRE(meta);
+    REQUIRE(*meta);
+    CHECK((*meta)->content_type == "image/jpeg");
+    // Bytes that do not hash to their name are forgotten: the device sends them again.
+    const auto again = c.status(sha256_hex(wrong));
+    CHECK(again.body_json()["complete"] == false);
+    CHECK(again.body_json()["offset"] == 0);
+    CHECK(c.upload(wrong, 8192) == 20'000);
+}
+
 TEST_CASE("e2e: refused uploads keep nothing, and the requests after them see the world as it is",
           "[e2e][attachments]") {
     srv::server_options o = server_fixture::quick_options();

@@ -501,7 +501,9 @@ TEST_CASE("fieldsync-admin and fieldsync-server take --store, and PostgreSQL let
         REQUIRE(line.rfind(prefix, 0) == 0);
         return static_cast<std::uint16_t>(std::stoi(line.substr(prefix.size())));
     };
-    auto first = child::spawn({server_bin, "--store", store, "--listen", "127.0.0.1:0"});
+    // Attachments beside the file, or (PostgreSQL) in the folder both servers share.
+    const auto blobs = (dir.path() / "blobs").string();
+    auto first = child::spawn({server_bin, "--store", store, "--blobs", blobs, "--listen", "127.0.0.1:0"});
     const auto port1 = start(first);
     const auto pushed =
         http_request(port1, "POST", "/v1/sync",
@@ -509,7 +511,7 @@ TEST_CASE("fieldsync-admin and fieldsync-server take --store, and PostgreSQL let
     REQUIRE(pushed.status == 200);
     CHECK(only_result(pushed.body_json())["status"] == "applied");
 
-    auto second = child::spawn({server_bin, "--store", store, "--listen", "127.0.0.1:0"});
+    auto second = child::spawn({server_bin, "--store", store, "--blobs", blobs, "--listen", "127.0.0.1:0"});
     if (!postgres) {
         // One server a file: the second is refused and exits.
         CHECK(second.wait_exit(15s) == 1);
@@ -642,7 +644,8 @@ TEST_CASE("migrate copies the Giồng Trôm demo store into PostgreSQL and devic
     CHECK(run({admin, "migrate", "--from", "sqlite:" + file, "--to", target}).first == 2);
 
     // On PostgreSQL, with the tokens, cursor and answers the devices hold.
-    auto srv = child::spawn({server_bin, "--store", target, "--listen", "127.0.0.1:0"});
+    // The file's attachments stay where they were; the server on PostgreSQL is pointed at them.
+    auto srv = child::spawn({server_bin, "--store", target, "--blobs", file + ".blobs", "--listen", "127.0.0.1:0"});
     const auto port = port_of(srv);
     const auto again = http_request(port, "POST", "/v1/sync", before.dump(), as(field_token));
     REQUIRE(again.status == 200);

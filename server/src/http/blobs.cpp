@@ -94,6 +94,17 @@ response upload_status(const blob_settings& b, const store_roles& st, const admi
     }
     auto held = b.store->upload(a.dev->id, sha);
     if (!held) return answer(req, held.err());
+    // Every byte arrived but the server stopped before keeping the blob (killed between the
+    // last chunk's fsync and the hash): it is kept now, as the last chunk's answer would have.
+    if (*held && (*held)->offset == (*held)->length) {
+        const auto length = (*held)->length;
+        if (auto kept = b.store->complete(a.dev->id, sha); !kept) {
+            if (kept.err().code != errc::blob_hash_mismatch) return answer(req, kept.err());
+            return answer(req, upload_body(sha, 0, false));  // forgotten: send it again
+        }
+        if (auto r = ensure_recorded(b, st, sha, length, a.dev->id); !r) return answer(req, r.err());
+        return answer(req, upload_body(sha, length, true));
+    }
     return answer(req, upload_body(sha, *held ? (*held)->offset : 0, false));
 }
 
