@@ -185,9 +185,9 @@ constexpr const char* k_migrations[] = {
     )sql",
 };
 
-// PostgreSQL: the same tables as the SQLite steps above leave them, made at once (a store on
-// PostgreSQL starts at the last step); meta's `schema_version` says which step the tables are
-// at, and k_postgres_steps take an older store forward.
+// PostgreSQL: the tables as SQLite's step 7 leaves them, made at once in an empty database;
+// meta's `schema_version` says which step the tables are at, and k_postgres_steps take them
+// on from 7 (a new store goes through them too, so each step runs in every test on PostgreSQL).
 // Text compares byte-wise (COLLATE "C"), as in SQLite: a subtree is a range of paths.
 constexpr std::int64_t k_postgres_version = 8;
 constexpr const char* k_postgres_schema = R"sql(
@@ -301,6 +301,15 @@ constexpr const char* k_postgres_schema = R"sql(
         used_ms BIGINT,
         used_token_hash BYTEA);
     CREATE INDEX enrolments_by_device ON enrolments(device_id);
+    INSERT INTO meta(key, value) VALUES ('seq', '0'), ('purge_horizon', '0'), ('schema_version', '7'),
+        ('incarnation', md5(random()::text || clock_timestamp()::text));
+)sql";
+
+// The steps after the tables above (step 7), in order: steps[i] takes a store from 7 + i to
+// 8 + i, and sets schema_version with it.
+constexpr const char* k_postgres_steps[] = {
+    // 8: attachments, as SQLite's step 8.
+    R"sql(
     CREATE TABLE blobs(
         sha256 TEXT COLLATE "C" PRIMARY KEY,
         size BIGINT NOT NULL,
@@ -313,9 +322,10 @@ constexpr const char* k_postgres_schema = R"sql(
         collection TEXT COLLATE "C" NOT NULL,
         id TEXT COLLATE "C" NOT NULL,
         PRIMARY KEY(sha256, collection, id));
-    INSERT INTO meta(key, value) VALUES ('seq', '0'), ('purge_horizon', '0'), ('schema_version', '8'),
-        ('incarnation', md5(random()::text || clock_timestamp()::text));
-)sql";
+    UPDATE meta SET value = '8' WHERE key = 'schema_version';
+    )sql",
+};
+static_assert(7 + static_cast<std::int64_t>(std::size(k_postgres_steps)) == k_postgres_version);
 
 sql_store::sql_store(const store_options& o, connector connect, listener listen)
     : connect_(std::move(connect)),
@@ -385,25 +395,11 @@ void sql_store::migrate_postgres() {
             throw sql::error("the store's schema version " + std::to_string(current) +
                                  " is newer than this server knows (" + std::to_string(k_postgres_version) + ")",
                              false);
-        if (current == 0) db.exec(k_postgres_schema);
-        // 7 -> 8: attachments, as SQLite's step 8.
-        if (current == 7) {
-            db.exec(R"sql(
-    CREATE TABLE blobs(
-        sha256 TEXT COLLATE "C" PRIMARY KEY,
-        size BIGINT NOT NULL,
-        content_type TEXT NOT NULL,
-        device_id TEXT COLLATE "C" NOT NULL,
-        created_ms BIGINT NOT NULL);
-    CREATE INDEX blobs_by_device ON blobs(device_id, created_ms);
-    CREATE TABLE blob_refs(
-        sha256 TEXT COLLATE "C" NOT NULL,
-        collection TEXT COLLATE "C" NOT NULL,
-        id TEXT COLLATE "C" NOT NULL,
-        PRIMARY KEY(sha256, collection, id));
-    UPDATE meta SET value = '8' WHERE key = 'schema_version';
-    )sql");
+        if (current == 0) {
+            db.exec(k_postgres_schema);
+            current = 7;
         }
+        for (auto step = current; step < k_postgres_version; ++step) db.exec(k_postgres_steps[step - 7]);
         db.commit();
     } catch (...) {
         db.rollback();
