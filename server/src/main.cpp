@@ -67,7 +67,7 @@ constexpr const char* k_usage =
     "                     set by `fieldsync-admin campaign-year`, else this year in Vietnam)\n"
     "  --blobs DIR        where attachments' bytes are kept (default: the --db path followed\n"
     "                     by .blobs; required with a PostgreSQL store)\n"
-    "  --max-blob-bytes N the largest attachment (default 10485760, 10 MiB)\n"
+    "  --max-blob-bytes N the largest attachment (default 10485760, 10 MiB; at most 100 MiB)\n"
     "  --blob-quota-bytes N  what one device may upload per UTC day (default 524288000)\n"
     "  --upstream URL     run as a relay hub (ARCHITECTURE.md, \"Relay hub\"): devices' changes\n"
     "                     are forwarded to the server at URL (http://host:port) and answered\n"
@@ -214,8 +214,9 @@ std::optional<int> parse_arguments(int argc, char** argv, arguments& args) {
             args.blobs = *v;
         } else if (arg == "--max-blob-bytes") {
             auto v = value();
-            const auto n = v ? proto::parse_integer(*v, 1, std::int64_t{1} << 40) : std::nullopt;
-            if (!n) return usage_error("--max-blob-bytes needs a size in bytes");
+            // A download is read into memory whole (or its range): 100 MiB bounds what one costs.
+            const auto n = v ? proto::parse_integer(*v, 1, 100LL * 1024 * 1024) : std::nullopt;
+            if (!n) return usage_error("--max-blob-bytes needs a size in bytes from 1 to 104857600 (100 MiB)");
             args.max_blob_bytes = *n;
         } else if (arg == "--blob-quota-bytes") {
             auto v = value();
